@@ -1,0 +1,1 @@
+"""From anomalies to alerts: policy, sinks and guarded remediation."""

@@ -1,0 +1,1 @@
+"""Guarded auto-remediation: policies, guards, actions, audit."""

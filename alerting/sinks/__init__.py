@@ -1,0 +1,1 @@
+"""Alert sinks: one module per receiver kind."""

@@ -1,0 +1,1 @@
+"""Online anomaly detectors, calibration and the scoring engine."""

@@ -1,0 +1,1 @@
+"""Log anomaly detectors and the log-intelligence settings."""

@@ -1,0 +1,1 @@
+"""Security detectors over authentication and privilege logs."""

@@ -1,0 +1,1 @@
+"""Torch models (the LSTM autoencoder), their training and checkpoint registry."""

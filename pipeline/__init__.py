@@ -1,0 +1,1 @@
+"""The streaming pipeline: ingestion, normalisation, Faust agents, CLI."""

@@ -1,0 +1,210 @@
+"""The configuration file: one validated model, loaded from YAML or JSON.
+
+Every section rejects unknown keys; a bad file raises ``ConfigError`` whose
+message names the key path and why. Secrets are never written in the file:
+any string value of the form ``${NAME}`` is read from the environment, and
+``${file:/path}`` from a file.
+
+>>> s = Settings.model_validate({"kafka": {"bootstrap_servers": "k:9092"}})
+>>> s.topics.metrics, s.kafka.bootstrap_servers
+('metrics.raw', 'k:9092')
+>>> Settings.model_validate({"kafak": {}})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for Settings
+kafak
+  Extra inputs are not permitted [type=extra_forbidden, input_value={}, input_type=dict]
+...
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from aiops.alerting.config import AlertingConfig
+from aiops.detectors.config import DetectionConfig
+from aiops.detectors.logs.config import LogsConfig
+from aiops.pipeline.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(_Section):
+    """Where the broker is and how to talk to it (librdkafka-style security settings)."""
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    client_id: str = "aiops"
+    group_id: str = "aiops-worker"
+    session_timeout_s: float = Field(10.0, gt=0)
+    rebalance_timeout_s: float = Field(12.0, gt=0)
+    partitions: int = Field(4, ge=1, description="partitions for the topics the worker creates")
+
+    def confluent(self) -> dict[str, Any]:
+        """The same settings as a librdkafka (confluent-kafka) config dict."""
+        conf: dict[str, Any] = {
+            "bootstrap.servers": self.bootstrap_servers,
+            "security.protocol": self.security_protocol,
+            "client.id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            conf["sasl.mechanism"] = self.sasl_mechanism
+        if self.sasl_username:
+            conf["sasl.username"] = self.sasl_username
+        if self.sasl_password:
+            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        for key, value in (
+            ("ssl.ca.location", self.ssl_cafile),
+            ("ssl.certificate.location", self.ssl_certfile),
+            ("ssl.key.location", self.ssl_keyfile),
+        ):
+            if value:
+                conf[key] = value
+        return conf
+
+
+class TopicSettings(_Section):
+    """Topic names (the defaults of DESIGN.md)."""
+
+    metrics: str = "metrics.raw"
+    logs: str = "logs.raw"
+    events: str = "events"
+    scores: str = "scores"
+    anomalies: str = "anomalies"
+    alerts: str = "alerts"
+    deadletter: str = "deadletter"
+    feedback: str = "feedback"
+    state: str = "detector.state"
+    actions: str = "actions.requested"
+    audit: str = "actions.audit"
+
+
+class IngestSettings(_Section):
+    """Limits and checks applied while normalising."""
+
+    max_series: int = Field(100_000, ge=1, description="series beyond this are refused and counted")
+    max_past_s: float = Field(7 * 86400.0, gt=0, description="reject event times older than now minus this")
+    max_future_s: float = Field(300.0, gt=0, description="reject event times later than now plus this")
+    dedup_cache: int = Field(200_000, ge=0, description="recent event keys remembered to drop exact duplicates")
+    log_window_s: float = Field(60.0, gt=0, description="window over which log counts become metric features")
+    default_timezone: str = "UTC"
+
+
+class WorkerSettings(_Section):
+    """How the worker batches and persists."""
+
+    batch_size: int = Field(1000, ge=1, description="messages taken from Kafka per batch")
+    batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    snapshot_interval_s: float = Field(30.0, gt=0, description="how often changed detector state is saved")
+    web_port: int = Field(6066, ge=0, le=65535)
+    web_host: str = "127.0.0.1"
+    data_dir: str = "var/aiops"
+
+
+class LoggingSettings(_Section):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(_Section):
+    """The whole configuration file."""
+
+    kafka: KafkaSettings = KafkaSettings()
+    topics: TopicSettings = TopicSettings()
+    ingest: IngestSettings = IngestSettings()
+    worker: WorkerSettings = WorkerSettings()
+    logging: LoggingSettings = LoggingSettings()
+    detection: DetectionConfig = DetectionConfig()
+    logs: LogsConfig = LogsConfig()
+    alerting: AlertingConfig = AlertingConfig()
+
+    def digest(self) -> str:
+        """A short hash of the effective configuration, logged whenever one is applied."""
+        dumped = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
+        return hashlib.sha256(dumped.encode()).hexdigest()[:12]
+
+
+_ENV_REF = re.compile(r"^\$\{(?:(file):)?([^}]+)\}$")
+
+
+def resolve_secrets(value: Any) -> Any:
+    """Replace ``${NAME}`` by the environment variable and ``${file:/p}`` by the file's text.
+
+    >>> os.environ["AIOPS_DOCTEST_TOKEN"] = "s3cret"
+    >>> resolve_secrets({"a": ["${AIOPS_DOCTEST_TOKEN}", "plain"]})
+    {'a': ['s3cret', 'plain']}
+    """
+    if isinstance(value, dict):
+        return {k: resolve_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve_secrets(v) for v in value]
+    if isinstance(value, str):
+        match = _ENV_REF.match(value.strip())
+        if match:
+            kind, name = match.groups()
+            if kind == "file":
+                try:
+                    return Path(name).read_text().strip()
+                except OSError as exc:
+                    raise ConfigError(f"secret file {name!r} cannot be read: {exc.strerror}") from exc
+            if name not in os.environ:
+                raise ConfigError(f"environment variable {name!r} is not set (referenced as ${{{name}}})")
+            return os.environ[name]
+    return value
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line per problem: ``key.path: why (got: value)``."""
+    lines = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        got = err.get("input")
+        shown = "" if isinstance(got, (dict, list)) else f" (got: {got!r})"
+        if err["type"] == "extra_forbidden":
+            lines.append(f"{path}: unknown key")
+        else:
+            lines.append(f"{path}: {err['msg']}{shown}")
+    return "\n".join(lines)
+
+
+def parse_settings(data: dict[str, Any] | None) -> Settings:
+    """Validate a decoded configuration, raising ``ConfigError`` that names each bad key."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError("configuration must be a mapping at the top level")
+    try:
+        return Settings.model_validate(resolve_secrets(data))
+    except ValidationError as exc:
+        raise ConfigError("invalid configuration:\n" + describe_validation_error(exc)) from None
+
+
+def load_settings(path: str | os.PathLike[str] | None) -> Settings:
+    """Load and validate a YAML or JSON configuration file (None: all defaults)."""
+    if path is None:
+        return parse_settings({})
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration {str(path)!r}: {exc.strerror}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML/JSON: {exc}") from exc
+    return parse_settings(data)

@@ -1,0 +1,1 @@
+"""Synthetic fleet traffic with injected, labelled anomalies."""

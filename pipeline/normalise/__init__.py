@@ -1,0 +1,1 @@
+"""Normalisers: raw Kafka payloads (JSON, line protocol, syslog) to events."""

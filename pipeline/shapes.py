@@ -1,0 +1,194 @@
+"""The shapes that flow through the pipeline: events in, scores, anomalies out.
+
+Every stage speaks these few dataclasses; they serialise to plain JSON dicts
+so that any consumer of the Kafka topics can read them without this package.
+
+>>> e = Event(source="metric", series_id="cpu|host=web-1", labels={"host": "web-1"},
+...           time=1_700_000_000.0, features={"user": 12.5})
+>>> Event.from_dict(e.to_dict()) == e
+True
+>>> series_id_for("cpu", {"service": "api", "host": "web-1"})
+'cpu|host=web-1,service=api'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Source = Literal["metric", "log"]
+
+
+def series_id_for(name: str, labels: dict[str, str]) -> str:
+    """The canonical series id: a name, then the labels sorted by key.
+
+    The id is the Kafka key of every event of the series, so all its points
+    land on one partition and one worker.
+    """
+    tags = ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    return f"{name}|{tags}" if tags else name
+
+
+@dataclass(slots=True)
+class Event:
+    """One normalised observation of one series at one time.
+
+    ``features`` holds the numeric values (one for a univariate series, several
+    for a multivariate one). Log events carry the message and, once templates
+    are mined, the template id, text and extracted parameters. ``time`` and
+    ``ingest_time`` are seconds since the epoch, UTC.
+    """
+
+    source: Source
+    series_id: str
+    labels: dict[str, str]
+    time: float
+    features: dict[str, float]
+    message: str | None = None
+    level: str | None = None
+    template_id: str | None = None
+    template: str | None = None
+    params: list[str] | None = None
+    ingest_time: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        return cls(**data)
+
+    def dedup_key(self) -> str:
+        """A key equal for exact duplicates (same series, time, values, message)."""
+        payload = json.dumps(
+            [self.series_id, self.time, sorted(self.features.items()), self.message],
+            separators=(",", ":"),
+        )
+        return hashlib.blake2b(payload.encode(), digest_size=12).hexdigest()
+
+
+@dataclass(slots=True)
+class Score:
+    """What the scoring engine says about one event.
+
+    ``score`` is the ensemble's calibrated score in [0, 1]; ``detectors`` maps
+    each detector to its own calibrated score; ``contributions`` maps each
+    feature to its share of the anomaly (summing to about 1); ``expected``
+    maps each feature to the (low, high) range the model expected.
+    """
+
+    series_id: str
+    time: float
+    score: float
+    threshold: float
+    is_anomaly: bool
+    detectors: dict[str, float] = field(default_factory=dict)
+    raw: dict[str, float] = field(default_factory=dict)
+    contributions: dict[str, float] = field(default_factory=dict)
+    expected: dict[str, tuple[float, float]] = field(default_factory=dict)
+    learned: bool = True
+
+
+def severity_for(score: float) -> str:
+    """Map a calibrated score to a severity name.
+
+    >>> [severity_for(s) for s in (0.9, 0.97, 0.999)]
+    ['warning', 'error', 'critical']
+    """
+    if score >= 0.995:
+        return "critical"
+    if score >= 0.95:
+        return "error"
+    return "warning"
+
+
+@dataclass(slots=True)
+class Anomaly:
+    """One anomalous event, explained: the record on the anomalies topic."""
+
+    id: str
+    source: Source
+    series_id: str
+    labels: dict[str, str]
+    time: float
+    values: dict[str, float]
+    score: float
+    threshold: float
+    severity: str
+    detectors: dict[str, float]
+    contributions: dict[str, float]
+    expected: dict[str, tuple[float, float]]
+    message: str | None = None
+    template: str | None = None
+    kind: str = "point"
+    reason: str = ""
+    ingest_time: float = 0.0
+    detected_time: float = 0.0
+
+    @classmethod
+    def from_scored(cls, event: Event, score: Score, *, detected_time: float) -> Anomaly:
+        return cls(
+            id=anomaly_id(event.series_id, event.time, "point"),
+            source=event.source,
+            series_id=event.series_id,
+            labels=dict(event.labels),
+            time=event.time,
+            values=dict(event.features),
+            score=score.score,
+            threshold=score.threshold,
+            severity=severity_for(score.score),
+            detectors=dict(score.detectors),
+            contributions=dict(score.contributions),
+            expected=dict(score.expected),
+            message=event.message,
+            template=event.template,
+            reason=explain(event, score),
+            ingest_time=event.ingest_time,
+            detected_time=detected_time,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["expected"] = {k: list(v) for k, v in self.expected.items()}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Anomaly:
+        data = dict(data)
+        data["expected"] = {k: tuple(v) for k, v in data.get("expected", {}).items()}
+        return cls(**data)
+
+
+def anomaly_id(series_id: str, time: float, kind: str) -> str:
+    """A stable id: the same anomaly replayed after a restart gets the same id."""
+    raw = f"{kind}|{series_id}|{time:.6f}".encode()
+    return hashlib.blake2b(raw, digest_size=10).hexdigest()
+
+
+def explain(event: Event, score: Score) -> str:
+    """One human sentence: the top feature, observed against expected, and who fired.
+
+    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 0.0, {"user": 97.0})
+    >>> s = Score("cpu|host=a", 0.0, 0.99, 0.9, True, detectors={"zscore": 0.99},
+    ...           contributions={"user": 1.0}, expected={"user": (10.0, 30.0)})
+    >>> explain(e, s)
+    'user=97 outside expected 10..30 (zscore 0.99)'
+    """
+    parts: list[str] = []
+    if score.contributions:
+        top = max(score.contributions, key=lambda k: score.contributions[k])
+        observed = event.features.get(top)
+        rng = score.expected.get(top)
+        if observed is not None and rng is not None:
+            parts.append(f"{top}={observed:.4g} outside expected {rng[0]:.4g}..{rng[1]:.4g}")
+        elif observed is not None:
+            parts.append(f"{top}={observed:.4g}")
+    fired = sorted(
+        (k for k, v in score.detectors.items() if v >= score.threshold),
+        key=lambda k: -score.detectors[k],
+    ) or sorted(score.detectors, key=lambda k: -score.detectors[k])[:1]
+    if fired:
+        parts.append("(" + ", ".join(f"{k} {score.detectors[k]:.2f}" for k in fired) + ")")
+    return " ".join(parts)
