@@ -9,9 +9,10 @@ without learning. Detectors must pickle (their state is snapshotted).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:
+    import numpy as np
     from aiops.detectors.config import DetectionConfig
     from aiops.pipeline.shapes import Event, Score
 
@@ -61,3 +62,47 @@ class ScoringEngine(Protocol):
     def reconfigure(self, config: "DetectionConfig") -> None: ...
 
     def feedback(self, series_id: str, time: float, verdict: str) -> None: ...
+
+
+class BankScores(NamedTuple):
+    """Raw scores of one step of many series (one row per series).
+
+    ``per_feature`` (n, f) says how much each feature contributed (any
+    non-negative scale), ``expected_low``/``expected_high`` (n, f) the range
+    the detector expected for each feature; each may be None when the
+    detector cannot tell.
+    """
+
+    raw: "np.ndarray"
+    per_feature: "np.ndarray | None" = None
+    expected_low: "np.ndarray | None" = None
+    expected_high: "np.ndarray | None" = None
+
+
+class DetectorBank(Protocol):
+    """One detector kept for many series at once, fed one time step at a time.
+
+    The engine splits a batch into steps in which every series appears at most
+    once (the k-th point of each series in the batch is in step k), groups
+    series sharing the same feature names, and for each step calls ``score``
+    on all those rows at once (vectorised across series), combines, then calls
+    ``learn`` with a mask of the rows to learn from (not flagged, not paused).
+    ``score`` must not change state; ``learn`` must not look at other rows'
+    futures. State per series is exported as a picklable object.
+    """
+
+    name: str
+
+    def score(self, series: Sequence[str], X: "np.ndarray", features: Sequence[str], times: "np.ndarray") -> BankScores: ...
+
+    def learn(self, series: Sequence[str], X: "np.ndarray", features: Sequence[str], times: "np.ndarray", mask: "np.ndarray") -> None: ...
+
+    def warm(self, series: Sequence[str]) -> "np.ndarray":
+        """Boolean per series: has it seen enough points to be trusted?"""
+        ...
+
+    def export_state(self, series_id: str) -> object | None: ...
+
+    def import_state(self, series_id: str, state: object) -> None: ...
+
+    def forget(self, series_id: str) -> None: ...
