@@ -1,0 +1,56 @@
+"""Settings of the LSTM autoencoder bank: architecture, training, refresh, checkpoint.
+
+>>> c = LSTMAEConfig(window=16, checkpoint={"dir": "/var/aiops/models", "name": "skab"})
+>>> c.window, c.checkpoint.version
+(16, 'latest')
+>>> LSTMAEConfig(windw=3)
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for LSTMAEConfig
+windw
+  Extra inputs are not permitted [type=extra_forbidden, input_value=3, input_type=int]
+...
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class CheckpointRef(BaseModel):
+    """Which registry checkpoint to start from: ``dir/name/version``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dir: str
+    name: str
+    version: str = "latest"
+
+
+class LSTMAEConfig(BaseModel):
+    """The LSTM autoencoder: model shape, training, online refresh and where to start from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    window: int = Field(32, ge=2, le=4096, description="points per scored window")
+    hidden: int = Field(32, ge=1, description="LSTM hidden units (encoder and decoder)")
+    latent: int = Field(8, ge=1, description="size of the window's code")
+    epochs: int = Field(20, ge=1, description="most passes over the training windows")
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="latest share of windows kept for validation")
+    min_train_windows: int = Field(256, ge=2, description="normal windows collected before the first training")
+    refresh_every: int = Field(5000, ge=0, description="retrain after this many new windows (0: never)")
+    refresh_seconds: float | None = Field(None, gt=0, description="also retrain after this long, if new windows came")
+    max_reservoir: int = Field(2000, ge=2, description="most normal windows kept for training")
+    score_on: Literal["last", "window"] = Field(
+        "last", description="error of the current point only, or averaged over its whole window"
+    )
+    expected_k: float = Field(3.0, gt=0, description="expected range = reconstruction +- k residual sigmas")
+    checkpoint: CheckpointRef | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    background: bool = Field(True, description="train in a background thread (False: inline, for tests)")
+    seed: int = 0
