@@ -55,6 +55,7 @@ class KafkaSettings(_Section):
     session_timeout_s: float = Field(10.0, gt=0)
     rebalance_timeout_s: float = Field(12.0, gt=0)
     partitions: int = Field(4, ge=1, description="partitions for the topics the worker creates")
+    replication_factor: int = Field(1, ge=1, description="replication of the topics the worker creates (3 in production)")
 
     def confluent(self) -> dict[str, Any]:
         """The same settings as a librdkafka (confluent-kafka) config dict."""

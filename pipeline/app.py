@@ -1,0 +1,246 @@
+"""The Faust application: thin wiring of the stages onto Kafka topics.
+
+Agents:
+
+- ``normalise_metrics`` / ``normalise_logs``: raw payloads (batched) to event
+  batches on the events topic, one record per partition, partitioned by
+  series id; rejects to the dead-letter topic with the source coordinates.
+- ``score``: event batches of the partitions this worker owns through the
+  scoring stage; anomalies to the anomalies topic.
+- ``alert``: anomalies to the alert policy and its sinks.
+
+Per-series state is snapshotted to the compacted state topic on a timer and
+when partitions are revoked, and read back for the partitions assigned, so a
+restart or a rebalance does not re-warm from zero.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+import time
+from typing import Any
+
+import faust
+import structlog
+
+from aiops.pipeline.config import Settings
+from aiops.pipeline.normalise.deadletter import dead_letter_record
+from aiops.pipeline.stages import (
+    NormaliseStage,
+    RawMessage,
+    ScoreStage,
+    decode_events,
+    encode_events,
+    state_series_id,
+)
+from aiops.pipeline.state_store import read_state
+from aiops.pipeline.stats import WorkerStats
+from aiops.pipeline.topics import partition_for
+
+log = structlog.get_logger(__name__)
+
+
+def broker_urls(settings: Settings) -> list[str]:
+    return [f"kafka://{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",") if server.strip()]
+
+
+def broker_credentials(settings: Settings) -> Any:
+    k = settings.kafka
+    ssl_context = None
+    if k.security_protocol in ("SSL", "SASL_SSL"):
+        ssl_context = ssl.create_default_context(cafile=k.ssl_cafile)
+        if k.ssl_certfile:
+            ssl_context.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
+    if k.security_protocol.startswith("SASL"):
+        password = k.sasl_password.get_secret_value() if k.sasl_password else None
+        return faust.SASLCredentials(
+            username=k.sasl_username, password=password,
+            mechanism=k.sasl_mechanism or "PLAIN", ssl_context=ssl_context,
+        )
+    return ssl_context
+
+
+class Worker:
+    """Holds the Faust app, its topics and the stages; ``build()`` wires the agents."""
+
+    def __init__(self, settings: Settings, *, app_id: str | None = None, alert_handler=None) -> None:
+        self.settings = settings
+        self.stats = WorkerStats()
+        self.normaliser = NormaliseStage(settings)
+        self.scorer: ScoreStage | None = None
+        self.alert_handler = alert_handler
+        k = settings.kafka
+        self.app = faust.App(
+            app_id or k.group_id,
+            broker=broker_urls(settings),
+            broker_credentials=broker_credentials(settings),
+            store="memory://",
+            topic_partitions=k.partitions,
+            topic_replication_factor=k.replication_factor,
+            topic_allow_declare=True,
+            broker_session_timeout=k.session_timeout_s,
+            broker_heartbeat_interval=min(3.0, k.session_timeout_s / 3),
+            broker_rebalance_timeout=k.rebalance_timeout_s,
+            broker_request_timeout=max(40.0, k.session_timeout_s + 5),
+            consumer_auto_offset_reset="earliest",
+            web_enabled=False,
+            datadir=settings.worker.data_dir,
+            producer_linger_ms=5,
+        )
+        t = settings.topics
+        raw = {"value_serializer": "raw", "key_serializer": "raw"}
+        self.metrics_topic = self.app.topic(t.metrics, **raw)
+        self.logs_topic = self.app.topic(t.logs, **raw)
+        self.events_topic = self.app.topic(t.events, partitions=k.partitions, **raw)
+        self.anomalies_topic = self.app.topic(t.anomalies, partitions=1, **raw)
+        self.deadletter_topic = self.app.topic(t.deadletter, **raw)
+        self.state_topic = self.app.topic(t.state, partitions=k.partitions, **raw)
+        self._snapshot_lock = asyncio.Lock()
+
+    # -- agents -------------------------------------------------------------------
+
+    def build(self) -> faust.App:
+        w = self.settings.worker
+        app = self.app
+
+        async def normalise(kind: str, stream) -> None:
+            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+                await self.normalise_and_forward(kind, batch)
+
+        @app.agent(self.metrics_topic, name="normalise_metrics")
+        async def normalise_metrics(stream):
+            await normalise("metrics", stream)
+
+        @app.agent(self.logs_topic, name="normalise_logs")
+        async def normalise_logs(stream):
+            await normalise("logs", stream)
+
+        @app.agent(self.events_topic, name="score")
+        async def score(stream):
+            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+                await self.score_and_forward(batch)
+
+        @app.agent(self.anomalies_topic, name="alert")
+        async def alert(stream):
+            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+                await self.alert_batch(batch)
+
+        @app.timer(w.snapshot_interval_s)
+        async def snapshot():
+            await self.snapshot_state()
+
+        app.on_partitions_assigned.connect(self._on_assigned)
+        app.on_partitions_revoked.connect(self._on_revoked)
+        app.on_before_shutdown.connect(self._on_shutdown)
+        return app
+
+    # -- stage calls ------------------------------------------------------------
+
+    async def normalise_and_forward(self, kind: str, batch) -> None:
+        now = time.time()
+        messages = [
+            RawMessage(e.message.topic, e.message.partition, e.message.offset, _as_bytes(e.value))
+            for e in batch
+        ]
+        result = self.normaliser.process(kind, messages, now=now)  # type: ignore[arg-type]
+        for partition, events in result.events_by_partition.items():
+            await self.events_topic.send(value=encode_events(events), partition=partition)
+        for record in result.dead_letters:
+            await self.deadletter_topic.send(value=record)
+        self.stats.messages_in += len(messages)
+        self.stats.events_in += result.event_count
+        self.stats.dead_letters += len(result.dead_letters)
+        self.stats.duplicates += result.skipped
+
+    async def score_and_forward(self, batch) -> None:
+        now = time.time()
+        scorer = self.ensure_scorer()
+        events = []
+        for record in batch:
+            value = _as_bytes(record.value)
+            try:
+                events.extend(decode_events(value))
+            except (ValueError, TypeError, KeyError) as exc:
+                m = record.message
+                await self.deadletter_topic.send(value=dead_letter_record(
+                    value, f"events record is not an event batch: {exc}", topic=m.topic,
+                    partition=m.partition, offset=m.offset, stage="score", now=now))
+                self.stats.dead_letters += 1
+        if not events:
+            return
+        events.sort(key=lambda e: e.time)
+        out = scorer.process(events, now=now)
+        for anomaly in out.anomalies:
+            await self.anomalies_topic.send(
+                key=anomaly.series_id.encode(), value=json.dumps(anomaly.to_dict()).encode())
+        self.stats.points_scored += out.scored
+        self.stats.anomalies += len(out.anomalies)
+
+    async def alert_batch(self, batch) -> None:
+        if self.alert_handler is None:
+            return
+        anomalies = []
+        for record in batch:
+            try:
+                anomalies.append(json.loads(_as_bytes(record.value)))
+            except ValueError:
+                continue
+        await self.alert_handler(anomalies)
+
+    def ensure_scorer(self) -> ScoreStage:
+        if self.scorer is None:
+            self.scorer = ScoreStage(self.settings)
+        return self.scorer
+
+    # -- state ------------------------------------------------------------------
+
+    async def snapshot_state(self) -> int:
+        if self.scorer is None:
+            return 0
+        async with self._snapshot_lock:
+            states = self.scorer.export_dirty()
+            parts = self.settings.kafka.partitions
+            for key, blob in states.items():
+                await self.state_topic.send(
+                    key=key.encode(), value=blob, partition=partition_for(state_series_id(key), parts))
+            if states:
+                await self.app.producer.flush()
+                log.info("state.snapshot", records=len(states))
+            self.stats.state_records_saved += len(states)
+            return len(states)
+
+    async def _on_assigned(self, app, assigned, **kwargs) -> None:
+        parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
+        if not parts:
+            return
+        scorer = self.ensure_scorer()
+        states = await asyncio.to_thread(read_state, self.settings, parts)
+        applied = scorer.import_states(states)
+        self.stats.state_records_loaded += applied
+        log.info("state.restored", partitions=parts, records=applied)
+
+    async def _on_revoked(self, app, revoked, **kwargs) -> None:
+        parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.events}
+        if not parts or self.scorer is None:
+            return
+        await self.snapshot_state()
+        n = self.settings.kafka.partitions
+        gone = [sid for sid in self.scorer.engine.series_ids() if partition_for(sid, n) in parts]
+        self.scorer.engine.forget(gone)
+        log.info("state.released", partitions=sorted(parts), series=len(gone))
+
+    async def _on_shutdown(self, app, **kwargs) -> None:
+        try:
+            await self.snapshot_state()
+        except Exception as exc:  # the broker may already be gone
+            log.warning("state.snapshot_failed", error=str(exc))
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    return json.dumps(value).encode()

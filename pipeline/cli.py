@@ -1,0 +1,119 @@
+"""``aiops``: one entry point, with a subcommand per job.
+
+    aiops demo                       embedded broker + worker + generated traffic, alerts on the console
+    aiops worker --config FILE       the production worker against any Kafka
+    aiops generate ...               synthetic fleet traffic with injected anomalies and ground truth
+    aiops backtest FILE...           the detector stack, strictly online, over CSV files
+    aiops config validate FILE       check a configuration file
+    aiops bench pipeline             end-to-end throughput and latency through a real broker
+
+Each subsystem adds its own subcommands through a ``register(subparsers)``
+function listed in ``SUBCOMMAND_MODULES``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from aiops.pipeline.errors import AiopsError, ConfigError
+
+#: Modules whose ``register(subparsers)`` add subcommands.
+SUBCOMMAND_MODULES = (
+    "aiops.pipeline.generator.cli",
+    "aiops.detectors.cli",
+    "aiops.models.cli",
+    "aiops.detectors.logs.cli",
+    "aiops.alerting.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiops", description="Streaming anomaly detection for logs and metrics.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("worker", help="run the pipeline worker against a Kafka cluster")
+    p.add_argument("--config", "-c", help="configuration file (YAML or JSON); defaults for anything left out")
+    p.add_argument("--no-create-topics", action="store_true", help="do not create missing topics at start")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("demo", help="embedded broker, worker and generated traffic; alerts on the console")
+    p.add_argument("--duration", type=float, default=120.0, help="seconds of live traffic (default 120)")
+    p.add_argument("--hosts", type=int, default=4)
+    p.add_argument("--services", type=int, default=3)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--config", "-c", help="configuration overriding the demo defaults")
+    p.add_argument("--out", default="var/demo", help="where the demo writes truth, anomalies and logs")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("config", help="configuration tools")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    v = csub.add_parser("validate", help="validate a configuration file; exit 1 naming each bad key")
+    v.add_argument("file")
+    v.add_argument("--show", action="store_true", help="print the effective configuration (secrets redacted)")
+    v.set_defaults(func=cmd_config_validate)
+
+    p = sub.add_parser("bench", help="benchmarks that print figures")
+    bsub = p.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
+    b = bsub.add_parser("pipeline", help="events/s and event-to-anomaly latency through a real broker and worker")
+    b.add_argument("--points", type=int, default=200_000, help="points to send")
+    b.add_argument("--series", type=int, default=1000)
+    b.add_argument("--per-message", type=int, default=200, help="points per Kafka message")
+    b.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
+    b.set_defaults(func=cmd_bench_pipeline)
+
+    for name in SUBCOMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"aiops: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except AiopsError as exc:
+        print(f"aiops: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_config_validate(args: argparse.Namespace) -> int:
+    from aiops.pipeline.config import load_settings
+
+    try:
+        settings = load_settings(args.file)
+    except ConfigError as exc:
+        print(f"{args.file}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{args.file}: valid (config hash {settings.digest()})")
+    if args.show:
+        print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from aiops.pipeline.runner import run_worker
+
+    return run_worker(args.config, create_topics=not args.no_create_topics)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aiops.pipeline.demo import run_demo
+
+    return run_demo(args)
+
+
+def cmd_bench_pipeline(args: argparse.Namespace) -> int:
+    from aiops.pipeline.bench import run_pipeline_benchmark
+
+    return run_pipeline_benchmark(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

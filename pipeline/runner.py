@@ -1,0 +1,125 @@
+"""Running the worker: settings, topics, the Faust worker, the web endpoints, hot reload."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import faust
+import structlog
+from aiohttp import web
+
+from aiops.pipeline.app import Worker
+from aiops.pipeline.config import Settings, load_settings
+from aiops.pipeline.errors import ConfigError
+from aiops.pipeline.logsetup import configure_logging
+from aiops.pipeline.topics import ensure_topics
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(settings: Settings, *, config_path: str | None = None) -> Worker:
+    """A Worker with its agents, web endpoints and (when a file is given) hot reload."""
+    from aiops.pipeline.alerting_bridge import AlertingRuntime
+
+    alerting = AlertingRuntime(settings)
+    worker = Worker(settings, alert_handler=alerting.handle)
+    worker.alerting = alerting
+    app = worker.build()
+    alerting.attach(worker)
+
+    @app.task
+    async def serve_web() -> None:
+        await start_web(worker)
+
+    if config_path:
+        @app.task
+        async def watch_config() -> None:
+            await reload_on_change(worker, config_path)
+
+    return worker
+
+
+async def start_web(worker: Worker) -> web.AppRunner:
+    """/metrics (Prometheus text), /healthz, and the alerting API under /api."""
+    s = worker.settings.worker
+    app = worker.alerting.web_app() if getattr(worker, "alerting", None) else web.Application()
+
+    async def metrics(request: web.Request) -> web.Response:
+        extra = worker.alerting.metrics() if getattr(worker, "alerting", None) else {}
+        return web.Response(text=worker.stats.prometheus(extra), content_type="text/plain")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", **worker.stats.as_dict()})
+
+    app.router.add_get("/metrics", metrics)
+    if not any(r.resource.canonical == "/healthz" for r in app.router.routes() if r.resource):
+        app.router.add_get("/healthz", healthz)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    if s.web_port:
+        await web.TCPSite(runner, s.web_host, s.web_port).start()
+        log.info("web.started", url=f"http://{s.web_host}:{s.web_port}")
+    return runner
+
+
+async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0) -> None:
+    """Apply a changed configuration file without a restart; keep the old one if the new one is invalid."""
+    last = _mtime(path)
+    while True:
+        await asyncio.sleep(interval_s)
+        current = _mtime(path)
+        if current == last:
+            continue
+        last = current
+        try:
+            settings = load_settings(path)
+        except ConfigError as exc:
+            log.error("config.rejected", path=path, error=str(exc))
+            continue
+        apply_settings(worker, settings)
+
+
+def apply_settings(worker: Worker, settings: Settings) -> None:
+    """Hot-reloadable parts: detection, log intelligence, alerting. Kafka and topics need a restart."""
+    restart_needed = [
+        name for name in ("kafka", "topics", "worker")
+        if getattr(settings, name) != getattr(worker.settings, name)
+    ]
+    worker.settings = settings
+    if worker.scorer is not None:
+        worker.scorer.engine.reconfigure(settings.detection)
+        reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
+        if reconfigure:
+            reconfigure(settings.logs)
+    if getattr(worker, "alerting", None):
+        worker.alerting.reconfigure(settings)
+    log.info("config.applied", hash=settings.digest(), restart_needed_for=restart_needed or None)
+
+
+def _mtime(path: str) -> float:
+    try:
+        return os.stat(path).st_mtime
+    except OSError:
+        return 0.0
+
+
+def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
+    settings = load_settings(config_path)
+    configure_logging(settings.logging.level, settings.logging.format)
+    log.info("config.applied", hash=settings.digest(), path=config_path)
+    Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    if create_topics:
+        ensure_topics(settings)
+    worker = build_worker(settings, config_path=config_path)
+    faust_worker = faust.Worker(
+        worker.app,
+        loglevel="WARN" if settings.logging.level != "debug" else "INFO",
+        quiet=True,
+        override_logging=False,
+        redirect_stdouts=False,
+        console_port=0,
+    )
+    faust_worker.execute_from_commandline()
+    return 0

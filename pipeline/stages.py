@@ -1,0 +1,183 @@
+"""The worker's two stages as plain classes: no broker, no Faust, testable alone.
+
+``NormaliseStage`` turns raw Kafka payloads into events grouped by the
+partition of the events topic their series belongs to, and dead-letter
+records for whatever cannot be used. ``ScoreStage`` turns a batch of events
+of the partitions a worker owns into anomalies: log lines through log
+intelligence and per-window counts, metrics through the scoring engine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Literal
+
+import structlog
+
+from aiops.pipeline.config import Settings
+from aiops.pipeline.normalise.deadletter import dead_letter_record
+from aiops.pipeline.normalise.dispatch import normalise
+from aiops.pipeline.normalise.guard import IngestGuard
+from aiops.pipeline.shapes import Anomaly, Event
+from aiops.pipeline.topics import partition_for
+
+log = structlog.get_logger(__name__)
+
+Kind = Literal["metrics", "logs"]
+
+
+@dataclass(slots=True)
+class RawMessage:
+    """One Kafka record as the worker received it."""
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    value: bytes
+
+
+@dataclass
+class NormalisedBatch:
+    events_by_partition: dict[int, list[Event]] = field(default_factory=dict)
+    dead_letters: list[bytes] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def event_count(self) -> int:
+        return sum(len(v) for v in self.events_by_partition.values())
+
+
+class NormaliseStage:
+    """Raw payloads to events, partitioned by series id; rejects to dead letters."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.guard = IngestGuard(settings.ingest)
+        self.partitions = settings.kafka.partitions
+
+    def process(self, kind: Kind, messages: Iterable[RawMessage], *, now: float) -> NormalisedBatch:
+        batch = NormalisedBatch()
+        grouped: dict[int, list[Event]] = defaultdict(list)
+        for msg in messages:
+            result = normalise(kind, msg.value, now=now, guard=self.guard)
+            batch.skipped += result.skipped
+            for event in result.events:
+                event.ingest_time = now
+                grouped[partition_for(event.series_id, self.partitions)].append(event)
+            for reject in result.rejects:
+                batch.dead_letters.append(
+                    dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
+                                       partition=msg.partition, offset=msg.offset, stage="normalise", now=now)
+                )
+        batch.events_by_partition = dict(grouped)
+        return batch
+
+
+def encode_events(events: list[Event]) -> bytes:
+    """Several events in one Kafka record (the events topic is batched, like Telegraf's output)."""
+    return json.dumps([e.to_dict() for e in events], separators=(",", ":")).encode()
+
+
+def decode_events(payload: bytes) -> list[Event]:
+    """The inverse of ``encode_events``; raises ValueError/TypeError/KeyError on a foreign payload."""
+    data = json.loads(payload)
+    if not isinstance(data, list):
+        raise ValueError("events record must be a JSON array")
+    return [Event.from_dict(item) for item in data]
+
+
+@dataclass
+class ScoredBatch:
+    anomalies: list[Anomaly] = field(default_factory=list)
+    scored: int = 0
+    log_lines: int = 0
+
+
+class ScoreStage:
+    """Events of owned partitions to anomalies; keeps every per-series state it touches."""
+
+    def __init__(self, settings: Settings, *, engine=None, log_intelligence=None, log_windows=None,
+                 learn_filter: Callable[[Event], bool] | None = None) -> None:
+        from aiops.detectors.engine import build_engine
+        from aiops.pipeline.log_windows import LogWindowAggregator
+
+        self.settings = settings
+        self.engine = engine if engine is not None else build_engine(settings.detection)
+        self.log_windows = log_windows if log_windows is not None else LogWindowAggregator(settings.ingest.log_window_s)
+        if log_intelligence is None:
+            from aiops.detectors.logs.intelligence import LogIntelligence
+
+            log_intelligence = LogIntelligence(settings.logs)
+        self.log_intelligence = log_intelligence
+        self.learn_filter = learn_filter
+        self.dirty: set[str] = set()
+        self.dirty_log_sources: set[str] = set()
+
+    def process(self, events: list[Event], *, now: float) -> ScoredBatch:
+        out = ScoredBatch()
+        logs = [e for e in events if e.source == "log"]
+        metrics = [e for e in events if e.source != "log"]
+        if logs:
+            out.log_lines = len(logs)
+            result = self.log_intelligence.process(logs, now=now)
+            out.anomalies.extend(result.anomalies)
+            metrics.extend(result.metric_events)
+            metrics.extend(self.log_windows.add(logs))
+            self.dirty_log_sources.update(e.series_id for e in logs)
+        metrics.extend(self.log_windows.flush(now))
+        if metrics:
+            out.anomalies.extend(self._score(metrics, now=now))
+            out.scored = len(metrics)
+        return out
+
+    def _score(self, events: list[Event], *, now: float) -> list[Anomaly]:
+        learn = [self.learn_filter(e) for e in events] if self.learn_filter else None
+        scores = self.engine.process(events, learn=learn)
+        self.dirty.update(e.series_id for e in events)
+        return [
+            Anomaly.from_scored(event, score, detected_time=now)
+            for event, score in zip(events, scores)
+            if score.is_anomaly
+        ]
+
+    # -- state ------------------------------------------------------------------
+
+    def export_dirty(self) -> dict[str, bytes]:
+        """State records changed since the last call: key -> bytes (prefix says whose state)."""
+        states: dict[str, bytes] = {}
+        if self.dirty:
+            for sid, blob in self.engine.export_state(sorted(self.dirty)).items():
+                states[f"engine/{sid}"] = blob
+            self.dirty.clear()
+        if self.dirty_log_sources:
+            for key, blob in self.log_windows.export_state(sorted(self.dirty_log_sources)).items():
+                states[f"logwin/{key}"] = blob
+            for key, blob in self.log_intelligence.export_state(sorted(self.dirty_log_sources)).items():
+                states[f"logintel/{key}"] = blob
+            self.dirty_log_sources.clear()
+        return states
+
+    def import_states(self, states: dict[str, bytes]) -> int:
+        """Load state records read back from the state topic; returns how many were applied."""
+        buckets: dict[str, dict[str, bytes]] = defaultdict(dict)
+        for key, blob in states.items():
+            owner, _, sid = key.partition("/")
+            buckets[owner][sid] = blob
+        if buckets.get("engine"):
+            self.engine.import_state(buckets["engine"])
+        if buckets.get("logwin"):
+            self.log_windows.import_state(buckets["logwin"])
+        if buckets.get("logintel"):
+            self.log_intelligence.import_state(buckets["logintel"])
+        return sum(len(b) for b in buckets.values())
+
+
+def state_series_id(state_key: str) -> str:
+    """The series a state record belongs to (its partition follows the series).
+
+    >>> state_series_id("engine/cpu|host=a")
+    'cpu|host=a'
+    """
+    return state_key.partition("/")[2]

@@ -1,0 +1,56 @@
+"""Reading per-series state back from the state topic.
+
+The state topic is compacted and keyed ``owner/series-id``; a series' state
+sits on the partition number of its events, so a worker reads exactly the
+partitions it was assigned, from the beginning, keeping the last record per
+key.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+
+from aiops.pipeline.config import Settings
+
+
+def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 30.0) -> dict[str, bytes]:
+    """Latest state record per key on the given partitions (an empty value deletes the key)."""
+    topic = settings.topics.state
+    conf = settings.kafka.confluent() | {
+        "group.id": f"{settings.kafka.group_id}-state-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+    }
+    consumer = Consumer(conf)
+    states: dict[str, bytes] = {}
+    try:
+        pending = {}
+        for p in partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
+            if high > low:
+                pending[p] = high
+        if not pending:
+            return states
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
+        deadline = time.monotonic() + timeout_s
+        while pending and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.pop(msg.partition(), None)
+                continue
+            key = (msg.key() or b"").decode()
+            if msg.value():
+                states[key] = msg.value()
+            else:
+                states.pop(key, None)
+            if msg.offset() + 1 >= pending.get(msg.partition(), 0):
+                pending.pop(msg.partition(), None)
+    finally:
+        consumer.close()
+    return states
