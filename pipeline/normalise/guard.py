@@ -1,0 +1,137 @@
+"""Checks every normalised event passes before it enters the pipeline.
+
+Non-finite feature values and event times outside ``[now - max_past_s,
+now + max_future_s]`` are refused with the reason; exact duplicates (by
+``Event.dedup_key``, a bounded LRU of ``dedup_cache`` keys) are dropped; new
+series beyond ``max_series`` are refused. The state is in memory, one per worker.
+
+>>> from aiops.pipeline.config import IngestSettings
+>>> from aiops.pipeline.shapes import Event
+>>> guard = IngestGuard(IngestSettings(max_series=1))
+>>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1000.0, {"user": 1.0})
+>>> guard.admit(e, now=1000.0), guard.admit(e, now=1000.0)
+(True, False)
+>>> from structlog.testing import capture_logs
+>>> with capture_logs() as logs:
+...     try:
+...         guard.admit(Event("metric", "mem|host=a", {"host": "a"}, 1000.0, {"used": 1.0}), now=1000.0)
+...     except GuardReject as exc:
+...         print(exc.reason_class, "-", exc)
+series_cap - series cap 1 reached: series 'mem|host=a' refused
+>>> logs[0]["event"]
+'series_cap_reached'
+>>> guard.stats()["accepted"], guard.stats()["duplicates"], guard.refused_series
+(1, 1, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import structlog
+
+from aiops.pipeline.config import IngestSettings
+from aiops.pipeline.errors import ConfigError, InputError
+from aiops.pipeline.normalise.timestamps import iso
+from aiops.pipeline.shapes import Event
+
+log = structlog.get_logger(__name__)
+
+REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap")
+
+
+class GuardReject(InputError):
+    """An event the guard refuses; ``reason_class`` is one of ``REASON_CLASSES``."""
+
+    def __init__(self, reason_class: str, reason: str) -> None:
+        super().__init__(reason)
+        self.reason_class = reason_class
+
+
+class IngestGuard:
+    """Validity, freshness, dedup and cardinality checks with counters (``stats()``)."""
+
+    def __init__(self, settings: IngestSettings | None = None) -> None:
+        self.settings = settings if settings is not None else IngestSettings()
+        try:
+            self.zone = ZoneInfo(self.settings.default_timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"ingest.default_timezone: unknown time zone {self.settings.default_timezone!r}"
+            ) from None
+        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._series: set[str] = set()
+        self.accepted = 0
+        self.duplicates = 0
+        self.refused_series = 0
+        self.rejected = dict.fromkeys(REASON_CLASSES, 0)
+        self._cap_logged = False
+
+    def admit(self, event: Event, *, now: float) -> bool:
+        """True to keep the event, False for a duplicate; raises ``GuardReject`` to refuse it."""
+        settings = self.settings
+        for name, value in event.features.items():
+            if not math.isfinite(value):
+                self._refuse("non_finite", f"feature {name!r} is {'NaN' if value != value else 'infinite'}")
+        if event.time < now - settings.max_past_s:
+            self._refuse(
+                "too_old",
+                f"event time {iso(event.time)} is older than now - {settings.max_past_s:g}s "
+                f"(now {iso(now)})",
+            )
+        if event.time > now + settings.max_future_s:
+            self._refuse(
+                "too_new",
+                f"event time {iso(event.time)} is later than now + {settings.max_future_s:g}s "
+                f"(now {iso(now)})",
+            )
+        if settings.dedup_cache and self._seen_before(event.dedup_key()):
+            self.duplicates += 1
+            return False
+        if event.series_id not in self._series:
+            if len(self._series) >= settings.max_series:
+                self.refused_series += 1
+                self._log_cap_once()
+                self._refuse(
+                    "series_cap",
+                    f"series cap {settings.max_series} reached: series {event.series_id[:120]!r} refused",
+                )
+            self._series.add(event.series_id)
+        self.accepted += 1
+        return True
+
+    def count_parse_reject(self) -> None:
+        """Count an item refused before it became an event."""
+        self.rejected["parse"] += 1
+
+    def stats(self) -> dict[str, int]:
+        """Counters since start: accepted, duplicates, rejected_<class>, series_seen, refused_series."""
+        stats = {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "series_seen": len(self._series),
+            "refused_series": self.refused_series,
+        }
+        stats.update({f"rejected_{k}": v for k, v in self.rejected.items()})
+        return stats
+
+    def _seen_before(self, key: str) -> bool:
+        recent = self._recent
+        if key in recent:
+            recent.move_to_end(key)
+            return True
+        recent[key] = None
+        if len(recent) > self.settings.dedup_cache:
+            recent.popitem(last=False)
+        return False
+
+    def _refuse(self, reason_class: str, reason: str) -> None:
+        self.rejected[reason_class] += 1
+        raise GuardReject(reason_class, reason)
+
+    def _log_cap_once(self) -> None:
+        if not self._cap_logged:
+            self._cap_logged = True
+            log.warning("series_cap_reached", max_series=self.settings.max_series)
