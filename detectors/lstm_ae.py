@@ -1,0 +1,417 @@
+"""The LSTM autoencoder as a detector bank: one model per feature signature, many series.
+
+Each series keeps a ring of its last ``window`` raw points and its running
+mean and variance (Welford); the window ending at the current point is
+standardised with those and reconstructed, and the squared reconstruction
+error of the current point (or of the whole window) is the raw score. Every
+row of a step is scored in one forward pass.
+
+Series with the same feature names share one model. It comes from a registry
+checkpoint, or is trained here: learned points fill a bounded reservoir of
+normal windows, and after ``min_train_windows`` a model is trained (in a
+background thread unless ``background=False``), then retrained after every
+``refresh_every`` new windows (or ``refresh_seconds``). A new model replaces
+the old one in a single reference swap: scoring never waits for training.
+
+>>> import numpy as np
+>>> from structlog.testing import capture_logs
+>>> bank = LSTMAEBank(window=8, hidden=8, latent=2, epochs=1, min_train_windows=20,
+...                   refresh_every=0, background=False, device="cpu")
+>>> feats = ["v"]
+>>> with capture_logs():
+...     for t in range(40):
+...         X = np.array([[np.sin(t / 3)], [np.cos(t / 3)]])
+...         bank.learn(["a", "b"], X, feats, np.array([t, t]), np.array([True, True]))
+>>> bank.warm(["a", "b", "unknown"]).tolist()
+[True, True, False]
+>>> scores = bank.score(["a", "b"], np.array([[0.1], [25.0]]), feats, np.array([40, 40]))
+>>> bool(scores.raw[1] > scores.raw[0])
+True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import structlog
+import torch
+from pydantic import ValidationError
+
+from aiops.detectors.base import BankScores
+from aiops.models.config import LSTMAEConfig
+from aiops.models.device import autocast_for, select_device
+from aiops.models.lstm_ae import LSTMAutoencoder
+from aiops.models.registry import CheckpointRegistry
+from aiops.models.train import fit_windows
+from aiops.pipeline.errors import ConfigError, InputError
+
+log = structlog.get_logger(__name__)
+
+STD_FLOOR = 1e-6
+Z_CLIP = 1e3
+
+
+class BankInputError(InputError):
+    """Rows handed to a bank do not match the series and feature names given with them."""
+
+
+def check_rows(series: Sequence[str], X: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    """The rows as a float64 (n, f) array, or ``BankInputError`` naming what is wrong."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape != (len(series), len(features)):
+        raise BankInputError(f"expected {len(series)} rows of {len(features)} features, got shape {X.shape}")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        names = [series[i] for i in np.flatnonzero(bad)[:5]]
+        raise BankInputError(f"non-finite feature values for series {names}")
+    return X
+
+
+@dataclass(slots=True)
+class FittedModel:
+    """A model ready to score, with the residual sigma per feature (standardised units)."""
+
+    model: LSTMAutoencoder
+    version: int
+    residual_std: np.ndarray
+    source: str
+
+
+@dataclass
+class SignatureGroup:
+    """All series sharing one list of feature names, their shared model and its reservoir."""
+
+    features: tuple[str, ...]
+    window: int
+    max_reservoir: int
+    seed: int
+    capacity: int = 0
+    slots: dict[str, int] = field(default_factory=dict)
+    free: list[int] = field(default_factory=list)
+    fitted: FittedModel | None = None
+    training: bool = False
+    new_windows: int = 0
+    offered: int = 0
+    filled: int = 0
+    last_train: float = field(default_factory=time.monotonic)
+    versions: int = 0
+    lock: threading.RLock = field(default_factory=threading.RLock)
+
+    def __post_init__(self) -> None:
+        f, w = len(self.features), self.window
+        self.buf = np.zeros((0, w, f), dtype=np.float32)
+        self.mean = np.zeros((0, f))
+        self.m2 = np.zeros((0, f))
+        self.count = np.zeros(0, dtype=np.int64)
+        self.seen = np.zeros(0, dtype=np.int64)
+        self.dirty = np.zeros(0, dtype=np.int64)
+        self.reservoir = np.zeros((self.max_reservoir, w, f), dtype=np.float32)
+        self.rng = np.random.default_rng(self.seed)
+
+    def slot_of(self, series_id: str) -> int:
+        """The row of a series in the per-series arrays, allocating one if new."""
+        slot = self.slots.get(series_id)
+        if slot is not None:
+            return slot
+        if not self.free:
+            self._grow()
+        slot = self.free.pop()
+        self.slots[series_id] = slot
+        return slot
+
+    def _grow(self) -> None:
+        old = self.capacity
+        new = max(16, old * 2)
+        for name in ("buf", "mean", "m2", "count", "seen", "dirty"):
+            arr = getattr(self, name)
+            grown = np.zeros((new,) + arr.shape[1:], dtype=arr.dtype)
+            grown[:old] = arr
+            setattr(self, name, grown)
+        self.capacity = new
+        self.free.extend(range(new - 1, old - 1, -1))
+
+    def release(self, series_id: str) -> None:
+        slot = self.slots.pop(series_id, None)
+        if slot is None:
+            return
+        self.buf[slot] = 0
+        self.mean[slot] = self.m2[slot] = 0
+        self.count[slot] = self.seen[slot] = self.dirty[slot] = 0
+        self.free.append(slot)
+
+    def std(self, idx: np.ndarray) -> np.ndarray:
+        n = np.maximum(self.count[idx], 1)[:, None]
+        return np.maximum(np.sqrt(self.m2[idx] / n), STD_FLOOR)
+
+    def standardise(self, windows: np.ndarray, idx: np.ndarray) -> np.ndarray:
+        z = (windows - self.mean[idx][:, None, :]) / self.std(idx)[:, None, :]
+        return np.clip(z, -Z_CLIP, Z_CLIP).astype(np.float32)
+
+    def offer(self, windows: np.ndarray) -> None:
+        """Reservoir sampling (algorithm R): every window offered so far is kept with equal chance."""
+        for w in windows:
+            self.offered += 1
+            if self.filled < self.max_reservoir:
+                self.reservoir[self.filled] = w
+                self.filled += 1
+            else:
+                j = int(self.rng.integers(0, self.offered))
+                if j < self.max_reservoir:
+                    self.reservoir[j] = w
+        self.new_windows += len(windows)
+
+
+class LSTMAEBank:
+    """``DetectorBank`` over an LSTM autoencoder; see the module docstring."""
+
+    name = "lstm_ae"
+
+    def __init__(self, config: LSTMAEConfig | None = None, **params: Any) -> None:
+        try:
+            self.config = config if config is not None else LSTMAEConfig(**params)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid lstm_ae settings: {exc}") from None
+        self.device = select_device(self.config.device)
+        self.window = self.config.window
+        self._groups: dict[tuple[str, ...], SignatureGroup] = {}
+        self._series: dict[str, tuple[str, ...]] = {}
+        self._threads: list[threading.Thread] = []
+        self._groups_lock = threading.Lock()
+        if self.config.checkpoint is not None:
+            self._load_checkpoint()
+
+    # -- the DetectorBank protocol ---------------------------------------------------------
+
+    def score(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> BankScores:
+        X = check_rows(series, X, features)
+        n, f = X.shape
+        raw = np.zeros(n)
+        per_feature = np.zeros((n, f))
+        low = np.full((n, f), np.nan)
+        high = np.full((n, f), np.nan)
+        group = self._groups.get(tuple(features))
+        fitted = group.fitted if group is not None else None
+        if group is None or fitted is None or n == 0:
+            return BankScores(raw, per_feature, low, high)
+        with group.lock:
+            rows, idx = self._ready_rows(group, series)
+            if not rows:
+                return BankScores(raw, per_feature, low, high)
+            rows_a = np.asarray(rows)
+            windows = np.concatenate([group.buf[idx, 1:], X[rows_a, None, :].astype(np.float32)], axis=1)
+            z = group.standardise(windows, idx)
+            mean, std = group.mean[idx].copy(), group.std(idx)
+        recon = self._reconstruct(fitted.model, z)
+        err = (recon - z) ** 2
+        contrib = err[:, -1, :] if self.config.score_on == "last" else err.mean(axis=1)
+        per_feature[rows_a] = contrib
+        raw[rows_a] = contrib.mean(axis=1)
+        centre = recon[:, -1, :] * std + mean
+        spread = self.config.expected_k * fitted.residual_std[None, :] * std
+        low[rows_a] = centre - spread
+        high[rows_a] = centre + spread
+        return BankScores(raw, per_feature, low, high)
+
+    def learn(
+        self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray, mask: np.ndarray
+    ) -> None:
+        X = check_rows(series, X, features)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(series),):
+            raise BankInputError(f"mask must have one flag per row ({len(series)}), got shape {mask.shape}")
+        if len(series) == 0:
+            return
+        group = self._group_for(tuple(features))
+        with group.lock:
+            idx = np.array([self._slot(group, s) for s in series])
+            self._push(group, idx, X, mask)
+            learned = idx[mask]
+            if len(learned):
+                self._update_stats(group, learned, X[mask])
+                ready = learned[(group.seen[learned] >= self.window) & (group.dirty[learned] == 0)]
+                if len(ready):
+                    group.offer(group.standardise(group.buf[ready], ready))
+        self._maybe_train(group)
+
+    def warm(self, series: Sequence[str]) -> np.ndarray:
+        out = np.zeros(len(series), dtype=bool)
+        for i, s in enumerate(series):
+            group = self._groups.get(self._series.get(s, ()))
+            if group is None or group.fitted is None:
+                continue
+            slot = group.slots.get(s)
+            out[i] = slot is not None and group.seen[slot] >= self.window - 1 and group.count[slot] >= 2
+        return out
+
+    def export_state(self, series_id: str) -> object | None:
+        group = self._groups.get(self._series.get(series_id, ()))
+        if group is None or series_id not in group.slots:
+            return None
+        with group.lock:
+            s = group.slots[series_id]
+            seen = int(group.seen[s])
+            return {
+                "features": list(group.features),
+                "points": group.buf[s, self.window - seen :].copy(),
+                "mean": group.mean[s].copy(),
+                "m2": group.m2[s].copy(),
+                "count": int(group.count[s]),
+                "dirty": int(group.dirty[s]),
+            }
+
+    def import_state(self, series_id: str, state: object) -> None:
+        try:
+            data = dict(state)  # type: ignore[call-overload]
+            features = tuple(data["features"])
+            points = np.asarray(data["points"], dtype=np.float32)
+            mean = np.asarray(data["mean"], dtype=np.float64)
+            m2 = np.asarray(data["m2"], dtype=np.float64)
+            count, dirty = int(data["count"]), int(data["dirty"])
+        except (TypeError, KeyError, ValueError) as exc:
+            raise BankInputError(f"unreadable lstm_ae state for {series_id!r}: {exc}") from None
+        f = len(features)
+        if points.ndim != 2 or points.shape[1] != f or mean.shape != (f,) or m2.shape != (f,):
+            raise BankInputError(f"lstm_ae state for {series_id!r} does not match its {f} features")
+        points = points[-self.window :]
+        self.forget(series_id)
+        group = self._group_for(features)
+        with group.lock:
+            s = self._slot(group, series_id)
+            group.buf[s] = 0
+            if len(points):
+                group.buf[s, self.window - len(points) :] = points
+            group.seen[s] = len(points)
+            group.mean[s], group.m2[s] = mean, m2
+            group.count[s], group.dirty[s] = count, dirty
+
+    def forget(self, series_id: str) -> None:
+        features = self._series.pop(series_id, None)
+        group = self._groups.get(features) if features is not None else None
+        if group is not None:
+            with group.lock:
+                group.release(series_id)
+
+    # -- model lifecycle -------------------------------------------------------------------
+
+    def model_version(self, features: Sequence[str]) -> int:
+        """How many models the signature has had (0: none yet); grows at every swap."""
+        group = self._groups.get(tuple(features))
+        return group.fitted.version if group is not None and group.fitted is not None else 0
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for background training to finish; True when none is running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in list(self._threads):
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            thread.join(remaining)
+        self._threads = [t for t in self._threads if t.is_alive()]
+        return not self._threads
+
+    def _load_checkpoint(self) -> None:
+        ref = self.config.checkpoint
+        assert ref is not None
+        model, meta = CheckpointRegistry(ref.dir).load(ref.name, ref.version)
+        if meta.window != self.window:
+            log.info("lstm_ae.window_from_checkpoint", configured=self.window, checkpoint=meta.window)
+            self.window = meta.window
+        group = self._group_for(tuple(meta.features))
+        residual = np.asarray(meta.residual_std or [1.0] * len(meta.features), dtype=np.float64)
+        group.versions = 1
+        group.fitted = FittedModel(model.to(self.device).eval(), 1, residual, f"{ref.name}:{meta.version}")
+        log.info("lstm_ae.checkpoint_loaded", name=ref.name, version=meta.version, features=meta.features)
+
+    def _maybe_train(self, group: SignatureGroup) -> None:
+        cfg = self.config
+        with group.lock:
+            if group.training or group.filled < 2:
+                return
+            if group.fitted is None:
+                due = group.filled >= cfg.min_train_windows
+            else:
+                by_count = cfg.refresh_every > 0 and group.new_windows >= cfg.refresh_every
+                by_time = (
+                    cfg.refresh_seconds is not None
+                    and group.new_windows > 0
+                    and time.monotonic() - group.last_train >= cfg.refresh_seconds
+                )
+                due = by_count or by_time
+            if not due:
+                return
+            windows = group.reservoir[: group.filled].copy()
+            group.new_windows = 0
+            group.training = True
+        if cfg.background:
+            thread = threading.Thread(target=self._train, args=(group, windows), name="lstm-ae-train", daemon=True)
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+            thread.start()
+        else:
+            self._train(group, windows)
+
+    def _train(self, group: SignatureGroup, windows: np.ndarray) -> None:
+        try:
+            current = group.fitted
+            result = fit_windows(windows, self.config, init=current.model if current else None, device=self.device)
+            model = result.model.to(self.device).eval()
+            with group.lock:
+                group.versions += 1
+                group.fitted = FittedModel(model, group.versions, result.residual_std, "trained")
+            log.info("lstm_ae.model_swapped", features=list(group.features), version=group.versions,
+                     windows=len(windows), val_error=result.val_error)
+        except Exception:  # a failed training must not stop the stream; the old model keeps scoring
+            log.exception("lstm_ae.training_failed", features=list(group.features))
+        finally:
+            group.last_train = time.monotonic()
+            group.training = False
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _group_for(self, features: tuple[str, ...]) -> SignatureGroup:
+        group = self._groups.get(features)
+        if group is None:
+            with self._groups_lock:
+                group = self._groups.get(features)
+                if group is None:
+                    group = SignatureGroup(features, self.window, self.config.max_reservoir, self.config.seed)
+                    self._groups[features] = group
+        return group
+
+    def _slot(self, group: SignatureGroup, series_id: str) -> int:
+        known = self._series.get(series_id)
+        if known is not None and known != group.features:
+            self.forget(series_id)  # the series changed its features: start it afresh
+        self._series[series_id] = group.features
+        return group.slot_of(series_id)
+
+    def _ready_rows(self, group: SignatureGroup, series: Sequence[str]) -> tuple[list[int], np.ndarray]:
+        rows, slots = [], []
+        for i, s in enumerate(series):
+            slot = group.slots.get(s)
+            if slot is not None and group.seen[slot] >= self.window - 1 and group.count[slot] >= 2:
+                rows.append(i)
+                slots.append(slot)
+        return rows, np.asarray(slots, dtype=np.int64)
+
+    def _push(self, group: SignatureGroup, idx: np.ndarray, X: np.ndarray, mask: np.ndarray) -> None:
+        """Every point enters its series' ring (it is context); unlearned points mark it dirty."""
+        group.buf[idx, :-1] = group.buf[idx, 1:]
+        group.buf[idx, -1] = X
+        group.seen[idx] = np.minimum(group.seen[idx] + 1, self.window)
+        group.dirty[idx] = np.where(mask, np.maximum(group.dirty[idx] - 1, 0), self.window)
+
+    @staticmethod
+    def _update_stats(group: SignatureGroup, idx: np.ndarray, X: np.ndarray) -> None:
+        group.count[idx] += 1
+        n = group.count[idx][:, None]
+        delta = X - group.mean[idx]
+        group.mean[idx] += delta / n
+        group.m2[idx] += delta * (X - group.mean[idx])
+
+    def _reconstruct(self, model: LSTMAutoencoder, z: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(z).to(self.device)
+        with torch.inference_mode(), autocast_for(self.device):
+            out = model(x)
+        return out.float().cpu().numpy().astype(np.float64)

@@ -1,0 +1,283 @@
+"""A PyOD detector per series over a sliding window of its recent normal points.
+
+Each series keeps its last ``window_size`` learned (masked-in) points. Once it
+has ``min_points``, a PyOD model (ECOD by default; COPOD or IForest) is fitted
+on them, and refitted after every ``refit_every`` new points. Fits run on a
+worker thread (``background=True``): until a refit is ready the previous fit
+keeps scoring, so scoring never waits for a fit. A point is scored with the
+model's ``decision_function`` against the fit made before it (score first,
+then learn).
+
+>>> import numpy as np
+>>> bank = PyODBank(window_size=64, min_points=32, refit_every=16, background=False)
+>>> rng = np.random.default_rng(0)
+>>> for t in range(64):
+...     bank.learn(["a"], rng.normal(size=(1, 2)), ["x", "y"], np.array([t]), np.array([True]))
+>>> bank.warm(["a", "b"]).tolist()
+[True, False]
+>>> normal, spike = bank.score(["a", "a"], np.array([[0.0, 0.1], [9.0, -9.0]]), ["x", "y"], np.zeros(2)).raw
+>>> bool(spike > normal)
+True
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from aiops.detectors.base import BankScores
+from aiops.pipeline.errors import ConfigError, InputError
+
+log = structlog.get_logger(__name__)
+
+SCALE_FLOOR = 1e-9
+
+
+class PyODConfig(BaseModel):
+    """Which PyOD model, over how many recent points, refitted how often."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: Literal["ecod", "copod", "iforest"] = "ecod"
+    window_size: int = Field(256, ge=8, description="recent learned points kept per series")
+    min_points: int = Field(32, ge=4, description="points needed before the first fit")
+    refit_every: int = Field(64, ge=1, description="refit after this many newly learned points")
+    background: bool = Field(True, description="fit on a worker thread (False: inline, for tests)")
+    workers: int = Field(1, ge=1, description="threads fitting models")
+    n_estimators: int = Field(50, ge=1, description="trees, for iforest")
+    expected_quantile: float = Field(0.005, gt=0, lt=0.5, description="expected range = these window quantiles")
+    seed: int = 0
+
+
+class PyODInputError(InputError):
+    """Rows handed to the bank do not match the series and feature names given with them."""
+
+
+def make_model(config: PyODConfig) -> Any:
+    """A fresh, unfitted PyOD model as the configuration names it.
+
+    >>> type(make_model(PyODConfig(model="copod"))).__name__
+    'COPOD'
+    """
+    if config.model == "ecod":
+        from pyod.models.ecod import ECOD
+
+        return ECOD(n_jobs=1)
+    if config.model == "copod":
+        from pyod.models.copod import COPOD
+
+        return COPOD(n_jobs=1)
+    from pyod.models.iforest import IForest
+
+    return IForest(n_estimators=config.n_estimators, random_state=config.seed, n_jobs=1)
+
+
+@dataclass(slots=True)
+class Fit:
+    """One fitted model with the window's robust centre, scale and expected range per feature."""
+
+    model: Any
+    median: np.ndarray
+    scale: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+    n_points: int
+    seconds: float
+    thread: str
+
+
+@dataclass(slots=True)
+class SeriesWindow:
+    """One series: its recent learned points and its current fit."""
+
+    features: tuple[str, ...]
+    points: deque[np.ndarray]
+    since_fit: int = 0
+    fit: Fit | None = None
+    pending: bool = False
+    generation: int = 0
+
+
+def fit_window(config: PyODConfig, points: np.ndarray) -> Fit:
+    """Fit a model on a window of points (runs on whichever thread calls it)."""
+    started = time.perf_counter()
+    model = make_model(config)
+    model.fit(points)
+    q1, median, q3 = np.percentile(points, [25, 50, 75], axis=0)
+    low, high = np.quantile(points, [config.expected_quantile, 1 - config.expected_quantile], axis=0)
+    scale = np.maximum((q3 - q1) / 1.349, np.maximum(points.std(axis=0), SCALE_FLOOR))
+    return Fit(model, median, scale, low, high, len(points), time.perf_counter() - started,
+               threading.current_thread().name)
+
+
+class PyODBank:
+    """``DetectorBank`` keeping one PyOD model per series; see the module docstring."""
+
+    name = "pyod"
+
+    def __init__(self, config: PyODConfig | None = None, **params: Any) -> None:
+        try:
+            self.config = config if config is not None else PyODConfig(**params)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid pyod settings: {exc}") from None
+        if self.config.min_points > self.config.window_size:
+            raise ConfigError("pyod: min_points must not exceed window_size")
+        self._series: dict[str, SeriesWindow] = {}
+        self._executor: ThreadPoolExecutor | None = None
+        self._pending: set[Future[Fit]] = set()
+        self._lock = threading.Lock()
+
+    # -- the DetectorBank protocol ---------------------------------------------------------
+
+    def score(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> BankScores:
+        X = _check_rows(series, X, features)
+        n, f = X.shape
+        raw = np.zeros(n)
+        per_feature = np.zeros((n, f))
+        low = np.full((n, f), np.nan)
+        high = np.full((n, f), np.nan)
+        key = tuple(features)
+        for i, s in enumerate(series):
+            state = self._series.get(s)
+            fit = state.fit if state is not None and state.features == key else None
+            if fit is None:
+                continue
+            raw[i] = float(fit.model.decision_function(X[i : i + 1])[0])
+            per_feature[i] = np.abs(X[i] - fit.median) / fit.scale
+            low[i], high[i] = fit.low, fit.high
+        return BankScores(raw, per_feature, low, high)
+
+    def learn(
+        self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray, mask: np.ndarray
+    ) -> None:
+        X = _check_rows(series, X, features)
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(series),):
+            raise PyODInputError(f"mask must have one flag per row ({len(series)}), got shape {mask.shape}")
+        key = tuple(features)
+        for i in np.flatnonzero(mask):
+            state = self._state_for(series[i], key)
+            state.points.append(X[i].copy())
+            state.since_fit += 1
+            self._maybe_fit(series[i], state)
+
+    def warm(self, series: Sequence[str]) -> np.ndarray:
+        return np.array([(st := self._series.get(s)) is not None and st.fit is not None for s in series], dtype=bool)
+
+    def export_state(self, series_id: str) -> object | None:
+        state = self._series.get(series_id)
+        if state is None:
+            return None
+        points = np.array(state.points) if state.points else np.zeros((0, len(state.features)))
+        return {"features": list(state.features), "points": points, "since_fit": state.since_fit}
+
+    def import_state(self, series_id: str, state: object) -> None:
+        try:
+            data = dict(state)  # type: ignore[call-overload]
+            features = tuple(data["features"])
+            points = np.asarray(data["points"], dtype=np.float64)
+        except (TypeError, KeyError, ValueError) as exc:
+            raise PyODInputError(f"unreadable pyod state for {series_id!r}: {exc}") from None
+        if points.ndim != 2 or points.shape[1] != len(features):
+            raise PyODInputError(f"pyod state for {series_id!r} does not match its {len(features)} features")
+        self.forget(series_id)
+        fresh = self._state_for(series_id, features)
+        fresh.points.extend(points[-self.config.window_size :])
+        fresh.since_fit = self.config.refit_every  # a restored window is fitted as soon as it can be
+        self._maybe_fit(series_id, fresh)
+
+    def forget(self, series_id: str) -> None:
+        state = self._series.pop(series_id, None)
+        if state is not None:
+            state.generation += 1  # a fit still running for it is dropped when it lands
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit_info(self, series_id: str) -> dict[str, Any] | None:
+        """What the current fit of a series was made from, where and how fast."""
+        state = self._series.get(series_id)
+        if state is None or state.fit is None:
+            return None
+        return {"n_points": state.fit.n_points, "seconds": state.fit.seconds, "thread": state.fit.thread}
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait for queued fits to land; True when none is left."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                return True
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            try:
+                pending[0].result(timeout=remaining)
+            except Exception:  # reported by the fit's own callback
+                pass
+
+    def close(self) -> None:
+        """Stop the fitting thread(s) after the queued fits."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+    def _state_for(self, series_id: str, features: tuple[str, ...]) -> SeriesWindow:
+        state = self._series.get(series_id)
+        if state is None or state.features != features:
+            if state is not None:
+                self.forget(series_id)
+            state = SeriesWindow(features, deque(maxlen=self.config.window_size))
+            self._series[series_id] = state
+        return state
+
+    def _maybe_fit(self, series_id: str, state: SeriesWindow) -> None:
+        cfg = self.config
+        if state.pending or len(state.points) < cfg.min_points:
+            return
+        if state.fit is not None and state.since_fit < cfg.refit_every:
+            return
+        points = np.array(state.points)
+        state.since_fit = 0
+        if not cfg.background:
+            state.fit = fit_window(cfg, points)
+            return
+        state.pending = True
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=cfg.workers, thread_name_prefix="pyod-fit")
+        future = self._executor.submit(fit_window, cfg, points)
+        with self._lock:
+            self._pending.add(future)
+        generation = state.generation
+        future.add_done_callback(lambda fut: self._landed(fut, series_id, state, generation))
+
+    def _landed(self, future: Future[Fit], series_id: str, state: SeriesWindow, generation: int) -> None:
+        try:
+            fit = future.result()
+            if state.generation == generation and self._series.get(series_id) is state:
+                state.fit = fit
+        except Exception:  # a failed fit keeps the previous one scoring
+            log.exception("pyod.fit_failed", series=series_id, model=self.config.model)
+        finally:
+            state.pending = False
+            with self._lock:
+                self._pending.discard(future)
+
+
+def _check_rows(series: Sequence[str], X: np.ndarray, features: Sequence[str]) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape != (len(series), len(features)):
+        raise PyODInputError(f"expected {len(series)} rows of {len(features)} features, got shape {X.shape}")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        names = [series[i] for i in np.flatnonzero(bad)[:5]]
+        raise PyODInputError(f"non-finite feature values for series {names}")
+    return X
