@@ -1,0 +1,264 @@
+"""The traffic generator: clean history, then live traffic with labelled incidents, to Kafka.
+
+``TrafficGenerator`` is plain and synchronous (usable in-process by the
+demo); ``run`` drives it against a broker with a confluent-kafka producer.
+
+>>> gen = TrafficGenerator(GeneratorConfig(hosts=1, services=["api"], seed=1, history_s=0))
+>>> msgs = list(gen.history(1_700_000_000.0, 1_700_000_010.0))
+>>> sorted({topic for topic, _, _ in msgs}), gen.counts.points, gen.truth
+(['logs.raw', 'metrics.raw'], 10, [])
+>>> due, batch = next(gen.live(1_700_000_010.0))
+>>> due, all(key == b"node-1" for _, key, _ in batch)
+(1700000010.0, True)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import structlog
+
+from aiops.pipeline.errors import InputError
+from aiops.pipeline.generator.anomalies import AnomalySchedule, Injection, LogInjection, MetricInjection
+from aiops.pipeline.generator.applogs import AppLogSource, LogLine
+from aiops.pipeline.generator.config import GeneratorConfig
+from aiops.pipeline.generator.fleet import Fleet, rounded
+from aiops.pipeline.generator.hostlogs import HostSyslogSource
+from aiops.pipeline.generator.messages import Message, MessageBuilder
+from aiops.pipeline.generator.truth import append_truth, write_truth
+
+log = structlog.get_logger(__name__)
+
+__all__ = ["GeneratorConfig", "Message", "RunCounts", "TrafficGenerator", "run"]
+
+
+@dataclass(slots=True)
+class RunCounts:
+    """What was produced: points, log lines, messages, bytes, incidents; and what failed."""
+
+    points: int = 0
+    log_lines: int = 0
+    messages: int = 0
+    bytes: int = 0
+    anomalies: int = 0
+    delivery_errors: int = 0
+    undelivered: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class TrafficGenerator:
+    """Seeded fleet traffic as Kafka messages; ``truth`` lists the incidents injected so far."""
+
+    def __init__(self, config: GeneratorConfig) -> None:
+        c = self.config = config
+        self.hosts = c.host_names()
+        self.fleet = Fleet(self.hosts, c.services, period_s=c.period_s, seed=c.seed)
+        self.app_logs = {
+            key: AppLogSource(key.host, key.service, rate=c.log_rate,
+                              rng=random.Random(f"{c.seed}|applog|{key.host}|{key.service}"))
+            for key in self.fleet.series
+        }
+        self.host_logs = {h: HostSyslogSource(h, rate=c.syslog_rate, rng=random.Random(f"{c.seed}|syslog|{h}"))
+                          for h in self.hosts}
+        pids = {(k.host, k.service): src.pid for k, src in self.app_logs.items()}
+        pids.update({(h, "sshd"): src.pids["sshd"] for h, src in self.host_logs.items()})
+        self.schedule = AnomalySchedule(
+            series=self.fleet.series, hosts=self.hosts, rate_per_min=c.anomaly_rate, warmup_s=c.warmup_s,
+            interval_s=c.interval_s, seed=c.seed, weights=c.kind_weights(), gap_s=c.gap_s, pids=pids,
+        )
+        self.builder = MessageBuilder(
+            metrics_topic=c.metrics_topic, logs_topic=c.logs_topic, metric_format=c.metric_format,
+            log_format=c.log_format, syslog_format=c.syslog_format, max_lines=c.max_lines_per_message,
+            rng=random.Random(f"{c.seed}|format"),
+        )
+        self.truth: list[dict[str, Any]] = []
+        self.active: list[Injection] = []
+        self.counts = RunCounts()
+        self.last_time = -math.inf
+
+    def history(self, start: float, end: float) -> Iterator[Message]:
+        """Clean traffic for event times in ``[start, end)``, batched up to the message size, no incidents."""
+        step = self.config.interval_s
+        k = 0
+        while (t := start + k * step) < end:
+            yield from self._count(self.tick(t, inject=False))
+            k += 1
+        yield from self._count(self.builder.flush())
+
+    def live(self, start: float) -> Iterator[tuple[float, list[Message]]]:
+        """Endless ticks from ``start``: (due time, messages), incidents injected per the schedule."""
+        self.schedule.begin(start)
+        step = self.config.interval_s
+        k = 0
+        while True:
+            t = start + k * step
+            self.tick(t, inject=True)
+            yield t, list(self._count(self.builder.flush()))
+            k += 1
+
+    def tick(self, t: float, *, inject: bool) -> list[Message]:
+        """Advance the simulation to event time ``t``; returns messages that filled up."""
+        if t <= self.last_time:
+            raise InputError(f"event time {t} is not after the previous tick {self.last_time}")
+        self.last_time = t
+        span = self.config.interval_s
+        if inject:
+            for injection in self.schedule.step(t):
+                self.active.append(injection)
+                self.truth.append(injection.record())
+                self.counts.anomalies += 1
+                log.info("incident injected", id=injection.id, kind=injection.kind, series_id=injection.series_id)
+        out: list[Message] = []
+        values = self.fleet.sample(t)
+        load = self.fleet.load(t)
+        lines: list[LogLine] = []
+        for key, clean in values.items():
+            point = clean
+            for inj in self.active:
+                if isinstance(inj, MetricInjection) and inj.series_id == key.series_id:
+                    point = inj.apply(point, t, self.fleet.simulators[key].noise_scale())
+            out += self.builder.add_point(key, t, rounded(point))
+            lines += self.app_logs[key].lines(t, span, load=load, metrics=clean)
+        for source in self.host_logs.values():
+            lines += source.lines(t, span)
+        for inj in self.active:
+            if isinstance(inj, LogInjection):
+                lines += inj.lines(t, span)
+        lines.sort(key=lambda line: line.time)
+        for line in lines:
+            out += self.builder.add_line(line)
+        self.counts.points += len(values)
+        self.counts.log_lines += len(lines)
+        self.active = [inj for inj in self.active if inj.end >= t]
+        return out
+
+    def finish(self, end: float) -> None:
+        """Close the truth at ``end``: later incidents are dropped, running ones end there (``truncated``)."""
+        self.truth = [record for record in self.truth if record["start"] <= end]
+        self.counts.anomalies = len(self.truth)
+        for record in self.truth:
+            if record["end"] > end:
+                record["end"] = max(record["start"], end)
+                record["params"]["truncated"] = True
+
+    def _count(self, messages: list[Message] | Iterator[Message]) -> Iterator[Message]:
+        for message in messages:
+            self.counts.messages += 1
+            self.counts.bytes += len(message[2])
+            yield message
+
+
+def producer_config(bootstrap: str, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """librdkafka settings for throughput (linger, big batches, lz4), overridable by ``extra``.
+
+    >>> producer_config("k:9092", {"linger.ms": 5})["linger.ms"]
+    5
+    """
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap,
+        "linger.ms": 50,
+        "batch.num.messages": 10_000,
+        "queue.buffering.max.messages": 200_000,
+        "compression.type": "lz4",
+        "client.id": "aiops-generator",
+    }
+    conf.update(extra or {})
+    return conf
+
+
+class _Sender:
+    """Wraps a confluent-kafka Producer: waits for room when its queue is full, counts failures."""
+
+    def __init__(self, producer: Any, counts: RunCounts) -> None:
+        self.producer = producer
+        self.counts = counts
+
+    def _delivered(self, err: Any, _msg: Any) -> None:
+        if err is not None:
+            self.counts.delivery_errors += 1
+            if self.counts.delivery_errors <= 3:
+                log.warning("delivery failed", error=str(err))
+
+    def send(self, message: Message) -> None:
+        topic, key, value = message
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key, on_delivery=self._delivered)
+                break
+            except BufferError:
+                self.producer.poll(0.05)
+        self.producer.poll(0)
+
+
+async def run(
+    config: GeneratorConfig,
+    *,
+    bootstrap: str,
+    duration_s: float,
+    rate_multiplier: float = 1.0,
+    history_s: float | None = None,
+    truth_path: str | Path | None = None,
+    producer_conf: dict[str, Any] | None = None,
+    stop: asyncio.Event | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunCounts:
+    """Send ``history_s`` of clean past traffic, then ``duration_s`` of live traffic.
+
+    ``rate_multiplier`` sends points that many times as often as
+    ``config.interval_s`` (a load knob); ``truth_path`` receives the incidents
+    as JSONL while they start, rewritten at the end with truncated windows
+    closed. ``stop`` ends the live part early. Returns the counts.
+    """
+    from confluent_kafka import Producer
+
+    if rate_multiplier <= 0:
+        raise InputError(f"rate_multiplier must be > 0 (got {rate_multiplier})")
+    config = config.model_copy(update={"interval_s": config.interval_s / rate_multiplier})
+    history_s = config.history_s if history_s is None else history_s
+    gen = TrafficGenerator(config)
+    sender = _Sender(Producer(producer_config(bootstrap, producer_conf)), gen.counts)
+    if truth_path is not None:
+        write_truth(truth_path, [])
+    step = config.interval_s
+    now = math.floor(clock() / step) * step
+    for message in gen.history(now - history_s, now):
+        sender.send(message)
+    await asyncio.sleep(0)
+    log.info("history sent", seconds=history_s, **gen.counts.as_dict())
+    live_start = math.ceil(max(clock(), now) / step) * step
+    end = live_start + duration_s
+    written = 0
+    last = live_start
+    for due, messages in gen.live(live_start):
+        if due >= end or (stop is not None and stop.is_set()):
+            break
+        delay = due - clock()
+        if delay > 0:
+            await (_wait(stop, delay) if stop is not None else asyncio.sleep(delay))
+        for message in messages:
+            sender.send(message)
+        last = due
+        if truth_path is not None and len(gen.truth) > written:
+            append_truth(truth_path, gen.truth[written:])
+            written = len(gen.truth)
+    gen.finish(last)
+    if truth_path is not None:
+        write_truth(truth_path, gen.truth)
+    gen.counts.undelivered = await asyncio.to_thread(sender.producer.flush, 30.0)
+    log.info("generator finished", **gen.counts.as_dict())
+    return gen.counts
+
+
+async def _wait(stop: asyncio.Event, delay: float) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=delay)
+    except asyncio.TimeoutError:
+        pass
