@@ -1,9 +1,260 @@
-"""Settings of alerting: policy, routes, receivers (sinks) and remediation."""
+"""Settings of alerting: policy, routes, receivers (sinks), silences, inhibition,
+maintenance windows, feedback and remediation.
+
+>>> c = AlertingConfig.model_validate({
+...     "route": {"receiver": "ops", "group_by": ["host"],
+...               "routes": [{"matchers": ["severity=critical"], "receiver": "pager"}]},
+...     "receivers": [{"name": "ops", "sinks": [{"type": "console"}]}, {"name": "pager"}]})
+>>> c.route.routes[0].receiver, c.route.group_wait_s
+('pager', 30.0)
+>>> AlertingConfig.model_validate({"route": {"receiver": "nobody"}})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for AlertingConfig
+...
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import importlib
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from aiops.alerting.matchers import MatcherError, parse_matchers
+from aiops.alerting.remediation.config import RemediationConfig
+
+SINK_TYPES = ("slack", "pagerduty", "webhook", "alertmanager", "email", "kafka", "influxdb", "console")
 
 
-class AlertingConfig(BaseModel):
+class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _check_matchers(value: list[str]) -> list[str]:
+    try:
+        parse_matchers(value)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
+
+
+def parse_duration(value: Any) -> float:
+    """Seconds from a number or a string like ``90s``, ``15m``, ``2h``, ``1d``.
+
+    >>> parse_duration("2h"), parse_duration(30), parse_duration("1.5m")
+    (7200.0, 30.0, 90.0)
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    found = _DURATION.match(str(value))
+    if not found:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 2h)")
+    number, unit = found.groups()
+    return float(number) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit or "s"]
+
+
+class FlappingConfig(_Model):
+    """An alert that changes state more than ``max_changes`` times in ``window_s`` is held firing."""
+
+    enabled: bool = True
+    max_changes: int = Field(4, ge=1)
+    window_s: float = Field(3600.0, gt=0)
+
+
+class PolicyConfig(_Model):
+    """How anomalies become alerts."""
+
+    alertname: str = "AnomalyDetected"
+    identifying_labels: list[str] | None = Field(
+        None, description="entity labels copied into alert labels (and so the fingerprint); None: all")
+    resolve_after_s: float = Field(300.0, gt=0, description="normal this long (event time) resolves an alert")
+    resolve_after_silence_s: float | None = Field(
+        None, gt=0, description="no anomaly for this long (processing time) resolves; None: resolve_after_s")
+    critical_score: float = Field(0.995, ge=0, le=1)
+    error_score: float = Field(0.95, ge=0, le=1)
+    summary: str = "{alertname}: {series_id} {kind} anomaly ({severity})"
+    description: str = "{observed_vs_expected}. {reason}"
+    runbook_url: str | None = Field(None, description='template, e.g. "https://runbooks/{service}"')
+    dashboard_url: str | None = Field(None, description='template, e.g. "https://grafana/d/x?var-host={host}"')
+    max_anomaly_ids: int = Field(50, ge=1, description="anomaly ids kept per alert")
+    flapping: FlappingConfig = FlappingConfig()
+
+
+class RouteConfig(_Model):
+    """One node of the routing tree; unset fields inherit from the parent."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    receiver: str | None = None
+    matchers: list[str] = Field(default_factory=list)
+    group_by: list[str] | None = None
+    group_wait_s: float | None = Field(None, ge=0)
+    group_interval_s: float | None = Field(None, gt=0)
+    repeat_interval_s: float | None = Field(None, gt=0)
+    continue_: bool = Field(False, alias="continue")
+    routes: list[RouteConfig] = Field(default_factory=list)
+
+    _matchers = field_validator("matchers")(_check_matchers)
+
+    def receivers(self) -> set[str]:
+        names = {self.receiver} if self.receiver else set()
+        for child in self.routes:
+            names |= child.receivers()
+        return names
+
+
+class RootRouteConfig(RouteConfig):
+    """The root route: matches everything and sets every default."""
+
+    receiver: str = "default"
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
+    group_wait_s: float = Field(30.0, ge=0)
+    group_interval_s: float = Field(300.0, gt=0)
+    repeat_interval_s: float = Field(4 * 3600.0, gt=0)
+
+
+def _sink_config_class(kind: str) -> type[BaseModel] | None:
+    """The sink's own settings model, when its module defines one (imported lazily)."""
+    try:
+        registry = importlib.import_module("aiops.alerting.sinks.registry")
+    except ImportError:
+        registry = None
+    finder = getattr(registry, "config_class", None) if registry else None
+    if callable(finder):
+        return finder(kind)
+    try:
+        module = importlib.import_module(f"aiops.alerting.sinks.{kind}")
+    except ImportError:
+        return None
+    for name, obj in vars(module).items():
+        if name.lower() == f"{kind}sinkconfig" and isinstance(obj, type) and issubclass(obj, BaseModel):
+            return obj
+    return None
+
+
+class ReceiverConfig(_Model):
+    """A named destination: one or more sinks that each get the receiver's notifications."""
+
+    name: str = Field(min_length=1)
+    sinks: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("sinks")
+    @classmethod
+    def _valid_sinks(cls, sinks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for i, entry in enumerate(sinks):
+            kind = entry.get("type")
+            if kind not in SINK_TYPES:
+                raise ValueError(f"sinks[{i}].type must be one of {', '.join(SINK_TYPES)} (got {kind!r})")
+            model = _sink_config_class(kind)
+            if model is not None:
+                data = entry if "type" in model.model_fields else {k: v for k, v in entry.items() if k != "type"}
+                model.model_validate(data)
+        return sinks
+
+
+class InhibitRuleConfig(_Model):
+    """A firing source alert mutes target alerts that share the ``equal`` labels."""
+
+    source_matchers: list[str] = Field(min_length=1)
+    target_matchers: list[str] = Field(min_length=1)
+    equal: list[str] = Field(default_factory=list)
+
+    _matchers = field_validator("source_matchers", "target_matchers")(_check_matchers)
+
+
+DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class MaintenanceWindowConfig(_Model):
+    """A recurring weekly window: ``days`` + ``start`` + ``duration`` in ``tz``, or a ``cron`` line.
+
+    ``cron`` is ``"MIN HOUR * * DOW"`` (DOW 0-7, names, lists and ranges) and
+    needs ``duration`` too.
+    """
+
+    name: str
+    matchers: list[str] = Field(default_factory=list)
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=list)
+    start: str | None = Field(None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
+    cron: str | None = None
+    duration: float
+    tz: str = "UTC"
+    mute_alerts: bool = True
+    pause_learning: bool = True
+
+    _matchers = field_validator("matchers")(_check_matchers)
+
+    @field_validator("duration", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        seconds = parse_duration(value)
+        if not 0 < seconds <= 7 * 86400:
+            raise ValueError("duration must be within (0, 7d]")
+        return seconds
+
+    @field_validator("tz")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> MaintenanceWindowConfig:
+        if (self.cron is None) == (self.start is None):
+            raise ValueError("give either cron or days+start")
+        if self.cron is None and not self.days:
+            raise ValueError("days must not be empty")
+        if self.cron is not None:
+            from aiops.alerting.maintenance import parse_cron
+
+            parse_cron(self.cron)
+        return self
+
+
+class SilencesConfig(_Model):
+    path: str | None = Field(None, description="JSON file the silences persist to; None: memory only")
+
+
+class FeedbackConfig(_Model):
+    """Feedback links and what a false positive does."""
+
+    secret: SecretStr | None = Field(None, description="HMAC key of feedback links; None: random per process")
+    link_ttl_s: float = Field(7 * 86400.0, gt=0)
+    suppress_repeat_s: float = Field(3600.0, ge=0, description="after a false positive, identical repeats are dropped")
+    downgrade_for_s: float = Field(7 * 86400.0, ge=0, description="after that, severity is lowered this long")
+    downgrade_steps: int = Field(1, ge=0, le=3)
+
+
+class AlertingConfig(_Model):
+    """The ``alerting`` section of the configuration file."""
+
+    api_url: str = Field("http://127.0.0.1:6066", description="public URL of the alerting API (feedback links)")
+    policy: PolicyConfig = PolicyConfig()
+    route: RootRouteConfig = RootRouteConfig()
+    receivers: list[ReceiverConfig] = Field(default_factory=lambda: [ReceiverConfig(name="default",
+                                                                                    sinks=[{"type": "console"}])])
+    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
+    maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
+    silences: SilencesConfig = SilencesConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
+    remediation: RemediationConfig = RemediationConfig()
+
+    @model_validator(mode="after")
+    def _receivers_exist(self) -> AlertingConfig:
+        names = [r.name for r in self.receivers]
+        if len(set(names)) != len(names):
+            raise ValueError("receiver names must be unique")
+        missing = self.route.receivers() - set(names)
+        if missing:
+            raise ValueError(f"routes name unknown receivers: {', '.join(sorted(missing))}")
+        return self

@@ -1,0 +1,149 @@
+"""Settings of guarded auto-remediation: actions, policies and guards.
+
+Every guard is on by default: nothing runs for real (``dry_run``), no target is
+allowed until listed, approval is required, rate limits and a concurrency cap
+apply.
+
+>>> c = RemediationConfig.model_validate({
+...     "allowed_programs": ["/bin/echo"],
+...     "actions": {"echo": {"type": "command", "argv": ["/bin/echo", "{host}"],
+...                          "allowed_targets": ["web-*"]}},
+...     "policies": [{"name": "cpu", "matchers": ["host=~web-.*"], "action": "echo"}]})
+>>> c.dry_run, c.require_approval, c.actions["echo"].target
+(True, True, '{host}')
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from aiops.alerting.matchers import MatcherError, parse_matchers
+
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_matchers(value: list[str]) -> list[str]:
+    try:
+        parse_matchers(value)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class _ActionBase(_Model):
+    target: str = Field("{host}", description="template naming what the action acts on")
+    allowed_targets: list[str] = Field(default_factory=list, description="glob patterns; empty allows nothing")
+    rollback: str | None = Field(None, description="action to run when verification fails")
+    timeout_s: float = Field(30.0, gt=0)
+
+
+class WebhookActionConfig(_ActionBase):
+    """POST (or another method) a JSON body to a URL; templates fill url and body strings."""
+
+    type: Literal["webhook"] = "webhook"
+    url: str
+    method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, str] = Field(default_factory=dict, description="JSON body; each value is a template")
+    value_pattern: str = Field(r"^[A-Za-z0-9._:@/=+-]{0,256}$", description="every label value used must match")
+
+
+class CommandActionConfig(_ActionBase):
+    """Run an allow-listed program with templated arguments (argv list, never a shell)."""
+
+    type: Literal["command"] = "command"
+    argv: list[str] = Field(min_length=1)
+    arg_pattern: str = Field(r"^[A-Za-z0-9._:@=+-]{1,128}$",
+                             description="every templated argument must match this, whole")
+    max_output_bytes: int = Field(4096, ge=0)
+
+    @field_validator("argv")
+    @classmethod
+    def _program_is_fixed(cls, argv: list[str]) -> list[str]:
+        if "{" in argv[0] or not argv[0].startswith("/"):
+            raise ValueError("argv[0] must be an absolute program path without placeholders")
+        return argv
+
+
+class KubernetesActionConfig(_ActionBase):
+    """Rollout-restart or scale a Deployment through the Kubernetes API."""
+
+    type: Literal["kubernetes"] = "kubernetes"
+    operation: Literal["restart", "scale"]
+    namespace: str = "default"
+    deployment: str = "{service}"
+    replicas: int | None = Field(None, ge=0, le=1000)
+    name_pattern: str = Field(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+                              description="rendered namespace and deployment must match (RFC 1123)")
+    api_url: str | None = Field(None, description="API server URL; None: kubeconfig or in-cluster")
+    token: SecretStr | None = None
+    ca_file: str | None = None
+    verify_ssl: bool = True
+    kubeconfig: str | None = None
+    in_cluster: bool = False
+
+    @model_validator(mode="after")
+    def _scale_needs_replicas(self) -> KubernetesActionConfig:
+        if self.operation == "scale" and self.replicas is None:
+            raise ValueError("operation 'scale' needs replicas")
+        return self
+
+
+ActionConfig = Annotated[
+    Union[WebhookActionConfig, CommandActionConfig, KubernetesActionConfig],
+    Field(discriminator="type"),
+]
+
+
+class RemediationPolicyConfig(_Model):
+    """When an alert matches, request an action."""
+
+    name: str
+    matchers: list[str] = Field(default_factory=list)
+    min_severity: Literal["info", "warning", "error", "critical"] = "error"
+    min_firing_s: float = Field(0.0, ge=0, description="the alert must have fired at least this long")
+    action: str
+    require_approval: bool | None = Field(None, description="None: the global setting")
+    verify_within_s: float | None = Field(600.0, gt=0, description="the alert must resolve within this; None: no check")
+
+    _matchers = field_validator("matchers")(_check_matchers)
+
+
+class RateLimit(_Model):
+    max_actions: int = Field(ge=0)
+    window_s: float = Field(gt=0)
+
+
+class RemediationConfig(_Model):
+    """Actions by name, policies that request them, and the guards around them."""
+
+    enabled: bool = True
+    dry_run: bool = True
+    kill_switch: bool = Field(False, description="engaged at start: refuse every action")
+    require_approval: bool = True
+    approval_timeout_s: float = Field(900.0, gt=0)
+    allowed_programs: list[str] = Field(default_factory=list, description="absolute paths commands may run")
+    per_target_limit: RateLimit = RateLimit(max_actions=1, window_s=3600.0)
+    global_limit: RateLimit = RateLimit(max_actions=10, window_s=3600.0)
+    cooldown_s: float = Field(600.0, ge=0, description="quiet time on a target after an action on it")
+    max_concurrent: int = Field(2, ge=1)
+    actions: dict[str, ActionConfig] = Field(default_factory=dict)
+    policies: list[RemediationPolicyConfig] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> RemediationConfig:
+        for policy in self.policies:
+            if policy.action not in self.actions:
+                raise ValueError(f"policy {policy.name!r}: unknown action {policy.action!r}")
+        for name, action in self.actions.items():
+            if action.rollback is not None and action.rollback not in self.actions:
+                raise ValueError(f"action {name!r}: unknown rollback action {action.rollback!r}")
+            if isinstance(action, CommandActionConfig) and action.argv[0] not in self.allowed_programs:
+                raise ValueError(f"action {name!r}: program {action.argv[0]!r} is not in allowed_programs")
+        return self
