@@ -1,9 +1,188 @@
-"""Settings of the detection layer (detectors, calibration, ensemble)."""
+"""Settings of the detection layer: detectors, calibration, ensemble, thresholds, profiles.
+
+Every model rejects unknown keys, and a detector's ``params`` are checked
+against that detector's own parameter model, so a typo fails at start-up with
+the key path in the message.
+
+>>> c = DetectionConfig()
+>>> [d.key for d in c.detectors], c.ensemble.method, c.threshold
+(['zscore', 'cusum', 'mahalanobis'], 'max', 0.995)
+>>> DetectionConfig.model_validate({"detectors": [{"type": "zscore", "params": {"alpah": 0.1}}]})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for DetectionConfig
+detectors.0
+  Value error, params.alpah: unknown key ...
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import hashlib
+import json
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
-class DetectionConfig(BaseModel):
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for err in exc.errors():
+        path = ".".join([prefix, *(str(p) for p in err["loc"])])
+        parts.append(f"{path}: unknown key" if err["type"] == "extra_forbidden" else f"{path}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class DetectorSpec(_Section):
+    """One detector of the ensemble: which bank (``type``), its label, weight and parameters."""
+
+    type: str
+    name: str | None = Field(None, description="label in scores (default: the type)")
+    weight: float = Field(1.0, ge=0.0, description="weight in weighted_mean and vote")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return self.name or self.type
+
+    def digest(self) -> str:
+        """A short hash of what defines this detector's state (type and params)."""
+        raw = json.dumps([self.type, self.params], sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:12]
+
+    @model_validator(mode="after")
+    def _check_type_and_params(self) -> DetectorSpec:
+        from aiops.detectors.registry import BANKS
+        from aiops.pipeline.errors import ConfigError
+
+        try:
+            bank = BANKS.load(self.type)
+        except ConfigError as exc:
+            raise ValueError(f"type: {exc}") from None
+        except ImportError as exc:
+            raise ValueError(f"type: detector {self.type!r} cannot be imported: {exc}") from None
+        params_model = getattr(bank, "Params", None)
+        if params_model is not None:
+            try:
+                params_model.model_validate(self.params)
+            except ValidationError as exc:
+                raise ValueError(_describe(exc, "params")) from None
+        return self
+
+
+class CalibrationConfig(_Section):
+    """How a detector's raw score becomes a probability-like value in [0, 1).
+
+    Each detector keeps, per series, a ring of its last ``window`` raw scores
+    on learned points; a new score maps to its mid-rank ``(rank + 0.5)/(n + 1)``
+    in that ring, and beyond the ring's maximum a tail that tends to 1 without
+    reaching it.
+    """
+
+    window: int = Field(256, ge=8, le=65536, description="raw scores remembered per detector and series")
+    min_history: int = Field(20, ge=1, description="below this many scores the detector says 0.5 (no opinion)")
+
+
+class EnsembleConfig(_Section):
+    """How the detectors' calibrated scores combine into one."""
+
+    method: Literal["max", "mean", "weighted_mean", "vote"] = "max"
+    quorum: float = Field(
+        0.5, gt=0.0, le=1.0, description="vote: share of total weight that must agree (score = the level they reach)"
+    )
+
+
+class FeedbackConfig(_Section):
+    """How SRE verdicts move one series' threshold."""
+
+    notch: float = Field(0.5, gt=0.0, lt=1.0, description="a false positive multiplies the tail (1 - threshold) by this")
+    max_notches: int = Field(6, ge=0)
+
+
+class MatchRule(_Section):
+    """Which series a profile applies to; every given condition must hold (regexes, full match)."""
+
+    series: str | None = Field(None, description="regex on the series id")
+    source: Literal["metric", "log"] | None = None
+    labels: dict[str, str] = Field(default_factory=dict, description="label name -> regex on its value")
+
+    @field_validator("series")
+    @classmethod
+    def _series_regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            _compile(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_regexes(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, pattern in value.items():
+            try:
+                _compile(pattern)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return value
+
+    def matches(self, series_id: str, labels: dict[str, str], source: str) -> bool:
+        if self.source is not None and source != self.source:
+            return False
+        if self.series is not None and not re.fullmatch(self.series, series_id):
+            return False
+        return all(re.fullmatch(p, labels.get(k, "")) is not None for k, p in self.labels.items())
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    try:
+        return re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"invalid regex {pattern!r}: {exc}") from None
+
+
+class Profile(_Section):
+    """Overrides for the series a rule matches; unset fields keep the top-level value."""
+
+    name: str | None = None
+    match: MatchRule = MatchRule()
+    detectors: list[DetectorSpec] | None = None
+    threshold: float | None = Field(None, gt=0.0, lt=1.0)
+    warmup: int | None = Field(None, ge=0)
+    ensemble: EnsembleConfig | None = None
+
+
+def _default_detectors() -> list[DetectorSpec]:
+    return [DetectorSpec(type="zscore"), DetectorSpec(type="cusum"), DetectorSpec(type="mahalanobis")]
+
+
+class DetectionConfig(_Section):
+    """The whole detection section of the configuration file."""
+
+    detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
+    ensemble: EnsembleConfig = EnsembleConfig()
+    threshold: float = Field(0.995, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
+    warmup: int = Field(60, ge=0, description="points of a series scored but never flagged")
+    adapt_after: int | None = Field(
+        1000, ge=1, description="after this many flagged points in a row, learn anyway (the new normal)"
+    )
+    calibration: CalibrationConfig = CalibrationConfig()
+    feedback: FeedbackConfig = FeedbackConfig()
+    profiles: list[Profile] = Field(default_factory=list, description="first match wins")
+
+    @model_validator(mode="after")
+    def _unique_keys(self) -> DetectionConfig:
+        for where, specs in [("detectors", self.detectors)] + [
+            (f"profiles.{i}.detectors", p.detectors) for i, p in enumerate(self.profiles) if p.detectors
+        ]:
+            keys = [s.key for s in specs]
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            if dupes:
+                raise ValueError(f"{where}: duplicate detector name(s) {', '.join(dupes)}; set 'name' to tell them apart")
+        return self
+
+    def digest(self) -> str:
+        """A short hash of the effective detection settings (logged when applied)."""
+        dumped = json.dumps(self.model_dump(mode="json"), sort_keys=True, default=str)
+        return hashlib.sha256(dumped.encode()).hexdigest()[:12]

@@ -1,0 +1,121 @@
+"""The common frame of the built-in banks: parameters, per-series slots, warm-up, state export.
+
+A bank built on it declares a pydantic ``Params`` model, the per-series
+arrays it needs (``_fields``) and implements ``score`` and ``learn`` over
+rows of those arrays; everything else (one feature layout per bank, state
+round trips, forgetting) lives here once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from aiops.detectors.slots import SlotStore
+from aiops.pipeline.errors import ConfigError, InputError
+
+
+class BankParams(BaseModel):
+    """Parameters every built-in bank understands."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_count: int = 20
+
+
+class ArrayBank:
+    """Base of the vectorised banks (see ``DetectorBank`` in ``aiops.detectors.base``)."""
+
+    name: ClassVar[str] = "bank"
+    Params: ClassVar[type[BankParams]] = BankParams
+    multivariate_only: ClassVar[bool] = False
+
+    def __init__(self, **params: Any) -> None:
+        try:
+            self.params = self.Params.model_validate(params)
+        except ValidationError as exc:
+            details = "; ".join(
+                f"params.{'.'.join(str(p) for p in e['loc'])}: "
+                + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+                for e in exc.errors()
+            )
+            raise ConfigError(f"detector {self.name}: {details}") from None
+        self.features: tuple[str, ...] | None = None
+        self.store: SlotStore | None = None
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params.model_dump().items())
+        return f"{type(self).__name__}({args})"
+
+    def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
+        raise NotImplementedError
+
+    def _bind(self, features: Sequence[str]) -> SlotStore:
+        feats = tuple(features)
+        if self.store is None or self.features is None:
+            self.features = feats
+            self.store = SlotStore({"n": ((), 0), **self._fields(len(feats))})
+        elif feats != self.features:
+            raise InputError(f"{self.name}: features {list(feats)} differ from this bank's {list(self.features)}")
+        return self.store
+
+    def _rows(self, series: Sequence[str], features: Sequence[str], X: np.ndarray) -> np.ndarray:
+        if X.ndim != 2 or X.shape != (len(series), len(features)):
+            raise InputError(f"{self.name}: X has shape {X.shape}, expected ({len(series)}, {len(features)})")
+        return self._bind(features).rows(series)
+
+    def warm(self, series: Sequence[str]) -> np.ndarray:
+        if self.store is None:
+            return np.zeros(len(series), dtype=bool)
+        index, n = self.store.index, self.store.arrays["n"]
+        need = self.params.min_count
+        return np.fromiter((s in index and n[index[s]] >= need for s in series), dtype=bool, count=len(series))
+
+    def export_state(self, series_id: str) -> object | None:
+        if self.store is None:
+            return None
+        arrays = self.store.export(series_id)
+        if arrays is None:
+            return None
+        return {"features": self.features, "arrays": arrays}
+
+    def import_state(self, series_id: str, state: object) -> None:
+        if not isinstance(state, dict) or "features" not in state or "arrays" not in state:
+            raise InputError(f"{self.name}: not a state this bank exported")
+        self._bind(state["features"]).load(series_id, state["arrays"])
+
+    def forget(self, series_id: str) -> None:
+        if self.store is not None:
+            self.store.drop(series_id)
+
+    def series(self) -> list[str]:
+        return [] if self.store is None else list(self.store.index)
+
+
+def ew_update(n: np.ndarray, mean: np.ndarray, var: np.ndarray, x: np.ndarray, alpha: float, clip: float | None,
+              min_count: int) -> None:
+    """One exponentially weighted mean/variance step in place, per feature, skipping NaNs.
+
+    The first points average cumulatively (weight ``max(alpha, 1/n)``); once
+    ``min_count`` points were seen, a residual beyond ``clip`` standard
+    deviations is clipped (Huber-style) so one outlier cannot drag the baseline.
+    ``n`` counts points per feature here (shape like ``mean``).
+
+    >>> n, m, v = np.zeros((1, 1), dtype=np.int64), np.zeros((1, 1)), np.zeros((1, 1))
+    >>> for value in (1.0, 2.0, 3.0):
+    ...     ew_update(n, m, v, np.array([[value]]), 0.01, None, 2)
+    >>> round(float(m[0, 0]), 6), n.tolist()
+    (2.0, [[3]])
+    """
+    ok = np.isfinite(x)
+    n1 = n + ok
+    a = np.where(ok, np.maximum(alpha, 1.0 / np.maximum(n1, 1)), 0.0)
+    d = np.where(ok, x - mean, 0.0)
+    if clip is not None:
+        limit = clip * np.sqrt(var) + 1e-12
+        d = np.where(n >= min_count, np.clip(d, -limit, limit), d)
+    mean += a * d
+    var[...] = (1.0 - a) * (var + a * d * d)
+    n[...] = n1

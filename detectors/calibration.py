@@ -1,0 +1,54 @@
+"""Raw detector scores to calibrated values in [0, 1): the mid-rank in a ring of the series' own past scores.
+
+Inside the remembered range a score maps to ``(rank + 0.5) / (n + 1)``, which
+is about uniform on data like the past and never reaches 0 or 1; beyond the
+largest remembered score a tail ``1 - 0.5 / ((n + 1)(1 + excess))`` keeps
+ordering far-out points (``excess`` is the overshoot in standard deviations
+of the history), still below 1.
+
+>>> import numpy as np
+>>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
+>>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
+...     remember(ring, seen, np.array([value]))
+>>> rings, seens = np.repeat(ring, 4, axis=0), np.repeat(seen, 4)  # one row per query
+>>> p = calibrate(rings, seens, np.array([0.0, 3.0, 5.5, 1e9]), min_history=3)
+>>> [round(float(v), 3) for v in p], bool(p[3] < 1.0)
+([0.083, 0.5, 0.938, 1.0], True)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_MAX_EXCESS = 1e6
+
+
+def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int) -> np.ndarray:
+    """Calibrated value of each row's raw score against that row's ring (``seen`` = scores ever remembered)."""
+    if raw.shape[0] != ring.shape[0]:
+        raise ValueError(f"raw has {raw.shape[0]} rows, ring has {ring.shape[0]}")
+    size = ring.shape[1]
+    n = np.minimum(seen, size)
+    valid = np.arange(size) < n[:, None]
+    r = raw.astype(ring.dtype)[:, None]
+    below = ((ring < r) & valid).sum(axis=1)
+    equal = ((ring == r) & valid).sum(axis=1)
+    p = (below + 0.5 * equal + 0.5) / (n + 1.0)
+    hist = np.where(valid, ring, 0.0)
+    safe_n = np.maximum(n, 1)
+    hmax = np.where(valid, ring, -np.inf).max(axis=1)
+    mean = hist.sum(axis=1) / safe_n
+    sd = np.sqrt(np.maximum((hist * hist).sum(axis=1) / safe_n - mean * mean, 0.0))
+    spread = np.maximum(sd, 1e-9 * np.abs(mean) + 1e-300)
+    above = raw > hmax
+    if above.any():
+        excess = np.minimum((raw - hmax) / spread, _MAX_EXCESS)
+        p = np.where(above, 1.0 - 0.5 / ((n + 1.0) * (1.0 + np.where(above, excess, 0.0))), p)
+    return np.where(n >= min_history, p, 0.5)
+
+
+def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:
+    """Add one raw score per row to the rings in place (the oldest is overwritten once full)."""
+    pos = seen % ring.shape[1]
+    ring[np.arange(ring.shape[0]), pos] = raw
+    seen += 1

@@ -1,0 +1,415 @@
+"""The scoring engine: events in, calibrated and explained scores out, strictly online.
+
+A batch is cut into steps (the k-th event of each series is in step k);
+series sharing a profile and a feature layout form a group whose banks score
+the whole step at once. Per step: score with every bank, calibrate each
+detector against the series' own past, combine, threshold (never during
+warm-up), explain, then learn from the rows that were not flagged.
+
+>>> from structlog.testing import capture_logs
+>>> from aiops.pipeline.shapes import Event
+>>> with capture_logs() as logs:
+...     engine = build_engine(DetectionConfig(warmup=30))
+>>> logs[0]["event"], logs[0]["config_hash"] == engine.config_hash
+('detection config applied', True)
+>>> events = [Event("metric", "cpu|host=a", {"host": "a"}, float(t), {"user": 10.0 + (t % 7) * 0.1})
+...           for t in range(200)]
+>>> scores = engine.process(events)
+>>> spike = engine.process([Event("metric", "cpu|host=a", {"host": "a"}, 200.0, {"user": 50.0})])[0]
+>>> spike.is_anomaly, spike.learned, max(s.score for s in scores[100:]) < spike.score < 1.0
+(True, False, True)
+>>> low, high = spike.expected["user"]
+>>> bool(low < 10.3 < high)
+True
+"""
+
+from __future__ import annotations
+
+import math
+import pickle
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import structlog
+
+from aiops.detectors.calibration import calibrate, remember
+from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
+from aiops.detectors.ensemble import combine
+from aiops.detectors.explain import contributions
+from aiops.detectors.registry import BANKS
+from aiops.detectors.slots import SlotStore
+from aiops.pipeline.errors import ConfigError, InputError
+from aiops.pipeline.shapes import Event, Score
+
+log = structlog.get_logger(__name__)
+
+STATE_VERSION = 1
+VERDICTS = ("false_positive", "true_positive")
+
+
+@dataclass(frozen=True)
+class _Profile:
+    """The settings one series runs with (the top level, or the first profile that matched)."""
+
+    name: str
+    match: MatchRule | None
+    detectors: tuple[DetectorSpec, ...]
+    threshold: float
+    warmup: int
+    ensemble: EnsembleConfig
+
+
+@dataclass
+class _Member:
+    key: str
+    digest: str
+    bank: Any
+    weight: float
+
+
+@dataclass
+class StepResult:
+    """Per-row arrays of scored rows (the engine's internal form; ``Score`` objects are built from it)."""
+
+    score: np.ndarray
+    threshold: np.ndarray
+    flagged: np.ndarray
+    learned: np.ndarray
+    calibrated: np.ndarray
+    raw: np.ndarray
+    contributions: np.ndarray
+    low: np.ndarray | None
+    high: np.ndarray | None
+
+
+class _Group:
+    """Series sharing one profile and one feature layout, with their banks and calibration rings."""
+
+    def __init__(self, profile: _Profile, features: tuple[str, ...], config: DetectionConfig) -> None:
+        self.profile = profile
+        self.features = features
+        self.config = config
+        self.members: list[_Member] = []
+        for spec in profile.detectors:
+            cls = BANKS.load(spec.type)
+            if getattr(cls, "multivariate_only", False) and len(features) < 2:
+                continue
+            try:
+                bank = cls(**spec.params)
+            except TypeError as exc:
+                raise ConfigError(f"detector {spec.key}: {exc}") from None
+            self.members.append(_Member(spec.key, spec.digest(), bank, spec.weight))
+        if not self.members:
+            raise ConfigError(f"profile {profile.name}: no detector applies to features {list(features)}")
+        self.weights = np.array([m.weight for m in self.members], dtype=float)
+        window = config.calibration.window
+        fields: dict[str, tuple[tuple[int, ...], Any]] = {"count": ((), 0), "notches": ((), 0), "run": ((), 0)}
+        for m in self.members:
+            fields[f"seen:{m.key}"] = ((), 0)
+            fields[f"ring:{m.key}"] = ((window,), np.float32(0.0))
+        self.store = SlotStore(fields)
+        self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
+
+    def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
+            bounds: Sequence[tuple[int, int]]) -> StepResult:
+        """Score rows ordered by step (``bounds``: each step's slice), learning as it goes."""
+        m_rows, d, f = len(series), len(self.members), len(self.features)
+        out = StepResult(
+            score=np.empty(m_rows), threshold=np.empty(m_rows), flagged=np.empty(m_rows, dtype=bool),
+            learned=np.empty(m_rows, dtype=bool), calibrated=np.empty((m_rows, d)), raw=np.empty((m_rows, d)),
+            contributions=np.empty((m_rows, f)), low=None, high=None)
+        cfg, prof, feats = self.config, self.profile, self.features
+        arrays = self.store.arrays
+        tail = 1.0 - prof.threshold
+        notch = cfg.feedback.notch
+        adapt = cfg.adapt_after if cfg.adapt_after is not None else np.iinfo(np.int64).max
+        min_history = cfg.calibration.min_history
+        ranged = self._ranged
+        for a, b in bounds:
+            s = series[a:b]
+            x, t = X[a:b], times[a:b]
+            rows = self.store.rows(s)
+            P = out.calibrated[a:b]
+            R = out.raw[a:b]
+            shares: list[np.ndarray | None] = []
+            warm: list[np.ndarray] = []
+            for j, member in enumerate(self.members):
+                warm.append(member.bank.warm(s))
+                scored = member.bank.score(s, x, feats, t)
+                R[:, j] = scored.raw
+                P[:, j] = calibrate(arrays[f"ring:{member.key}"][rows], arrays[f"seen:{member.key}"][rows],
+                                    scored.raw, min_history=min_history)
+                shares.append(scored.per_feature)
+                if scored.expected_low is not None and (ranged is None or ranged == j):
+                    ranged = j
+                    if out.low is None or out.high is None:
+                        out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
+                    out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
+            combined = combine(P, self.weights, prof.ensemble.method, quorum=prof.ensemble.quorum)
+            threshold = 1.0 - tail * notch ** arrays["notches"][rows]
+            count, run = arrays["count"][rows], arrays["run"][rows]
+            flagged = (combined >= threshold) & (count >= prof.warmup)
+            mask = learn[a:b] & (~flagged | (run >= adapt))
+            for j, member in enumerate(self.members):
+                member.bank.learn(s, x, feats, t, mask)
+                keep = mask & warm[j]
+                if keep.any():
+                    sel = rows[keep]
+                    ring, seen = arrays[f"ring:{member.key}"][sel], arrays[f"seen:{member.key}"][sel]
+                    remember(ring, seen, R[keep, j])
+                    arrays[f"ring:{member.key}"][sel], arrays[f"seen:{member.key}"][sel] = ring, seen
+            arrays["count"][rows] = count + 1
+            arrays["run"][rows] = np.where(flagged, run + 1, 0)
+            out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
+            out.contributions[a:b] = contributions(shares, P, self.weights)
+        return out
+
+
+@dataclass
+class _SeriesInfo:
+    group: tuple[int, tuple[str, ...]]
+    labels: dict[str, str]
+    source: str
+
+
+class Engine:
+    """Implements ``ScoringEngine`` (see ``aiops.detectors.base``)."""
+
+    def __init__(self, config: DetectionConfig) -> None:
+        self._series: dict[str, _SeriesInfo] = {}
+        self._groups: dict[tuple[int, tuple[str, ...]], _Group] = {}
+        self._warned_extra: set[str] = set()
+        self._apply(config)
+
+    # -- configuration -------------------------------------------------------------------------
+    def _apply(self, config: DetectionConfig) -> None:
+        self.config = config
+        top = _Profile("default", None, tuple(config.detectors), config.threshold, config.warmup, config.ensemble)
+        self._profiles = [
+            _Profile(p.name or f"profiles.{i}", p.match, tuple(p.detectors or config.detectors),
+                     p.threshold if p.threshold is not None else config.threshold,
+                     p.warmup if p.warmup is not None else config.warmup, p.ensemble or config.ensemble)
+            for i, p in enumerate(config.profiles)
+        ] + [top]
+        self.config_hash = config.digest()
+        log.info("detection config applied", config_hash=self.config_hash, profiles=len(config.profiles),
+                 detectors=[d.key for d in config.detectors])
+
+    def _profile_index(self, series_id: str, labels: dict[str, str], source: str) -> int:
+        for i, prof in enumerate(self._profiles[:-1]):
+            assert prof.match is not None
+            if prof.match.matches(series_id, labels, source):
+                return i
+        return len(self._profiles) - 1
+
+    def _group(self, key: tuple[int, tuple[str, ...]]) -> _Group:
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(self._profiles[key[0]], key[1], self.config)
+        return group
+
+    def _register(self, series_id: str, labels: dict[str, str], source: str, features: Iterable[str]) -> _SeriesInfo:
+        info = self._series.get(series_id)
+        if info is None:
+            feats = tuple(sorted(features))
+            key = (self._profile_index(series_id, labels, source), feats)
+            self._group(key)
+            info = self._series[series_id] = _SeriesInfo(key, dict(labels), source)
+        return info
+
+    # -- scoring -------------------------------------------------------------------------------
+    def process(self, events: Sequence[Event], *, learn: Sequence[bool] | None = None) -> list[Score]:
+        """One ``Score`` per event, in order; each scored before it is learned from."""
+        if learn is not None and len(learn) != len(events):
+            raise InputError(f"learn has {len(learn)} flags for {len(events)} events")
+        for i, event in enumerate(events):
+            _check_event(i, event)
+        by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+        step_of = np.empty(len(events), dtype=np.int64)
+        seen_in_batch: dict[str, int] = {}
+        for i, event in enumerate(events):
+            info = self._register(event.series_id, event.labels, event.source, event.features)
+            k = seen_in_batch.get(event.series_id, 0)
+            seen_in_batch[event.series_id] = k + 1
+            step_of[i] = k
+            by_group.setdefault(info.group, []).append(i)
+        results: list[Score | None] = [None] * len(events)
+        flags = np.ones(len(events), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        for key, idx in by_group.items():
+            group = self._groups[key]
+            order = sorted(idx, key=lambda i: (step_of[i], i))
+            steps = step_of[order]
+            cuts = np.flatnonzero(np.diff(steps)) + 1
+            starts = np.concatenate(([0], cuts))
+            ends = np.concatenate((cuts, [len(order)]))
+            evs = [events[i] for i in order]
+            X = self._matrix(group.features, evs)
+            times = np.fromiter((e.time for e in evs), dtype=float, count=len(evs))
+            res = group.run([e.series_id for e in evs], X, times, flags[order],
+                            list(zip(starts.tolist(), ends.tolist())))
+            for pos, score in enumerate(_scores(group, evs, res)):
+                results[order[pos]] = score
+        return results  # type: ignore[return-value]
+
+    def _matrix(self, features: tuple[str, ...], events: Sequence[Event]) -> np.ndarray:
+        nan = math.nan
+        X = np.array([[e.features.get(f, nan) for f in features] for e in events], dtype=float)
+        for e in events:
+            if len(e.features) > len(features) or any(k not in features for k in e.features):
+                if e.series_id not in self._warned_extra:
+                    self._warned_extra.add(e.series_id)
+                    extra = sorted(set(e.features) - set(features))
+                    log.warning("features not in the series layout are ignored", series_id=e.series_id, extra=extra)
+        return X
+
+    def score_series(self, series_id: str, times: np.ndarray, X: np.ndarray, features: Sequence[str], *,
+                     labels: Mapping[str, str] | None = None, source: str = "metric",
+                     learn: np.ndarray | None = None) -> tuple[list[str], StepResult]:
+        """Score one series' rows in time order, one step per row: the backtest's fast path.
+
+        Gives exactly what ``process`` gives for the same events (fed at once
+        or one by one), without building a ``Score`` per row. Returns the
+        detector names (columns of ``calibrated``/``raw``) and the arrays.
+        """
+        X = np.asarray(X, dtype=float)
+        if X.ndim != 2 or X.shape[1] != len(features) or len(times) != X.shape[0]:
+            raise InputError(f"X of shape {X.shape} does not match {len(times)} times and {len(features)} features")
+        if np.isinf(X).any():
+            raise InputError(f"series {series_id}: infinite values")
+        info = self._register(series_id, dict(labels or {}), source, features)
+        group = self._groups[info.group]
+        column = {f: i for i, f in enumerate(features)}
+        Xg = np.column_stack([X[:, column[f]] if f in column else np.full(len(X), np.nan) for f in group.features])
+        flags = np.ones(len(X), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        n = len(X)
+        bounds = [(i, i + 1) for i in range(n)]
+        return [m.key for m in group.members], group.run([series_id] * n, Xg, np.asarray(times, float), flags, bounds)
+
+    # -- state ---------------------------------------------------------------------------------
+    def series_ids(self) -> list[str]:
+        return sorted(self._series)
+
+    def export_state(self, series_ids: Iterable[str]) -> dict[str, bytes]:
+        """A compact pickle per known series (unknown ids are left out)."""
+        out: dict[str, bytes] = {}
+        for sid in series_ids:
+            info = self._series.get(sid)
+            if info is None:
+                continue
+            group = self._groups[info.group]
+            rec = group.store.export(sid)
+            assert rec is not None
+            dets = {}
+            for m in group.members:
+                dets[m.key] = {"digest": m.digest, "bank": m.bank.export_state(sid),
+                               "ring": rec[f"ring:{m.key}"], "seen": int(rec[f"seen:{m.key}"])}
+            state = {"v": STATE_VERSION, "labels": info.labels, "source": info.source, "features": info.group[1],
+                     "count": int(rec["count"]), "notches": int(rec["notches"]), "run": int(rec["run"]),
+                     "detectors": dets}
+            out[sid] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+        return out
+
+    def import_state(self, states: Mapping[str, bytes]) -> None:
+        """Restore series; detectors whose settings changed since the export start afresh."""
+        for sid, blob in states.items():
+            try:
+                state = pickle.loads(blob)
+            except Exception as exc:
+                raise InputError(f"state of {sid!r} cannot be read: {exc}") from None
+            if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+                raise InputError(f"state of {sid!r} is not a version {STATE_VERSION} engine state")
+            self.forget([sid])
+            info = self._register(sid, state["labels"], state["source"], state["features"])
+            group = self._groups[info.group]
+            slot = group.store.rows([sid])[0]
+            arrays = group.store.arrays
+            for name in ("count", "notches", "run"):
+                arrays[name][slot] = state[name]
+            for m in group.members:
+                saved = state["detectors"].get(m.key)
+                if saved is None or saved["digest"] != m.digest:
+                    continue
+                if saved["bank"] is not None:
+                    m.bank.import_state(sid, saved["bank"])
+                if saved["ring"].shape == arrays[f"ring:{m.key}"][slot].shape:
+                    arrays[f"ring:{m.key}"][slot] = saved["ring"]
+                    arrays[f"seen:{m.key}"][slot] = saved["seen"]
+
+    def forget(self, series_ids: Iterable[str]) -> None:
+        for sid in list(series_ids):
+            info = self._series.pop(sid, None)
+            if info is None:
+                continue
+            group = self._groups[info.group]
+            group.store.drop(sid)
+            for m in group.members:
+                m.bank.forget(sid)
+
+    def reconfigure(self, config: DetectionConfig) -> None:
+        """Apply a new configuration, keeping each series' state for detectors whose settings did not change."""
+        states = self.export_state(self.series_ids())
+        self._series.clear()
+        self._groups.clear()
+        self._apply(config)
+        self.import_state(states)
+
+    def feedback(self, series_id: str, time: float, verdict: str) -> None:
+        """A false positive raises this series' threshold a notch; a true positive lowers it back one."""
+        if verdict not in VERDICTS:
+            raise InputError(f"verdict must be one of {', '.join(VERDICTS)}, got {verdict!r}")
+        info = self._series.get(series_id)
+        if info is None:
+            raise InputError(f"feedback for unknown series {series_id!r}")
+        group = self._groups[info.group]
+        slot = group.store.rows([series_id])[0]
+        notches = group.store.arrays["notches"]
+        before = int(notches[slot])
+        if verdict == "false_positive":
+            notches[slot] = min(before + 1, self.config.feedback.max_notches)
+        else:
+            notches[slot] = max(before - 1, 0)
+        log.info("feedback applied", series_id=series_id, time=time, verdict=verdict, notches=int(notches[slot]),
+                 threshold=self.threshold_of(series_id))
+
+    def threshold_of(self, series_id: str) -> float:
+        """The threshold this series is flagged at now (its profile's, moved by feedback)."""
+        info = self._series.get(series_id)
+        if info is None:
+            raise InputError(f"unknown series {series_id!r}")
+        group = self._groups[info.group]
+        notches = int(group.store.arrays["notches"][group.store.rows([series_id])[0]])
+        return 1.0 - (1.0 - group.profile.threshold) * self.config.feedback.notch ** notches
+
+
+def _check_event(i: int, event: Event) -> None:
+    if not isinstance(event.features, dict) or not event.features:
+        raise InputError(f"event {i} ({event.series_id!r}) has no features")
+    if not isinstance(event.time, (int, float)) or not math.isfinite(event.time):
+        raise InputError(f"event {i} ({event.series_id!r}) has no finite time: {event.time!r}")
+    for name, value in event.features.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is not a number: {value!r}")
+        if math.isinf(value):
+            raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
+
+
+def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Score]:
+    keys = [m.key for m in group.members]
+    feats = group.features
+    cal, raw, con = res.calibrated.tolist(), res.raw.tolist(), res.contributions.tolist()
+    low = res.low.tolist() if res.low is not None else None
+    high = res.high.tolist() if res.high is not None else None
+    score, thr, flg, lrn = res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(), res.learned.tolist()
+    out = []
+    for r, e in enumerate(events):
+        expected = {} if low is None or high is None else {
+            f: (lo, hi) for f, lo, hi in zip(feats, low[r], high[r]) if lo == lo}
+        out.append(Score(e.series_id, e.time, score[r], thr[r], flg[r], dict(zip(keys, cal[r])),
+                         dict(zip(keys, raw[r])), dict(zip(feats, con[r])), expected, lrn[r]))
+    return out
+
+
+def build_engine(config: DetectionConfig | None = None) -> Engine:
+    """The engine the pipeline runs (default settings when ``config`` is None)."""
+    return Engine(config if config is not None else DetectionConfig())

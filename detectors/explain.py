@@ -1,0 +1,36 @@
+"""Per-feature contributions of a scored step: which features made the point unusual.
+
+Each detector's per-feature shares are normalised per row and weighted by
+how unusual that detector found the point (its calibrated score above 0.5)
+times its weight; the mix is normalised to sum to 1. Rows where no detector
+has an opinion get equal shares.
+
+>>> import numpy as np
+>>> shares = [np.array([[9.0, 1.0]]), np.array([[0.0, 0.0]])]
+>>> contributions(shares, np.array([[0.99, 0.7]]), np.array([1.0, 1.0])).round(2).tolist()
+[[0.9, 0.1]]
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+
+def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """(m, f) contributions summing to 1 per row, from each detector's (m, f) shares (None: no opinion)."""
+    mix: np.ndarray | None = None
+    for j, share in enumerate(per_feature):
+        if share is None:
+            continue
+        total = share.sum(axis=1, keepdims=True)
+        norm = np.divide(share, total, out=np.zeros_like(share), where=total > 0)
+        strength = np.maximum(P[:, j] - 0.5, 0.0) * weights[j] + 1e-9
+        part = norm * strength[:, None]
+        mix = part if mix is None else mix + part
+    if mix is None:
+        raise ValueError("no detector gave per-feature shares")
+    total = mix.sum(axis=1, keepdims=True)
+    equal = np.full_like(mix, 1.0 / mix.shape[1])
+    return np.divide(mix, total, out=equal, where=total > 0)

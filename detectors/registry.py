@@ -1,0 +1,23 @@
+"""The detector banks known by name; heavy ones (PyOD, torch) import only when configured.
+
+>>> BANKS.load("zscore").__name__
+'ZScoreBank'
+>>> "lstm_ae" in BANKS.names()
+True
+"""
+
+from __future__ import annotations
+
+from aiops.pipeline.registry import Registry
+
+BANKS = Registry(
+    "detector",
+    {
+        "zscore": "aiops.detectors.zscore:ZScoreBank",
+        "cusum": "aiops.detectors.cusum:CusumBank",
+        "mahalanobis": "aiops.detectors.mahalanobis:MahalanobisBank",
+        "hst": "aiops.detectors.hst:HalfSpaceTreesBank",
+        "pyod": "aiops.detectors.pyod_window:PyODBank",
+        "lstm_ae": "aiops.detectors.lstm_ae:LSTMAEBank",
+    },
+)

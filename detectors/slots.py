@@ -1,0 +1,90 @@
+"""Per-series state kept as rows of growable numpy arrays, so a step of many series is one array operation.
+
+>>> store = SlotStore({"mean": ((2,), 0.0), "n": ((), 0)})
+>>> rows = store.rows(["a", "b", "a"])
+>>> rows.tolist()
+[0, 1, 0]
+>>> store.arrays["mean"][rows[1]] = [1.0, 2.0]
+>>> state = store.export("b")
+>>> store.drop("b"); store.load("c", state); store.export("c")["mean"].tolist()
+[1.0, 2.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+
+class SlotStore:
+    """Named arrays whose first axis is one slot per series (freed slots are reused)."""
+
+    def __init__(self, fields: dict[str, tuple[tuple[int, ...], Any]], capacity: int = 8) -> None:
+        self.fields = dict(fields)
+        self.index: dict[str, int] = {}
+        self._free: list[int] = []
+        self._used = 0
+        self.arrays: dict[str, np.ndarray] = {}
+        for name, (shape, init) in self.fields.items():
+            dtype = init.dtype if isinstance(init, np.generic) else np.int64 if isinstance(init, int) else np.float64
+            self.arrays[name] = np.full((capacity, *shape), init, dtype=dtype)
+
+    def __contains__(self, series_id: str) -> bool:
+        return series_id in self.index
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def rows(self, series: Sequence[str]) -> np.ndarray:
+        """Slot of each series, creating fresh ones (initial values) for series never seen."""
+        index = self.index
+        try:
+            return np.fromiter((index[s] for s in series), dtype=np.intp, count=len(series))
+        except KeyError:
+            return np.fromiter((self._slot(s) for s in series), dtype=np.intp, count=len(series))
+
+    def _slot(self, series_id: str) -> int:
+        slot = self.index.get(series_id)
+        if slot is not None:
+            return slot
+        if self._free:
+            slot = self._free.pop()
+        else:
+            slot = self._used
+            self._used += 1
+            self._grow(self._used)
+        self._reset(slot)
+        self.index[series_id] = slot
+        return slot
+
+    def _grow(self, needed: int) -> None:
+        capacity = next(iter(self.arrays.values())).shape[0]
+        if needed <= capacity:
+            return
+        new_capacity = max(needed, capacity * 2)
+        for name, arr in self.arrays.items():
+            grown = np.empty((new_capacity, *arr.shape[1:]), dtype=arr.dtype)
+            grown[:capacity] = arr
+            self.arrays[name] = grown
+
+    def _reset(self, slot: int) -> None:
+        for name, (_, init) in self.fields.items():
+            self.arrays[name][slot] = init
+
+    def export(self, series_id: str) -> dict[str, np.ndarray] | None:
+        slot = self.index.get(series_id)
+        if slot is None:
+            return None
+        return {name: arr[slot].copy() for name, arr in self.arrays.items()}
+
+    def load(self, series_id: str, state: dict[str, np.ndarray]) -> None:
+        slot = self._slot(series_id)
+        for name, arr in self.arrays.items():
+            if name in state:
+                arr[slot] = state[name]
+
+    def drop(self, series_id: str) -> None:
+        slot = self.index.pop(series_id, None)
+        if slot is not None:
+            self._free.append(slot)
