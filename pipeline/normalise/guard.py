@@ -75,6 +75,8 @@ class IngestGuard:
         for name, value in event.features.items():
             if not math.isfinite(value):
                 self._refuse("non_finite", f"feature {name!r} is {'NaN' if value != value else 'infinite'}")
+        if not math.isfinite(event.time):
+            self._refuse("non_finite", f"event time {event.time!r} is not a finite number")
         if event.time < now - settings.max_past_s:
             self._refuse(
                 "too_old",

@@ -59,7 +59,7 @@ def log_record(item: Any) -> LogRecord:
 def _message(item: dict[str, Any]) -> str:
     for key in MESSAGE_KEYS:
         value = item.get(key)
-        if value is None or isinstance(value, dict):  # ECS puts {"log": {"level": ...}} here
+        if value is None or (key == "log" and isinstance(value, dict)):  # ECS: {"log": {"level": ..}}
             continue
         if isinstance(value, str):
             return value

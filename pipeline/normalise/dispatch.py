@@ -1,0 +1,216 @@
+"""One call per Kafka message: raw bytes in, events and rejects out, never an exception.
+
+The format is detected per payload: JSON (one object, an array, Telegraf's
+``{"metrics": [...]}``) or, line by line, newline-delimited JSON mixed with
+line protocol (metrics) or syslog (logs). Every event then passes the
+``IngestGuard``. A bad item gives one ``Reject`` and nothing else is lost; a
+payload with nothing good gives one ``Reject`` holding the whole payload.
+
+>>> from aiops.pipeline.normalise.guard import IngestGuard
+>>> guard = IngestGuard()
+>>> payload = b"cpu,host=a user=1.5 1700000000000000000\\ncpu,host=a user=abc\\n"
+>>> r = normalise("metrics", payload, now=1_700_000_000.0, guard=guard)
+>>> [(e.series_id, e.features) for e in r.events], [x.reason for x in r.rejects]
+([('cpu|host=a', {'user': 1.5})], ["line 2: field value 'abc' is not a number"])
+>>> normalise("metrics", b"\\x00garbage", now=1_700_000_000.0, guard=guard).rejects[0].reason
+"not JSON, not line protocol: line 1: measurement '\\\\x00garbage' has no fields"
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from typing import Any, Literal
+
+import structlog
+
+from aiops.pipeline.errors import InputError
+from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
+from aiops.pipeline.normalise.line_protocol import parse_line
+from aiops.pipeline.normalise.log_json import log_record
+from aiops.pipeline.normalise.metric_json import metric_record
+from aiops.pipeline.normalise.result import NormaliseResult, Reject
+from aiops.pipeline.normalise.syslog import parse_syslog
+from aiops.pipeline.normalise.timestamps import epoch_seconds, parse_time
+from aiops.pipeline.shapes import Event, series_id_for
+
+__all__ = ["NormaliseResult", "Reject", "normalise"]
+
+log = structlog.get_logger(__name__)
+
+Kind = Literal["metrics", "logs"]
+_TEXT_FORMAT = {"metrics": "line protocol", "logs": "syslog"}
+
+
+def normalise(kind: Kind, payload: bytes, *, now: float, guard: IngestGuard) -> NormaliseResult:
+    """Events, rejects and the skipped count of one raw message of ``kind``."""
+    raw = _as_bytes(payload)
+    if kind not in _TEXT_FORMAT:
+        return NormaliseResult(rejects=[Reject(f"unknown payload kind {kind!r}", raw)])
+    try:
+        return _Normaliser(kind, now, guard).run(raw)
+    except Exception as exc:  # the worker must survive any input; the reason goes to dead letters
+        log.exception("normalise_failed", kind=kind, size=len(raw))
+        return NormaliseResult(rejects=[Reject(f"internal error: {type(exc).__name__}: {exc}", raw)])
+
+
+class _Normaliser:
+    """The state of one payload's normalisation."""
+
+    def __init__(self, kind: str, now: float, guard: IngestGuard) -> None:
+        self.kind = kind
+        self.now = now
+        self.guard = guard
+        self.result = NormaliseResult()
+        self.parse_rejects = 0
+        self.items = 0
+        self.to_event: Callable[[Any], Event] = (
+            self._metric_json if kind == "metrics" else self._log_json
+        )
+
+    def run(self, raw: bytes) -> NormaliseResult:
+        start = _first_non_space(raw)
+        if start is None:
+            self.result.skipped += 1
+            return self.result
+        whole = self._whole_json(raw) if raw[start] in b"{[" else None
+        if whole is not None:
+            self._json_items(whole)
+            return self._collapse(raw, "")
+        self._lines(raw)
+        return self._collapse(raw, f"not JSON, not {_TEXT_FORMAT[self.kind]}: ")
+
+    # -- the two payload shapes ------------------------------------------------
+
+    def _whole_json(self, raw: bytes) -> Any:
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):
+            return None
+        if self.kind == "metrics" and isinstance(data, dict) and isinstance(data.get("metrics"), list):
+            return data["metrics"]
+        return data
+
+    def _json_items(self, data: Any) -> None:
+        items = data if isinstance(data, list) else [data]
+        single = not isinstance(data, list)
+        for index, item in enumerate(items, 1):
+            self.items += 1
+            where = "" if single else f"item {index}: "
+            try:
+                event = self.to_event(item)
+            except (InputError, RecursionError, ValueError) as exc:
+                self._parse_reject(f"{where}{exc}", _item_bytes(item))
+                continue
+            self._admit(event, where, _item_bytes(item))
+
+    def _lines(self, raw: bytes) -> None:
+        from_text = self._line_protocol if self.kind == "metrics" else self._syslog
+        strict = self.kind == "metrics"
+        for number, line_bytes in _lines(raw):
+            try:
+                text = line_bytes.decode("utf-8", "strict" if strict else "replace")
+            except UnicodeDecodeError as exc:
+                self.items += 1
+                self._parse_reject(f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})", line_bytes)
+                continue
+            text = text.strip().lstrip("\ufeff")
+            if not text or (strict and text[0] == "#"):
+                continue
+            self.items += 1
+            where = f"line {number}: "
+            try:
+                event = self.to_event(json.loads(text)) if text[0] == "{" else from_text(text)
+            except (InputError, RecursionError, ValueError) as exc:
+                self._parse_reject(f"{where}{exc}", line_bytes)
+                continue
+            self._admit(event, where, line_bytes)
+
+    def _collapse(self, raw: bytes, prefix: str) -> NormaliseResult:
+        """A payload with nothing good becomes one reject holding the whole payload."""
+        result = self.result
+        if self.items == 0 and not result.rejects:
+            result.skipped += 1  # blank lines and comments only
+        elif not result.events and not result.skipped and result.rejects:
+            first = result.rejects[0].reason
+            more = len(result.rejects) - 1
+            parse_only = self.parse_rejects == len(result.rejects)
+            reason = (prefix if parse_only else "") + first + (f" (and {more} more bad items)" if more else "")
+            result.rejects = [Reject(reason, raw)]
+        return result
+
+    # -- per item --------------------------------------------------------------
+
+    def _admit(self, event: Event, where: str, fragment: bytes) -> None:
+        try:
+            keep = self.guard.admit(event, now=self.now)
+        except GuardReject as exc:
+            self.result.rejects.append(Reject(f"{where}{exc}", fragment))
+            return
+        if keep:
+            self.result.events.append(event)
+        else:
+            self.result.skipped += 1
+
+    def _parse_reject(self, reason: str, fragment: bytes) -> None:
+        self.parse_rejects += 1
+        self.guard.count_parse_reject()
+        self.result.rejects.append(Reject(reason, fragment))
+
+    def _line_protocol(self, text: str) -> Event:
+        name, tags, fields, stamp = parse_line(text)
+        time = self.now if stamp is None else epoch_seconds(stamp)
+        return Event("metric", series_id_for(name, tags), tags, time, fields, ingest_time=self.now)
+
+    def _metric_json(self, item: Any) -> Event:
+        name, labels, features, stamp = metric_record(item)
+        time = self.now if stamp is None else parse_time(stamp, self.guard.zone)
+        return Event("metric", series_id_for(name, labels), labels, time, features, ingest_time=self.now)
+
+    def _syslog(self, text: str) -> Event:
+        record = parse_syslog(text, now=self.now, zone=self.guard.zone)
+        return _log_event(record.host, record.service, record.level, record.time, record.message, self.now)
+
+    def _log_json(self, item: Any) -> Event:
+        record = log_record(item)
+        time = self.now if record.time is None else parse_time(record.time, self.guard.zone)
+        return _log_event(record.host, record.service, record.level, time, record.message, self.now)
+
+
+def _log_event(host: str, service: str, level: str, time: float, message: str, now: float) -> Event:
+    labels = {k: v for k, v in (("host", host), ("service", service)) if v}
+    return Event(
+        "log", series_id_for("log", labels), labels, time, {},
+        message=message, level=level, ingest_time=now,
+    )
+
+
+def _lines(raw: bytes) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(raw.split(b"\n"), 1):
+        yield number, line[:-1] if line.endswith(b"\r") else line
+
+
+def _first_non_space(raw: bytes) -> int | None:
+    stripped = raw.lstrip(b" \t\r\n\x0b\x0c")
+    if stripped.startswith(b"\xef\xbb\xbf"):
+        stripped = stripped[3:].lstrip(b" \t\r\n\x0b\x0c")
+    if not stripped:
+        return None
+    return len(raw) - len(stripped)
+
+
+def _item_bytes(item: Any) -> bytes:
+    try:
+        return json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass")
+    except (ValueError, TypeError, RecursionError):
+        return repr(item).encode("utf-8", "backslashreplace")
+
+
+def _as_bytes(payload: object) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, (bytearray, memoryview)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8", "surrogatepass")
+    return repr(payload).encode("utf-8", "backslashreplace")
