@@ -22,12 +22,15 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import ClassVar, Literal
 
+import structlog
 from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.render import alert_line, title
 from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+
+log = structlog.get_logger(__name__)
 
 DEDUP_HEADER = "X-Aiops-Dedup-Key"
 
@@ -83,7 +86,9 @@ class EmailSink:
                 smtp.starttls(context=ssl.create_default_context())
             if cfg.username:
                 smtp.login(cfg.username, cfg.password.get_secret_value() if cfg.password else "")
-            smtp.send_message(msg, from_addr=cfg.from_addr, to_addrs=cfg.to_addrs)
+            refused = smtp.send_message(msg, from_addr=cfg.from_addr, to_addrs=cfg.to_addrs)
+        if refused:
+            log.warning("email.some_recipients_refused", sink=cfg.name or "email", refused=sorted(refused))
 
     async def send(self, notification: Notification) -> None:
         what = self.config.name or "email"
