@@ -10,6 +10,7 @@ intelligence and per-window counts, metrics through the scoring engine.
 from __future__ import annotations
 
 import json
+import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal
@@ -19,6 +20,7 @@ import structlog
 from aiops.pipeline.config import Settings
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
+from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.guard import IngestGuard
 from aiops.pipeline.shapes import Anomaly, Event
 from aiops.pipeline.topics import partition_for
@@ -101,7 +103,6 @@ class ScoreStage:
     def __init__(self, settings: Settings, *, engine=None, log_intelligence=None, log_windows=None,
                  learn_filter: Callable[[Event], bool] | None = None) -> None:
         from aiops.detectors.engine import build_engine
-        from aiops.pipeline.log_windows import LogWindowAggregator
 
         self.settings = settings
         self.engine = engine if engine is not None else build_engine(settings.detection)
@@ -152,8 +153,10 @@ class ScoreStage:
                 states[f"engine/{sid}"] = blob
             self.dirty.clear()
         if self.dirty_log_sources:
-            for key, blob in self.log_windows.export_state(sorted(self.dirty_log_sources)).items():
-                states[f"logwin/{key}"] = blob
+            windows = self.log_windows.export_state()["series"]
+            for key in sorted(self.dirty_log_sources):
+                if key in windows:
+                    states[f"logwin/{key}"] = pickle.dumps(windows[key], protocol=pickle.HIGHEST_PROTOCOL)
             for key, blob in self.log_intelligence.export_state(sorted(self.dirty_log_sources)).items():
                 states[f"logintel/{key}"] = blob
             self.dirty_log_sources.clear()
@@ -168,7 +171,9 @@ class ScoreStage:
         if buckets.get("engine"):
             self.engine.import_state(buckets["engine"])
         if buckets.get("logwin"):
-            self.log_windows.import_state(buckets["logwin"])
+            merged = self.log_windows.export_state()
+            merged["series"].update({sid: pickle.loads(blob) for sid, blob in buckets["logwin"].items()})
+            self.log_windows = LogWindowAggregator.from_state(merged)
         if buckets.get("logintel"):
             self.log_intelligence.import_state(buckets["logintel"])
         return sum(len(b) for b in buckets.values())

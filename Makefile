@@ -1,0 +1,50 @@
+# The two commands of the README:
+#   make demo   set up, then run the embedded demo (broker, worker, traffic, alerts on the console)
+#   make test   set up (including the Debian services the tests start), then run the whole suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ARGS ?=
+PYTEST_ARGS ?=
+SYSTEM_PACKAGES := kcat prometheus-alertmanager victoria-metrics
+
+.PHONY: demo test setup system-packages bench clean
+
+demo: setup
+	$(BIN)/aiops demo $(ARGS)
+
+test: setup system-packages
+	$(BIN)/python -m pytest -q -p no:randomly $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/aiops bench pipeline $(ARGS)
+
+setup: $(VENV)/.installed
+
+# torch is installed first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+# Real services for the integration tests: installed with apt-get when run as root.
+system-packages:
+	@missing=""; \
+	command -v kcat >/dev/null || missing="$$missing kcat"; \
+	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
+	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  else \
+	    echo "missing system packages:$$missing (run as root, or: sudo apt-get install$$missing)"; exit 1; \
+	  fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) var build *.egg-info
