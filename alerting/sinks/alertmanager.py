@@ -18,11 +18,11 @@ valid Prometheus names.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from typing import Any, ClassVar, Literal
 
-import aiohttp
 from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Alert, Notification
@@ -51,6 +51,16 @@ class AlertmanagerSinkConfig(SinkConfig):
     generator_url: str = Field("", description="link back to the product, sent as generatorURL")
 
 
+def basic_auth(username: str, password: SecretStr | None) -> str:
+    """An HTTP Basic ``Authorization`` value.
+
+    >>> basic_auth("u", SecretStr("p"))
+    'Basic dTpw'
+    """
+    raw = f"{username}:{password.get_secret_value() if password else ''}".encode()
+    return "Basic " + base64.b64encode(raw).decode()
+
+
 def alertmanager_alert(alert: Alert, *, generator_url: str) -> dict[str, Any]:
     """One alert in Alertmanager's v2 ``postableAlert`` shape."""
     labels = {label_name(k): str(v) for k, v in alert.labels.items() if str(v) != ""}
@@ -74,13 +84,12 @@ class AlertmanagerSink:
     def __init__(self, config: AlertmanagerSinkConfig) -> None:
         self.config = config
         self._poster = JsonPoster(what=config.name or "alertmanager", timeout_s=config.timeout_s)
-        self._auth = (aiohttp.BasicAuth(config.username, config.password.get_secret_value() if config.password else "")
-                      if config.username else None)
+        self._headers = {"Authorization": basic_auth(config.username, config.password)} if config.username else {}
 
     async def send(self, notification: Notification) -> None:
         alerts = [alertmanager_alert(a, generator_url=self.config.generator_url) for a in notification.alerts]
         await self._poster.post(self.config.url.rstrip("/") + "/api/v2/alerts",
-                                json.dumps(alerts).encode(), auth=self._auth)
+                                json.dumps(alerts).encode(), self._headers)
 
     async def close(self) -> None:
         await self._poster.close()

@@ -72,14 +72,13 @@ class JsonPoster:
         self.timeout_s = timeout_s
         self._session: aiohttp.ClientSession | None = None
 
-    async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None,
-                   auth: aiohttp.BasicAuth | None = None) -> tuple[int, bytes]:
+    async def post(self, url: str, body: bytes, headers: Mapping[str, str] | None = None) -> tuple[int, bytes]:
         """POST ``body``; return (status, response body) on 2xx, raise a DeliveryError otherwise."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         all_headers: dict[str, Any] = {"Content-Type": "application/json", **(headers or {})}
         try:
-            async with self._session.post(url, data=body, headers=all_headers, auth=auth) as resp:
+            async with self._session.post(url, data=body, headers=all_headers) as resp:
                 answer = await resp.read()
                 error = classify_status(resp.status, resp.headers, answer, what=self.what)
         except (asyncio.TimeoutError, TimeoutError) as exc:

@@ -1,0 +1,105 @@
+"""The console sink, the sink registry, and secrets kept out of logs, reprs and dumps."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+import structlog
+from pydantic import TypeAdapter, ValidationError
+
+from aiops.alerting.delivery import Delivery
+from aiops.alerting.sinks.console import ConsoleSink, ConsoleSinkConfig
+from aiops.alerting.sinks.registry import SINKS, SinkConfigUnion, build_sink
+from aiops.pipeline.errors import ConfigError
+
+SECRETS = {
+    "slack": {"webhook_url": "https://hooks.example/services/T1/B1/SLACKSECRET"},
+    "pagerduty": {"routing_key": "PDSECRETPDSECRETPDSECRETPDSECRET"},
+    "webhook": {"url": "https://hook.example/x?token=HOOKTOKENSECRET", "secret": "HMACSECRET"},
+    "email": {"to_addrs": ["sre@example.org"], "username": "u", "password": "SMTPSECRET"},
+    "kafka": {"sasl_username": "u", "sasl_password": "KAFKASECRET"},
+    "influxdb": {"token": "INFLUXSECRET"},
+    "alertmanager": {"username": "u", "password": "AMSECRET"},
+}
+SECRET_WORDS = ["SLACKSECRET", "PDSECRET", "HOOKTOKENSECRET", "HMACSECRET", "SMTPSECRET", "KAFKASECRET",
+                "INFLUXSECRET", "AMSECRET"]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class TestConsoleSink:
+    async def test_plain_lines_when_not_a_tty(self, new_alert, new_notification):
+        """One title line and one line per alert, without escape codes."""
+        out = io.StringIO()
+        await ConsoleSink(ConsoleSinkConfig(), writer=out).send(
+            new_notification(1, alerts=[new_alert(1), new_alert(2, status="resolved")]))
+        lines = out.getvalue().splitlines()
+        assert lines == ["sre [FIRING:1] AnomalyDetected",
+                         "  error cpu.user high on web-1 (score 0.970, since 2023-11-14T22:13:21Z)",
+                         "  error cpu.user high on web-2 (score 0.970, resolved 2023-11-14T22:15:22Z)"]
+
+    async def test_colour_on_a_tty(self, new_notification):
+        """A tty gets ANSI colours."""
+        out = _Tty()
+        await ConsoleSink(ConsoleSinkConfig(), writer=out).send(new_notification(1))
+        assert "\033[31m" in out.getvalue() and out.getvalue().count("\033[0m") == 2
+
+
+class TestRegistry:
+    async def test_every_kind_builds_from_a_dict(self):
+        """Each registered kind has a <Kind>SinkConfig with a type discriminator and builds a sink."""
+        assert SINKS.names() == sorted(["alertmanager", "console", "email", "influxdb", "kafka", "pagerduty",
+                                        "slack", "webhook"])
+        for kind in SINKS.names():
+            sink = build_sink({"type": kind, **SECRETS.get(kind, {})})
+            assert sink.kind == kind
+            assert type(sink.config).__name__ == f"{kind.capitalize()}SinkConfig"
+            assert hasattr(sink, "send")
+            await sink.close()
+
+    def test_union_picks_the_model_by_type(self):
+        """The discriminated union validates receivers entries and rejects unknown keys."""
+        adapter = TypeAdapter(list[SinkConfigUnion])
+        configs = adapter.validate_python([{"type": "console"}, {"type": "slack", **SECRETS["slack"]}])
+        assert [type(c).__name__ for c in configs] == ["ConsoleSinkConfig", "SlackSinkConfig"]
+        with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+            adapter.validate_python([{"type": "console", "colur": True}])
+
+    def test_unknown_kind_is_a_config_error(self):
+        with pytest.raises(ConfigError, match="unknown sinks 'sms'"):
+            build_sink({"type": "sms"})
+
+
+class TestSecrets:
+    def test_secrets_are_redacted_in_repr_and_dumps(self):
+        """repr, str, model_dump and JSON dumps of every config hide the secret values."""
+        adapter = TypeAdapter(SinkConfigUnion)
+        for kind, values in SECRETS.items():
+            config = adapter.validate_python({"type": kind, **values})
+            for text in (repr(config), str(config), json.dumps(config.model_dump(mode="json")),
+                         config.model_dump_json()):
+                assert not any(word in text for word in SECRET_WORDS), (kind, text)
+
+    async def test_secrets_never_reach_the_logs(self, unused_port, new_notification):
+        """Failed sends to secret URLs log and dead-letter without the secret."""
+        dead: list[bytes] = []
+
+        async def dead_letter(record: bytes) -> None:
+            dead.append(record)
+
+        sinks = [build_sink({"type": "slack", "timeout_s": 1,
+                             "webhook_url": f"http://127.0.0.1:{unused_port}/services/SLACKSECRET"}),
+                 build_sink({"type": "webhook", "timeout_s": 1, "secret": "HMACSECRET",
+                             "url": f"http://127.0.0.1:{unused_port}/hook?token=HOOKTOKENSECRET"})]
+        delivery = Delivery({"sre": sinks}, dead_letter=dead_letter, max_attempts=2, backoff_base_s=0.01)
+        with structlog.testing.capture_logs() as logs:
+            await delivery.submit(new_notification(1))
+        await delivery.close()
+        assert len(dead) == 2 and any(e["event"] == "delivery.retry" for e in logs)
+        text = json.dumps(logs, default=str) + b"".join(dead).decode()
+        assert not any(word in text for word in SECRET_WORDS)
