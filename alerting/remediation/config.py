@@ -37,7 +37,7 @@ def _check_matchers(value: list[str]) -> list[str]:
 
 
 class _ActionBase(_Model):
-    target: str = Field("{host}", description="template naming what the action acts on")
+    target: str = Field("{host}", description="template naming what the action acts on (kubernetes: namespace/deployment)")
     allowed_targets: list[str] = Field(default_factory=list, description="glob patterns; empty allows nothing")
     rollback: str | None = Field(None, description="action to run when verification fails")
     timeout_s: float = Field(30.0, gt=0)
@@ -51,7 +51,6 @@ class WebhookActionConfig(_ActionBase):
     method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, str] = Field(default_factory=dict, description="JSON body; each value is a template")
-    value_pattern: str = Field(r"^[A-Za-z0-9._:@/=+-]{0,256}$", description="every label value used must match")
 
 
 class CommandActionConfig(_ActionBase):

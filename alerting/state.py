@@ -1,0 +1,49 @@
+"""Everything alerting keeps in one place, for the worker and the HTTP API.
+
+>>> from aiops.alerting.config import AlertingConfig
+>>> state = AlertingState.from_config(AlertingConfig(), signer_secret=b"s" * 32, clock=lambda: 0.0)
+>>> state.policy.alerts(0.0), state.remediator.list()
+([], [])
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from aiops.alerting.config import AlertingConfig
+from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner
+from aiops.alerting.policy import AlertPolicy
+from aiops.alerting.remediation.remediator import Remediator
+
+
+@dataclass
+class AlertingState:
+    policy: AlertPolicy
+    remediator: Remediator
+    clock: Callable[[], float] = field(default=time.time)
+
+    @classmethod
+    def from_config(cls, config: AlertingConfig, *, signer_secret: bytes | None = None,
+                    clock: Callable[[], float] = time.time) -> AlertingState:
+        signer = LinkSigner(signer_secret) if signer_secret else None
+        return cls(AlertPolicy(config, signer=signer), Remediator(config.remediation), clock)
+
+    def record_feedback(self, fingerprint: str, verdict: str, *, who: str, comment: str = "",
+                        via: str = "api", series_id: str | None = None) -> FeedbackRecord:
+        """Record a verdict on an alert (known to the policy, or named by a signed link)."""
+        state = self.policy.states.get(fingerprint)
+        if state is None and series_id is None:
+            raise FeedbackError(f"unknown alert {fingerprint!r}")
+        record = FeedbackRecord.new(
+            fingerprint=fingerprint, series_id=state.series_id if state else str(series_id),
+            anomaly_ids=list(state.alert.anomaly_ids) if state else [],
+            anomaly_times=list(state.anomaly_times) if state else [], verdict=verdict, who=who,
+            when=self.clock(), comment=comment, via=via, labels=dict(state.alert.labels) if state else {})
+        return self.policy.feedback.record(record)
+
+    def record_link_feedback(self, token: str, verdict: str) -> FeedbackRecord:
+        payload = self.policy.signer.verify(token, now=self.clock())
+        return self.record_feedback(payload["fp"], verdict, who="feedback-link", via="link",
+                                    series_id=payload.get("series_id"))
