@@ -1,0 +1,179 @@
+"""Log template mining: Drain over masked messages, one miner per source.
+
+Messages of one source (by default the ``service`` label) share a Drain
+prefix tree, so templates of unrelated systems never mix. Each miner's state
+exports to bytes and imports back, so it can be snapshotted to a compacted
+topic keyed like the events and move with the partition.
+
+>>> miners = TemplateMiners(MiningConfig())
+>>> a = miners.add("sshd", "Failed password for root from 10.0.0.1 port 22 ssh2")
+>>> b = miners.add("sshd", "Failed password for admin from 10.0.0.2 port 2222 ssh2")
+>>> a.template_id == b.template_id, b.template, b.params
+(True, 'Failed password for <*> from <IP> port <NUM> ssh2', ['admin', '10.0.0.2', '2222'])
+>>> a.is_new, b.is_new
+(True, False)
+>>> restored = TemplateMiners(MiningConfig())
+>>> restored.import_state(miners.export_state(["sshd"]))
+>>> restored.add("sshd", "Failed password for bob from 10.0.0.3 port 1 ssh2").template_id == a.template_id
+True
+"""
+
+from __future__ import annotations
+
+import pickle
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Iterable, Mapping
+
+import structlog
+from drain3.drain import Drain
+
+from aiops.pipeline.templates_drain import MaskedDrain
+
+from aiops.pipeline.errors import InputError
+from aiops.pipeline.templates_config import DrainSettings, MiningConfig, SourceMining
+from aiops.pipeline.templates_masking import Masker, rules_for
+
+log = structlog.get_logger(__name__)
+
+WILDCARD = "<*>"
+_STATE_VERSION = 1
+
+
+class TemplateStateError(InputError):
+    """A snapshot of a miner cannot be read back."""
+
+
+@dataclass(slots=True, frozen=True)
+class TemplateMatch:
+    """The template one message belongs to, and the message's parameters."""
+
+    template_id: str
+    template: str
+    params: list[str]
+    is_new: bool
+    cluster_id: int
+
+
+class SourceMiner:
+    """The Drain miner of one source, with that source's masking rules."""
+
+    def __init__(self, source: str, settings: SourceMining, drain: DrainSettings, *, max_chars: int = 4096):
+        self.source = source
+        self.masker = Masker(rules_for(settings.masking, with_defaults=settings.default_masking), max_chars=max_chars)
+        self.drain = MaskedDrain(
+            depth=drain.depth,
+            sim_th=drain.sim_th,
+            max_children=drain.max_children,
+            max_clusters=drain.max_clusters,
+            extra_delimiters=tuple(drain.extra_delimiters),
+            param_str=WILDCARD,
+        )
+        self._placeholder = re.compile("|".join(re.escape(p) for p in self.masker.placeholders()) or "(?!)")
+
+    def add(self, message: str) -> TemplateMatch:
+        """Mine one message: learn it into the tree and say which template it joined."""
+        if not isinstance(message, str):
+            raise InputError(f"log message must be a string, got {type(message).__name__}")
+        masked, values = self.masker.mask(message)
+        cluster, change = self.drain.add_log_message(masked)
+        tokens = self.drain.get_content_as_tokens(masked)
+        template_tokens = list(cluster.log_template_tokens)
+        return TemplateMatch(
+            template_id=f"{self.source}:{cluster.cluster_id}",
+            template=" ".join(template_tokens),
+            params=self._params(template_tokens, tokens, values),
+            is_new=change == "cluster_created",
+            cluster_id=cluster.cluster_id,
+        )
+
+    def _params(self, template: list[str], tokens: list[str], values: list[str]) -> list[str]:
+        """The variable parts in order: wildcard tokens whole, masked values alone."""
+        params: list[str] = []
+        pending = iter(values)
+        for i, token in enumerate(tokens):
+            restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token)
+            if i < len(template) and template[i] == WILDCARD:
+                params.append(restored)
+            elif restored != token:
+                params.extend(_masked_parts(self._placeholder, token, restored))
+        return params
+
+    def templates(self) -> dict[int, str]:
+        return {c.cluster_id: " ".join(c.log_template_tokens) for c in self.drain.clusters}
+
+    def to_bytes(self) -> bytes:
+        payload = {"version": _STATE_VERSION, "source": self.source, "drain": self.drain}
+        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def load_bytes(self, data: bytes) -> None:
+        """Replace the tree by a snapshot (masking rules stay those of the current settings)."""
+        try:
+            payload = pickle.loads(zlib.decompress(data))
+        except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
+            raise TemplateStateError(f"template state of {self.source!r} is unreadable: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("version") != _STATE_VERSION:
+            raise TemplateStateError(f"template state of {self.source!r} has an unknown version")
+        drain = payload["drain"]
+        if not isinstance(drain, Drain):
+            raise TemplateStateError(f"template state of {self.source!r} holds no Drain tree")
+        self.drain = drain
+
+
+def _masked_parts(placeholder: re.Pattern[str], token: str, restored: str) -> list[str]:
+    """The original values of the placeholders inside one token."""
+    pattern = "^" + "".join(
+        "(.+?)" if placeholder.fullmatch(part) else re.escape(part) for part in _split_keep(placeholder, token)
+    ) + "$"
+    found = re.match(pattern, restored, re.DOTALL)
+    return list(found.groups()) if found else [restored]
+
+
+def _split_keep(placeholder: re.Pattern[str], token: str) -> list[str]:
+    parts, last = [], 0
+    for m in placeholder.finditer(token):
+        if m.start() > last:
+            parts.append(token[last : m.start()])
+        parts.append(m.group(0))
+        last = m.end()
+    if last < len(token):
+        parts.append(token[last:])
+    return parts
+
+
+class TemplateMiners:
+    """One ``SourceMiner`` per source key, created on first use."""
+
+    def __init__(self, config: MiningConfig) -> None:
+        self.config = config
+        self._miners: dict[str, SourceMiner] = {}
+
+    def miner(self, source: str) -> SourceMiner:
+        found = self._miners.get(source)
+        if found is None:
+            found = SourceMiner(
+                source,
+                self.config.for_source(source),
+                self.config.drain_for(source),
+                max_chars=self.config.max_message_chars,
+            )
+            self._miners[source] = found
+        return found
+
+    def add(self, source: str, message: str) -> TemplateMatch:
+        return self.miner(source).add(message)
+
+    def keys(self) -> list[str]:
+        return sorted(self._miners)
+
+    def export_state(self, keys: Iterable[str]) -> dict[str, bytes]:
+        return {k: self._miners[k].to_bytes() for k in keys if k in self._miners}
+
+    def import_state(self, states: Mapping[str, bytes]) -> None:
+        for key, data in states.items():
+            self.miner(key).load_bytes(data)
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._miners.pop(key, None)

@@ -1,0 +1,101 @@
+"""Masking: replace variable parts of a log message by named placeholders.
+
+All rules are joined into one alternation and applied in one pass; at each
+position the first rule (in order) that matches wins. The masked values are
+kept, in order, so the parameters of a message can be read back.
+
+>>> m = Masker(DEFAULT_RULES)
+>>> m.mask("Accepted password for root from 10.0.0.7 port 52311 ssh2")
+('Accepted password for root from <IP> port <NUM> ssh2', ['10.0.0.7', '52311'])
+>>> m.mask("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106")[0]
+'Receiving block <BLK> src: /<IP>'
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+from aiops.pipeline.templates_config import MaskingRule
+
+_B = r"(?<![\w.\-/])"  # token boundary on the left
+_E = r"(?![\w\-])"  # token boundary on the right
+
+DEFAULT_RULES: tuple[MaskingRule, ...] = tuple(
+    MaskingRule(name=n, pattern=p)
+    for n, p in (
+        ("URL", r"\b[a-zA-Z][a-zA-Z0-9+.\-]*://[^\s\"'<>]+"),
+        ("EMAIL", r"\b[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+\b"),
+        (
+            "TIMESTAMP",
+            r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?(?!\d)",
+        ),
+        (
+            "DATE",
+            r"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun),? )?(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) +\d{1,2},?"
+            r" \d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?: \d{4})?(?!\d)",
+        ),
+        ("UUID", r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"),
+        ("MAC", r"\b(?:[0-9A-Fa-f]{2}[:\-]){5}[0-9A-Fa-f]{2}\b"),
+        ("TIME", r"(?<![\w:])\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?![\w:])"),
+        (
+            "IPV6",
+            r"(?<![\w:])(?:[0-9a-fA-F]{1,4}:){7}[0-9a-fA-F]{1,4}(?![\w:])"
+            r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4}(?![\w:])"
+            r"|(?<![\w:])::(?:ffff:)?\d{1,3}(?:\.\d{1,3}){3}(?![\w.])",
+        ),
+        ("IP", r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"),
+        ("HOSTPORT", r"(?<![\w.\-])(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}:\d{1,5}(?![\w.])"),
+        ("BLK", r"\bblk_-?\d+\b"),
+        ("HEX", r"\b0[xX][0-9a-fA-F]+\b|(?<![\w\-])(?=[a-f]*\d)(?=\d*[a-f])[0-9a-f]{8,}(?![\w\-])"),
+        ("PATH", r"(?<![\w.:/~])(?:~|\.{1,2})?(?:/[\w.\-@+~%]+){2,}/?(?![\w/])"),
+        (
+            "DURATION",
+            r"(?<![\w.])\d+(?:\.\d+)?(?:ms|us|µs|ns|s|sec|secs|min|mins|h)(?![\w])",
+        ),
+        ("NUM", _B + r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?" + _E + r"(?!\.\d)"),
+    )
+)
+
+
+class Masker:
+    """Compiled masking rules (one alternation, first rule wins at each position).
+
+    >>> rule = MaskingRule(name="USER", pattern=r"(?<=user )\\S+")
+    >>> Masker([rule, *DEFAULT_RULES]).mask("Invalid user admin from 1.2.3.4")[0]
+    'Invalid user <USER> from <IP>'
+    """
+
+    def __init__(self, rules: Sequence[MaskingRule], *, max_chars: int = 4096) -> None:
+        self.rules = list(rules)
+        self.max_chars = max_chars
+        self._names = [r.name for r in self.rules]
+        joined = "|".join(f"(?P<g{i}>{_anonymise_groups(r.pattern)})" for i, r in enumerate(self.rules))
+        self._regex = re.compile(joined) if self.rules else None
+
+    def mask(self, message: str) -> tuple[str, list[str]]:
+        """The masked message and the masked values in order of appearance."""
+        message = message[: self.max_chars]
+        if self._regex is None:
+            return message, []
+        values: list[str] = []
+
+        def replace(match: re.Match[str]) -> str:
+            group = match.lastgroup or ""
+            values.append(match.group(0))
+            return f"<{self._names[int(group[1:])]}>"
+
+        return self._regex.sub(replace, message), values
+
+    def placeholders(self) -> set[str]:
+        return {f"<{n}>" for n in self._names}
+
+
+def _anonymise_groups(pattern: str) -> str:
+    """Turn user named groups into plain groups so several rules can be joined."""
+    return re.sub(r"\(\?P<[A-Za-z_]\w*>", "(?:", pattern)
+
+
+def rules_for(extra: Iterable[MaskingRule], *, with_defaults: bool = True) -> list[MaskingRule]:
+    """Per-source rules first, then the built-in ones."""
+    return [*extra, *(DEFAULT_RULES if with_defaults else ())]
