@@ -5,8 +5,8 @@ maintenance windows, feedback and remediation.
 ...     "route": {"receiver": "ops", "group_by": ["host"],
 ...               "routes": [{"matchers": ["severity=critical"], "receiver": "pager"}]},
 ...     "receivers": [{"name": "ops", "sinks": [{"type": "console"}]}, {"name": "pager"}]})
->>> c.route.routes[0].receiver, c.route.group_wait_s
-('pager', 30.0)
+>>> c.route.routes[0].receiver, c.route.group_wait_s, type(c.receivers[0].sinks[0]).__name__
+('pager', 30.0, 'ConsoleSinkConfig')
 >>> AlertingConfig.model_validate({"route": {"receiver": "nobody"}})
 Traceback (most recent call last):
 ...
@@ -16,7 +16,6 @@ pydantic_core._pydantic_core.ValidationError: 1 validation error for AlertingCon
 
 from __future__ import annotations
 
-import importlib
 import re
 from typing import Any, Literal
 
@@ -24,8 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from aiops.alerting.matchers import MatcherError, parse_matchers
 from aiops.alerting.remediation.config import RemediationConfig
-
-SINK_TYPES = ("slack", "pagerduty", "webhook", "alertmanager", "email", "kafka", "influxdb", "console")
+from aiops.alerting.sinks.registry import SinkConfigUnion
 
 
 class _Model(BaseModel):
@@ -118,43 +116,14 @@ class RootRouteConfig(RouteConfig):
     repeat_interval_s: float = Field(4 * 3600.0, gt=0)
 
 
-def _sink_config_class(kind: str) -> type[BaseModel] | None:
-    """The sink's own settings model, when its module defines one (imported lazily)."""
-    try:
-        registry = importlib.import_module("aiops.alerting.sinks.registry")
-    except ImportError:
-        registry = None
-    finder = getattr(registry, "config_class", None) if registry else None
-    if callable(finder):
-        return finder(kind)
-    try:
-        module = importlib.import_module(f"aiops.alerting.sinks.{kind}")
-    except ImportError:
-        return None
-    for name, obj in vars(module).items():
-        if name.lower() == f"{kind}sinkconfig" and isinstance(obj, type) and issubclass(obj, BaseModel):
-            return obj
-    return None
-
-
 class ReceiverConfig(_Model):
-    """A named destination: one or more sinks that each get the receiver's notifications."""
+    """A named destination: one or more sinks that each get the receiver's notifications.
+
+    Each sink entry is validated by its own model (``type`` picks it).
+    """
 
     name: str = Field(min_length=1)
-    sinks: list[dict[str, Any]] = Field(default_factory=list)
-
-    @field_validator("sinks")
-    @classmethod
-    def _valid_sinks(cls, sinks: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        for i, entry in enumerate(sinks):
-            kind = entry.get("type")
-            if kind not in SINK_TYPES:
-                raise ValueError(f"sinks[{i}].type must be one of {', '.join(SINK_TYPES)} (got {kind!r})")
-            model = _sink_config_class(kind)
-            if model is not None:
-                data = entry if "type" in model.model_fields else {k: v for k, v in entry.items() if k != "type"}
-                model.model_validate(data)
-        return sinks
+    sinks: list[SinkConfigUnion] = Field(default_factory=list)
 
 
 class InhibitRuleConfig(_Model):
@@ -241,8 +210,8 @@ class AlertingConfig(_Model):
     api_url: str = Field("http://127.0.0.1:6066", description="public URL of the alerting API (feedback links)")
     policy: PolicyConfig = PolicyConfig()
     route: RootRouteConfig = RootRouteConfig()
-    receivers: list[ReceiverConfig] = Field(default_factory=lambda: [ReceiverConfig(name="default",
-                                                                                    sinks=[{"type": "console"}])])
+    receivers: list[ReceiverConfig] = Field(default_factory=lambda: [ReceiverConfig.model_validate(
+        {"name": "default", "sinks": [{"type": "console"}]})])
     inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
     maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
     silences: SilencesConfig = SilencesConfig()
