@@ -3,6 +3,8 @@
 >>> c = GeneratorConfig(hosts=2, services=["api"], seed=5)
 >>> c.host_names(), c.kind_weights()["spike"]
 (['node-1', 'node-2'], 3.0)
+>>> GeneratorConfig(services=4).services
+['api', 'db', 'cache', 'web']
 >>> sorted(GeneratorConfig(attacks=False).kind_weights())
 ['drift', 'level_shift', 'log_error_burst', 'spike', 'variance_change']
 >>> GeneratorConfig(services=["api,db"])
@@ -23,6 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.pipeline.generator.anomalies import ALL_KINDS, ATTACK_KINDS, DEFAULT_WEIGHTS
 
+SERVICE_NAMES = ("api", "db", "cache", "web", "worker", "queue")
+"""Services with their own profiles and templates, in the order a service count takes them."""
+
 _NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 
 
@@ -38,8 +43,8 @@ class GeneratorConfig(BaseModel):
     interval_s: float = Field(1.0, gt=0, description="seconds between two points of a series")
     period_s: float = Field(86_400.0, gt=0, description="period of the load cycle (600 for a demo)")
     seed: int = Field(0, description="same seed, same traffic and same incidents")
-    anomaly_rate: float = Field(1.0, ge=0, description="expected injected incidents per minute, whole fleet")
-    warmup_s: float = Field(120.0, ge=0, description="no incident in the first seconds of live traffic")
+    anomaly_rate: float = Field(2.0, ge=0, description="expected injected incidents per minute, whole fleet")
+    warmup_s: float = Field(30.0, ge=0, description="no incident in the first seconds of live traffic")
     gap_s: float = Field(30.0, ge=0, description="quiet time on a series after an incident")
     history_s: float = Field(600.0, ge=0, description="seconds of clean past traffic sent before live")
     log_rate: float = Field(2.0, ge=0, description="application log lines/s per (host, service) at mid load")
@@ -52,6 +57,16 @@ class GeneratorConfig(BaseModel):
     max_lines_per_message: int = Field(200, ge=1, description="records per Kafka message at most")
     metrics_topic: str = "metrics.raw"
     logs_topic: str = "logs.raw"
+
+    @field_validator("services", mode="before")
+    @classmethod
+    def _service_count(cls, value: object) -> object:
+        """A number instead of names takes that many of ``SERVICE_NAMES``."""
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value < 1:
+                raise ValueError("at least one service is needed")
+            return [SERVICE_NAMES[i] if i < len(SERVICE_NAMES) else f"svc-{i + 1}" for i in range(value)]
+        return value
 
     @field_validator("services")
     @classmethod

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 import structlog
 
-from aiops.pipeline.errors import InputError
+from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.generator.anomalies import AnomalySchedule, Injection, LogInjection, MetricInjection
 from aiops.pipeline.generator.applogs import AppLogSource, LogLine
 from aiops.pipeline.generator.config import GeneratorConfig
@@ -100,8 +100,8 @@ class TrafficGenerator:
         k = 0
         while True:
             t = start + k * step
-            self.tick(t, inject=True)
-            yield t, list(self._count(self.builder.flush()))
+            filled = self.tick(t, inject=True)
+            yield t, list(self._count(filled + self.builder.flush()))
             k += 1
 
     def tick(self, t: float, *, inject: bool) -> list[Message]:
@@ -217,14 +217,18 @@ async def run(
     as JSONL while they start, rewritten at the end with truncated windows
     closed. ``stop`` ends the live part early. Returns the counts.
     """
-    from confluent_kafka import Producer
+    from confluent_kafka import KafkaException, Producer
 
     if rate_multiplier <= 0:
         raise InputError(f"rate_multiplier must be > 0 (got {rate_multiplier})")
     config = config.model_copy(update={"interval_s": config.interval_s / rate_multiplier})
     history_s = config.history_s if history_s is None else history_s
     gen = TrafficGenerator(config)
-    sender = _Sender(Producer(producer_config(bootstrap, producer_conf)), gen.counts)
+    try:
+        producer = Producer(producer_config(bootstrap, producer_conf))
+    except KafkaException as exc:
+        raise ConfigError(f"invalid producer settings: {exc.args[0].str()}") from None
+    sender = _Sender(producer, gen.counts)
     if truth_path is not None:
         write_truth(truth_path, [])
     step = config.interval_s
