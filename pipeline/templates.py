@@ -9,7 +9,7 @@ topic keyed like the events and move with the partition.
 >>> a = miners.add("sshd", "Failed password for root from 10.0.0.1 port 22 ssh2")
 >>> b = miners.add("sshd", "Failed password for admin from 10.0.0.2 port 2222 ssh2")
 >>> a.template_id == b.template_id, b.template, b.params
-(True, 'Failed password for <*> from <IP> port <NUM> ssh2', ['admin', '10.0.0.2', '2222'])
+(True, 'Failed password for <USER> from <IP> port <NUM> ssh2', ['admin', '10.0.0.2', '2222'])
 >>> a.is_new, b.is_new
 (True, False)
 >>> restored = TemplateMiners(MiningConfig())

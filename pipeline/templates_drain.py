@@ -15,9 +15,13 @@ template (``onExtend:<*>``).
 >>> b, _ = d.add_log_message("<UUID> Claim successful")
 >>> a.cluster_id == b.cluster_id
 False
->>> c, change = d.add_log_message("<UUID> Creating snapshot")
->>> c.cluster_id == a.cluster_id, " ".join(c.log_template_tokens)
-(True, '<UUID> Creating <*>')
+>>> c, _ = d.add_log_message("<UUID> Creating snapshot")
+>>> c.cluster_id == a.cluster_id
+False
+>>> e, _ = d.add_log_message("Took 2.5 seconds to spawn vm-12 on node3")
+>>> f, _ = d.add_log_message("Took 3.1 seconds to spawn vm-7 on node12")
+>>> e.cluster_id == f.cluster_id, " ".join(f.log_template_tokens)
+(True, 'Took <*> seconds to spawn vm-<*> on node<*>')
 >>> _ = d.add_log_message("onExtend:1514038530000")
 >>> " ".join(d.add_log_message("onExtend:1514038531000")[0].log_template_tokens)
 'onExtend:<*>'

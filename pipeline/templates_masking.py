@@ -6,7 +6,7 @@ kept, in order, so the parameters of a message can be read back.
 
 >>> m = Masker(DEFAULT_RULES)
 >>> m.mask("Accepted password for root from 10.0.0.7 port 52311 ssh2")
-('Accepted password for root from <IP> port <NUM> ssh2', ['10.0.0.7', '52311'])
+('Accepted password for <USER> from <IP> port <NUM> ssh2', ['root', '10.0.0.7', '52311'])
 >>> m.mask("Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106")[0]
 'Receiving block <BLK> src: /<IP>'
 """
@@ -44,6 +44,11 @@ DEFAULT_RULES: tuple[MaskingRule, ...] = tuple(
             r"|(?<![\w:])(?:[0-9a-fA-F]{1,4}:){1,6}:(?:[0-9a-fA-F]{1,4}:){0,5}[0-9a-fA-F]{1,4}(?![\w:])"
             r"|(?<![\w:])::(?:ffff:)?\d{1,3}(?:\.\d{1,3}){3}(?![\w.])",
         ),
+        (
+            "USER",
+            r"(?<=[Ii]nvalid user )\S+|(?<=password for )\S+(?= from)|(?<=failures for )\S+"
+            r"|(?<=\buser[= ])[\w.\-@$]+|(?<=\bfor user )[\w.\-@$]+",
+        ),
         ("IP", r"(?<![\w.])\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?(?![\w.])"),
         ("HOSTPORT", r"(?<![\w.\-])(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}:\d{1,5}(?![\w.])"),
         ("BLK", r"\bblk_-?\d+\b"),
@@ -64,6 +69,8 @@ class Masker:
     >>> rule = MaskingRule(name="USER", pattern=r"(?<=user )\\S+")
     >>> Masker([rule, *DEFAULT_RULES]).mask("Invalid user admin from 1.2.3.4")[0]
     'Invalid user <USER> from <IP>'
+    >>> Masker([]).mask("x=1")
+    ('x=1', [])
     """
 
     def __init__(self, rules: Sequence[MaskingRule], *, max_chars: int = 4096) -> None:
