@@ -302,6 +302,27 @@ class LSTMAEBank:
         group = self._groups.get(tuple(features))
         return group.fitted.version if group is not None and group.fitted is not None else 0
 
+    def model(self, features: Sequence[str]) -> LSTMAutoencoder | None:
+        """The model currently scoring series with these feature names, if any."""
+        group = self._groups.get(tuple(features))
+        return group.fitted.model if group is not None and group.fitted is not None else None
+
+    def save_checkpoint(self, root: str, name: str, features: Sequence[str]) -> int:
+        """Save the signature's current model to a checkpoint registry (to start from it after a restart)."""
+        group = self._groups.get(tuple(features))
+        fitted = group.fitted if group is not None else None
+        if group is None or fitted is None:
+            raise ConfigError(f"no model yet for features {list(features)}")
+        meta = {
+            "name": name,
+            "features": list(group.features),
+            "window": self.window,
+            "n_windows": group.filled,
+            "residual_std": fitted.residual_std.tolist(),
+            "device": self.device.type,
+        }
+        return CheckpointRegistry(root).save(fitted.model, meta)
+
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait for background training to finish; True when none is running."""
         deadline = None if timeout is None else time.monotonic() + timeout
