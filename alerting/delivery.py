@@ -130,6 +130,8 @@ class CircuitBreaker:
             await self._wait_change(None)
 
     def record_success(self) -> None:
+        if self.state == "closed" and not self.failures and not self._probing:
+            return
         self.failures = 0
         self._probing = False
         self._set("closed")
@@ -243,6 +245,8 @@ class Delivery:
             await self.dead_letter(dead_letter_record(notification, sink_id="", attempts=0,
                                                       reason=f"no sinks for receiver {notification.receiver!r}"))
             return {}
+        if len(slots) == 1:
+            return {slots[0].id: await self._deliver(slots[0], notification)}
         results = await asyncio.gather(*(self._deliver(s, notification) for s in slots), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
@@ -261,7 +265,7 @@ class Delivery:
         done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         slot.inflight[key] = done
         try:
-            outcome = await self._attempts(slot, notification)
+            outcome = await self._attempts(slot, notification, key)
             done.set_result(outcome)
             return outcome
         finally:
@@ -269,14 +273,15 @@ class Delivery:
             if not done.done():
                 done.set_result("dead_lettered")
 
-    async def _attempts(self, slot: _Slot, notification: Notification) -> Outcome:
+    async def _attempts(self, slot: _Slot, notification: Notification, key: str) -> Outcome:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.max_wait_s
         attempts = tries = 0
         last_error = ""
         while True:
             try:
-                probe = await asyncio.wait_for(slot.breaker.admit(), max(0.0, deadline - loop.time()))
+                probe = (False if slot.breaker.state == "closed"
+                         else await asyncio.wait_for(slot.breaker.admit(), max(0.0, deadline - loop.time())))
             except TimeoutError:
                 return await self._give_up(slot, notification, tries,
                                            f"sink unavailable for {self.max_wait_s:g}s: {last_error}")
@@ -310,7 +315,7 @@ class Delivery:
                 slot.breaker.record_success()
                 return await self._give_up(slot, notification, tries, f"unexpected {type(exc).__name__}: {exc}")
             slot.breaker.record_success()
-            self._remember(slot, notification.dedup_key)
+            self._remember(slot, key)
             slot.counters.sent += 1
             return "sent"
 
