@@ -15,7 +15,7 @@ even an accepted value stays one argument of ``execve`` (``shell=False``).
 >>> action.prepare(bad)  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
 ...
-ActionRefused: argument 2 'web-1; rm -rf /' does not match ^[A-Za-z0-9._:@=+-]{1,128}$
+ActionRefused: argument 2 'web-1; rm -rf /' does not match ^[A-Za-z0-9_][A-Za-z0-9._:@=+-]{0,127}$
 """
 
 from __future__ import annotations

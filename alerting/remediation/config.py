@@ -58,8 +58,8 @@ class CommandActionConfig(_ActionBase):
 
     type: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1)
-    arg_pattern: str = Field(r"^[A-Za-z0-9._:@=+-]{1,128}$",
-                             description="every templated argument must match this, whole")
+    arg_pattern: str = Field(r"^[A-Za-z0-9_][A-Za-z0-9._:@=+-]{0,127}$",
+                             description="every templated argument must match this, whole (no leading dash: no option injection)")
     max_output_bytes: int = Field(4096, ge=0)
 
     @field_validator("argv")
