@@ -100,6 +100,11 @@ class Injection:
     def active(self, time_s: float) -> bool:
         return self.start <= time_s <= self.end
 
+    def truncate(self, at: float) -> None:
+        """The traffic stopped at ``at``, inside the window: end the incident there."""
+        self.end = max(self.start, at)
+        self.params["truncated"] = True
+
     def record(self) -> dict[str, Any]:
         """The ground-truth record (see ``aiops.pipeline.generator.truth``)."""
         return {"id": self.id, "kind": self.kind, "series_id": self.series_id,
@@ -145,6 +150,13 @@ class LogInjection(Injection):
     planned: list[LogLine] = field(default_factory=list)
     _next: int = 0
 
+    def truncate(self, at: float) -> None:
+        """Keep only the lines sent by ``at`` and recount what the truth says about them."""
+        super().truncate(at)
+        self.planned = [line for line in self.planned[: self._next] if line.time <= at]
+        self._next = len(self.planned)
+        self.params.update(summarise(self.kind, self.planned))
+
     def lines(self, end: float, span: float) -> list[LogLine]:
         """The planned lines with times in ``(end - span, end]``."""
         out: list[LogLine] = []
@@ -154,6 +166,18 @@ class LogInjection(Injection):
             if line.time > end - span:
                 out.append(line)
         return out
+
+
+def summarise(kind: str, planned: list[LogLine]) -> dict[str, Any]:
+    """The truth's counts for a list of injected lines (lines, attempts, users, success)."""
+    if kind == "log_error_burst":
+        return {"lines": len(planned)}
+    failed = [line.message for line in planned if line.message.startswith("Failed password")]
+    succeeded = any(line.message.startswith("Accepted password") for line in planned)
+    if kind == "brute_force":
+        return {"attempts": len(failed) + succeeded, "succeeded": succeeded}
+    users = {m.split("invalid user ", 1)[1].split(" ", 1)[0] for m in failed}
+    return {"attempts": len(failed), "users": sorted(users), "succeeded": False}
 
 
 def _planned_times(rng: random.Random, start: float, end: float, count: int) -> list[float]:
@@ -213,7 +237,7 @@ def make_attack(ident: str, kind: str, host: str, start: float, *, sshd_pid: int
                 add(t, "info", sshd_accepted(user, ip, port))
             else:
                 add(t, "warn", sshd_failed(user, ip, port))
-        params.update(user=user, attempts=len(times), succeeded=succeeded)
+        params.update(user=user, **summarise(kind, planned))
     else:
         users = rng.sample(SPRAY_USERS, rng.randint(12, len(SPRAY_USERS)))
         times = _planned_times(rng, start, end, max(len(users), round(rng.uniform(0.5, 2.0) * (end - start))))
@@ -221,7 +245,7 @@ def make_attack(ident: str, kind: str, host: str, start: float, *, sshd_pid: int
             user, port = users[i % len(users)], rng.randint(32768, 60999)
             add(t, "info", sshd_invalid_user(user, ip, port))
             add(t, "warn", sshd_failed(user, ip, port, invalid=True))
-        params.update(users=sorted(users), attempts=len(times), succeeded=False)
+        params.update(summarise(kind, planned))
     return LogInjection(ident, kind, host, SSHD, series_id_for("log", labels), start, end,
                         ["failed_password"], params, planned=planned)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiops.pipeline.shapes import series_id_for
 
@@ -92,14 +92,14 @@ class SeriesKey:
 
     host: str
     service: str
+    series_id: str = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "series_id", series_id_for(MEASUREMENT, self.labels))
 
     @property
     def labels(self) -> dict[str, str]:
         return {"host": self.host, "service": self.service}
-
-    @property
-    def series_id(self) -> str:
-        return series_id_for(MEASUREMENT, self.labels)
 
 
 def load_at(time_s: float, period_s: float, phase: float = 0.0) -> float:

@@ -120,11 +120,12 @@ class TrafficGenerator:
         values = self.fleet.sample(t)
         load = self.fleet.load(t)
         lines: list[LogLine] = []
+        changes = {inj.series_id: inj for inj in self.active if isinstance(inj, MetricInjection)}
         for key, clean in values.items():
             point = clean
-            for inj in self.active:
-                if isinstance(inj, MetricInjection) and inj.series_id == key.series_id:
-                    point = inj.apply(point, t, self.fleet.simulators[key].noise_scale())
+            inj = changes.get(key.series_id)
+            if inj is not None:
+                point = inj.apply(point, t, self.fleet.simulators[key].noise_scale())
             out += self.builder.add_point(key, t, rounded(point))
             lines += self.app_logs[key].lines(t, span, load=load, metrics=clean)
         for source in self.host_logs.values():
@@ -141,13 +142,15 @@ class TrafficGenerator:
         return out
 
     def finish(self, end: float) -> None:
-        """Close the truth at ``end``: later incidents are dropped, running ones end there (``truncated``)."""
-        self.truth = [record for record in self.truth if record["start"] <= end]
+        """The traffic stops at event time ``end``: incidents still running are cut there
+        (their truth marked ``truncated`` and recounted), incidents that start later are dropped."""
+        running = {inj.id: inj for inj in self.active if inj.end > end and inj.start <= end}
+        for inj in running.values():
+            inj.truncate(end)
+        self.truth = [running[r["id"]].record() if r["id"] in running else r
+                      for r in self.truth if r["start"] <= end]
+        self.active = [inj for inj in self.active if inj.start <= end]
         self.counts.anomalies = len(self.truth)
-        for record in self.truth:
-            if record["end"] > end:
-                record["end"] = max(record["start"], end)
-                record["params"]["truncated"] = True
 
     def _count(self, messages: list[Message] | Iterator[Message]) -> Iterator[Message]:
         for message in messages:
