@@ -29,16 +29,22 @@ def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_histor
         raise ValueError(f"raw has {raw.shape[0]} rows, ring has {ring.shape[0]}")
     size = ring.shape[1]
     n = np.minimum(seen, size)
-    valid = np.arange(size) < n[:, None]
     r = raw.astype(ring.dtype)[:, None]
-    below = ((ring < r) & valid).sum(axis=1)
-    equal = ((ring == r) & valid).sum(axis=1)
-    p = (below + 0.5 * equal + 0.5) / (n + 1.0)
-    hist = np.where(valid, ring, 0.0)
+    if n.min() == size:  # every ring full: no masking needed (same arithmetic as below, bit for bit)
+        below = (ring < r).sum(axis=1)
+        equal = (ring == r).sum(axis=1)
+        hmax = ring.max(axis=1)
+        hist = ring.astype(np.float64)
+    else:
+        valid = np.arange(size) < n[:, None]
+        below = ((ring < r) & valid).sum(axis=1)
+        equal = ((ring == r) & valid).sum(axis=1)
+        hmax = np.where(valid, ring, -np.inf).max(axis=1)
+        hist = np.where(valid, ring, 0.0)
     safe_n = np.maximum(n, 1)
-    hmax = np.where(valid, ring, -np.inf).max(axis=1)
     mean = hist.sum(axis=1) / safe_n
     sd = np.sqrt(np.maximum((hist * hist).sum(axis=1) / safe_n - mean * mean, 0.0))
+    p = (below + 0.5 * equal + 0.5) / (n + 1.0)
     spread = np.maximum(sd, 1e-9 * np.abs(mean) + 1e-300)
     above = raw > hmax
     if above.any():

@@ -24,6 +24,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aiops.detectors.pyod_window import PyODConfig
+from aiops.models.config import LSTMAEConfig
+
+# Banks whose parameters are described by a settings model rather than a ``Params`` attribute.
+_PARAMS_MODELS: dict[str, type[BaseModel]] = {"pyod": PyODConfig, "lstm_ae": LSTMAEConfig}
+
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -59,6 +65,13 @@ class DetectorSpec(_Section):
         from aiops.detectors.registry import BANKS
         from aiops.pipeline.errors import ConfigError
 
+        params_model = _PARAMS_MODELS.get(self.type)
+        if params_model is not None:
+            try:
+                params_model.model_validate(self.params)
+            except ValidationError as exc:
+                raise ValueError(_describe(exc, "params")) from None
+            return self
         try:
             bank = BANKS.load(self.type)
         except ConfigError as exc:
@@ -170,6 +183,15 @@ class DetectionConfig(_Section):
     calibration: CalibrationConfig = CalibrationConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(default_factory=list, description="first match wins")
+    pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")
+    lstm_ae: LSTMAEConfig | None = Field(None, description="base settings of every 'lstm_ae' detector")
+
+    def bank_params(self, spec: DetectorSpec) -> dict[str, Any]:
+        """The keyword arguments a detector's bank is built with."""
+        base = getattr(self, spec.type, None) if spec.type in _PARAMS_MODELS else None
+        if isinstance(base, BaseModel):
+            return {**base.model_dump(exclude_unset=True), **spec.params}
+        return dict(spec.params)
 
     @model_validator(mode="after")
     def _unique_keys(self) -> DetectionConfig:

@@ -95,11 +95,13 @@ class _Group:
             cls = BANKS.load(spec.type)
             if getattr(cls, "multivariate_only", False) and len(features) < 2:
                 continue
+            params = config.bank_params(spec)
             try:
-                bank = cls(**spec.params)
+                bank = cls(**params)
             except TypeError as exc:
                 raise ConfigError(f"detector {spec.key}: {exc}") from None
-            self.members.append(_Member(spec.key, spec.digest(), bank, spec.weight))
+            digest = DetectorSpec.model_construct(type=spec.type, params=params).digest()
+            self.members.append(_Member(spec.key, digest, bank, spec.weight))
         if not self.members:
             raise ConfigError(f"profile {profile.name}: no detector applies to features {list(features)}")
         self.weights = np.array([m.weight for m in self.members], dtype=float)
@@ -272,19 +274,57 @@ class Engine:
         or one by one), without building a ``Score`` per row. Returns the
         detector names (columns of ``calibrated``/``raw``) and the arrays.
         """
-        X = np.asarray(X, dtype=float)
-        if X.ndim != 2 or X.shape[1] != len(features) or len(times) != X.shape[0]:
-            raise InputError(f"X of shape {X.shape} does not match {len(times)} times and {len(features)} features")
-        if np.isinf(X).any():
-            raise InputError(f"series {series_id}: infinite values")
-        info = self._register(series_id, dict(labels or {}), source, features)
-        group = self._groups[info.group]
-        column = {f: i for i, f in enumerate(features)}
-        Xg = np.column_stack([X[:, column[f]] if f in column else np.full(len(X), np.nan) for f in group.features])
-        flags = np.ones(len(X), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
-        n = len(X)
-        bounds = [(i, i + 1) for i in range(n)]
-        return [m.key for m in group.members], group.run([series_id] * n, Xg, np.asarray(times, float), flags, bounds)
+        return self.score_many_series([(series_id, times, X)], features, labels=labels, source=source,
+                                      learn=None if learn is None else [learn])[0]
+
+    def score_many_series(self, items: Sequence[tuple[str, np.ndarray, np.ndarray]], features: Sequence[str], *,
+                          labels: Mapping[str, str] | None = None, source: str = "metric",
+                          learn: Sequence[np.ndarray] | None = None) -> list[tuple[list[str], StepResult]]:
+        """Score several series of the same features side by side (step k = the k-th row of each).
+
+        Each ``(series_id, times, X)`` gets the same arrays it would get alone:
+        series are independent, only the work is shared.
+        """
+        by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+        prepared = []
+        for i, (sid, times, X) in enumerate(items):
+            X = np.asarray(X, dtype=float)
+            if X.ndim != 2 or X.shape[1] != len(features) or len(times) != X.shape[0]:
+                raise InputError(f"series {sid}: X of shape {X.shape} does not match {len(times)} times "
+                                 f"and {len(features)} features")
+            if np.isinf(X).any():
+                raise InputError(f"series {sid}: infinite values")
+            info = self._register(sid, dict(labels or {}), source, features)
+            group = self._groups[info.group]
+            column = {f: c for c, f in enumerate(features)}
+            Xg = np.column_stack([X[:, column[f]] if f in column else np.full(len(X), np.nan)
+                                  for f in group.features])
+            flags = np.ones(len(X), dtype=bool) if learn is None else np.asarray(learn[i], dtype=bool)
+            prepared.append((sid, np.asarray(times, dtype=float), Xg, flags))
+            by_group.setdefault(info.group, []).append(i)
+        out: list[tuple[list[str], StepResult] | None] = [None] * len(items)
+        for key, members in by_group.items():
+            group = self._groups[key]
+            lengths = np.array([len(prepared[i][1]) for i in members])
+            # rows ordered by (step, member): row k of every member, then row k + 1 ...
+            step = np.concatenate([np.arange(n) for n in lengths])
+            who = np.concatenate([np.full(n, j) for j, n in enumerate(lengths)])
+            order = np.lexsort((who, step))
+            series = [prepared[members[j]][0] for j in who[order].tolist()]
+            X = np.concatenate([prepared[i][2] for i in members])[order]
+            times = np.concatenate([prepared[i][1] for i in members])[order]
+            flags = np.concatenate([prepared[i][3] for i in members])[order]
+            cuts = np.flatnonzero(np.diff(step[order])) + 1
+            bounds = list(zip(np.concatenate(([0], cuts)).tolist(), np.concatenate((cuts, [len(order)])).tolist()))
+            res = group.run(series, X, times, flags, bounds)
+            names = [m.key for m in group.members]
+            offsets = np.concatenate(([0], np.cumsum(lengths)))
+            inverse = np.empty_like(order)
+            inverse[order] = np.arange(len(order))
+            for j, i in enumerate(members):
+                pick = inverse[offsets[j]:offsets[j + 1]]
+                out[i] = (names, _take(res, pick))
+        return out  # type: ignore[return-value]
 
     # -- state ---------------------------------------------------------------------------------
     def series_ids(self) -> list[str]:
@@ -408,6 +448,12 @@ def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Sco
         out.append(Score(e.series_id, e.time, score[r], thr[r], flg[r], dict(zip(keys, cal[r])),
                          dict(zip(keys, raw[r])), dict(zip(feats, con[r])), expected, lrn[r]))
     return out
+
+
+def _take(res: StepResult, pick: np.ndarray) -> StepResult:
+    return StepResult(res.score[pick], res.threshold[pick], res.flagged[pick], res.learned[pick],
+                      res.calibrated[pick], res.raw[pick], res.contributions[pick],
+                      None if res.low is None else res.low[pick], None if res.high is None else res.high[pick])
 
 
 def build_engine(config: DetectionConfig | None = None) -> Engine:
