@@ -96,13 +96,14 @@ class _Normaliser:
         single = not isinstance(data, list)
         for index, item in enumerate(items, 1):
             self.items += 1
-            where = "" if single else f"item {index}: "
             try:
                 event = self.to_event(item)
+                refusal = self._admit(event)
             except (InputError, RecursionError, ValueError) as exc:
-                self._parse_reject(f"{where}{exc}", _item_bytes(item))
+                self._parse_reject(f"{'' if single else f'item {index}: '}{exc}", _item_bytes(item))
                 continue
-            self._admit(event, where, _item_bytes(item))
+            if refusal is not None:
+                self.result.rejects.append(Reject(f"{'' if single else f'item {index}: '}{refusal}", _item_bytes(item)))
 
     def _lines(self, raw: bytes) -> None:
         from_text = self._line_protocol if self.kind == "metrics" else self._syslog
@@ -118,13 +119,14 @@ class _Normaliser:
             if not text or (strict and text[0] == "#"):
                 continue
             self.items += 1
-            where = f"line {number}: "
             try:
                 event = self.to_event(json.loads(text)) if text[0] == "{" else from_text(text)
+                refusal = self._admit(event)
             except (InputError, RecursionError, ValueError) as exc:
-                self._parse_reject(f"{where}{exc}", line_bytes)
+                self._parse_reject(f"line {number}: {exc}", line_bytes)
                 continue
-            self._admit(event, where, line_bytes)
+            if refusal is not None:
+                self.result.rejects.append(Reject(f"line {number}: {refusal}", line_bytes))
 
     def _collapse(self, raw: bytes, prefix: str) -> NormaliseResult:
         """A payload with nothing good becomes one reject holding the whole payload."""
@@ -141,16 +143,17 @@ class _Normaliser:
 
     # -- per item --------------------------------------------------------------
 
-    def _admit(self, event: Event, where: str, fragment: bytes) -> None:
+    def _admit(self, event: Event) -> GuardReject | None:
+        """Pass the event through the guard; the refusal, if any, is returned, not raised."""
         try:
             keep = self.guard.admit(event, now=self.now)
         except GuardReject as exc:
-            self.result.rejects.append(Reject(f"{where}{exc}", fragment))
-            return
+            return exc
         if keep:
             self.result.events.append(event)
         else:
             self.result.skipped += 1
+        return None
 
     def _parse_reject(self, reason: str, fragment: bytes) -> None:
         self.parse_rejects += 1

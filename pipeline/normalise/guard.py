@@ -1,8 +1,8 @@
 """Checks every normalised event passes before it enters the pipeline.
 
 Non-finite feature values and event times outside ``[now - max_past_s,
-now + max_future_s]`` are refused with the reason; exact duplicates (by
-``Event.dedup_key``, a bounded LRU of ``dedup_cache`` keys) are dropped; new
+now + max_future_s]`` are refused with the reason; exact duplicates (the
+fields of ``Event.dedup_key``, a bounded LRU of ``dedup_cache`` keys) are dropped; new
 series beyond ``max_series`` are refused. The state is in memory, one per worker.
 
 >>> from aiops.pipeline.config import IngestSettings
@@ -42,6 +42,21 @@ log = structlog.get_logger(__name__)
 REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap")
 
 
+def duplicate_key(event: Event) -> int:
+    """A 64-bit key over the fields of ``Event.dedup_key`` (series, time, values, message).
+
+    Several times cheaper than the hex digest; the keys live only in this
+    process's memory, where a collision among 10^5..10^6 keys is about 1 in 10^8.
+
+    >>> a = Event("metric", "cpu", {}, 1.0, {"u": 1.0, "s": 2.0})
+    >>> duplicate_key(a) == duplicate_key(Event("metric", "cpu", {}, 1.0, {"s": 2.0, "u": 1.0}))
+    True
+    """
+    features = event.features
+    values = tuple(sorted(features.items())) if len(features) > 1 else tuple(features.items())
+    return hash((event.series_id, event.time, values, event.message))
+
+
 class GuardReject(InputError):
     """An event the guard refuses; ``reason_class`` is one of ``REASON_CLASSES``."""
 
@@ -61,7 +76,7 @@ class IngestGuard:
             raise ConfigError(
                 f"ingest.default_timezone: unknown time zone {self.settings.default_timezone!r}"
             ) from None
-        self._recent: OrderedDict[str, None] = OrderedDict()
+        self._recent: OrderedDict[int, None] = OrderedDict()
         self._series: set[str] = set()
         self.accepted = 0
         self.duplicates = 0
@@ -89,7 +104,7 @@ class IngestGuard:
                 f"event time {iso(event.time)} is later than now + {settings.max_future_s:g}s "
                 f"(now {iso(now)})",
             )
-        if settings.dedup_cache and self._seen_before(event.dedup_key()):
+        if settings.dedup_cache and self._seen_before(duplicate_key(event)):
             self.duplicates += 1
             return False
         if event.series_id not in self._series:
@@ -119,7 +134,7 @@ class IngestGuard:
         stats.update({f"rejected_{k}": v for k, v in self.rejected.items()})
         return stats
 
-    def _seen_before(self, key: str) -> bool:
+    def _seen_before(self, key: int) -> bool:
         recent = self._recent
         if key in recent:
             recent.move_to_end(key)

@@ -32,6 +32,7 @@ class BadLine(InputError):
 
 ParsedLine = tuple[str, dict[str, str], dict[str, float], int | None]
 
+_DIGITS = frozenset("0123456789.")
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
 _FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -57,6 +58,11 @@ def field_value(raw: str) -> float | None:
     if not raw:
         raise BadLine("field has no value")
     last = raw[-1]
+    if last in _DIGITS and "_" not in raw and raw.isascii():
+        try:
+            return float(raw)
+        except ValueError:
+            raise BadLine(f"field value {_short(raw)} is not a number") from None
     if last == "i" and _INT.fullmatch(raw, 0, len(raw) - 1):
         return float(int(raw[:-1]))
     if last == "u" and _UINT.fullmatch(raw, 0, len(raw) - 1):
@@ -88,7 +94,7 @@ def _parse_plain(line: str) -> ParsedLine | None:
     fields: dict[str, float] = {}
     for pair in parts[1].split(","):
         key, sep, raw = pair.partition("=")
-        if not key or not sep or "=" in raw:
+        if not key or not sep or not raw or "=" in raw:
             return None
         fields[key] = field_value(raw)
     if not fields:
@@ -143,10 +149,9 @@ def _scan_fields(line: str, i: int) -> tuple[dict[str, float], list[str], int]:
             start = i
             while i < end and line[i] not in ", ":
                 i += 1
-            try:
-                fields[key] = field_value(line[start:i])
-            except BadLine as exc:
-                raise BadLine(f"field {key!r}: {exc}" if not line[start:i] else str(exc)) from None
+            if i == start:
+                raise BadLine(f"field {key!r} has no value")
+            fields[key] = field_value(line[start:i])
         if i >= end or line[i] == " ":
             return fields, strings, i
         i += 1  # a comma: the next field

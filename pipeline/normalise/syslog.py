@@ -17,6 +17,7 @@ the level is unknown and counts as ``info``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 
@@ -81,7 +82,7 @@ def _rfc5424(line: str, match: re.Match[str], level: str, now: float) -> SyslogR
 def _rfc3164(line: str, pos: int, level: str, now: float, zone: tzinfo) -> SyslogRecord:
     stamp = _BSD_STAMP.match(line, pos)
     if stamp:
-        time = _bsd_time(stamp, now, zone)
+        time = _bsd_time_cached(stamp.group(0), int(now // 3600), zone) if _sane(now) else _bsd_time(stamp, now, zone)
     else:
         stamp = _ISO_STAMP.match(line, pos)
         if not stamp:
@@ -100,6 +101,14 @@ def _rfc3164(line: str, pos: int, level: str, now: float, zone: tzinfo) -> Syslo
         service = _TAG_SUFFIX.sub("", tag.group(1))
         rest = rest[tag.end():]
     return SyslogRecord(host, service, level, time, rest)
+
+
+@lru_cache(maxsize=4096)
+def _bsd_time_cached(text: str, hour: int, zone: tzinfo) -> float:
+    """``_bsd_time`` memoised per stamp text and hour of ``now`` (lines of a batch share stamps)."""
+    match = _BSD_STAMP.match(text)
+    assert match is not None
+    return _bsd_time(match, hour * 3600.0, zone)
 
 
 def _bsd_time(stamp: re.Match[str], now: float, zone: tzinfo) -> float:
