@@ -81,6 +81,7 @@ class DeliveryConfig(BaseModel):
     breaker_threshold: int = Field(5, ge=1, description="consecutive failures that open a sink's breaker")
     breaker_reset_s: float = Field(15.0, gt=0, description="time open before one probe is let through")
     dedup_window: int = Field(50_000, ge=0, description="delivered dedup keys remembered per sink")
+    max_in_flight: int = Field(32, ge=1, description="concurrent sends per sink (no burst after an outage)")
     attempt_timeout_s: float = Field(30.0, gt=0, description="longest single send")
     max_wait_s: float = Field(900.0, gt=0, description="longest a submission waits before dead-lettering")
     retry_after_max_s: float = Field(300.0, gt=0, description="cap on a receiver's Retry-After")
@@ -178,8 +179,9 @@ class SinkCounters:
 class _Slot:
     """One sink of one receiver and its delivery state."""
 
-    def __init__(self, sink_id: str, sink: Sink, breaker: CircuitBreaker) -> None:
+    def __init__(self, sink_id: str, sink: Sink, breaker: CircuitBreaker, max_in_flight: int) -> None:
         self.id = sink_id
+        self.gate = asyncio.Semaphore(max_in_flight)
         self.sink = sink
         self.breaker = breaker
         self.delivered: OrderedDict[str, float] = OrderedDict()
@@ -213,7 +215,7 @@ class Delivery:
     def __init__(self, sinks: dict[str, list[Sink]], *, dead_letter: DeadLetter, max_attempts: int = 5,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, jitter: bool = True,
                  breaker_threshold: int = 5, breaker_reset_s: float = 15.0, dedup_window: int = 50_000,
-                 attempt_timeout_s: float = 30.0, max_wait_s: float = 900.0, retry_after_max_s: float = 300.0,
+                 max_in_flight: int = 32, attempt_timeout_s: float = 30.0, max_wait_s: float = 900.0, retry_after_max_s: float = 300.0,
                  rng: random.Random | None = None) -> None:
         self.dead_letter = dead_letter
         self.max_attempts = max_attempts
@@ -227,7 +229,8 @@ class Delivery:
         self.rng = rng or random.Random()
         self.unroutable = 0
         self._slots: dict[str, list[_Slot]] = {
-            receiver: [_Slot(sid, sink, CircuitBreaker(threshold=breaker_threshold, reset_s=breaker_reset_s))
+            receiver: [_Slot(sid, sink, CircuitBreaker(threshold=breaker_threshold, reset_s=breaker_reset_s),
+                             max_in_flight)
                        for sid, sink in zip(sink_ids(receiver, list(receiver_sinks)), receiver_sinks)]
             for receiver, receiver_sinks in sinks.items()
         }
@@ -287,7 +290,8 @@ class Delivery:
                                            f"sink unavailable for {self.max_wait_s:g}s: {last_error}")
             tries += 1
             try:
-                await asyncio.wait_for(slot.sink.send(notification), self.attempt_timeout_s)
+                async with slot.gate:
+                    await asyncio.wait_for(slot.sink.send(notification), self.attempt_timeout_s)
             except PermanentDeliveryError as exc:
                 slot.breaker.record_success()
                 return await self._give_up(slot, notification, tries, f"permanent: {exc}")

@@ -207,6 +207,25 @@ class TestCircuitBreaker:
         assert b.state == "closed" and await b.admit() is False
 
 
+class TestConcurrency:
+    async def test_sends_per_sink_are_limited_to_max_in_flight(self, new_notification):
+        """Ten submissions at once reach a slow sink at most two at a time, and all arrive."""
+        active, peak = [0], [0]
+
+        class Slow(ScriptedSink):
+            async def send(self, notification) -> None:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+                await asyncio.sleep(0.02)
+                active[0] -= 1
+                await super().send(notification)
+
+        sink = Slow()
+        d = _delivery({"sre": [sink]}, DeadLetters(), max_in_flight=2)
+        await asyncio.gather(*(d.submit(new_notification(i)) for i in range(50, 60)))
+        assert peak[0] == 2 and len(sink.delivered) == 10
+
+
 class TestIdempotence:
     async def test_concurrent_and_repeated_submissions_send_once(self, new_notification):
         """The same dedup key submitted 5 times at once and again later reaches the sink once."""

@@ -38,7 +38,7 @@ async def test_every_notification_arrives_exactly_once_across_an_outage(http_ser
     async def dead_letter(record: bytes) -> None:
         dead.append(record)
 
-    sink = WebhookSink(WebhookSinkConfig(url=f"{server.url}/hook", secret="k", timeout_s=1.0))
+    sink = WebhookSink(WebhookSinkConfig(url=f"{server.url}/hook", secret="k", timeout_s=5.0))
     delivery = Delivery({"sre": [sink]}, dead_letter=dead_letter, max_attempts=4, backoff_base_s=0.05,
                         backoff_max_s=0.4, breaker_threshold=3, breaker_reset_s=0.3, max_wait_s=30.0)
     notes = [new_notification(i) for i in range(N)]
