@@ -1,8 +1,11 @@
 """A PyOD detector per series over a sliding window of its recent normal points.
 
-Each series keeps its last ``window_size`` learned (masked-in) points. Once it
-has ``min_points``, a PyOD model (ECOD by default; COPOD or IForest) is fitted
-on them, and refitted after every ``refit_every`` new points. Fits run on a
+Each series keeps its recent learned (masked-in) points. Once it has
+``min_points``, a PyOD model (ECOD by default; COPOD or IForest) is fitted on
+its last ``window_size`` of them, and refitted after every ``refit_every`` new
+points. The kept points (at most ``window_size + refit_every``) always include
+what the current fit was made from, so a restored state refits to the very
+same model. Fits run on a
 worker thread (``background=True``): until a refit is ready the previous fit
 keeps scoring, so scoring never waits for a fit. A point is scored with the
 model's ``decision_function`` against the fit made before it (score first,
@@ -177,21 +180,27 @@ class PyODBank:
         if state is None:
             return None
         points = np.array(state.points) if state.points else np.zeros((0, len(state.features)))
-        return {"features": list(state.features), "points": points, "since_fit": state.since_fit}
+        fitted = state.fit is not None or state.pending
+        return {"features": list(state.features), "points": points, "since_fit": state.since_fit, "fitted": fitted}
 
     def import_state(self, series_id: str, state: object) -> None:
         try:
             data = dict(state)  # type: ignore[call-overload]
             features = tuple(data["features"])
             points = np.asarray(data["points"], dtype=np.float64)
+            since_fit = int(data.get("since_fit", 0))
+            fitted = bool(data.get("fitted", True))
         except (TypeError, KeyError, ValueError) as exc:
             raise PyODInputError(f"unreadable pyod state for {series_id!r}: {exc}") from None
         if points.ndim != 2 or points.shape[1] != len(features):
             raise PyODInputError(f"pyod state for {series_id!r} does not match its {len(features)} features")
         self.forget(series_id)
         fresh = self._state_for(series_id, features)
-        fresh.points.extend(points[-self.config.window_size :])
-        fresh.since_fit = self.config.refit_every  # a restored window is fitted as soon as it can be
+        fresh.points.extend(points)
+        fitted_points = len(fresh.points) - min(max(since_fit, 0), len(fresh.points))
+        if fitted and fitted_points >= self.config.min_points:
+            self._start_fit(series_id, fresh, np.array(fresh.points)[:fitted_points][-self.config.window_size :])
+        fresh.since_fit = since_fit
         self._maybe_fit(series_id, fresh)
 
     def forget(self, series_id: str) -> None:
@@ -235,7 +244,7 @@ class PyODBank:
         if state is None or state.features != features:
             if state is not None:
                 self.forget(series_id)
-            state = SeriesWindow(features, deque(maxlen=self.config.window_size))
+            state = SeriesWindow(features, deque(maxlen=self.config.window_size + self.config.refit_every))
             self._series[series_id] = state
         return state
 
@@ -245,8 +254,11 @@ class PyODBank:
             return
         if state.fit is not None and state.since_fit < cfg.refit_every:
             return
-        points = np.array(state.points)
         state.since_fit = 0
+        self._start_fit(series_id, state, np.array(state.points)[-cfg.window_size :])
+
+    def _start_fit(self, series_id: str, state: SeriesWindow, points: np.ndarray) -> None:
+        cfg = self.config
         if not cfg.background:
             state.fit = fit_window(cfg, points)
             return
