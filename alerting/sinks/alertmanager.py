@@ -19,7 +19,6 @@ valid Prometheus names.
 from __future__ import annotations
 
 import base64
-import json
 import re
 from typing import Any, ClassVar, Literal
 
@@ -27,7 +26,7 @@ from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.sinks.base import SinkConfig
-from aiops.alerting.sinks.http import JsonPoster
+from aiops.alerting.sinks.http import JsonPoster, encode_json
 from aiops.alerting.sinks.render import rfc3339
 
 _BAD_LABEL_CHARS = re.compile(r"[^a-zA-Z0-9_]")
@@ -89,7 +88,7 @@ class AlertmanagerSink:
     async def send(self, notification: Notification) -> None:
         alerts = [alertmanager_alert(a, generator_url=self.config.generator_url) for a in notification.alerts]
         await self._poster.post(self.config.url.rstrip("/") + "/api/v2/alerts",
-                                json.dumps(alerts).encode(), self._headers)
+                                encode_json(alerts, what=self._poster.what), self._headers)
 
     async def close(self) -> None:
         await self._poster.close()

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -49,6 +50,22 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float:
     except (TypeError, ValueError, IndexError):
         return DEFAULT_RETRY_AFTER_S
     return max(0.0, when - (time.time() if now is None else now))
+
+
+def encode_json(payload: Any, *, what: str) -> bytes:
+    """Strict JSON bytes; a payload that cannot be encoded (NaN, odd types) is a permanent error.
+
+    >>> encode_json({"a": 1}, what="x")
+    b'{"a": 1}'
+    >>> encode_json({"score": float("nan")}, what="slack")
+    Traceback (most recent call last):
+    ...
+    aiops.pipeline.errors.PermanentDeliveryError: slack: payload is not valid JSON (Out of range float values are not JSON compliant...)
+    """
+    try:
+        return json.dumps(payload, allow_nan=False).encode()
+    except (TypeError, ValueError) as exc:
+        raise PermanentDeliveryError(f"{what}: payload is not valid JSON ({exc})") from None
 
 
 def classify_status(status: int, headers: Mapping[str, str], body: bytes, *, what: str) -> DeliveryError | None:

@@ -11,13 +11,13 @@ True
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
+from aiops.alerting.sinks.http import encode_json
 from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
 
 DEDUP_HEADER = "aiops-dedup-key"
@@ -75,9 +75,9 @@ class KafkaSink:
         def on_delivery(err: Any, _msg: Any) -> None:
             loop.call_soon_threadsafe(_settle, done, err)
 
-        value = json.dumps({**notification.to_dict(), "dedup_key": notification.dedup_key}).encode()
-        headers = [(DEDUP_HEADER, notification.dedup_key.encode()), (RECEIVER_HEADER, notification.receiver.encode())]
         what = self.config.name or "kafka"
+        value = encode_json({**notification.to_dict(), "dedup_key": notification.dedup_key}, what=what)
+        headers = [(DEDUP_HEADER, notification.dedup_key.encode()), (RECEIVER_HEADER, notification.receiver.encode())]
         try:
             self._producer.produce(self.config.topic, value=value, key=notification.group_key.encode(),
                                    headers=headers, on_delivery=on_delivery)

@@ -14,14 +14,13 @@ is a ``trigger``, a resolved one a ``resolve``.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.sinks.base import SinkConfig
-from aiops.alerting.sinks.http import JsonPoster
+from aiops.alerting.sinks.http import JsonPoster, encode_json
 from aiops.alerting.sinks.render import alert_summary, rfc3339, truncate
 
 SEVERITIES = ("critical", "error", "warning", "info")
@@ -93,7 +92,7 @@ class PagerdutySink:
         for alert in notification.alerts:
             event = pagerduty_event(alert, routing_key=key, client=self.config.client,
                                     client_url=self.config.client_url)
-            await self._poster.post(self.config.url, json.dumps(event).encode())
+            await self._poster.post(self.config.url, encode_json(event, what=self._poster.what))
 
     async def close(self) -> None:
         await self._poster.close()

@@ -14,14 +14,13 @@ top-level ``text`` is the fallback for notifications.
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
-from aiops.alerting.sinks.http import JsonPoster
+from aiops.alerting.sinks.http import JsonPoster, encode_json
 from aiops.alerting.sinks.render import alert_line, rfc3339, title, truncate
 
 MAX_BLOCKS = 50
@@ -89,7 +88,7 @@ class SlackSink:
         self._poster = JsonPoster(what=config.name or "slack", timeout_s=config.timeout_s)
 
     async def send(self, notification: Notification) -> None:
-        body = json.dumps(slack_message(notification, dashboard_url=self.config.dashboard_url)).encode()
+        body = encode_json(slack_message(notification, dashboard_url=self.config.dashboard_url), what=self._poster.what)
         await self._poster.post(self.config.webhook_url.get_secret_value(), body)
 
     async def close(self) -> None:

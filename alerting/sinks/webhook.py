@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import time
 from typing import Any, ClassVar, Literal
 
@@ -29,7 +28,7 @@ from pydantic import Field, SecretStr
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.alertmanager import alertmanager_alert
 from aiops.alerting.sinks.base import SinkConfig
-from aiops.alerting.sinks.http import JsonPoster
+from aiops.alerting.sinks.http import JsonPoster, encode_json
 
 SIGNATURE_HEADER = "X-Aiops-Signature"
 TIMESTAMP_HEADER = "X-Aiops-Timestamp"
@@ -67,6 +66,7 @@ def webhook_body(notification: Notification, *, external_url: str = "") -> dict[
     for alert in notification.alerts:
         am = alertmanager_alert(alert, generator_url=external_url)
         am.setdefault("endsAt", "0001-01-01T00:00:00Z")
+        am.setdefault("generatorURL", external_url)
         alerts.append({"status": alert.status, **am, "fingerprint": alert.fingerprint})
     common_labels = _common([a["labels"] for a in alerts])
     common_annotations = _common([a["annotations"] for a in alerts])
@@ -101,7 +101,7 @@ class WebhookSink:
         self._poster = JsonPoster(what=config.name or "webhook", timeout_s=config.timeout_s)
 
     async def send(self, notification: Notification) -> None:
-        body = json.dumps(webhook_body(notification, external_url=self.config.external_url)).encode()
+        body = encode_json(webhook_body(notification, external_url=self.config.external_url), what=self._poster.what)
         ts = int(time.time())
         headers = {
             TIMESTAMP_HEADER: str(ts),

@@ -100,6 +100,11 @@ class TestRetries:
         assert fixed._backoff(1, 10.0) == 10.0
 
 
+@pytest.fixture
+def slack_like_url(unused_port) -> str:
+    return f"http://127.0.0.1:{unused_port}/services/T/B/x"
+
+
 class TestDeadLetter:
     async def test_permanent_http_error_goes_to_dead_letter_with_reason(self, http_server, new_notification):
         """A real receiver answering 422 is not retried: one try, dead letter naming the answer."""
@@ -123,6 +128,20 @@ class TestDeadLetter:
         assert record["reason"] == "permanent: webhook answered 422: unknown field 'alerts'"
         assert record["attempts"] == 1 and record["receiver"] == "sre"
         assert d.metrics()["totals"]["dead_lettered"] == 1
+
+    async def test_unencodable_payload_is_dead_lettered(self, slack_like_url, new_alert, new_notification):
+        """A NaN score cannot be sent as JSON: a permanent error, not a crash or a retry loop."""
+        from aiops.alerting.sinks.slack import SlackSink, SlackSinkConfig
+
+        alert = new_alert(5)
+        alert.score = float("nan")
+        dead = DeadLetters()
+        d = _delivery({"sre": [SlackSink(SlackSinkConfig(webhook_url=slack_like_url))]}, dead)
+        try:
+            assert await d.submit(new_notification(5, alerts=[alert])) == {"sre.slack": "dead_lettered"}
+        finally:
+            await d.close()
+        assert "payload is not valid JSON" in dead[0]["reason"] and dead[0]["attempts"] == 1
 
     async def test_one_failing_sink_does_not_hold_back_the_others(self, new_notification):
         """Per sink: the good one delivers, the bad one is dead-lettered; outcomes say which."""
