@@ -67,6 +67,10 @@ class _Normaliser:
         self.to_event: Callable[[Any], Event] = (
             self._metric_json if kind == "metrics" else self._log_json
         )
+        # logs: the process id and the occurrence within this payload tell genuine
+        # repeats of a line (same second, same text) from replayed copies
+        self.pid = ""
+        self.occurrences: dict[tuple[str, float, str | None, str], int] = {}
 
     def run(self, raw: bytes) -> NormaliseResult:
         start = _first_non_space(raw)
@@ -145,8 +149,14 @@ class _Normaliser:
 
     def _admit(self, event: Event) -> GuardReject | None:
         """Pass the event through the guard; the refusal, if any, is returned, not raised."""
+        distinct = None
+        if event.source == "log":
+            seen = (event.series_id, event.time, event.message, self.pid)
+            count = self.occurrences.get(seen, 0)
+            self.occurrences[seen] = count + 1
+            distinct = (self.pid, count) if (self.pid or count) else None
         try:
-            keep = self.guard.admit(event, now=self.now)
+            keep = self.guard.admit(event, now=self.now, distinct=distinct)
         except GuardReject as exc:
             return exc
         if keep:
@@ -172,10 +182,12 @@ class _Normaliser:
 
     def _syslog(self, text: str) -> Event:
         record = parse_syslog(text, now=self.now, zone=self.guard.zone)
+        self.pid = record.pid
         return _log_event(record.host, record.service, record.level, record.time, record.message, self.now)
 
     def _log_json(self, item: Any) -> Event:
         record = log_record(item)
+        self.pid = record.pid
         time = self.now if record.time is None else parse_time(record.time, self.guard.zone)
         return _log_event(record.host, record.service, record.level, time, record.message, self.now)
 

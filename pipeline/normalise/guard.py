@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
+from collections.abc import Hashable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -42,11 +43,13 @@ log = structlog.get_logger(__name__)
 REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap")
 
 
-def duplicate_key(event: Event) -> int:
+def duplicate_key(event: Event, distinct: Hashable = None) -> int:
     """A 64-bit key over the fields of ``Event.dedup_key`` (series, time, values, message).
 
     Several times cheaper than the hex digest; the keys live only in this
     process's memory, where a collision among 10^5..10^6 keys is about 1 in 10^8.
+    ``distinct`` tells apart events that are equal in those fields but are not
+    copies of each other (two processes logging the same line in one second).
 
     >>> a = Event("metric", "cpu", {}, 1.0, {"u": 1.0, "s": 2.0})
     >>> duplicate_key(a) == duplicate_key(Event("metric", "cpu", {}, 1.0, {"s": 2.0, "u": 1.0}))
@@ -54,7 +57,7 @@ def duplicate_key(event: Event) -> int:
     """
     features = event.features
     values = tuple(sorted(features.items())) if len(features) > 1 else tuple(features.items())
-    return hash((event.series_id, event.time, values, event.message))
+    return hash((event.series_id, event.time, values, event.message, distinct))
 
 
 class GuardReject(InputError):
@@ -84,8 +87,12 @@ class IngestGuard:
         self.rejected = dict.fromkeys(REASON_CLASSES, 0)
         self._cap_logged = False
 
-    def admit(self, event: Event, *, now: float) -> bool:
-        """True to keep the event, False for a duplicate; raises ``GuardReject`` to refuse it."""
+    def admit(self, event: Event, *, now: float, distinct: Hashable = None) -> bool:
+        """True to keep the event, False for a duplicate; raises ``GuardReject`` to refuse it.
+
+        Events equal in series, time, values and message but with different
+        ``distinct`` values are not duplicates of each other.
+        """
         settings = self.settings
         for name, value in event.features.items():
             if not math.isfinite(value):
@@ -104,7 +111,7 @@ class IngestGuard:
                 f"event time {iso(event.time)} is later than now + {settings.max_future_s:g}s "
                 f"(now {iso(now)})",
             )
-        if settings.dedup_cache and self._seen_before(duplicate_key(event)):
+        if settings.dedup_cache and self._seen_before(duplicate_key(event, distinct)):
             self.duplicates += 1
             return False
         if event.series_id not in self._series:

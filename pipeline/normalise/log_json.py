@@ -32,6 +32,7 @@ class LogRecord:
     level: str
     time: Any  # the raw timestamp value, None when absent
     message: str
+    pid: str = ""
 
 
 MESSAGE_KEYS = ("message", "msg", "log", "@message", "MESSAGE")
@@ -42,6 +43,7 @@ SERVICE_KEYS = (
 )
 LEVEL_KEYS = ("level", "severity", "log.level", "lvl", "levelname", "loglevel", "PRIORITY")
 TIME_KEYS = ("timestamp", "@timestamp", "time", "date", "ts")
+PID_KEYS = ("pid", "process.pid", "_PID", "procid", "process_id")
 
 
 def log_record(item: Any) -> LogRecord:
@@ -53,7 +55,7 @@ def log_record(item: Any) -> LogRecord:
     service = _text(item, SERVICE_KEYS)
     level = normalise_level(_lookup(item, LEVEL_KEYS, scalar=True))
     stamp = _lookup(item, TIME_KEYS, scalar=True)
-    return LogRecord(host, service, level, stamp, message)
+    return LogRecord(host, service, level, stamp, message, _text(item, PID_KEYS))
 
 
 def _message(item: dict[str, Any]) -> str:

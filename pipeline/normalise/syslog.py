@@ -37,6 +37,7 @@ class SyslogRecord:
     level: str
     time: float
     message: str
+    pid: str = ""
 
 
 _MONTHS = {m: i for i, m in enumerate(
@@ -72,11 +73,11 @@ __all__ = ["BadSyslog", "SyslogRecord", "iso", "parse_syslog"]
 
 
 def _rfc5424(line: str, match: re.Match[str], level: str, now: float) -> SyslogRecord:
-    stamp, host, app = match.group(1), match.group(2), match.group(3)
+    stamp, host, app, pid = match.group(1), match.group(2), match.group(3), match.group(4)
     time = now if stamp == "-" else _rfc3339(stamp)
     rest = _skip_structured_data(line, match.end())
     message = rest[1:] if rest.startswith(" ") else rest
-    return SyslogRecord(_nil(host), _nil(app), level, time, message.lstrip("\ufeff"))
+    return SyslogRecord(_nil(host), _nil(app), level, time, message.lstrip("\ufeff"), _nil(pid))
 
 
 def _rfc3164(line: str, pos: int, level: str, now: float, zone: tzinfo) -> SyslogRecord:
@@ -96,11 +97,12 @@ def _rfc3164(line: str, pos: int, level: str, now: float, zone: tzinfo) -> Syslo
     if not host and not rest:
         raise BadSyslog(f"syslog line has no host nor message: {_short(line)}")
     tag = _TAG.match(rest)
-    service = ""
+    service = pid = ""
     if tag and any(c.isalnum() for c in tag.group(1)):
         service = _TAG_SUFFIX.sub("", tag.group(1))
+        pid = tag.group(2) or ""
         rest = rest[tag.end():]
-    return SyslogRecord(host, service, level, time, rest)
+    return SyslogRecord(host, service, level, time, rest, pid)
 
 
 @lru_cache(maxsize=4096)
