@@ -101,8 +101,8 @@ class TestRetries:
 
 
 @pytest.fixture
-def slack_like_url(unused_port) -> str:
-    return f"http://127.0.0.1:{unused_port}/services/T/B/x"
+def unreachable_url(unused_port) -> str:
+    return f"http://127.0.0.1:{unused_port}/v2/enqueue"
 
 
 class TestDeadLetter:
@@ -129,16 +129,16 @@ class TestDeadLetter:
         assert record["attempts"] == 1 and record["receiver"] == "sre"
         assert d.metrics()["totals"]["dead_lettered"] == 1
 
-    async def test_unencodable_payload_is_dead_lettered(self, slack_like_url, new_alert, new_notification):
+    async def test_unencodable_payload_is_dead_lettered(self, unreachable_url, new_alert, new_notification):
         """A NaN score cannot be sent as JSON: a permanent error, not a crash or a retry loop."""
-        from aiops.alerting.sinks.slack import SlackSink, SlackSinkConfig
+        from aiops.alerting.sinks.pagerduty import PagerdutySink, PagerdutySinkConfig
 
         alert = new_alert(5)
         alert.score = float("nan")
         dead = DeadLetters()
-        d = _delivery({"sre": [SlackSink(SlackSinkConfig(webhook_url=slack_like_url))]}, dead)
+        d = _delivery({"sre": [PagerdutySink(PagerdutySinkConfig(routing_key="k", url=unreachable_url))]}, dead)
         try:
-            assert await d.submit(new_notification(5, alerts=[alert])) == {"sre.slack": "dead_lettered"}
+            assert await d.submit(new_notification(5, alerts=[alert])) == {"sre.pagerduty": "dead_lettered"}
         finally:
             await d.close()
         assert "payload is not valid JSON" in dead[0]["reason"] and dead[0]["attempts"] == 1
