@@ -24,6 +24,7 @@ class RareTemplateConfig(_Section):
     warmup_events: int = Field(200, ge=0, description="events of a source learned before new templates fire")
     rare_share: float = Field(0.002, ge=0, le=1, description="templates below this share of the source are rare")
     rare_max_count: int = Field(3, ge=0, description="and seen at most this many times before")
+    levels: list[str] | None = Field(None, description="only lines at these levels fire (None: every level)")
 
 
 class TemplateFrequencyConfig(_Section):
@@ -44,6 +45,9 @@ class ErrorBurstConfig(_Section):
 
     enabled: bool = True
     window_s: float = Field(60.0, gt=0)
+    window_lines: int | None = Field(
+        None, ge=2, description="count windows in lines instead of seconds (sampled or replayed logs)"
+    )
     levels: list[str] = Field(default_factory=lambda: ["error", "critical"])
     alpha: float = Field(0.1, gt=0, le=1)
     z_threshold: float = Field(4.0, gt=0)

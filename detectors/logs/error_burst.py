@@ -4,7 +4,8 @@ Error lines are counted per time window. Closed windows teach a running mean
 and variance; while a window is open, its count so far is compared with them
 (a Poisson-floored z-score), so a burst is flagged on the line that makes it
 one, never later. Every error line while the window is in burst scores high;
-``is_onset`` tells the first one.
+the first one carries a ``key`` (one anomaly per burst). Windows count
+seconds, or lines (``window_lines``) for sampled or replayed logs.
 
 >>> from aiops.detectors.logs.config import ErrorBurstConfig
 >>> d = ErrorBurstDetector(ErrorBurstConfig(window_s=10, min_errors=3, z_threshold=3))
@@ -73,6 +74,9 @@ class ErrorBurstDetector:
         )
 
     def _roll(self, time: float) -> None:
+        if self.config.window_lines is not None:
+            self._roll_lines()
+            return
         width = self.config.window_s
         start = math.floor(time / width) * width
         if self.window_start is None:
@@ -80,11 +84,27 @@ class ErrorBurstDetector:
             return
         if start <= self.window_start:
             return
-        self.history.update(float(self.errors))
+        self._learn_window()
         empty = int(min((start - self.window_start) / width - 1, 10))
         for _ in range(max(empty, 0)):  # a few quiet windows in between teach that quiet is normal
             self.history.update(0.0)
         self.window_start = start
+        self._reset()
+
+    def _roll_lines(self) -> None:
+        if self.window_start is None:
+            self.window_start = 0.0
+        elif self.lines >= (self.config.window_lines or 1):
+            self._learn_window()
+            self.window_start += self.lines
+            self._reset()
+
+    def _learn_window(self) -> None:
+        """Learn the closed window, unless it was a burst (a burst must not become the norm)."""
+        if not self.fired_in_window:
+            self.history.update(float(self.errors))
+
+    def _reset(self) -> None:
         self.errors = 0
         self.lines = 0
         self.fired_in_window = False

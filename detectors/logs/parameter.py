@@ -3,7 +3,8 @@
 For each (template, numeric parameter position) the recent values are kept;
 a value whose robust z-score (median and MAD) exceeds the threshold is a
 ``parameter`` finding. Scored first, then learned, and a flagged value is
-not learned (so one outlier does not widen the normal range).
+learned too: the median and MAD barely move for a few outliers, and a new
+normal level is accepted once it is the majority.
 
 >>> from aiops.detectors.logs.config import ParameterConfig
 >>> d = ParameterDetector(ParameterConfig(min_history=5))
@@ -30,10 +31,10 @@ _LEADING = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 def numeric_value(param: str) -> float | None:
     """The number in a parameter like ``42``, ``-3.5``, ``120ms``; None for anything else.
 
-    >>> numeric_value("120ms"), numeric_value("10.0.0.1"), numeric_value("0x1f")
-    (120.0, None, None)
+    >>> numeric_value("120ms"), numeric_value("10.0.0.1"), numeric_value("0x1f"), numeric_value("00106534")
+    (120.0, None, None, None)
     """
-    if not _NUMBER.fullmatch(param):
+    if not _NUMBER.fullmatch(param) or (len(param) > 1 and param[0] == "0" and param[1].isdigit()):
         return None
     found = _LEADING.match(param)
     return float(found.group(0)) if found else None
@@ -81,6 +82,5 @@ class ParameterDetector:
                         values={"value": value, "median": window.median(), "z": z, "position": float(position)},
                         key=str(position),
                     )
-                continue
             window.add(value)
         return worst

@@ -32,8 +32,12 @@ class RareTemplateDetector:
         self.counts: dict[str, int] = {}
         self.total = 0
 
-    def observe(self, template_id: str, time: float, *, template: str = "") -> Finding | None:
-        finding = self.score(template_id, time, template=template)
+    def observe(
+        self, template_id: str, time: float, *, template: str = "", level: str | None = None
+    ) -> Finding | None:
+        levels = self.config.levels
+        quiet = levels is not None and (level or "").lower() not in levels
+        finding = None if quiet else self.score(template_id, time, template=template)
         self.learn(template_id)
         return finding
 

@@ -75,10 +75,13 @@ class RobustWindow:
         return float(median(self.values))
 
     def robust_z(self, x: float) -> float:
-        """|x - median| / (1.4826 * MAD), with a floor on the spread so constant series stay sane."""
+        """|x - median| / spread, the spread being 1.4826 * MAD, or when most values are equal
+        (MAD 0) the mean absolute deviation, floored at 5 % of the median so near-constant
+        series stay sane."""
         if not self.values:
             return 0.0
         med = self.median()
-        mad = float(median(abs(v - med) for v in self.values))
-        spread = max(1.4826 * mad, 1e-3 * max(abs(med), 1.0))
+        deviations = [abs(v - med) for v in self.values]
+        mad = float(median(deviations))
+        spread = max(1.4826 * mad, 1.2533 * sum(deviations) / len(deviations), 0.05 * abs(med), 1e-9)
         return abs(x - med) / spread

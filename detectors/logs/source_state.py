@@ -1,0 +1,76 @@
+"""Everything log intelligence keeps about one source: its miner and its detectors' state."""
+
+from __future__ import annotations
+
+import pickle
+import zlib
+from typing import Any
+
+from aiops.detectors.logs.config import LogsConfig
+from aiops.detectors.logs.error_burst import ErrorBurstDetector
+from aiops.detectors.logs.parameter import ParameterDetector
+from aiops.detectors.logs.rare_template import RareTemplateDetector
+from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
+from aiops.detectors.security.bank import SecurityBank
+from aiops.pipeline.templates import SourceMiner, TemplateStateError
+
+_VERSION = 1
+
+
+class SourceState:
+    """The template miner and the detectors of one source key."""
+
+    def __init__(self, key: str, rules_name: str, labels: dict[str, str], config: LogsConfig) -> None:
+        self.key = key
+        self.rules_name = rules_name
+        self.labels = dict(labels)
+        mining = config.mining
+        self.miner = SourceMiner(
+            key,
+            mining.for_source(rules_name),
+            mining.drain_for(rules_name),
+            max_chars=mining.max_message_chars,
+        )
+        self.rare = RareTemplateDetector(config.rare_template) if config.rare_template.enabled else None
+        self.frequency = (
+            TemplateFrequencyDetector(config.template_frequency) if config.template_frequency.enabled else None
+        )
+        self.errors = ErrorBurstDetector(config.error_burst) if config.error_burst.enabled else None
+        self.parameter = ParameterDetector(config.parameter) if config.parameter.enabled else None
+        self.security = SecurityBank(config.security)
+
+    def to_bytes(self) -> bytes:
+        payload: dict[str, Any] = {
+            "version": _VERSION,
+            "key": self.key,
+            "rules_name": self.rules_name,
+            "labels": self.labels,
+            "drain": self.miner.drain,
+            "detectors": {
+                "rare": self.rare,
+                "frequency": self.frequency,
+                "errors": self.errors,
+                "parameter": self.parameter,
+                "security": self.security,
+            },
+        }
+        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+    @classmethod
+    def from_bytes(cls, key: str, data: bytes, config: LogsConfig) -> SourceState:
+        """Rebuild a source from a snapshot; masking rules come from the current settings."""
+        try:
+            payload = pickle.loads(zlib.decompress(data))
+        except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
+            raise TemplateStateError(f"log state of {key!r} is unreadable: {exc}") from exc
+        if not isinstance(payload, dict) or payload.get("version") != _VERSION:
+            raise TemplateStateError(f"log state of {key!r} has an unknown version")
+        state = cls(key, payload["rules_name"], payload["labels"], config)
+        state.miner.drain = payload["drain"]
+        detectors = payload["detectors"]
+        state.rare = detectors["rare"]
+        state.frequency = detectors["frequency"]
+        state.errors = detectors["errors"]
+        state.parameter = detectors["parameter"]
+        state.security = detectors["security"]
+        return state
