@@ -99,6 +99,7 @@ class SignatureGroup:
     filled: int = 0
     last_train: float = field(default_factory=time.monotonic)
     versions: int = 0
+    prior: tuple[np.ndarray, np.ndarray, int] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -121,6 +122,9 @@ class SignatureGroup:
             self._grow()
         slot = self.free.pop()
         self.slots[series_id] = slot
+        if self.prior is not None:
+            mean, std, weight = self.prior
+            self.mean[slot], self.m2[slot], self.count[slot] = mean, std**2 * weight, weight
         return slot
 
     def _grow(self) -> None:
@@ -307,6 +311,14 @@ class LSTMAEBank:
         group = self._groups.get(tuple(features))
         return group.fitted.model if group is not None and group.fitted is not None else None
 
+    def reservoir(self, features: Sequence[str]) -> np.ndarray:
+        """A copy of the normal windows kept for training this signature's model (n, W, F)."""
+        group = self._groups.get(tuple(features))
+        if group is None:
+            return np.zeros((0, self.window, len(features)), dtype=np.float32)
+        with group.lock:
+            return group.reservoir[: group.filled].copy()
+
     def save_checkpoint(self, root: str, name: str, features: Sequence[str]) -> int:
         """Save the signature's current model to a checkpoint registry (to start from it after a restart)."""
         group = self._groups.get(tuple(features))
@@ -342,6 +354,9 @@ class LSTMAEBank:
         group = self._group_for(tuple(meta.features))
         residual = np.asarray(meta.residual_std or [1.0] * len(meta.features), dtype=np.float64)
         group.versions = 1
+        if self.config.prior_weight and meta.data_mean is not None and meta.data_std is not None:
+            std = np.maximum(np.asarray(meta.data_std), STD_FLOOR)
+            group.prior = (np.asarray(meta.data_mean, dtype=np.float64), std, self.config.prior_weight)
         group.fitted = FittedModel(model.to(self.device).eval(), 1, residual, f"{ref.name}:{meta.version}")
         log.info("lstm_ae.checkpoint_loaded", name=ref.name, version=meta.version, features=meta.features)
 

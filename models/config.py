@@ -50,6 +50,9 @@ class LSTMAEConfig(BaseModel):
         "last", description="error of the current point only, or averaged over its whole window"
     )
     expected_k: float = Field(3.0, gt=0, description="expected range = reconstruction +- k residual sigmas")
+    prior_weight: int = Field(
+        0, ge=0, description="a new series starts from the checkpoint's data mean/std as if seen this many times"
+    )
     checkpoint: CheckpointRef | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     background: bool = Field(True, description="train in a background thread (False: inline, for tests)")
