@@ -71,8 +71,8 @@ class LogWindowAggregator:
             if state is None:
                 continue
             start = self._window_start(event.time)
-            if start < state[5]:
-                self.late += 1
+            if start < state[5] or (state[1] is not None and start < state[1]):
+                self.late += 1  # its window ended before an event already seen: closed
                 continue
             if state[1] is not None and start > state[1]:
                 closed.append(self._close(event.series_id, state))
