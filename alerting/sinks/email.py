@@ -40,6 +40,7 @@ class EmailSinkConfig(SinkConfig):
     host: str = "127.0.0.1"
     port: int = Field(25, ge=1, le=65535)
     starttls: bool = False
+    tls_ca_file: str | None = Field(None, description="CA bundle to verify the server; default: system CAs")
     username: str | None = None
     password: SecretStr | None = None
     from_addr: str = "aiops@localhost"
@@ -83,7 +84,7 @@ class EmailSink:
         cfg = self.config
         with smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s) as smtp:
             if cfg.starttls:
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=ssl.create_default_context(cafile=cfg.tls_ca_file))
             if cfg.username:
                 smtp.login(cfg.username, cfg.password.get_secret_value() if cfg.password else "")
             refused = smtp.send_message(msg, from_addr=cfg.from_addr, to_addrs=cfg.to_addrs)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import email
+import ssl
+import subprocess
 from email import policy
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from aiops.alerting.sinks.email import DEDUP_HEADER, EmailSink, EmailSinkConfig
 from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -80,3 +83,45 @@ class TestEmailSink:
         """A refused connection is retryable."""
         with pytest.raises(RetryableDeliveryError):
             await EmailSink(_config(unused_port, "sre@example.org")).send(new_notification(4))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    """A self-signed certificate for 127.0.0.1 (openssl CLI)."""
+    tmp = tmp_path_factory.mktemp("tls")
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                    str(cert), "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+class TestEmailStartTls:
+    async def test_starttls_and_login(self, certificate, unused_port, new_notification):
+        """With STARTTLS required and AUTH only over TLS, the sink upgrades, logs in and delivers."""
+        cert, key = certificate
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(cert, key)
+        logins = []
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            logins.append((auth_data.login, auth_data.password))
+            return AuthResult(success=auth_data.password == b"SMTPSECRET", handled=False)
+
+        box = Mailbox()
+        controller = Controller(box, hostname="127.0.0.1", port=unused_port, tls_context=context,
+                                require_starttls=True, authenticator=authenticator, auth_require_tls=True)
+        controller.start()
+        try:
+            base = dict(host="127.0.0.1", port=unused_port, from_addr="aiops@example.org", to_addrs=["sre@example.org"],
+                        starttls=True, tls_ca_file=str(cert), username="aiops", timeout_s=5)
+            await EmailSink(EmailSinkConfig(**base, password="SMTPSECRET")).send(new_notification(5))
+            with pytest.raises(PermanentDeliveryError, match="login refused"):
+                await EmailSink(EmailSinkConfig(**base, password="wrong")).send(new_notification(6))
+            with pytest.raises(PermanentDeliveryError):
+                await EmailSink(EmailSinkConfig(**{**base, "starttls": False}, password="SMTPSECRET")).send(
+                    new_notification(7))
+        finally:
+            controller.stop()
+        assert logins[0] == (b"aiops", b"SMTPSECRET")
+        assert len(box.messages) == 1
