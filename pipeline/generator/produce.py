@@ -241,18 +241,21 @@ async def run(
     await asyncio.sleep(0)
     log.info("history sent", seconds=history_s, **gen.counts.as_dict())
     live_start = math.ceil(max(clock(), now) / step) * step
-    end = live_start + duration_s
+    ticks = max(0, math.ceil(duration_s / step - 1e-9))
     written = 0
-    last = live_start
-    for due, messages in gen.live(live_start):
-        if due >= end or (stop is not None and stop.is_set()):
-            break
-        delay = due - clock()
+    last = live_start - step
+    live = gen.live(live_start)
+    for k in range(ticks):
+        delay = live_start + k * step - clock()  # a tick is made only once it is due
         if delay > 0:
             await (_wait(stop, delay) if stop is not None else asyncio.sleep(delay))
+        else:
+            await asyncio.sleep(0)  # late: catch up, but let other tasks run
+        if stop is not None and stop.is_set():
+            break
+        last, messages = next(live)
         for message in messages:
             sender.send(message)
-        last = due
         if truth_path is not None and len(gen.truth) > written:
             append_truth(truth_path, gen.truth[written:])
             written = len(gen.truth)
