@@ -31,6 +31,7 @@ class ArrayBank:
     name: ClassVar[str] = "bank"
     Params: ClassVar[type[BankParams]] = BankParams
     multivariate_only: ClassVar[bool] = False
+    accepts_missing: ClassVar[bool] = True  # NaN features are scored and skipped by learning
 
     def __init__(self, **params: Any) -> None:
         try:

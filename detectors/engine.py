@@ -106,7 +106,10 @@ class _Group:
             raise ConfigError(f"profile {profile.name}: no detector applies to features {list(features)}")
         self.weights = np.array([m.weight for m in self.members], dtype=float)
         window = config.calibration.window
+        self.impute = any(not getattr(m.bank, "accepts_missing", False) for m in self.members)
         fields: dict[str, tuple[tuple[int, ...], Any]] = {"count": ((), 0), "notches": ((), 0), "run": ((), 0)}
+        if self.impute:
+            fields["last"] = ((len(features),), 0.0)
         for m in self.members:
             fields[f"seen:{m.key}"] = ((), 0)
             fields[f"ring:{m.key}"] = ((window,), np.float32(0.0))
@@ -132,13 +135,20 @@ class _Group:
             s = series[a:b]
             x, t = X[a:b], times[a:b]
             rows = self.store.rows(s)
+            filled = x
+            if self.impute:
+                last = arrays["last"][rows]
+                if np.isnan(x).any():
+                    filled = np.where(np.isnan(x), last, x)
+                arrays["last"][rows] = filled
             P = out.calibrated[a:b]
             R = out.raw[a:b]
             shares: list[np.ndarray | None] = []
             warm: list[np.ndarray] = []
             for j, member in enumerate(self.members):
                 warm.append(member.bank.warm(s))
-                scored = member.bank.score(s, x, feats, t)
+                xin = x if getattr(member.bank, "accepts_missing", False) else filled
+                scored = member.bank.score(s, xin, feats, t)
                 R[:, j] = scored.raw
                 P[:, j] = calibrate(arrays[f"ring:{member.key}"][rows], arrays[f"seen:{member.key}"][rows],
                                     scored.raw, min_history=min_history)
@@ -154,7 +164,7 @@ class _Group:
             flagged = (combined >= threshold) & (count >= prof.warmup)
             mask = learn[a:b] & (~flagged | (run >= adapt))
             for j, member in enumerate(self.members):
-                member.bank.learn(s, x, feats, t, mask)
+                member.bank.learn(s, x if getattr(member.bank, "accepts_missing", False) else filled, feats, t, mask)
                 keep = mask & warm[j]
                 if keep.any():
                     sel = rows[keep]
@@ -346,7 +356,7 @@ class Engine:
                                "ring": rec[f"ring:{m.key}"], "seen": int(rec[f"seen:{m.key}"])}
             state = {"v": STATE_VERSION, "labels": info.labels, "source": info.source, "features": info.group[1],
                      "count": int(rec["count"]), "notches": int(rec["notches"]), "run": int(rec["run"]),
-                     "detectors": dets}
+                     "last": rec.get("last"), "detectors": dets}
             out[sid] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         return out
 
@@ -364,8 +374,9 @@ class Engine:
             group = self._groups[info.group]
             slot = group.store.rows([sid])[0]
             arrays = group.store.arrays
-            for name in ("count", "notches", "run"):
-                arrays[name][slot] = state[name]
+            for name in ("count", "notches", "run", "last"):
+                if name in arrays and state.get(name) is not None:
+                    arrays[name][slot] = state[name]
             for m in group.members:
                 saved = state["detectors"].get(m.key)
                 if saved is None or saved["digest"] != m.digest:

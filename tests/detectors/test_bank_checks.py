@@ -1,0 +1,138 @@
+"""One check suite run over every registered detector bank: a new bank gets these tests for free."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from aiops.detectors.base import BankScores
+from aiops.detectors.registry import BANKS
+from aiops.pipeline.errors import InputError
+
+# Small, deterministic settings for banks whose defaults train in the background or need many points.
+FAST_PARAMS = {
+    "pyod": {"window_size": 32, "min_points": 16, "refit_every": 8, "background": False},
+    "lstm_ae": {"window": 4, "hidden": 4, "latent": 2, "epochs": 1, "min_train_windows": 16, "refresh_every": 0,
+                "background": False, "device": "cpu"},
+}
+FEATURES = ["a", "b", "c"]
+
+# Documented design differences of some banks: these checks are expected to fail for them (strictly).
+KNOWN_DIFFERENCES = {
+    ("lstm_ae", "test_state_round_trip"): "the model is shared per feature signature and lives in the checkpoint "
+                                          "registry, not in a series' exported state",
+    ("lstm_ae", "test_mask_blocks_learning"): "windows keep flagged points as context; only training skips them",
+}
+
+
+@pytest.fixture(autouse=True)
+def _known_differences(request):
+    name = request.node.callspec.params.get("name") if hasattr(request.node, "callspec") else None
+    reason = KNOWN_DIFFERENCES.get((name, request.node.originalname))
+    if reason:
+        request.node.add_marker(pytest.mark.xfail(reason=reason, strict=True))
+
+
+def make_bank(name: str):
+    if name == "lstm_ae":
+        import torch
+
+        torch.set_num_threads(1)
+    return BANKS.load(name)(**FAST_PARAMS.get(name, {}))
+
+
+def series_data(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=(n, 1))
+    return np.hstack([base, base + 0.3 * rng.normal(size=(n, 1)), 5.0 + rng.normal(size=(n, 1))])
+
+
+def feed(bank, sid: str, X: np.ndarray, start: int = 0) -> list[float]:
+    """Score then learn each row in turn; the raw scores."""
+    out = []
+    for i, row in enumerate(X):
+        t = np.array([float(start + i)])
+        out.append(float(bank.score([sid], row[None, :], FEATURES, t).raw[0]))
+        bank.learn([sid], row[None, :], FEATURES, t, np.array([True]))
+    return out
+
+
+NAMES = BANKS.names()
+
+
+@pytest.mark.parametrize("name", NAMES)
+class TestEveryBank:
+    def test_score_shapes(self, name):
+        """score returns one finite raw score per row, and per-feature arrays of (rows, features) when given."""
+        bank = make_bank(name)
+        X = series_data(60)
+        feed(bank, "s", X)
+        scored = bank.score(["s", "new"], X[:2], FEATURES, np.array([60.0, 60.0]))
+        assert isinstance(scored, BankScores)
+        assert scored.raw.shape == (2,) and np.isfinite(scored.raw).all()
+        for extra in (scored.per_feature, scored.expected_low, scored.expected_high):
+            assert extra is None or extra.shape == (2, 3)
+        assert bank.warm(["s", "never-seen"]).dtype == bool
+
+    def test_score_does_not_change_state(self, name):
+        """Scoring the same rows twice gives the same numbers."""
+        bank = make_bank(name)
+        feed(bank, "s", series_data(60))
+        probe = series_data(3, seed=9)
+        first = bank.score(["s"] * 1, probe[:1], FEATURES, np.array([60.0])).raw
+        bank.score(["s"], probe[1:2] * 50, FEATURES, np.array([60.0]))
+        again = bank.score(["s"], probe[:1], FEATURES, np.array([60.0])).raw
+        np.testing.assert_array_equal(first, again)
+
+    def test_causal(self, name):
+        """The score of a row never depends on later rows."""
+        X = series_data(80)
+        first = feed(make_bank(name), "s", X[:50])
+        whole = feed(make_bank(name), "s", X)
+        assert first == whole[:50]
+
+    def test_state_round_trip(self, name):
+        """Exported state pickles, and a fresh bank importing it scores the next rows identically."""
+        X = series_data(90)
+        bank = make_bank(name)
+        feed(bank, "s", X[:60])
+        state = pickle.loads(pickle.dumps(bank.export_state("s")))
+        other = make_bank(name)
+        other.import_state("s", state)
+        assert feed(other, "s", X[60:], 60) == feed(bank, "s", X[60:], 60)
+
+    def test_forget(self, name):
+        """A forgotten series exports nothing and is not warm."""
+        bank = make_bank(name)
+        feed(bank, "s", series_data(60))
+        bank.forget("s")
+        assert bank.export_state("s") is None
+        assert not bank.warm(["s"])[0]
+
+    def test_missing_feature(self, name):
+        """A NaN (missing) feature gives a finite score and does not poison the series, or a clear InputError
+        from banks that declare they need complete rows (the engine then fills gaps for them)."""
+        bank = make_bank(name)
+        X = series_data(70)
+        feed(bank, "s", X[:60])
+        row = X[60:61].copy()
+        row[0, 1] = np.nan
+        if not getattr(bank, "accepts_missing", False):
+            with pytest.raises(InputError):
+                bank.score(["s"], row, FEATURES, np.array([60.0]))
+            return
+        assert np.isfinite(bank.score(["s"], row, FEATURES, np.array([60.0])).raw).all()
+        bank.learn(["s"], row, FEATURES, np.array([60.0]), np.array([True]))
+        assert np.isfinite(feed(bank, "s", X[61:], 61)).all()
+
+    def test_mask_blocks_learning(self, name):
+        """Rows masked out of learn leave the series as if they were never seen."""
+        X = series_data(80)
+        bank, twin = make_bank(name), make_bank(name)
+        feed(bank, "s", X[:60])
+        feed(twin, "s", X[:60])
+        spike = X[60:61] * 40
+        bank.learn(["s"], spike, FEATURES, np.array([60.0]), np.array([False]))
+        assert feed(bank, "s", X[61:], 61) == feed(twin, "s", X[61:], 61)
