@@ -65,7 +65,13 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench_pipeline)
 
     for name in SUBCOMMAND_MODULES:
-        importlib.import_module(name).register(sub)
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # a real missing dependency: say so
+                raise
+            continue  # an optional part not installed
+        module.register(sub)
     return parser
 
 

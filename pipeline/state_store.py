@@ -3,7 +3,9 @@
 The state topic is compacted and keyed ``owner/series-id``; a series' state
 sits on the partition number of its events, so a worker reads exactly the
 partitions it was assigned, from the beginning, keeping the last record per
-key.
+key. The end of a partition is taken from the consumer's end-of-partition
+event, not from the high watermark read before: some Kafka-compatible
+brokers (Tansu among them) report a watermark that lags the last batch.
 """
 
 from __future__ import annotations
@@ -49,8 +51,6 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
                 states[key] = msg.value()
             else:
                 states.pop(key, None)
-            if msg.offset() + 1 >= pending.get(msg.partition(), 0):
-                pending.pop(msg.partition(), None)
     finally:
         consumer.close()
     return states
