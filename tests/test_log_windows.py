@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 from pathlib import Path
 
@@ -148,7 +149,7 @@ def test_counts_are_causal_and_complete(points: list[tuple[float, str, str]], cu
     newest: dict[str, float] = {}
     expected: dict[tuple[str, float], list[float]] = {}
     for e in events:
-        start = (e.time // 60) * 60
+        start = math.floor(e.time / 60) * 60
         if start < newest.get(e.series_id, -1.0):
             continue
         newest[e.series_id] = start
