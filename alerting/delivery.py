@@ -51,7 +51,7 @@ import json
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -371,3 +371,19 @@ class Delivery:
         for slots in self._slots.values():
             for slot in slots:
                 await slot.sink.close()
+
+
+def build_delivery(receivers: Mapping[str, Sequence[BaseModel | dict[str, Any]]], *, dead_letter: DeadLetter,
+                   config: DeliveryConfig | None = None) -> Delivery:
+    """A ``Delivery`` whose sinks are built from each receiver's sink configs.
+
+    >>> async def dead_letter(record): pass
+    >>> d = build_delivery({"demo": [{"type": "console"}]}, dead_letter=dead_letter,
+    ...                    config=DeliveryConfig(max_attempts=2))
+    >>> list(d.metrics()["sinks"]), d.max_attempts
+    (['demo.console'], 2)
+    """
+    from aiops.alerting.sinks.registry import build_sink
+
+    sinks = {receiver: [build_sink(c) for c in configs] for receiver, configs in receivers.items()}
+    return Delivery.from_config(sinks, config or DeliveryConfig(), dead_letter=dead_letter)
