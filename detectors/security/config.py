@@ -48,7 +48,7 @@ class UnusualSudoConfig(_Section):
 
     enabled: bool = True
     allowed_users: list[str] = Field(default_factory=lambda: ["root"])
-    learning_s: float = Field(7 * 86400.0, ge=0, description="users seen escalating in this first period are normal")
+    learning_s: float = Field(86400.0, ge=0, description="users seen escalating in this first period are normal")
 
 
 class SecurityConfig(_Section):

@@ -7,7 +7,7 @@
 >>> [len(h) for h in hits]
 [0, 0, 1, 0, 0]
 >>> hits[2][0].kind, hits[2][0].labels
-('auth_failure_burst', {'user': 'root', 'src_ip': '1.2.3.4'})
+('auth_failure_burst', {'user': 'root'})
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class FailureBurstDetector:
             if not window.armed:
                 continue
             window.armed = False
-            labels = {k: v for k, v in (("user", event.user), ("src_ip", event.src_ip)) if v}
+            labels = {field: key}
             found.append(
                 Finding(
                     kind="auth_failure_burst",
