@@ -215,7 +215,8 @@ class Delivery:
     def __init__(self, sinks: dict[str, list[Sink]], *, dead_letter: DeadLetter, max_attempts: int = 5,
                  backoff_base_s: float = 0.5, backoff_max_s: float = 30.0, jitter: bool = True,
                  breaker_threshold: int = 5, breaker_reset_s: float = 15.0, dedup_window: int = 50_000,
-                 max_in_flight: int = 32, attempt_timeout_s: float = 30.0, max_wait_s: float = 900.0, retry_after_max_s: float = 300.0,
+                 max_in_flight: int = 32, attempt_timeout_s: float = 30.0, max_wait_s: float = 900.0,
+                 retry_after_max_s: float = 300.0,
                  rng: random.Random | None = None) -> None:
         self.dead_letter = dead_letter
         self.max_attempts = max_attempts

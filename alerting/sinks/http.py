@@ -60,7 +60,7 @@ def encode_json(payload: Any, *, what: str) -> bytes:
     >>> encode_json({"score": float("nan")}, what="slack")
     Traceback (most recent call last):
     ...
-    aiops.pipeline.errors.PermanentDeliveryError: slack: payload is not valid JSON (Out of range float values are not JSON compliant...)
+    aiops.pipeline.errors.PermanentDeliveryError: slack: payload is not valid JSON (Out of range float values...)
     """
     try:
         return json.dumps(payload, allow_nan=False).encode()

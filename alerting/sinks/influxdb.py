@@ -8,8 +8,16 @@ firing (1/0) and summary. ``write_scores`` writes ``aiops_score`` points
 >>> from aiops.alerting.alert import Alert
 >>> a = Alert.firing(labels={"alertname": "A", "host": "web 1"}, annotations={"summary": "hi"},
 ...                  starts_at=1.0, severity="error", score=0.5)
->>> alert_point(a, receiver="sre").to_line_protocol()
-'aiops_alert,alertname=A,fingerprint=...,host=web\\\\ 1,receiver=sre,severity=error,status=firing firing=1i,score=0.5,summary="hi" 1000000000'
+>>> print(alert_point(a, receiver="sre").to_line_protocol().replace(",", "\\n"))
+aiops_alert
+alertname=A
+fingerprint=...
+host=web\\ 1
+receiver=sre
+severity=error
+status=firing firing=1i
+score=0.5
+summary="hi" 1000000000
 """
 
 from __future__ import annotations
