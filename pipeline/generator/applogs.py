@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 import string
@@ -130,10 +131,14 @@ _PARAMS: dict[str, Callable[[random.Random, dict[str, float]], str]] = {
 _FORMATTER = string.Formatter()
 
 
+@functools.lru_cache(maxsize=1024)
+def _parameter_names(template: str) -> tuple[str, ...]:
+    return tuple(sorted({name for _, name, _, _ in _FORMATTER.parse(template) if name}))
+
+
 def render(template: str, rng: random.Random, metrics: dict[str, float]) -> str:
     """Fill a template's named parameters with plausible values."""
-    names = {name for _, name, _, _ in _FORMATTER.parse(template) if name}
-    return template.format(**{name: _PARAMS[name](rng, metrics) for name in names})
+    return template.format(**{name: _PARAMS[name](rng, metrics) for name in _parameter_names(template)})
 
 
 def poisson(rng: random.Random, mean: float) -> int:

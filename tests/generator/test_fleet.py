@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import os
 import statistics
+import subprocess
+import sys
 
 from aiops.pipeline.generator.config import GeneratorConfig
 from aiops.pipeline.generator.fleet import Fleet, load_at, profile_for
@@ -36,6 +40,34 @@ class TestDeterminism:
         assert msgs_a != msgs_b
         assert [(r["kind"], r["series_id"], r["start"]) for r in a.truth] != \
                [(r["kind"], r["series_id"], r["start"]) for r in b.truth]
+
+
+DIGEST_SCRIPT = """
+import hashlib, itertools
+from aiops.pipeline.generator.config import GeneratorConfig
+from aiops.pipeline.generator.produce import TrafficGenerator
+gen = TrafficGenerator(GeneratorConfig(seed=42, hosts=2, anomaly_rate=30.0, warmup_s=0.0, log_format="mixed"))
+h = hashlib.sha256()
+for _, key, value in gen.history(1_700_000_000.0 - 20, 1_700_000_000.0):
+    h.update(key + value)
+for _, batch in itertools.islice(gen.live(1_700_000_000.0), 60):
+    for _, key, value in batch:
+        h.update(key + value)
+h.update(repr(gen.truth).encode())
+print(h.hexdigest())
+"""
+
+
+class TestDeterminismAcrossProcesses:
+    def test_hash_seed_does_not_change_the_traffic(self):
+        """Two interpreters with different string-hash seeds produce the same bytes."""
+        digests = set()
+        for hash_seed in ("1", "2"):
+            env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+            out = subprocess.run([sys.executable, "-c", DIGEST_SCRIPT], env=env, capture_output=True,
+                                 text=True, timeout=60, check=True)
+            digests.add(out.stdout.strip().splitlines()[-1])
+        assert len(digests) == 1 and len(digests.pop()) == 64
 
 
 def _series(fleet: Fleet, seconds: int, start: float = START):
