@@ -1,0 +1,228 @@
+"""The scoring engine: causality, batching, learning rules, feedback, state, hot reload, explanations."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from aiops.detectors.config import DetectionConfig
+from aiops.detectors.engine import build_engine
+from aiops.pipeline.errors import InputError
+from aiops.pipeline.shapes import Event
+
+
+def events_for(sid: str, X: np.ndarray, features: list[str], start: int = 0, labels=None) -> list[Event]:
+    return [Event("metric", sid, dict(labels or {}), float(start + i), dict(zip(features, map(float, row))))
+            for i, row in enumerate(X)]
+
+
+def sensors(n: int, seed: int = 0) -> np.ndarray:
+    """Three correlated sensors with mild noise."""
+    rng = np.random.default_rng(seed)
+    base = np.sin(np.arange(n) / 20.0)[:, None] + 0.1 * rng.normal(size=(n, 1))
+    return np.hstack([base + 10.0, 2.0 * base + 0.05 * rng.normal(size=(n, 1)), 1.0 + 0.1 * rng.normal(size=(n, 1))])
+
+
+FEATS = ["a", "b", "c"]
+
+
+def as_tuple(s):
+    return (s.series_id, s.time, s.score, s.threshold, s.is_anomaly, s.detectors, s.raw, s.contributions,
+            s.expected, s.learned)
+
+
+class TestOnline:
+    def test_one_score_per_event_in_order(self):
+        """process returns one Score per event, in the order given, for mixed series."""
+        engine = build_engine()
+        evs = [Event("metric", f"s{i % 3}", {}, float(i // 3), {"v": float(i)}) for i in range(30)]
+        scores = engine.process(evs)
+        assert [(s.series_id, s.time) for s in scores] == [(e.series_id, e.time) for e in evs]
+        assert all(0.0 <= s.score < 1.0 for s in scores)
+
+    def test_causal_first_half_equals_whole(self):
+        """Scores of a file's first half do not change when the second half is scored too."""
+        X = sensors(400)
+        X[300, 1] += 5.0
+        first = build_engine().process(events_for("s", X[:200], FEATS))
+        whole = build_engine().process(events_for("s", X, FEATS))
+        assert [as_tuple(s) for s in first] == [as_tuple(s) for s in whole[:200]]
+
+    def test_batch_equals_one_at_a_time(self):
+        """Any batching of the same events gives identical scores: all at once, one by one, uneven chunks."""
+        evs = []
+        for sid, seed in (("x", 1), ("y", 2), ("z", 3)):
+            X = sensors(150, seed)
+            X[120, 0] += 4.0
+            evs += events_for(sid, X, FEATS)
+        evs.sort(key=lambda e: (e.time, e.series_id))
+        together = build_engine().process(evs)
+        one_by_one_engine = build_engine()
+        one_by_one = [one_by_one_engine.process([e])[0] for e in evs]
+        chunked_engine, chunked = build_engine(), []
+        for start in range(0, len(evs), 37):
+            chunked += chunked_engine.process(evs[start:start + 37])
+        assert [as_tuple(s) for s in together] == [as_tuple(s) for s in one_by_one] == [as_tuple(s) for s in chunked]
+
+    def test_array_path_equals_process(self):
+        """score_series (the backtest's path) gives exactly what process gives."""
+        X = sensors(200)
+        X[150, 2] += 3.0
+        scores = build_engine().process(events_for("s", X, FEATS))
+        names, res = build_engine().score_series("s", np.arange(200.0), X, FEATS)
+        assert res.score.tolist() == [s.score for s in scores]
+        assert res.flagged.tolist() == [s.is_anomaly for s in scores]
+        assert [dict(zip(names, row)) for row in res.calibrated.tolist()] == [s.detectors for s in scores]
+
+    def test_warmup_never_flags(self):
+        """A huge spike inside the warm-up is scored but not flagged."""
+        X = sensors(100)
+        X[40, 0] += 1000.0
+        scores = build_engine(DetectionConfig(warmup=60)).process(events_for("s", X, FEATS))
+        assert not any(s.is_anomaly for s in scores[:60])
+
+    def test_spike_flagged_and_not_learned(self):
+        """A flagged point is not learned: the next point scores as if the spike never happened."""
+        X = sensors(302)
+        spiked = X.copy()
+        spiked[300, 0] += 50.0
+        seen = build_engine()
+        scores = seen.process(events_for("s", spiked, FEATS))
+        assert scores[300].is_anomaly and not scores[300].learned
+        clean = build_engine()
+        clean.process(events_for("s", X[:300], FEATS))
+        after_clean = clean.process(events_for("s", X[301:], FEATS, start=301))[0]
+        assert scores[301].raw == after_clean.raw
+
+    def test_learn_flags_pause_learning(self):
+        """learn=False (maintenance) rows are scored but not learned from."""
+        X = sensors(200)
+        engine = build_engine()
+        flags = [True] * 150 + [False] * 50
+        scores = engine.process(events_for("s", X, FEATS), learn=flags)
+        assert all(s.learned == (not s.is_anomaly) for s in scores[:150])
+        assert not any(s.learned for s in scores[150:])
+        with pytest.raises(InputError):
+            engine.process(events_for("s", X[:3], FEATS), learn=[True])
+
+
+class TestExplanation:
+    def test_spiked_feature_gets_top_contribution(self):
+        """The feature that jumped carries the largest share; shares sum to 1."""
+        X = sensors(301)
+        X[300, 2] += 2.0
+        score = build_engine().process(events_for("s", X, FEATS))[300]
+        assert score.is_anomaly
+        assert max(score.contributions, key=score.contributions.get) == "c"
+        assert math.isclose(sum(score.contributions.values()), 1.0, rel_tol=1e-9)
+
+    def test_expected_range_contains_normal_values(self):
+        """Normal points fall inside the expected range the engine reports for them (nearly always)."""
+        X = sensors(400)
+        scores = build_engine().process(events_for("s", X, FEATS))
+        inside = [lo <= X[i, f] <= hi for i, s in enumerate(scores[100:], 100)
+                  for f, (lo, hi) in ((FEATS.index(k), v) for k, v in s.expected.items())]
+        assert len(inside) == 300 * 3 and np.mean(inside) > 0.97
+
+
+class TestBadInput:
+    @pytest.mark.parametrize("features", [{}, {"v": "high"}, {"v": float("inf")}, {"v": True}])
+    def test_bad_event_is_input_error(self, features):
+        """Empty, non-numeric or infinite features raise InputError and change nothing."""
+        engine = build_engine()
+        with pytest.raises(InputError):
+            engine.process([Event("metric", "s", {}, 0.0, {"v": 1.0}), Event("metric", "s", {}, 1.0, features)])
+        assert engine.series_ids() == []
+
+    def test_missing_and_extra_features(self):
+        """A later event missing a feature still scores (finite); unknown extra features are ignored."""
+        X = sensors(100)
+        engine = build_engine()
+        engine.process(events_for("s", X, FEATS))
+        partial = engine.process([Event("metric", "s", {}, 100.0, {"a": 10.0, "c": 1.0, "zz": 3.0})])[0]
+        assert math.isfinite(partial.score) and set(partial.contributions) == set(FEATS)
+
+
+class TestFeedbackAndState:
+    def test_feedback_moves_only_that_series(self):
+        """A false positive raises one series' threshold a notch, a true positive lowers it back; others unchanged."""
+        engine = build_engine()
+        engine.process(events_for("a", sensors(80), FEATS) + events_for("b", sensors(80, 1), FEATS))
+        base = engine.threshold_of("a")
+        engine.feedback("a", 79.0, "false_positive")
+        raised = engine.threshold_of("a")
+        assert raised > base and engine.threshold_of("b") == base
+        assert engine.process(events_for("a", sensors(1), FEATS, start=80))[0].threshold == raised
+        restored = build_engine()
+        restored.import_state(engine.export_state(["a"]))
+        assert restored.threshold_of("a") == raised
+        engine.feedback("a", 80.0, "true_positive")
+        assert engine.threshold_of("a") == base
+        with pytest.raises(InputError):
+            engine.feedback("nope", 0.0, "false_positive")
+        with pytest.raises(InputError):
+            engine.feedback("a", 0.0, "maybe")
+
+    def test_state_round_trip_identical_scores(self):
+        """Export, import into a fresh engine: the following scores are identical; state stays small."""
+        X = sensors(500)
+        X[450, 1] += 3.0
+        engine = build_engine()
+        engine.process(events_for("m", X[:300], FEATS) + events_for("u", X[:300, :1], ["v"]))
+        states = engine.export_state(["m", "u", "unknown"])
+        assert set(states) == {"m", "u"}
+        assert len(states["u"]) <= 20_000
+        other = build_engine()
+        other.import_state(states)
+        assert other.series_ids() == ["m", "u"]
+        rest = events_for("m", X[300:], FEATS, 300) + events_for("u", X[300:, :1], ["v"], 300)
+        assert [as_tuple(s) for s in other.process(rest)] == [as_tuple(s) for s in engine.process(rest)]
+        with pytest.raises(InputError):
+            other.import_state({"m": b"not a pickle"})
+
+    def test_forget(self):
+        """A forgotten series starts from scratch."""
+        engine = build_engine()
+        engine.process(events_for("s", sensors(50), FEATS))
+        engine.forget(["s", "never"])
+        assert engine.series_ids() == [] and engine.export_state(["s"]) == {}
+
+    def test_reconfigure_keeps_unchanged_detectors(self):
+        """A hot reload keeps the state of detectors whose settings did not change; changed ones restart."""
+        X = sensors(400)
+        cfg = DetectionConfig()
+        kept, reference = build_engine(cfg), build_engine(cfg)
+        for e in (kept, reference):
+            e.process(events_for("s", X[:300], FEATS))
+        kept.reconfigure(DetectionConfig.model_validate({"threshold": 0.999, "detectors": [
+            {"type": "zscore", "params": {"alpha": 0.2}}, {"type": "cusum"}, {"type": "mahalanobis"}]}))
+        a = kept.process(events_for("s", X[300:310], FEATS, 300))
+        b = reference.process(events_for("s", X[300:310], FEATS, 300))
+        assert [s.raw["cusum"] for s in a] == [s.raw["cusum"] for s in b]
+        assert [s.raw["mahalanobis"] for s in a] == [s.raw["mahalanobis"] for s in b]
+        assert [s.raw["zscore"] for s in a] != [s.raw["zscore"] for s in b]
+        assert a[0].threshold == 0.999
+
+
+class TestProfiles:
+    def test_first_matching_profile_wins(self):
+        """Series matching a profile get its detectors and threshold; others the top-level ones."""
+        cfg = DetectionConfig.model_validate({"profiles": [
+            {"match": {"labels": {"service": "db.*"}}, "threshold": 0.9, "detectors": [{"type": "zscore"}]},
+            {"match": {"series": "db.*"}, "threshold": 0.95},
+        ]})
+        engine = build_engine(cfg)
+        x = sensors(1)
+        first = engine.process(events_for("db-1", x, FEATS, labels={"service": "db-main"}))[0]
+        second = engine.process(events_for("db-2", x, FEATS, labels={"service": "api"}))[0]
+        other = engine.process(events_for("web", x, FEATS))[0]
+        assert (first.threshold, set(first.detectors)) == (0.9, {"zscore"})
+        assert second.threshold == 0.95 and other.threshold == cfg.threshold
+        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis"}
+
+    def test_univariate_series_skip_multivariate_banks(self):
+        """A one-feature series runs the per-feature detectors only."""
+        score = build_engine().process([Event("metric", "u", {}, 0.0, {"v": 1.0})])[0]
+        assert set(score.detectors) == {"zscore", "cusum"}
