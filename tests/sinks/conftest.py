@@ -63,8 +63,8 @@ class Service:
 
 
 def _start(cmd: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    log = log_path.open("wb")
-    return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    with log_path.open("wb") as log:
+        return subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
