@@ -20,14 +20,17 @@ attacks. Precision counts anomalies, recall counts incidents.
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.generator.anomalies import ATTACK_KINDS, LOG_KINDS
-from aiops.pipeline.generator.truth import check_record
+from aiops.pipeline.generator.truth import check_record, read_truth
 
 LOG_SERIES_NAMES = ("log", "logs")
 
@@ -266,3 +269,42 @@ def evaluate(
             per_kind[result.kind].delays.append(result.delay_s)
     latencies = [f.latency_s for f in kept if f.latency_s is not None]
     return EvalReport(results, per_kind, len(kept), true_positives, len(found) - len(kept), latencies, fp_series)
+
+
+def read_anomalies(path: str) -> list[dict[str, Any]]:
+    """Anomaly records, one JSON object per line (as consumed from the anomalies topic)."""
+    out = []
+    try:
+        with open(path) as stream:
+            for number, line in enumerate(stream, 1):
+                if line.strip():
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError as exc:
+                        raise InputError(f"{path} line {number}: not JSON: {exc.msg}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read anomalies file {path!r}: {exc.strerror}") from None
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m aiops.pipeline.generator.evaluate",
+                                description="Compare found anomalies with the generator's ground truth.")
+    p.add_argument("truth", help="ground truth JSONL written by `aiops generate --truth`")
+    p.add_argument("anomalies", help="anomaly records JSONL (Anomaly.to_dict() form)")
+    p.add_argument("--grace", type=float, default=30.0, help="seconds after an incident's end still counted")
+    p.add_argument("--since", type=float, help="ignore anomalies before this epoch time (warm-up)")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    args = p.parse_args(argv)
+    try:
+        report = evaluate(read_truth(args.truth), read_anomalies(args.anomalies), grace_s=args.grace,
+                          since=args.since)
+    except InputError as exc:
+        print(f"evaluate: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
 
 from aiops.pipeline.errors import InputError
-from aiops.pipeline.generator.evaluate import evaluate
+from aiops.pipeline.generator.evaluate import evaluate, main
+from aiops.pipeline.generator.truth import write_truth
 from aiops.pipeline.shapes import Anomaly
 
 
@@ -135,3 +137,21 @@ class TestBadInput:
     def test_negative_grace(self):
         with pytest.raises(InputError, match="grace_s"):
             evaluate([], [], grace_s=-1.0)
+
+
+class TestCommandLine:
+    def test_files_in_table_out(self, tmp_path, capsys):
+        """truth.jsonl + anomalies.jsonl give the table, or JSON figures with --json."""
+        write_truth(tmp_path / "truth.jsonl", [SPIKE, SHIFT])
+        (tmp_path / "found.jsonl").write_text(json.dumps(anomaly(API1, 101.0)) + "\n\n")
+        assert main([str(tmp_path / "truth.jsonl"), str(tmp_path / "found.jsonl"), "--grace", "5"]) == 0
+        assert "level_shift" in capsys.readouterr().out
+        assert main([str(tmp_path / "truth.jsonl"), str(tmp_path / "found.jsonl"), "--json"]) == 0
+        figures = json.loads(capsys.readouterr().out)
+        assert (figures["precision"], figures["recall"], figures["detected"]) == (1.0, 0.5, 1)
+
+    def test_bad_file_exits_2(self, tmp_path, capsys):
+        write_truth(tmp_path / "truth.jsonl", [SPIKE])
+        (tmp_path / "found.jsonl").write_text("{oops\n")
+        assert main([str(tmp_path / "truth.jsonl"), str(tmp_path / "found.jsonl")]) == 2
+        assert "line 1: not JSON" in capsys.readouterr().err

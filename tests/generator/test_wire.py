@@ -104,5 +104,10 @@ class TestProductNormaliser:
             result = normalise("metrics" if topic == "metrics.raw" else "logs", value, now=START + 100, guard=guard)
             assert result.rejects == [], result.rejects[:1]
             series.update(e.series_id for e in result.events)
+            for e in result.events:
+                assert START - 61 <= e.time <= START + 90, (topic, e.time)
+                if e.source == "metric":
+                    assert e.time == int(e.time) and set(e.features) == {"cpu", "memory", "latency_ms",
+                                                                         "error_rate"}
         for record in gen.truth:
             assert record["series_id"] in series
