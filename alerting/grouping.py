@@ -25,12 +25,18 @@ True
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from aiops.alerting.alert import Alert, Notification
 
 SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+
+
+def copy_alert(alert: Alert) -> Alert:
+    """A snapshot of an alert that later updates of the live one do not change."""
+    return replace(alert, labels=dict(alert.labels), annotations=dict(alert.annotations),
+                   anomaly_ids=list(alert.anomaly_ids))
 
 
 def group_key(route_id: str, labels: dict[str, str]) -> str:
@@ -88,8 +94,7 @@ class AlertGroup:
                 self.notified_firing.pop(a.fingerprint, None)
         if not (changed or repeat):
             return None
-        alerts = [Alert.from_dict(a.to_dict()) for a in visible
-                  if a.status == "firing" or a in resolved]
+        alerts = [copy_alert(a) for a in visible if a.status == "firing" or a in resolved]
         self.notified_firing = dict(firing)
         self.last_notified_at = now
         return Notification(receiver=self.receiver, group_key=self.key, group_labels=dict(self.labels),

@@ -11,10 +11,13 @@ As in Alertmanager, an alert matching both sides cannot inhibit itself.
 True
 >>> inhibitor.inhibited({"alertname": "AnomalyDetected", "host": "web-2"}, firing)
 False
+>>> inhibitor.index(firing).inhibited({"alertname": "HostDown", "host": "web-1"})
+False
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Mapping, Sequence
 
 from aiops.alerting.config import InhibitRuleConfig
@@ -42,3 +45,34 @@ class Inhibitor:
 
     def inhibited(self, labels: Mapping[str, str], firing: Sequence[Mapping[str, str]]) -> bool:
         return any(rule.mutes(labels, source) for rule in self.rules for source in firing)
+
+    def index(self, firing: Sequence[Mapping[str, str]]) -> InhibitIndex:
+        """A lookup built once over the firing alerts, to test many targets cheaply."""
+        return InhibitIndex(self.rules, firing)
+
+
+class InhibitIndex:
+    """Per rule, how many firing sources share each tuple of ``equal`` values.
+
+    ``inhibited`` assumes the target is itself one of the firing alerts (it
+    does not count itself as its own source).
+    """
+
+    def __init__(self, rules: Sequence[InhibitRule], firing: Sequence[Mapping[str, str]]) -> None:
+        self._rules: list[tuple[InhibitRule, Counter[tuple[str, ...]]]] = []
+        for rule in rules:
+            counts: Counter[tuple[str, ...]] = Counter(
+                tuple(src.get(k, "") for k in rule.equal) for src in firing if matches_all(rule.source, src))
+            if counts:
+                self._rules.append((rule, counts))
+
+    def inhibited(self, labels: Mapping[str, str]) -> bool:
+        for rule, counts in self._rules:
+            if not matches_all(rule.target, labels):
+                continue
+            sources = counts.get(tuple(labels.get(k, "") for k in rule.equal), 0)
+            if sources and matches_all(rule.source, labels):
+                sources -= 1
+            if sources > 0:
+                return True
+        return False

@@ -38,7 +38,7 @@ from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackBook, LinkSigner
 from aiops.alerting.flapping import FlapTracker
 from aiops.alerting.grouping import SEVERITY_RANK, AlertGroup, group_key
-from aiops.alerting.inhibit import Inhibitor
+from aiops.alerting.inhibit import InhibitIndex, Inhibitor
 from aiops.alerting.maintenance import MaintenanceCalendar
 from aiops.alerting.routing import RouteTree
 from aiops.alerting.silences import SilenceStore
@@ -66,18 +66,21 @@ class AlertState:
     last_seen_at: float = 0.0
     normal_until: float = -math.inf
     held_flapping: bool = False
+    latest: Anomaly | None = None
+    placed_severity: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"alert": self.alert.to_dict(), "series_id": self.series_id, "anomaly_times": self.anomaly_times,
                 "last_anomaly_time": self.last_anomaly_time, "last_seen_at": self.last_seen_at,
                 "normal_until": None if self.normal_until == -math.inf else self.normal_until,
-                "held_flapping": self.held_flapping}
+                "held_flapping": self.held_flapping, "latest": self.latest.to_dict() if self.latest else None}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertState:
         data = dict(data)
         data["alert"] = Alert.from_dict(data["alert"])
         data["normal_until"] = -math.inf if data.get("normal_until") is None else data["normal_until"]
+        data["latest"] = Anomaly.from_dict(data["latest"]) if data.get("latest") else None
         return cls(**data)
 
 
@@ -164,8 +167,10 @@ class AlertPolicy:
         alert.updated_at = now
         state.last_anomaly_time = max(state.last_anomaly_time, anomaly.time)
         state.last_seen_at = now
-        alert.annotations = self._annotations(alert, anomaly, now)
-        self._place(alert, now)
+        state.latest = anomaly
+        if state.placed_severity != alert.severity:
+            self._place(alert, now)
+            state.placed_severity = alert.severity
 
     def observe_normal(self, series_id: str, time: float) -> None:
         """A normal point of a series at event time ``time`` (lets its alert resolve)."""
@@ -178,17 +183,16 @@ class AlertPolicy:
     def tick(self, now: float) -> list[Notification]:
         """Resolve what has been normal long enough, then flush the groups that are due."""
         self._resolve(now)
-        firing = [self.match_labels(s.alert) for s in self.states.values() if s.alert.status == "firing"]
+        inhibition = self._inhibition()
         out: list[Notification] = []
         for key, group in list(self.groups.items()):
             if group.due(now):
                 visible = []
                 for fp in sorted(group.fingerprints):
-                    alert = self.states[fp].alert
-                    muted = self.muted_by(alert, now, firing)
+                    alert = self._rendered(self.states[fp]).alert
                     if alert.status == "resolved" and fp in group.notified_firing:
                         visible.append(alert)
-                    elif alert.status == "firing" and not muted:
+                    elif alert.status == "firing" and not self.muted_by(alert, now, inhibition):
                         visible.append(alert)
                     elif alert.status == "resolved":
                         group.drop(fp)
@@ -204,16 +208,16 @@ class AlertPolicy:
         """Labels that matchers (routes, silences, inhibition) see: the alert's plus its severity."""
         return {**alert.labels, "severity": alert.severity}
 
-    def muted_by(self, alert: Alert, now: float, firing: list[dict[str, str]] | None = None) -> dict[str, Any]:
-        """Why an alert is muted now (empty: it is not)."""
+    def muted_by(self, alert: Alert, now: float, inhibition: InhibitIndex | None = None) -> dict[str, Any]:
+        """Why a firing alert is muted now (empty: it is not)."""
         labels = self.match_labels(alert)
-        if firing is None:
-            firing = [self.match_labels(s.alert) for s in self.states.values() if s.alert.status == "firing"]
+        if inhibition is None:
+            inhibition = self._inhibition()
         why: dict[str, Any] = {}
         silenced = self.silences.silenced_by(labels, now)
         if silenced:
             why["silenced_by"] = silenced
-        if self.inhibitor.inhibited(labels, firing):
+        if inhibition.inhibited(labels):
             why["inhibited"] = True
         windows = self.maintenance.muted_by(labels, now)
         if windows:
@@ -227,9 +231,10 @@ class AlertPolicy:
     def alerts(self, now: float) -> list[dict[str, Any]]:
         """Every known alert, with whether and why it is muted (for the API)."""
         out = []
+        inhibition = self._inhibition()
         for state in self.states.values():
-            data = state.alert.to_dict()
-            muted = self.muted_by(state.alert, now) if state.alert.status == "firing" else {}
+            data = self._rendered(state).alert.to_dict()
+            muted = self.muted_by(state.alert, now, inhibition) if state.alert.status == "firing" else {}
             data.update(state="suppressed" if muted else "active", muted=muted, series_id=state.series_id,
                         flapping=state.held_flapping)
             out.append(data)
@@ -237,7 +242,7 @@ class AlertPolicy:
 
     def active_alerts(self) -> list[Alert]:
         """Firing alerts (for remediation policies)."""
-        return [s.alert for s in self.states.values() if s.alert.status == "firing"]
+        return [self._rendered(s).alert for s in self.states.values() if s.alert.status == "firing"]
 
     def state_of(self, fp: str) -> AlertState:
         try:
@@ -276,6 +281,10 @@ class AlertPolicy:
         if not isinstance(anomaly.labels, dict):
             raise AlertPolicyError(f"anomaly {anomaly.id}: labels must be a mapping")
 
+    def _inhibition(self) -> InhibitIndex:
+        firing = [self.match_labels(s.alert) for s in self.states.values() if s.alert.status == "firing"]
+        return self.inhibitor.index(firing)
+
     def _place(self, alert: Alert, now: float) -> None:
         labels = self.match_labels(alert)
         for route in self.routes.match(labels):
@@ -287,6 +296,13 @@ class AlertPolicy:
                     receiver=route.receiver, route_id=route.id, labels=glabels, group_wait_s=route.group_wait_s,
                     group_interval_s=route.group_interval_s, repeat_interval_s=route.repeat_interval_s, now=now)
             group.add(alert.fingerprint)
+
+    def _rendered(self, state: AlertState) -> AlertState:
+        """Fill the annotations from the latest anomaly (done when needed, not on every anomaly)."""
+        if state.latest is not None:
+            state.alert.annotations = self._annotations(state.alert, state.latest, state.alert.updated_at)
+            state.latest = None
+        return state
 
     def _annotations(self, alert: Alert, anomaly: Anomaly, now: float) -> dict[str, str]:
         cfg = self.config.policy
