@@ -89,15 +89,16 @@ class SourceMiner:
         )
 
     def _params(self, template: list[str], tokens: list[str], values: list[str]) -> list[str]:
-        """The variable parts in order: wildcard tokens whole, masked values alone."""
+        """The variable parts in order: wildcard tokens whole, masked values and digit runs alone."""
         params: list[str] = []
         pending = iter(values)
         for i, token in enumerate(tokens):
             restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token)
-            if i < len(template) and template[i] == WILDCARD:
+            shape = template[i] if i < len(template) else WILDCARD
+            if shape == WILDCARD:
                 params.append(restored)
-            elif restored != token:
-                params.extend(_masked_parts(self._placeholder, token, restored))
+            elif WILDCARD in shape or restored != token:
+                params.extend(_variable_parts(self._placeholder, shape, restored))
         return params
 
     def templates(self) -> dict[int, str]:
@@ -121,25 +122,19 @@ class SourceMiner:
         self.drain = drain
 
 
-def _masked_parts(placeholder: re.Pattern[str], token: str, restored: str) -> list[str]:
-    """The original values of the placeholders inside one token."""
-    pattern = "^" + "".join(
-        "(.+?)" if placeholder.fullmatch(part) else re.escape(part) for part in _split_keep(placeholder, token)
-    ) + "$"
-    found = re.match(pattern, restored, re.DOTALL)
+def _variable_parts(placeholder: re.Pattern[str], shape: str, restored: str) -> list[str]:
+    """The values behind the wildcards and placeholders of one template token.
+
+    >>> _variable_parts(re.compile("<NUM>"), "r<*>:<NUM>", "r17:42")
+    ['17', '42']
+    """
+    pattern = "".join(
+        "(.+?)" if part == WILDCARD or placeholder.fullmatch(part) else re.escape(part)
+        for part in re.split(f"({re.escape(WILDCARD)}|{placeholder.pattern})", shape)
+        if part
+    )
+    found = re.fullmatch(pattern, restored, re.DOTALL)
     return list(found.groups()) if found else [restored]
-
-
-def _split_keep(placeholder: re.Pattern[str], token: str) -> list[str]:
-    parts, last = [], 0
-    for m in placeholder.finditer(token):
-        if m.start() > last:
-            parts.append(token[last : m.start()])
-        parts.append(m.group(0))
-        last = m.end()
-    if last < len(token):
-        parts.append(token[last:])
-    return parts
 
 
 class TemplateMiners:

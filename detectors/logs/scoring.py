@@ -76,12 +76,13 @@ class RobustWindow:
 
     def robust_z(self, x: float) -> float:
         """|x - median| / spread, the spread being 1.4826 * MAD, or when most values are equal
-        (MAD 0) the mean absolute deviation, floored at 5 % of the median so near-constant
+        (MAD 0) the mean absolute deviation of the closest nine tenths, floored at 5 % of the median so near-constant
         series stay sane."""
         if not self.values:
             return 0.0
         med = self.median()
-        deviations = [abs(v - med) for v in self.values]
+        deviations = sorted(abs(v - med) for v in self.values)
         mad = float(median(deviations))
-        spread = max(1.4826 * mad, 1.2533 * sum(deviations) / len(deviations), 0.05 * abs(med), 1e-9)
+        kept = deviations[: max(1, int(len(deviations) * 0.9))]  # the largest tenth may be outliers
+        spread = max(1.4826 * mad, 1.2533 * sum(kept) / len(kept), 0.05 * abs(med), 1e-9)
         return abs(x - med) / spread
