@@ -2,9 +2,9 @@
 
 Inside the remembered range a score maps to ``(rank + 0.5) / (n + 1)``, which
 is about uniform on data like the past and never reaches 0 or 1; beyond the
-largest remembered score a tail ``1 - 0.5 / ((n + 1)(1 + excess))`` keeps
-ordering far-out points (``excess`` is the overshoot in standard deviations
-of the history), still below 1.
+largest remembered score a tail ``1 - 0.5 / ((n + 1)(1 + log(1 + excess)))``
+keeps ordering far-out points (``excess`` is the overshoot in standard
+deviations of the history) and never reaches 1, even for huge overshoots.
 
 >>> import numpy as np
 >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
@@ -20,16 +20,13 @@ from __future__ import annotations
 
 import numpy as np
 
-_MAX_EXCESS = 1e6
-
-
 def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int) -> np.ndarray:
     """Calibrated value of each row's raw score against that row's ring (``seen`` = scores ever remembered)."""
     if raw.shape[0] != ring.shape[0]:
         raise ValueError(f"raw has {raw.shape[0]} rows, ring has {ring.shape[0]}")
     size = ring.shape[1]
     n = np.minimum(seen, size)
-    r = raw.astype(ring.dtype)[:, None]
+    r = raw[:, None]
     if n.min() == size:  # every ring full: no masking needed (same arithmetic as below, bit for bit)
         below = (ring < r).sum(axis=1)
         equal = (ring == r).sum(axis=1)
@@ -48,13 +45,14 @@ def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_histor
     spread = np.maximum(sd, 1e-9 * np.abs(mean) + 1e-300)
     above = raw > hmax
     if above.any():
-        excess = np.minimum((raw - hmax) / spread, _MAX_EXCESS)
-        p = np.where(above, 1.0 - 0.5 / ((n + 1.0) * (1.0 + np.where(above, excess, 0.0))), p)
+        excess = np.log1p(np.where(above, (raw - hmax) / spread, 0.0))
+        p = np.where(above, 1.0 - 0.5 / ((n + 1.0) * (1.0 + excess)), p)
     return np.where(n >= min_history, p, 0.5)
 
 
 def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:
     """Add one raw score per row to the rings in place (the oldest is overwritten once full)."""
     pos = seen % ring.shape[1]
-    ring[np.arange(ring.shape[0]), pos] = raw
+    limit = float(np.finfo(ring.dtype).max)
+    ring[np.arange(ring.shape[0]), pos] = np.clip(raw, -limit, limit)
     seen += 1
