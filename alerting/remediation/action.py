@@ -57,6 +57,7 @@ class Action:
     details: dict[str, Any] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     expires_at: float | None = None
+    verify_within_s: float | None = None
     verify_by: float | None = None
     decided_by: str | None = None
     rollback_of: str | None = None

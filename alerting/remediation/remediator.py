@@ -79,7 +79,7 @@ class Remediator:
         action = Action.new(name=policy.action, kind=kind.kind, target="", policy=policy.name,
                             fingerprint=alert.fingerprint, why=why, now=now)
         action.dry_run = self.config.dry_run
-        action.verify_by = policy.verify_within_s  # a duration until executed
+        action.verify_within_s = policy.verify_within_s
         self.actions[action.id] = action
         self._alerts[action.id] = Alert.from_dict(alert.to_dict())
         try:
@@ -118,8 +118,6 @@ class Remediator:
             refusal = f"{self.guards.running} actions running (limit {self.config.max_concurrent})"
         if refusal:
             return self._refuse(action, refusal, now)
-        verify_in = action.verify_by
-        action.verify_by = None
         self.guards.record(action.target, now)
         if action.dry_run:
             action.status, action.updated_at = "dry_run", now
@@ -136,7 +134,7 @@ class Remediator:
         finally:
             self.guards.running -= 1
         action.status, action.updated_at = "executed", now
-        action.verify_by = None if verify_in is None else now + verify_in
+        action.verify_by = None if action.verify_within_s is None else now + action.verify_within_s
         self.audit.add("executed", action, now=now)
         return action
 
@@ -193,7 +191,19 @@ class Remediator:
                 rollback = await self._rollback(action, now)
                 if rollback is not None:
                     changed.append(rollback)
+        self._prune(now, firing)
         return changed
+
+    def _prune(self, now: float, firing: set[str]) -> None:
+        """Forget request keys of alerts no longer firing and finished actions older than a day."""
+        self._requested = {k for k in self._requested if k[1] in firing}
+        done = ("refused", "denied", "expired", "dry_run", "failed", "verified", "verification_failed", "rolled_back")
+        finished = [i for i, a in self.actions.items()
+                    if (a.status in done or (a.status == "executed" and a.verify_by is None))
+                    and now - a.updated_at > 86400]
+        for action_id in finished:
+            del self.actions[action_id]
+            self._alerts.pop(action_id, None)
 
     def _expire(self, now: float) -> list[Action]:
         out = []

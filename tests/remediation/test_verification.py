@@ -50,3 +50,17 @@ async def test_no_rollback_defined_only_reports(tmp_path):
     [act] = await rem.handle(a, now=0)
     [failed] = await rem.tick(10, firing=[a.fingerprint])
     assert failed.status == "verification_failed"
+
+
+async def test_finished_actions_are_forgotten_after_a_day(tmp_path):
+    """Memory stays bounded: finished actions leave after a day; a resolved alert may be acted on again."""
+    program, out = argv_recorder(tmp_path)
+    rem = remediator(program, out, policy={"verify_within_s": None})
+    a = alert("web-1")
+    [act] = await rem.handle(a, now=0)
+    await rem.tick(10, firing=[])
+    assert rem.list() == [act]
+    await rem.tick(86_500, firing=[])
+    assert rem.list() == []
+    [again] = await rem.handle(a, now=86_600)
+    assert again.status == "executed"
