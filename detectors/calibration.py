@@ -13,7 +13,7 @@ deviations of the history) and never reaches 1, even for huge overshoots.
 >>> rings, seens = np.repeat(ring, 4, axis=0), np.repeat(seen, 4)  # one row per query
 >>> p = calibrate(rings, seens, np.array([0.0, 3.0, 5.5, 1e9]), min_history=3)
 >>> [round(float(v), 3) for v in p], bool(p[3] < 1.0)
-([0.083, 0.5, 0.938, 1.0], True)
+([0.083, 0.5, 0.936, 0.996], True)
 """
 
 from __future__ import annotations
