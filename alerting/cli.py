@@ -1,4 +1,4 @@
-"""Command line for the alerting API: silences, feedback, actions, kill switch.
+"""Command line for the alerting API: silences, feedback, actions, kill switch (and the policy benchmark).
 
 ``register(sub)`` adds the subcommands to the product's CLI; each talks to a
 running API (``--api``, default http://127.0.0.1:6066) and returns 0 on
@@ -107,6 +107,12 @@ def killswitch(args: argparse.Namespace) -> Any:
     return _call(args, "POST", "/api/killswitch", {"engaged": args.state == "on", "who": args.by})
 
 
+def bench(args: argparse.Namespace) -> int:
+    from aiops.alerting.bench import main
+
+    return main(["--series", str(args.series), "--anomalies", str(args.anomalies), "--silences", str(args.silences)])
+
+
 def _common(parser: argparse.ArgumentParser, *, by: bool = False) -> None:
     parser.add_argument("--api", default=DEFAULT_API, help=f"alerting API URL (default {DEFAULT_API})")
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the API")
@@ -165,3 +171,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     ks.add_argument("state", choices=["on", "off", "status"])
     _common(ks, by=True)
     ks.set_defaults(func=killswitch)
+
+    b = sub.add_parser("bench-alerting", help="anomalies/s the alert policy ingests and the cost of a tick")
+    b.add_argument("--series", type=int, default=2000)
+    b.add_argument("--anomalies", type=int, default=50_000)
+    b.add_argument("--silences", type=int, default=50)
+    b.set_defaults(func=bench)
