@@ -111,26 +111,27 @@ class _Normaliser:
 
     def _lines(self, raw: bytes) -> None:
         from_text = self._line_protocol if self.kind == "metrics" else self._syslog
-        strict = self.kind == "metrics"
-        for number, line_bytes in _lines(raw):
-            try:
-                text = line_bytes.decode("utf-8", "strict" if strict else "replace")
-            except UnicodeDecodeError as exc:
+        comments = self.kind == "metrics"
+        for number, line, line_bytes in _decoded_lines(raw, strict=comments):
+            if line is None:
                 self.items += 1
-                self._parse_reject(f"line {number}: not UTF-8 text ({exc.reason} at byte {exc.start})", line_bytes)
+                bad = line_bytes or b""
+                self._parse_reject(f"line {number}: {_utf8_problem(bad)}", bad)
                 continue
-            text = text.strip().lstrip("\ufeff")
-            if not text or (strict and text[0] == "#"):
+            text = line.strip()
+            if text and text[0] == "\ufeff":
+                text = text.lstrip("\ufeff")
+            if not text or (comments and text[0] == "#"):
                 continue
             self.items += 1
             try:
                 event = self.to_event(json.loads(text)) if text[0] == "{" else from_text(text)
                 refusal = self._admit(event)
             except (InputError, RecursionError, ValueError) as exc:
-                self._parse_reject(f"line {number}: {exc}", line_bytes)
+                self._parse_reject(f"line {number}: {exc}", _fragment(line, line_bytes))
                 continue
             if refusal is not None:
-                self.result.rejects.append(Reject(f"line {number}: {refusal}", line_bytes))
+                self.result.rejects.append(Reject(f"line {number}: {refusal}", _fragment(line, line_bytes)))
 
     def _collapse(self, raw: bytes, prefix: str) -> NormaliseResult:
         """A payload with nothing good becomes one reject holding the whole payload."""
@@ -200,9 +201,43 @@ def _log_event(host: str, service: str, level: str, time: float, message: str, n
     )
 
 
-def _lines(raw: bytes) -> Iterator[tuple[int, bytes]]:
-    for number, line in enumerate(raw.split(b"\n"), 1):
-        yield number, line[:-1] if line.endswith(b"\r") else line
+def _decoded_lines(raw: bytes, *, strict: bool) -> Iterator[tuple[int, str | None, bytes | None]]:
+    """Line number, text (None: not UTF-8) and original bytes (None: the text encodes back to them).
+
+    The whole payload is decoded at once when it is valid UTF-8 (the common
+    case); otherwise line by line, so one bad line spoils only itself. Log
+    lines that are not UTF-8 are kept with replacement characters.
+    """
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        for number, line in enumerate(text.split("\n"), 1):
+            yield number, line, None
+        return
+    for number, line_bytes in enumerate(raw.split(b"\n"), 1):
+        if line_bytes.endswith(b"\r"):
+            line_bytes = line_bytes[:-1]
+        try:
+            line = line_bytes.decode("utf-8", "strict" if strict else "replace")
+        except UnicodeDecodeError:
+            line = None
+        yield number, line, line_bytes
+
+
+def _fragment(text: str | None, line_bytes: bytes | None) -> bytes:
+    if line_bytes is not None:
+        return line_bytes
+    return (text[:-1] if text and text.endswith("\r") else text or "").encode("utf-8")
+
+
+def _utf8_problem(line_bytes: bytes) -> str:
+    try:
+        line_bytes.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not UTF-8 text ({exc.reason} at byte {exc.start})"
+    return "not UTF-8 text"
 
 
 def _first_non_space(raw: bytes) -> int | None:

@@ -96,6 +96,12 @@ def _parse_plain(line: str) -> ParsedLine | None:
         key, sep, raw = pair.partition("=")
         if not key or not sep or not raw or "=" in raw:
             return None
+        if raw[-1] in _DIGITS and raw.isascii() and "_" not in raw:
+            try:
+                fields[key] = float(raw)
+                continue
+            except ValueError:
+                pass
         fields[key] = field_value(raw)
     if not fields:
         return None
