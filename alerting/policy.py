@@ -121,6 +121,7 @@ class AlertPolicy:
         self.flaps = FlapTracker(config.policy.flapping)
         self.states: dict[str, AlertState] = {}
         self.groups: dict[str, AlertGroup] = {}
+        self._by_series: dict[str, set[str]] = {}
         self.suppressed_repeats = 0
 
     # -- input -------------------------------------------------------------
@@ -154,6 +155,7 @@ class AlertPolicy:
             alert = Alert.firing(labels=labels, annotations={}, starts_at=anomaly.time,
                                  severity=severity, score=anomaly.score)
             state = self.states[fp] = AlertState(alert=alert, series_id=anomaly.series_id)
+            self._by_series.setdefault(anomaly.series_id, set()).add(fp)
             log.info("alert.firing", fingerprint=fp, series_id=anomaly.series_id, severity=severity)
         alert = state.alert
         if SEVERITY_RANK[severity] > SEVERITY_RANK[alert.severity]:
@@ -174,8 +176,9 @@ class AlertPolicy:
 
     def observe_normal(self, series_id: str, time: float) -> None:
         """A normal point of a series at event time ``time`` (lets its alert resolve)."""
-        for state in self.states.values():
-            if state.series_id == series_id and time > state.last_anomaly_time:
+        for fp in self._by_series.get(series_id, ()):
+            state = self.states[fp]
+            if state.alert.status == "firing" and time > state.last_anomaly_time:
                 state.normal_until = max(state.normal_until, time)
 
     # -- output ------------------------------------------------------------
@@ -266,6 +269,9 @@ class AlertPolicy:
             self.groups = {k: AlertGroup.from_dict(g) for k, g in data["groups"].items()}
         except (KeyError, TypeError) as exc:
             raise AlertPolicyError(f"broken alert policy state: {exc}") from None
+        self._by_series = {}
+        for fp, state in self.states.items():
+            self._by_series.setdefault(state.series_id, set()).add(fp)
         self.flaps.import_(data.get("flaps", {}))
         self.feedback.import_(data.get("feedback", {}))
 
@@ -355,6 +361,9 @@ class AlertPolicy:
         horizon = self.config.policy.flapping.window_s
         for fp in [fp for fp, s in self.states.items()
                    if s.alert.status == "resolved" and fp not in in_groups and now - (s.alert.ends_at or now) > horizon]:
-            del self.states[fp]
+            series = self.states.pop(fp).series_id
+            self._by_series.get(series, set()).discard(fp)
+            if not self._by_series.get(series):
+                self._by_series.pop(series, None)
             self.flaps.forget(fp)
         self.feedback.forget_older_than(now)

@@ -163,3 +163,18 @@ class TestDeliveryAndState:
             p.ingest(anomaly(score=1.5), now=0)
         with pytest.raises(InputError):
             p.import_state({"version": 99})
+
+
+def test_observe_normal_after_restore_and_for_unknown_series():
+    """Normal points find their alert after a state import; points of other series change nothing."""
+    p = policy(policy={"resolve_after_s": 120, "resolve_after_silence_s": 10_000})
+    a = anomaly("web-1", time=1000)
+    p.ingest(a, now=0)
+    p.tick(10)
+    restored = policy(policy={"resolve_after_s": 120, "resolve_after_silence_s": 10_000})
+    restored.import_state(p.export_state())
+    restored.observe_normal("cpu|host=other", 5000)
+    assert restored.tick(70) == []
+    restored.observe_normal(a.series_id, 1120)
+    [note] = restored.tick(130)
+    assert note.status == "resolved"
