@@ -69,13 +69,18 @@ def _labels(item: dict[str, Any]) -> dict[str, str]:
             continue
         if not isinstance(given, dict):
             raise BadRecord(f"{key!r} must be an object of text values, got {_kind(given)}")
+        if all(type(value) is str for value in given.values()):
+            labels.update(given)
+            continue
         for name, value in given.items():
             labels[name] = _label_text(name, value)
     for key in LABEL_FIELDS:
         value = item.get(key)
         if value is not None:
             labels[key] = _label_text(key, value)
-    return {k: v for k, v in labels.items() if v != ""}
+    if "" in labels.values():
+        return {k: v for k, v in labels.items() if v != ""}
+    return labels
 
 
 def _label_text(name: str, value: Any) -> str:
@@ -93,7 +98,10 @@ def _label_text(name: str, value: Any) -> str:
 def _features(pairs: Any) -> dict[str, float]:
     features: dict[str, float] = {}
     for key, value in pairs:
-        if isinstance(value, bool):
+        kind = type(value)
+        if kind is float:
+            features[key] = value
+        elif kind is bool:
             features[key] = 1.0 if value else 0.0
         elif isinstance(value, (int, float)):
             try:
