@@ -1,0 +1,73 @@
+"""BGL alert-line evaluation and the ``aiops logs`` commands."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from aiops.detectors.logs import cli
+from aiops.detectors.logs.bgl import evaluate_bgl, parse_bgl_line
+from aiops.detectors.logs.config import LogsConfig
+from aiops.pipeline.errors import InputError
+
+
+def test_bgl_reaches_its_recorded_level(loghub) -> None:
+    """With the sampled-log profile the alert lines are found (recall >= 0.8) at F1 >= 0.42."""
+    d = evaluate_bgl(loghub / "BGL" / "BGL_2k.log", LogsConfig.model_validate(cli.SAMPLED_PROFILE))
+    assert d.lines == 2000 and d.alerts == 143
+    assert d.recall >= 0.8 and d.f1 >= 0.42
+
+
+def test_bgl_verdicts_ignore_the_label(loghub, tmp_path) -> None:
+    """Relabelling every line as normal changes the counts, never which lines are flagged."""
+    raw = (loghub / "BGL" / "BGL_2k.log").read_text().splitlines()[:400]
+    original = tmp_path / "a.log"
+    original.write_text("\n".join(raw))
+    relabelled = tmp_path / "b.log"
+    relabelled.write_text("\n".join("-" + line[line.index(" "):] for line in raw))
+    config = LogsConfig.model_validate(cli.SAMPLED_PROFILE)
+    a, b = evaluate_bgl(original, config), evaluate_bgl(relabelled, config)
+    assert a.flagged == b.flagged and a.by_kind == b.by_kind and b.alerts == 0
+
+
+def test_bgl_bad_line() -> None:
+    with pytest.raises(InputError):
+        parse_bgl_line("- not a bgl line")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aiops")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
+def test_accuracy_command_prints_the_table(loghub, capsys) -> None:
+    args = _parser().parse_args(["logs", "accuracy", "--data", str(loghub), "--systems", "HDFS", "Apache"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "HDFS" in out and "Apache" in out and "mean" in out
+    mean = float(next(line for line in out.splitlines() if line.startswith("mean")).split()[-1])
+    assert mean >= 0.99
+
+
+def test_security_command_prints_what_fires(loghub, capsys) -> None:
+    args = _parser().parse_args(["logs", "security", "--data", str(loghub), "--show", "1"])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "== OpenSSH" in out and "auth_failure_burst" in out and "password_spraying" in out
+    assert "7/7 attacks reported, 0 false alarms" in out
+
+
+def test_bad_config_file_is_a_config_error(tmp_path) -> None:
+    bad = tmp_path / "logs.yaml"
+    bad.write_text("logs: {rare_template: {warmup_events: -1}}")
+    from aiops.pipeline.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="warmup_events"):
+        cli.load_logs_config(bad)
+
+
+def test_missing_bgl_file_is_an_input_error(tmp_path) -> None:
+    with pytest.raises(InputError):
+        cli._bgl_path(tmp_path)
