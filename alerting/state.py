@@ -23,6 +23,7 @@ class AlertingState:
     policy: AlertPolicy
     remediator: Remediator
     clock: Callable[[], float] = field(default=time.time)
+    link_records: dict[tuple[str, str], FeedbackRecord] = field(default_factory=dict)
 
     @classmethod
     def from_config(cls, config: AlertingConfig, *, signer_secret: bytes | None = None,
@@ -44,6 +45,12 @@ class AlertingState:
         return self.policy.feedback.record(record)
 
     def record_link_feedback(self, token: str, verdict: str) -> FeedbackRecord:
+        """Record the verdict of a signed link; clicking the same link twice records it once."""
         payload = self.policy.signer.verify(token, now=self.clock())
-        return self.record_feedback(payload["fp"], verdict, who="feedback-link", via="link",
-                                    series_id=payload.get("series_id"))
+        key = (token, verdict)
+        if key not in self.link_records:
+            if len(self.link_records) >= 10_000:
+                self.link_records.clear()
+            self.link_records[key] = self.record_feedback(payload["fp"], verdict, who="feedback-link", via="link",
+                                                          series_id=payload.get("series_id"))
+        return self.link_records[key]

@@ -50,6 +50,8 @@ async def test_link_round_trip_reaches_the_scoring_engine():
         clock.now = 20
         resp = await client.get(path_of(link))
         assert resp.status == 200 and "false positive" in await resp.text()
+        again = await client.get(path_of(link))          # a second click records nothing new
+        assert again.status == 200
     [data] = state.policy.feedback.drain()
     record = FeedbackRecord.from_dict(data)
     assert (record.fingerprint, record.series_id, record.anomaly_ids, record.anomaly_times, record.verdict,

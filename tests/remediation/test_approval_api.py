@@ -79,3 +79,28 @@ async def test_deny_expiry_and_kill_switch_over_http(tmp_path):
     events = [r["event"] for r in state.remediator.drain_audit()]
     assert events.count("denied") == 1 and events.count("expired") == 1 and "kill_switch" in events
     assert "executed" not in events
+
+
+async def test_approval_through_the_cli(tmp_path, capsys):
+    """aiops actions list / approve against the live API runs the pending action."""
+    import argparse
+    import asyncio
+
+    from aiops.alerting import cli
+
+    clock = Clock()
+    state, out = make_state(tmp_path, clock)
+    action = await pending_action(state, "web-1", 0)
+    parser = argparse.ArgumentParser(prog="aiops")
+    cli.register(parser.add_subparsers(dest="command", required=True))
+    async with TestServer(make_app(state), host="127.0.0.1") as server:
+        api = ["--api", str(server.make_url(""))]
+        args = parser.parse_args(["actions", "list", "--status", "awaiting_approval", *api])
+        assert await asyncio.to_thread(args.func, args) == 0
+        assert action.id in capsys.readouterr().out
+        args = parser.parse_args(["actions", "approve", action.id, "--by", "ana", *api])
+        assert await asyncio.to_thread(args.func, args) == 0
+        args = parser.parse_args(["actions", "deny", action.id, "--by", "ana", *api])
+        assert await asyncio.to_thread(args.func, args) == 1
+    assert (action.status, action.decided_by) == ("executed", "ana")
+    assert recorded(out) == [["restart", "web-1"]]
