@@ -107,7 +107,8 @@ class _Normaliser:
                 self._parse_reject(f"{'' if single else f'item {index}: '}{exc}", _item_bytes(item))
                 continue
             if refusal is not None:
-                self.result.rejects.append(Reject(f"{'' if single else f'item {index}: '}{refusal}", _item_bytes(item)))
+                where = "" if single else f"item {index}: "
+                self.result.rejects.append(Reject(f"{where}{refusal}", _item_bytes(item)))
 
     def _lines(self, raw: bytes) -> None:
         from_text = self._line_protocol if self.kind == "metrics" else self._syslog
@@ -125,7 +126,7 @@ class _Normaliser:
                 continue
             self.items += 1
             try:
-                event = self.to_event(json.loads(text)) if text[0] == "{" else from_text(text)
+                event = self.to_event(_json_line(text)) if text[0] == "{" else from_text(text)
                 refusal = self._admit(event)
             except (InputError, RecursionError, ValueError) as exc:
                 self._parse_reject(f"line {number}: {exc}", _fragment(line, line_bytes))
@@ -199,6 +200,13 @@ def _log_event(host: str, service: str, level: str, time: float, message: str, n
         "log", series_id_for("log", labels), labels, time, {},
         message=message, level=level, ingest_time=now,
     )
+
+
+def _json_line(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON: {exc.msg} (column {exc.colno})") from None
 
 
 def _decoded_lines(raw: bytes, *, strict: bool) -> Iterator[tuple[int, str | None, bytes | None]]:

@@ -85,6 +85,12 @@ class TestJsonMetricPayloads:
         r = run("metrics", b'{"metric": "a", "value": 1}\n{"metric": "b", "value": 2}\n')
         assert [e.series_id for e in r.events] == ["a", "b"]
 
+    def test_ndjson_with_a_broken_line(self) -> None:
+        r = run("metrics", b'{"metric": "a", "value": 1}\n{"metric": "b", "val\n{"metric": "c", "value": 3}')
+        assert [e.series_id for e in r.events] == ["a", "c"]
+        assert r.rejects[0].reason == "line 2: not JSON: Unterminated string starting at (column 17)"
+        assert r.rejects[0].fragment == b'{"metric": "b", "val'
+
     def test_bad_items_one_reject_each(self) -> None:
         payload = json.dumps([{"metric": "a", "value": 1}, {"metric": "b"}, 7, {"metric": "c", "value": 3}]).encode()
         r = run("metrics", payload)
@@ -164,7 +170,8 @@ class TestWholePayloadRejects:
         ("kind", "payload", "reason"),
         [
             ("metrics", b"hello", "not JSON, not line protocol: line 1: measurement 'hello' has no fields"),
-            ("metrics", b"{broken json", "not JSON, not line protocol: line 1: Expecting property name"),
+            ("metrics", b"{broken json", "not JSON, not line protocol: line 1: not JSON: Expecting property name"
+                                               " enclosed in double quotes (column 2)"),
             ("metrics", b"a v=x\nb v=y", "not JSON, not line protocol: line 1: field value 'x' is not a number"
                                          " (and 1 more bad items)"),
             ("metrics", b'{"metric": "a"}', "metric 'a' has no numeric field"),
