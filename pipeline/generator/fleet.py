@@ -49,7 +49,7 @@ class ServiceProfile:
     latency_cpu_gain: float
     error_rate: float
     cpu_noise: float = 2.0
-    memory_noise: float = 0.4
+    memory_noise: float = 0.6
     latency_noise: float = 0.08
     error_noise: float = 0.25
 
@@ -57,17 +57,17 @@ class ServiceProfile:
 PROFILES: dict[str, ServiceProfile] = {
     p.name: p
     for p in (
-        ServiceProfile("api", cpu=35, cpu_swing=20, memory=55, memory_swing=5, latency_ms=45,
+        ServiceProfile("api", cpu=35, cpu_swing=20, memory=55, memory_swing=2, latency_ms=45,
                        latency_cpu_gain=1.5, error_rate=0.004),
-        ServiceProfile("db", cpu=45, cpu_swing=15, memory=72, memory_swing=3, latency_ms=8,
+        ServiceProfile("db", cpu=45, cpu_swing=15, memory=72, memory_swing=1, latency_ms=8,
                        latency_cpu_gain=2.5, error_rate=0.0008, memory_noise=0.2),
-        ServiceProfile("cache", cpu=15, cpu_swing=8, memory=60, memory_swing=10, latency_ms=1.2,
+        ServiceProfile("cache", cpu=15, cpu_swing=8, memory=60, memory_swing=3, latency_ms=1.2,
                        latency_cpu_gain=1.0, error_rate=0.0003, cpu_noise=1.0),
-        ServiceProfile("web", cpu=25, cpu_swing=18, memory=40, memory_swing=4, latency_ms=120,
+        ServiceProfile("web", cpu=25, cpu_swing=18, memory=40, memory_swing=2, latency_ms=120,
                        latency_cpu_gain=1.2, error_rate=0.006),
-        ServiceProfile("worker", cpu=55, cpu_swing=10, memory=65, memory_swing=6, latency_ms=900,
+        ServiceProfile("worker", cpu=55, cpu_swing=10, memory=65, memory_swing=2, latency_ms=900,
                        latency_cpu_gain=0.8, error_rate=0.01, cpu_noise=3.0),
-        ServiceProfile("queue", cpu=20, cpu_swing=10, memory=50, memory_swing=8, latency_ms=4,
+        ServiceProfile("queue", cpu=20, cpu_swing=10, memory=50, memory_swing=3, latency_ms=4,
                        latency_cpu_gain=1.0, error_rate=0.0005),
     )
 }
@@ -146,7 +146,7 @@ class ServiceSimulator:
         self.phase = phase
         self.rng = rng
         self.cpu = AR1(0.85, profile.cpu_noise)
-        self.memory = AR1(0.98, profile.memory_noise, jolt_p=0.0)
+        self.memory = AR1(0.9, profile.memory_noise, jolt_p=0.0)
         self.latency = AR1(0.7, profile.latency_noise)
         self.errors = AR1(0.6, profile.error_noise)
 
@@ -163,7 +163,7 @@ class ServiceSimulator:
         cpu = clip("cpu", p.cpu + p.cpu_swing * swing + self.cpu.step(rng))
         memory = clip("memory", p.memory + p.memory_swing * swing + self.memory.step(rng))
         latency = p.latency_ms * (1.0 + p.latency_cpu_gain * (cpu / 100.0) ** 2) * math.exp(self.latency.step(rng))
-        errors = p.error_rate * (1.0 + 0.6 * swing) * math.exp(self.errors.step(rng))
+        errors = p.error_rate * (1.0 + 0.3 * swing) * math.exp(self.errors.step(rng))
         return {"cpu": cpu, "memory": memory, "latency_ms": clip("latency_ms", latency),
                 "error_rate": clip("error_rate", errors)}
 
