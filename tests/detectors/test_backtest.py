@@ -1,0 +1,143 @@
+"""Backtests over CSV files, the command line, and one real SKAB file."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import numpy as np
+import pytest
+
+from aiops.detectors import cli
+from aiops.detectors.backtest import CSVFormatError, read_csv, run_backtest, run_backtests
+from aiops.detectors.metrics import binary_metrics, detection_delays, nab_score, segments
+from aiops.pipeline.errors import InputError
+
+
+def write(path, header, rows, sep=","):
+    path.write_text("\n".join([sep.join(header)] + [sep.join(map(str, r)) for r in rows]) + "\n")
+    return path
+
+
+@pytest.fixture
+def labelled(tmp_path):
+    """A 2-sensor file with a labelled level shift in rows 300-339, rows written out of time order."""
+    rng = np.random.default_rng(4)
+    rows = []
+    for t in range(400):
+        a = 20 + rng.normal()
+        b = 0.5 * a + 0.2 * rng.normal()
+        label = int(300 <= t < 340)
+        if label:
+            b += 3.0
+        rows.append([f"2024-01-01 00:{t // 60:02d}:{t % 60:02d}", f"{a:.4f}", f"{b:.4f}", label, 0])
+    rows[10], rows[11] = rows[11], rows[10]
+    return write(tmp_path / "shift.csv", ["datetime", "a", "b", "anomaly", "changepoint"], rows, sep=";")
+
+
+class TestReadCsv:
+    def test_reads_sorted_and_drops_labels(self, labelled):
+        """';' is detected, rows are sorted by time, label columns are not features."""
+        frame = read_csv(labelled)
+        assert frame.features == ["a", "b"]
+        assert (np.diff(frame.times) > 0).all()
+        assert int(frame.labels.sum()) == 40
+
+    @pytest.mark.parametrize(("header", "rows", "match"), [
+        (["value"], [[1]], "no time column"),
+        (["timestamp", "v"], [[0, "abc"]], "not a number"),
+        (["timestamp", "v"], [[0, 1, 2]], "fields"),
+        (["timestamp", "anomaly"], [[0, 1]], "no feature columns"),
+        (["timestamp", "v"], [["yesterday", 1]], "cannot read time"),
+    ])
+    def test_bad_files_are_input_errors(self, tmp_path, header, rows, match):
+        """Unreadable files raise CSVFormatError (an InputError) naming the problem."""
+        with pytest.raises(CSVFormatError, match=match):
+            read_csv(write(tmp_path / "bad.csv", header, rows))
+        assert issubclass(CSVFormatError, InputError)
+
+
+class TestRuns:
+    def test_shift_detected(self, labelled):
+        """The labelled shift is caught, with few false alarms."""
+        run = run_backtest(read_csv(labelled))
+        m = binary_metrics(run.frame.labels, run.flagged)
+        assert m.recall > 0.5 and m.far < 5.0
+
+    def test_many_files_equal_one_by_one(self, labelled, tmp_path):
+        """Scoring files side by side gives each exactly its own run's results."""
+        other = write(tmp_path / "other.csv", ["timestamp", "a", "b"],
+                      [[t, 20 + np.sin(t), 10 + np.cos(t)] for t in range(250)])
+        frames = [read_csv(labelled), read_csv(other)]
+        together = run_backtests(frames)
+        for frame, run in zip(frames, together):
+            alone = run_backtest(frame)
+            assert run.score.tolist() == alone.score.tolist()
+            assert run.flagged.tolist() == alone.flagged.tolist()
+
+    def test_training_file_is_learned_first(self, labelled, tmp_path):
+        """With --train, the engine is past its warm-up when the file starts."""
+        train = read_csv(labelled)
+        run = run_backtest(read_csv(labelled), train=train)
+        assert run.trained_rows == 400
+
+
+class TestMetrics:
+    def test_segments_delays_nab(self):
+        """Segments, delays (None when missed) and the NAB-style score behave at their edges."""
+        y = np.array([0, 1, 1, 0, 0, 1, 1, 1, 0], dtype=bool)
+        p = np.array([0, 0, 1, 0, 1, 0, 0, 0, 0], dtype=bool)
+        assert segments(y) == [(1, 3), (5, 8)]
+        assert detection_delays(y, p) == [1, None]
+        assert nab_score(y, y) > 95.0
+        # first window caught half-way (0.848), second missed (-1), one false onset (-0.11); null -2, perfect 2
+        assert nab_score(y, p) == pytest.approx(100 * (0.848 - 1 - 0.11 + 2) / 4, abs=0.1)
+        perfect = binary_metrics(y, y)
+        assert (perfect.f1, perfect.far, perfect.mar) == (1.0, 0.0, 0.0)
+
+
+class TestCommandLine:
+    def parse(self, argv):
+        parser = argparse.ArgumentParser()
+        cli.register(parser.add_subparsers(dest="cmd", required=True))
+        return parser.parse_args(argv)
+
+    def test_backtest_writes_scores_plot_and_metrics(self, labelled, tmp_path, capsys):
+        """backtest writes timestamp,anomaly_score,is_anomaly and a PNG, and prints metrics and the sweep."""
+        out = tmp_path / "out"
+        args = self.parse(["backtest", str(labelled), "--output-dir", str(out), "--sweep"])
+        assert args.func(args) == 0
+        printed = capsys.readouterr().out
+        for word in ("precision=", "recall=", "F1=", "FAR=", "MAR=", "mean delay=", "NAB=", "threshold  precision"):
+            assert word in printed
+        with open(out / "shift.scores.csv") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly"] and len(rows) == 401
+        assert {r[2] for r in rows[1:]} <= {"0", "1"}
+        png = (out / "shift.png").read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    def test_backtest_bad_config_names_key(self, labelled, tmp_path, capsys):
+        """A bad configuration file is reported with its key, exit code 2."""
+        cfg = tmp_path / "c.yaml"
+        cfg.write_text("detection:\n  ensemble:\n    methd: max\n")
+        args = self.parse(["backtest", str(labelled), "--output-dir", str(tmp_path), "--config", str(cfg)])
+        assert args.func(args) == 2
+        assert "detection.ensemble.methd" in capsys.readouterr().err
+
+    def test_bench_prints_numbers(self, capsys):
+        """bench-detectors prints points/s and state bytes."""
+        args = self.parse(["bench-detectors", "--series", "20", "--points", "2000"])
+        assert args.func(args) == 0
+        assert "points/s" in capsys.readouterr().out
+
+    def test_one_skab_file(self, skab_dir, tmp_path, capsys):
+        """The default configuration catches a real SKAB valve experiment."""
+        path = skab_dir / "valve1" / "0.csv"
+        args = self.parse(["backtest", str(path), "--output-dir", str(tmp_path), "--no-plot"])
+        assert args.func(args) == 0
+        frame = read_csv(path)
+        with open(tmp_path / "0.scores.csv") as fh:
+            flagged = np.array([r[2] == "1" for r in list(csv.reader(fh))[1:]])
+        m = binary_metrics(frame.labels, flagged)
+        assert m.f1 > 0.6, capsys.readouterr().out
