@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        help="any librdkafka producer setting, e.g. linger.ms=20 (repeatable)")
     fleet = p.add_argument_group("traffic")
     fleet.add_argument("--hosts", type=int, default=4)
-    fleet.add_argument("--services", default="api,db,cache", help="comma-separated service names")
+    fleet.add_argument("--services", default="api,db,cache", help="comma-separated service names, or how many of api,db,cache,web,worker,queue")
     fleet.add_argument("--interval", type=float, default=1.0, help="seconds between points of a series")
     fleet.add_argument("--period", type=float, default=86_400.0, help="seconds of one load cycle")
     fleet.add_argument("--duration", type=float, default=600.0, help="seconds of live traffic")
@@ -78,7 +78,8 @@ def config_from_args(args: argparse.Namespace, settings: Any = None) -> Generato
     """The generator settings the arguments describe; raises ``ConfigError`` naming a bad one."""
     topics = settings.topics if settings is not None else None
     values = {
-        "hosts": args.hosts, "services": _csv(args.services), "interval_s": args.interval,
+        "hosts": args.hosts,
+        "services": int(args.services) if args.services.strip().isdigit() else _csv(args.services), "interval_s": args.interval,
         "period_s": args.period, "seed": args.seed, "anomaly_rate": args.anomaly_rate,
         "warmup_s": args.warmup, "history_s": args.history, "log_rate": args.log_rate,
         "attacks": args.attacks, "kinds": _csv(args.kinds), "metric_format": args.metric_format,

@@ -28,6 +28,10 @@ class TestCommandLine:
         assert config.kind_weights() == {"spike": 3.0}
         assert (config.metrics_topic, config.logs_topic) == ("metrics.raw", "logs.raw")
 
+    def test_services_by_count(self):
+        args = _parser().parse_args(["generate", "--services", "4"])
+        assert config_from_args(args).services == ["api", "db", "cache", "web"]
+
     def test_security_flags_override_the_settings_file(self, tmp_path):
         settings_file = tmp_path / "s.yaml"
         settings_file.write_text("kafka:\n  bootstrap_servers: k1:9093\n  security_protocol: SASL_SSL\n"
