@@ -8,6 +8,10 @@ labels)``, at the window's start, with features ``count``, ``error_count``
 (error and critical), ``warning_count`` and ``error_ratio``. Nothing depends on
 later windows; lines for a window already closed are counted in ``late``.
 
+With ``empty_windows=N``, up to N windows without a line after a series' last
+closed window are emitted too, with a count of 0, so a service that falls
+silent shows as a drop rather than as nothing.
+
 >>> from aiops.pipeline.shapes import Event
 >>> def line(t, level="info"):
 ...     return Event("log", "log|host=a", {"host": "a"}, t, {}, message="x", level=level)
@@ -25,6 +29,7 @@ later windows; lines for a window already closed are counted in ``late``.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import structlog
@@ -38,6 +43,20 @@ ERROR_LEVELS = frozenset({"error", "critical"})
 STATE_VERSION = 1
 
 
+@dataclass(slots=True)
+class _SeriesWindow:
+    """One log series: its open window (``start`` None when none) and what closed before."""
+
+    labels: dict[str, str]
+    start: float | None = None
+    count: int = 0
+    errors: int = 0
+    warnings: int = 0
+    ingest_time: float = 0.0
+    closed_until: float = -math.inf  # end of the last window emitted; earlier lines are late
+    empties: int = 0  # empty windows emitted since the last line
+
+
 class LogWindowAggregator:
     """Counts log events per (series, window) and emits closed windows as metric events.
 
@@ -45,15 +64,17 @@ class LogWindowAggregator:
     ``refused``) once no idle series can be forgotten to make room.
     """
 
-    def __init__(self, window_s: float, *, max_series: int = 100_000) -> None:
+    def __init__(self, window_s: float, *, max_series: int = 100_000, empty_windows: int = 0) -> None:
         if not (isinstance(window_s, (int, float)) and math.isfinite(window_s) and window_s > 0):
             raise ConfigError(f"log window must be a positive number of seconds, got {window_s!r}")
         if max_series < 1:
             raise ConfigError(f"max_series must be at least 1, got {max_series!r}")
+        if empty_windows < 0:
+            raise ConfigError(f"empty_windows must be 0 or more, got {empty_windows!r}")
         self.window_s = float(window_s)
         self.max_series = max_series
-        # series id -> [labels, open window start or None, count, errors, warnings, closed_until, ingest]
-        self._series: dict[str, list[Any]] = {}
+        self.empty_windows = empty_windows
+        self._series: dict[str, _SeriesWindow] = {}
         self.late = 0
         self.refused = 0
         self.invalid = 0
@@ -67,37 +88,40 @@ class LogWindowAggregator:
             if not math.isfinite(event.time):
                 self.invalid += 1
                 continue
-            state = self._state_for(event)
-            if state is None:
+            series = self._series_for(event)
+            if series is None:
                 continue
-            start = self._window_start(event.time)
-            if start < state[5] or (state[1] is not None and start < state[1]):
-                self.late += 1  # its window ended before an event already seen: closed
+            start = math.floor(event.time / self.window_s) * self.window_s
+            if start < series.closed_until or (series.start is not None and start < series.start):
+                self.late += 1  # its window ended before a line already seen: closed
                 continue
-            if state[1] is not None and start > state[1]:
-                closed.append(self._close(event.series_id, state))
-            if state[1] is None:
-                state[1] = start
-                state[2] = state[3] = state[4] = 0
-                state[6] = 0.0
-            state[2] += 1
+            if series.start is not None and start > series.start:
+                closed.append(self._close(event.series_id, series))
+            if series.start is None:
+                closed.extend(self._empties(series, last_start=start - self.window_s))
+                series.start, series.count, series.errors, series.warnings = start, 0, 0, 0
+                series.ingest_time = 0.0
+            series.count += 1
             if event.level in ERROR_LEVELS:
-                state[3] += 1
+                series.errors += 1
             elif event.level == "warning":
-                state[4] += 1
-            state[6] = max(state[6], event.ingest_time)
+                series.warnings += 1
+            series.ingest_time = max(series.ingest_time, event.ingest_time)
         return closed
 
     def flush(self, now: float) -> list[Event]:
         """Close every open window whose end lies at least one window before ``now``."""
         closed: list[Event] = []
-        for series_id, state in self._series.items():
-            if state[1] is not None and now >= state[1] + 2 * self.window_s:
-                closed.append(self._close(series_id, state))
+        last_start = now - 2 * self.window_s
+        for series_id, series in self._series.items():
+            if series.start is not None and series.start <= last_start:
+                closed.append(self._close(series_id, series))
+            if series.start is None:
+                closed.extend(self._empties(series, last_start=last_start))
         return closed
 
     def open_windows(self) -> int:
-        return sum(1 for state in self._series.values() if state[1] is not None)
+        return sum(1 for series in self._series.values() if series.start is not None)
 
     def export_state(self) -> dict[str, Any]:
         """A picklable (and JSON-able) dict that ``from_state`` restores."""
@@ -105,9 +129,11 @@ class LogWindowAggregator:
             "version": STATE_VERSION,
             "window_s": self.window_s,
             "max_series": self.max_series,
+            "empty_windows": self.empty_windows,
             "late": self.late,
             "refused": self.refused,
-            "series": {sid: [dict(s[0]), *s[1:]] for sid, s in self._series.items()},
+            "invalid": self.invalid,
+            "series": {sid: asdict(series) for sid, series in self._series.items()},
         }
 
     @classmethod
@@ -116,45 +142,59 @@ class LogWindowAggregator:
         try:
             if state.get("version") != STATE_VERSION:
                 raise InputError(f"log window state version {state.get('version')!r} is not {STATE_VERSION}")
-            agg = cls(state["window_s"], max_series=state["max_series"])
-            agg.late = int(state["late"])
-            agg.refused = int(state["refused"])
-            agg._series = {sid: [dict(s[0]), *s[1:]] for sid, s in state["series"].items()}
-        except (KeyError, TypeError, AttributeError) as exc:
+            agg = cls(state["window_s"], max_series=state["max_series"], empty_windows=state["empty_windows"])
+            agg.late, agg.refused, agg.invalid = int(state["late"]), int(state["refused"]), int(state["invalid"])
+            agg._series = {sid: _SeriesWindow(**dict(s)) for sid, s in state["series"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"log window state is malformed: {exc!r}") from None
         return agg
 
-    def _window_start(self, time: float) -> float:
-        return math.floor(time / self.window_s) * self.window_s
-
-    def _state_for(self, event: Event) -> list[Any] | None:
-        state = self._series.get(event.series_id)
-        if state is not None:
-            return state
+    def _series_for(self, event: Event) -> _SeriesWindow | None:
+        series = self._series.get(event.series_id)
+        if series is not None:
+            return series
         if len(self._series) >= self.max_series and not self._forget_idle():
             self.refused += 1
             return None
-        state = [dict(event.labels), None, 0, 0, 0, -math.inf, 0.0]
-        self._series[event.series_id] = state
-        return state
+        series = _SeriesWindow(labels=dict(event.labels))
+        self._series[event.series_id] = series
+        return series
 
     def _forget_idle(self) -> bool:
         """Drop the series without an open window (their late-line memory goes with them)."""
-        idle = [sid for sid, state in self._series.items() if state[1] is None]
+        idle = [sid for sid, series in self._series.items() if series.start is None]
         for sid in idle:
             del self._series[sid]
         if idle:
             log.info("log_windows_forgot_idle_series", forgotten=len(idle))
         return bool(idle)
 
-    def _close(self, series_id: str, state: list[Any]) -> Event:
-        labels, start, count, errors, warnings = state[0], state[1], state[2], state[3], state[4]
-        state[1] = None
-        state[5] = start + self.window_s
+    def _close(self, series_id: str, series: _SeriesWindow) -> Event:
+        assert series.start is not None
+        event = self._window_event(series, series.start, series.count, series.errors, series.warnings)
+        series.closed_until = series.start + self.window_s
+        series.start = None
+        series.empties = 0
+        return event
+
+    def _empties(self, series: _SeriesWindow, *, last_start: float) -> list[Event]:
+        """Zero-count windows after the last closed one, up to ``last_start`` and the cap."""
+        out: list[Event] = []
+        while (
+            series.empties < self.empty_windows
+            and math.isfinite(series.closed_until)
+            and series.closed_until <= last_start
+        ):
+            out.append(self._window_event(series, series.closed_until, 0, 0, 0))
+            series.closed_until += self.window_s
+            series.empties += 1
+        return out
+
+    def _window_event(self, series: _SeriesWindow, start: float, count: int, errors: int, warnings: int) -> Event:
         return Event(
             "metric",
-            series_id_for("logs", labels),
-            dict(labels),
+            series_id_for("logs", series.labels),
+            dict(series.labels),
             start,
             {
                 "count": float(count),
@@ -162,5 +202,5 @@ class LogWindowAggregator:
                 "warning_count": float(warnings),
                 "error_ratio": errors / count if count else 0.0,
             },
-            ingest_time=state[6],
+            ingest_time=series.ingest_time,
         )

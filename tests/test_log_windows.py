@@ -83,6 +83,49 @@ class TestFlush:
         assert agg.add([line(T0 + 120)])[0].features["count"] == 1.0
 
 
+class TestEmptyWindows:
+    """With empty_windows=N, silence becomes zero counts for up to N windows."""
+
+    def test_gap_between_lines_is_filled(self) -> None:
+        agg = LogWindowAggregator(60.0, empty_windows=5)
+        agg.add([line(T0)])
+        out = agg.add([line(T0 + 180, "error")])
+        assert [(e.time, e.features["count"]) for e in out] == [(T0, 1.0), (T0 + 60, 0.0), (T0 + 120, 0.0)]
+        assert out[1].features == {"count": 0.0, "error_count": 0.0, "warning_count": 0.0, "error_ratio": 0.0}
+        assert out[1].series_id == "logs|host=a,service=api"
+
+    def test_gap_fill_is_capped(self) -> None:
+        agg = LogWindowAggregator(60.0, empty_windows=2)
+        agg.add([line(T0)])
+        out = agg.add([line(T0 + 6000)])
+        assert [e.time for e in out] == [T0, T0 + 60, T0 + 120]
+        assert agg.add([line(T0 + 6060)])[0].time == T0 + 6000
+
+    def test_flush_reports_silence_after_grace_then_stops(self) -> None:
+        agg = LogWindowAggregator(60.0, empty_windows=3)
+        agg.add([line(T0)])
+        assert [e.time for e in agg.flush(now=T0 + 120)] == [T0]
+        assert agg.flush(now=T0 + 179) == []
+        assert [e.features["count"] for e in agg.flush(now=T0 + 180)] == [0.0]
+        assert [e.time for e in agg.flush(now=T0 + 10_000)] == [T0 + 120, T0 + 180]
+        assert agg.flush(now=T0 + 20_000) == []
+        # a line for a window already reported empty is late
+        agg.add([line(T0 + 61)])
+        assert agg.late == 1
+
+    def test_off_by_default(self) -> None:
+        agg = LogWindowAggregator(60.0)
+        agg.add([line(T0)])
+        assert [e.time for e in agg.add([line(T0 + 600)])] == [T0]
+        assert agg.flush(now=T0 + 10_000)[0].time == T0 + 600
+
+    def test_state_keeps_the_setting(self) -> None:
+        agg = LogWindowAggregator(60.0, empty_windows=1)
+        agg.add([line(T0)])
+        restored = LogWindowAggregator.from_state(agg.export_state())
+        assert [e.time for e in restored.add([line(T0 + 600)])] == [T0, T0 + 60]
+
+
 class TestStateAndBounds:
     def test_export_import_keeps_open_windows(self) -> None:
         agg = LogWindowAggregator(60.0)
@@ -122,14 +165,18 @@ class TestStateAndBounds:
         with pytest.raises(ConfigError):
             LogWindowAggregator(window)
 
+    def test_negative_empty_windows_is_a_config_error(self) -> None:
+        with pytest.raises(ConfigError):
+            LogWindowAggregator(60.0, empty_windows=-1)
+
 
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.floats(0, 600), st.sampled_from(["info", "warning", "error"]),
-                          st.sampled_from(["a", "b"])), max_size=60), st.integers(1, 7))
-def test_counts_are_causal_and_complete(points: list[tuple[float, str, str]], cut: int) -> None:
+                          st.sampled_from(["a", "b"])), max_size=60), st.integers(1, 7), st.sampled_from([0, 3]))
+def test_counts_are_causal_and_complete(points: list[tuple[float, str, str]], cut: int, empties: int) -> None:
     """Each emitted window counts exactly the in-order events of it seen so far; nothing else."""
     events = [line(T0 + t, level, host) for t, level, host in points]
-    agg = LogWindowAggregator(60.0)
+    agg = LogWindowAggregator(60.0, empty_windows=empties)
     out: list[Event] = []
     chunk = max(1, len(events) // cut)
     for i in range(0, len(events), chunk):
@@ -158,8 +205,9 @@ def test_counts_are_causal_and_complete(points: list[tuple[float, str, str]], cu
         c[1] += e.level == "error"
         c[2] += e.level == "warning"
     got = {(e.series_id, e.time): [e.features["count"], e.features["error_count"], e.features["warning_count"]]
-           for e in out}
+           for e in out if e.features["count"]}
     assert got == expected
+    assert len({(e.series_id, e.time) for e in out}) == len(out)  # no window emitted twice
 
 
 def test_loghub_linux_through_normalise_and_windows() -> None:
