@@ -48,7 +48,6 @@ _BSD_STAMP = re.compile(r"([A-Za-z]{3}) {1,2}(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?
 _ISO_STAMP = re.compile(r"(\d{4}-\d{2}-\d{2}T\S+) +")
 _TAG_ONLY = re.compile(r"[^\s\[:]+(?:\[[^\]\s]*\])?:(?: |$)")
 _TAG = re.compile(r"([^\s\[:]+)(?:\[([^\]\s]*)\])?:? ?")
-_TAG_SUFFIX = re.compile(r"\(.*\)$")
 _YEAR_AHEAD_S = 86400.0
 
 
@@ -99,7 +98,7 @@ def _rfc3164(line: str, pos: int, level: str, now: float, zone: tzinfo) -> Syslo
     tag = _TAG.match(rest)
     service = pid = ""
     if tag and any(c.isalnum() for c in tag.group(1)):
-        service = _TAG_SUFFIX.sub("", tag.group(1))
+        service = _without_module(tag.group(1))
         pid = tag.group(2) or ""
         rest = rest[tag.end():]
     return SyslogRecord(host, service, level, time, rest, pid)
@@ -127,6 +126,13 @@ def _bsd_time(stamp: re.Match[str], now: float, zone: tzinfo) -> float:
         if moment.timestamp() <= now + _YEAR_AHEAD_S or candidate < year:
             return moment.timestamp()
     raise BadSyslog(f"'{stamp.group(0).strip()}' is not a valid date in {year - 1} or {year}")
+
+
+def _without_module(tag: str) -> str:
+    """``sshd(pam_unix)`` -> ``sshd``: the program, not the module that logged for it."""
+    if tag.endswith(")") and "(" in tag[1:]:
+        return tag[: tag.index("(", 1)]
+    return tag
 
 
 def _rfc3339(text: str, zone: tzinfo = UTC) -> float:

@@ -157,3 +157,23 @@ class TestLevels:
     def test_every_pri(self) -> None:
         expected = ["critical", "critical", "critical", "error", "warning", "notice", "info", "debug"]
         assert [syslog_level(facility * 8 + s) for facility in (0, 4, 23) for s in range(8)] == expected * 3
+
+
+class TestHostileInput:
+    """Long and pathological lines are handled in linear time (no regex backtracking blow-up)."""
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "Nov 22 10:00:00 h " + "(" * 200_000 + ")",
+            "Nov 22 10:00:00 h " + "a" * 200_000,
+            "<13>1 2026-11-22T10:00:00Z h a - - [" + '"' * 200_000,
+            "<13>" + "1 " * 100_000,
+            "2026-11-22T" + "9" * 200_000 + " h a: x",
+        ],
+    )
+    def test_finishes(self, line: str) -> None:
+        try:
+            parse_syslog(line, now=NOW)
+        except BadSyslog:
+            pass
