@@ -47,13 +47,19 @@ class TemplateStateError(InputError):
 
 @dataclass(slots=True, frozen=True)
 class TemplateMatch:
-    """The template one message belongs to, and the message's parameters."""
+    """The template one message belongs to, and the message's parameters.
+
+    ``standalone`` lists the parameters that are whole tokens (``<*>``,
+    ``<NUM>``, ``<DURATION>``...): quantities, unlike the digits inside a
+    token such as ``core.3401`` that are identifiers.
+    """
 
     template_id: str
     template: str
     params: list[str]
     is_new: bool
     cluster_id: int
+    standalone: tuple[int, ...] = ()
 
 
 class SourceMiner:
@@ -80,26 +86,31 @@ class SourceMiner:
         cluster, change = self.drain.add_log_message(masked)
         tokens = self.drain.get_content_as_tokens(masked)
         template_tokens = list(cluster.log_template_tokens)
+        params, standalone = self._params(template_tokens, tokens, values)
         return TemplateMatch(
             template_id=f"{self.source}:{cluster.cluster_id}",
             template=" ".join(template_tokens),
-            params=self._params(template_tokens, tokens, values),
+            params=params,
             is_new=change == "cluster_created",
             cluster_id=cluster.cluster_id,
+            standalone=tuple(standalone),
         )
 
-    def _params(self, template: list[str], tokens: list[str], values: list[str]) -> list[str]:
-        """The variable parts in order: wildcard tokens whole, masked values and digit runs alone."""
+    def _params(self, template: list[str], tokens: list[str], values: list[str]) -> tuple[list[str], list[int]]:
+        """The variable parts in order (wildcard tokens whole, masked values and digit runs alone),
+        and the indices of those that are whole tokens."""
         params: list[str] = []
+        standalone: list[int] = []
         pending = iter(values)
         for i, token in enumerate(tokens):
             restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token)
             shape = template[i] if i < len(template) else WILDCARD
-            if shape == WILDCARD:
+            if shape == WILDCARD or (restored != token and self._placeholder.fullmatch(token)):
+                standalone.append(len(params))
                 params.append(restored)
             elif WILDCARD in shape or restored != token:
                 params.extend(_variable_parts(self._placeholder, shape, restored))
-        return params
+        return params, standalone
 
     def templates(self) -> dict[int, str]:
         return {c.cluster_id: " ".join(c.log_template_tokens) for c in self.drain.clusters}

@@ -140,7 +140,7 @@ def bgl_command(args: argparse.Namespace) -> int:
     print(f"BGL alert-line detection on {path} (online, unsupervised; label read only to count)")
     print(f"{'settings':<22} {'kinds':<44} {'flagged':>7} {'TP':>4} {'P':>6} {'R':>6} {'F1':>6}")
     for name, config in runs:
-        for kinds in (LINE_KINDS, ("error_burst",)):
+        for kinds in (LINE_KINDS, ("error_burst", "new_template", "rare_template"), ("error_burst",)):
             started = time.perf_counter()
             d = evaluate_bgl(path, config, kinds=kinds)
             elapsed = time.perf_counter() - started
@@ -148,8 +148,10 @@ def bgl_command(args: argparse.Namespace) -> int:
                 f"{name:<22} {'+'.join(kinds):<44} {d.flagged:>7} {d.true_positives:>4} "
                 f"{d.precision:>6.3f} {d.recall:>6.3f} {d.f1:>6.3f}"
             )
-        print(f"{'':<22} lines {d.lines}, alert lines {d.alerts}, by detector (all kinds) see above; "
-              f"{d.lines / elapsed:,.0f} lines/s")
+            if kinds == LINE_KINDS:
+                flagged_by = ", ".join(f"{k} {v}" for k, v in sorted(d.by_kind.items()))
+                print(f"{'':<22} lines flagged per detector: {flagged_by}; {d.lines / elapsed:,.0f} lines/s")
+        print(f"{'':<22} lines {d.lines}, alert lines {d.alerts}")
     return 0
 
 

@@ -85,7 +85,11 @@ class LogIntelligence:
                 state.rare.observe(match.template_id, event.time, template=match.template, level=event.level)
             )
         if state.parameter is not None:
-            findings.append(state.parameter.observe(match.template_id, match.params, event.time, template=match.template))
+            findings.append(
+                state.parameter.observe(
+                    match.template_id, match.params, event.time, template=match.template, positions=match.standalone
+                )
+            )
         burst = state.errors.observe(event.level, event.time) if state.errors is not None else None
         service = event.labels.get(self.config.rules_label, "")
         findings.extend(state.security.observe(event.message, event.time, service=service))

@@ -19,6 +19,7 @@ True
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from aiops.detectors.logs.config import ParameterConfig
 from aiops.detectors.logs.finding import Finding
@@ -49,23 +50,36 @@ class ParameterDetector:
         self.config = config
         self.history: dict[str, dict[int, RobustWindow]] = {}
 
-    def observe(self, template_id: str, params: list[str], time: float, *, template: str = "") -> Finding | None:
+    def observe(
+        self,
+        template_id: str,
+        params: list[str],
+        time: float,
+        *,
+        template: str = "",
+        positions: Sequence[int] | None = None,
+    ) -> Finding | None:
+        """Score (then learn) the numeric parameters at ``positions`` (default: all)."""
         cfg = self.config
-        positions = self.history.get(template_id)
-        if positions is None:
+        windows = self.history.get(template_id)
+        if windows is None:
             if len(self.history) >= cfg.max_templates:
                 return None
-            positions = self.history[template_id] = {}
+            windows = self.history[template_id] = {}
         worst: Finding | None = None
-        for position, param in enumerate(params[: cfg.max_positions * 4]):
+        chosen = range(len(params)) if positions is None else positions
+        for position in list(chosen)[: cfg.max_positions * 4]:
+            if position >= len(params):
+                continue
+            param = params[position]
             value = numeric_value(param)
             if value is None:
                 continue
-            window = positions.get(position)
+            window = windows.get(position)
             if window is None:
-                if len(positions) >= cfg.max_positions:
+                if len(windows) >= cfg.max_positions:
                     continue
-                window = positions[position] = RobustWindow(cfg.history)
+                window = windows[position] = RobustWindow(cfg.history)
             z = window.robust_z(value) if len(window) >= cfg.min_history else 0.0
             if z >= cfg.z_threshold:
                 if worst is None or z > worst.values["z"]:

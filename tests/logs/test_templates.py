@@ -27,6 +27,7 @@ def test_variable_tokens_become_wildcards_and_params() -> None:
     m = miners.add("app", "job r9 finished after 12 retries on node2")
     assert m.template == "job r<*> finished after <NUM> retries on node<*>"
     assert m.params == ["9", "12", "2"]
+    assert m.standalone == (1,)  # only the retry count is a quantity; r9 and node2 are names
     assert not m.is_new
 
 
