@@ -26,7 +26,7 @@ import structlog
 
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
-from aiops.pipeline.normalise.line_protocol import parse_line
+from aiops.pipeline.normalise.line_protocol import parse_series_line
 from aiops.pipeline.normalise.log_json import log_record
 from aiops.pipeline.normalise.metric_json import metric_record
 from aiops.pipeline.normalise.result import NormaliseResult, Reject
@@ -173,9 +173,9 @@ class _Normaliser:
         self.result.rejects.append(Reject(reason, fragment))
 
     def _line_protocol(self, text: str) -> Event:
-        name, tags, fields, stamp = parse_line(text)
+        series_id, _, tags, fields, stamp = parse_series_line(text)
         time = self.now if stamp is None else epoch_seconds(stamp)
-        return Event("metric", series_id_for(name, tags), tags, time, fields, ingest_time=self.now)
+        return Event("metric", series_id, tags, time, fields, ingest_time=self.now)
 
     def _metric_json(self, item: Any) -> Event:
         name, labels, features, stamp = metric_record(item)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 
 from aiops.pipeline.errors import InputError
+from aiops.pipeline.shapes import series_id_for
 
 
 class BadLine(InputError):
@@ -31,7 +32,10 @@ class BadLine(InputError):
 
 
 ParsedLine = tuple[str, dict[str, str], dict[str, float], int | None]
+SeriesLine = tuple[str, str, dict[str, str], dict[str, float], int | None]
 
+_HEAD_CACHE_SIZE = 50_000
+_HEADS: dict[str, tuple[str, str, dict[str, str]]] = {}
 _DIGITS = frozenset("0123456789.")
 _TRUE = frozenset({"t", "T", "true", "True", "TRUE"})
 _FALSE = frozenset({"f", "F", "false", "False", "FALSE"})
@@ -42,11 +46,21 @@ _UINT = re.compile(r"\d+")
 
 def parse_line(line: str) -> ParsedLine:
     """Measurement, tags, numeric fields and the raw timestamp (or None) of one line."""
+    return parse_series_line(line)[1:]
+
+
+def parse_series_line(line: str) -> SeriesLine:
+    """Like ``parse_line``, with the series id (``series_id_for(measurement, tags)``) first.
+
+    >>> parse_series_line("cpu,host=a,cpu=0 u=1")[:3]
+    ('cpu|cpu=0,host=a', 'cpu', {'host': 'a', 'cpu': '0'})
+    """
     if "\\" not in line and '"' not in line:
         parsed = _parse_plain(line)
         if parsed is not None:
             return parsed
-    return _parse_escaped(line)
+    name, tags, fields, stamp = _parse_escaped(line)
+    return series_id_for(name, tags), name, tags, fields, stamp
 
 
 def field_value(raw: str) -> float | None:
@@ -76,21 +90,15 @@ def field_value(raw: str) -> float | None:
     raise BadLine(f"field value {_short(raw)} is not a number")
 
 
-def _parse_plain(line: str) -> ParsedLine | None:
+def _parse_plain(line: str) -> SeriesLine | None:
     """The fast path for lines without escapes or strings; None sends a line to the full parser."""
     parts = line.split(" ")
     if len(parts) not in (2, 3):
         return None
-    head = parts[0].split(",")
-    name = head[0]
-    if not name:
+    head = _plain_head(parts[0])
+    if head is None:
         return None
-    tags: dict[str, str] = {}
-    for pair in head[1:]:
-        key, sep, value = pair.partition("=")
-        if not key or not value or not sep:
-            return None
-        tags[key] = value
+    series_id, name, tags = head
     fields: dict[str, float] = {}
     for pair in parts[1].split(","):
         key, sep, raw = pair.partition("=")
@@ -106,7 +114,32 @@ def _parse_plain(line: str) -> ParsedLine | None:
     if not fields:
         return None
     stamp = _timestamp(parts[2]) if len(parts) == 3 else None
-    return name, tags, fields, stamp
+    return series_id, name, dict(tags), fields, stamp
+
+
+def _plain_head(head: str) -> tuple[str, str, dict[str, str]] | None:
+    """Series id, measurement and tags of an unescaped ``measurement,tag=value...``, memoised.
+
+    A fleet repeats the same few heads line after line; the cache holds up to
+    ``_HEAD_CACHE_SIZE`` of them and starts afresh when full.
+    """
+    cached = _HEADS.get(head)
+    if cached is not None:
+        return cached
+    pairs = head.split(",")
+    name = pairs[0]
+    if not name:
+        return None
+    tags: dict[str, str] = {}
+    for pair in pairs[1:]:
+        key, sep, value = pair.partition("=")
+        if not key or not value or not sep:
+            return None
+        tags[key] = value
+    if len(_HEADS) >= _HEAD_CACHE_SIZE:
+        _HEADS.clear()
+    cached = _HEADS[head] = (series_id_for(name, tags), name, tags)
+    return cached
 
 
 def _parse_escaped(line: str) -> ParsedLine:
