@@ -110,7 +110,8 @@ def killswitch(args: argparse.Namespace) -> Any:
 def bench(args: argparse.Namespace) -> int:
     from aiops.alerting.bench import main
 
-    return main(["--series", str(args.series), "--anomalies", str(args.anomalies), "--silences", str(args.silences)])
+    return main(["--series", str(args.series), "--anomalies", str(args.anomalies), "--silences", str(args.silences),
+                 "--tick-every", str(args.tick_every)])
 
 
 def _common(parser: argparse.ArgumentParser, *, by: bool = False) -> None:
@@ -176,4 +177,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--series", type=int, default=2000)
     b.add_argument("--anomalies", type=int, default=50_000)
     b.add_argument("--silences", type=int, default=50)
+    b.add_argument("--tick-every", type=int, default=100, help="anomalies between ticks")
     b.set_defaults(func=bench)

@@ -122,6 +122,7 @@ class AlertPolicy:
         self.states: dict[str, AlertState] = {}
         self.groups: dict[str, AlertGroup] = {}
         self._by_series: dict[str, set[str]] = {}
+        self._forgot_at = -math.inf
         self.suppressed_repeats = 0
 
     # -- input -------------------------------------------------------------
@@ -186,26 +187,31 @@ class AlertPolicy:
     def tick(self, now: float) -> list[Notification]:
         """Resolve what has been normal long enough, then flush the groups that are due."""
         self._resolve(now)
-        inhibition = self._inhibition()
+        due = [(key, group) for key, group in self.groups.items() if group.due(now)]
+        inhibition = self._inhibition() if due else None
         out: list[Notification] = []
-        for key, group in list(self.groups.items()):
-            if group.due(now):
-                visible = []
-                for fp in sorted(group.fingerprints):
-                    alert = self._rendered(self.states[fp]).alert
-                    if alert.status == "resolved" and fp in group.notified_firing:
-                        visible.append(alert)
-                    elif alert.status == "firing" and not self.muted_by(alert, now, inhibition):
-                        visible.append(alert)
-                    elif alert.status == "resolved":
-                        group.drop(fp)
-                note = group.flush(visible, now)
-                if note is not None:
-                    out.append(note)
+        for key, group in due:
+            note = self._flush(group, now, inhibition)
+            if note is not None:
+                out.append(note)
             if not group.fingerprints:
                 del self.groups[key]
-        self._forget_old(now)
+        if now - self._forgot_at >= 60.0:
+            self._forget_old(now)
+            self._forgot_at = now
         return out
+
+    def _flush(self, group: AlertGroup, now: float, inhibition: InhibitIndex | None) -> Notification | None:
+        visible = []
+        for fp in sorted(group.fingerprints):
+            alert = self._rendered(self.states[fp]).alert
+            if alert.status == "resolved" and fp in group.notified_firing:
+                visible.append(alert)  # receivers that saw it firing hear it resolved, muted or not
+            elif alert.status == "firing" and not self.muted_by(alert, now, inhibition):
+                visible.append(alert)
+            elif alert.status == "resolved":
+                group.drop(fp)
+        return group.flush(visible, now)
 
     def match_labels(self, alert: Alert) -> dict[str, str]:
         """Labels that matchers (routes, silences, inhibition) see: the alert's plus its severity."""

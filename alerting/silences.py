@@ -63,6 +63,8 @@ class SilenceStore:
         self.path = Path(path) if path else None
         self._silences: dict[str, Silence] = {}
         self._compiled: dict[str, list[Any]] = {}
+        self._by_label: dict[tuple[str, str], set[str]] = {}  # one equality matcher -> silence ids
+        self._unindexed: set[str] = set()
         if self.path and self.path.exists():
             self._load()
 
@@ -78,8 +80,8 @@ class SilenceStore:
             raise SilenceError("created_by is required")
         silence = Silence(silence_id or uuid.uuid4().hex[:12], list(matchers), float(starts_at),
                           float(ends_at), created_by, str(comment or ""), float(now))
-        self._silences[silence.id] = silence
-        self._compiled[silence.id] = compiled
+        self._add(silence, compiled)
+        self._collect(now)
         log.info("silence.created", id=silence.id, matchers=matchers, by=created_by,
                  starts_at=starts_at, ends_at=ends_at)
         self._save()
@@ -108,8 +110,11 @@ class SilenceStore:
 
     def silenced_by(self, labels: Mapping[str, str], now: float) -> list[str]:
         """Ids of the active silences matching these labels."""
-        return [s.id for s in self._silences.values()
-                if s.status(now) == "active" and matches_all(self._compiled[s.id], labels)]
+        candidates = set(self._unindexed)
+        for item in labels.items():
+            candidates |= self._by_label.get(item, set())
+        return sorted(i for i in candidates
+                      if self._silences[i].status(now) == "active" and matches_all(self._compiled[i], labels))
 
     def export(self) -> list[dict[str, Any]]:
         return [s.to_dict() for s in self._silences.values()]
@@ -117,8 +122,25 @@ class SilenceStore:
     def import_(self, items: list[dict[str, Any]]) -> None:
         for item in items:
             silence = Silence(**item)
-            self._silences[silence.id] = silence
-            self._compiled[silence.id] = parse_matchers(silence.matchers)
+            self._add(silence, parse_matchers(silence.matchers))
+
+    def _add(self, silence: Silence, compiled: list[Any]) -> None:
+        self._silences[silence.id] = silence
+        self._compiled[silence.id] = compiled
+        equal = [m for m in compiled if m.op == "=" and m.value != ""]
+        if equal:
+            self._by_label.setdefault((equal[0].name, equal[0].value), set()).add(silence.id)
+        else:
+            self._unindexed.add(silence.id)
+
+    def _collect(self, now: float, retention_s: float = 5 * 86400.0) -> None:
+        """Forget silences expired longer than ``retention_s`` ago."""
+        for sid in [s.id for s in self._silences.values() if now - s.ends_at > retention_s]:
+            compiled = self._compiled.pop(sid)
+            del self._silences[sid]
+            self._unindexed.discard(sid)
+            for m in compiled:
+                self._by_label.get((m.name, m.value), set()).discard(sid)
 
     def _load(self) -> None:
         assert self.path is not None
