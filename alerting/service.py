@@ -119,11 +119,14 @@ class AlertingService:
         return make_app(self.state)
 
     def export_state(self) -> dict[str, Any]:
-        return {"policy": self.state.policy.export_state(), "silences": self.state.policy.silences.export()}
+        return {"policy": self.state.policy.export_state(), "silences": self.state.policy.silences.export(),
+                "remediation": self.state.remediator.export_state()}
 
     def import_state(self, data: dict[str, Any]) -> None:
         self.state.policy.import_state(data["policy"])
         self.state.policy.silences.import_(data.get("silences", []))
+        if "remediation" in data:
+            self.state.remediator.import_state(data["remediation"])
 
 
 def _anomaly_from(data: Any) -> Anomaly:

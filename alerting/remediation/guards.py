@@ -60,6 +60,16 @@ class Guards:
         self._global.append(now)
         self._last_on_target[target] = now
 
+    def export(self) -> dict:
+        return {"kill_switch": self.kill_switch, "by_target": {t: list(v) for t, v in self._by_target.items() if v},
+                "global": list(self._global), "last_on_target": dict(self._last_on_target)}
+
+    def import_(self, data: dict) -> None:
+        self.kill_switch = bool(data.get("kill_switch", self.kill_switch))
+        self._by_target = {t: deque(v) for t, v in data.get("by_target", {}).items()}
+        self._global = deque(data.get("global", []))
+        self._last_on_target = dict(data.get("last_on_target", {}))
+
     @staticmethod
     def _trim(times: deque[float], now: float, window: float) -> deque[float]:
         while times and times[0] <= now - window:

@@ -245,6 +245,29 @@ class Remediator:
         self.audit.add("rolled_back", action, now=now, rollback_of=failed.id)
         return action
 
+    # -- persistence -------------------------------------------------------
+
+    def export_state(self) -> dict[str, Any]:
+        """Actions, their alerts, request keys and guard history, as JSON-able data."""
+        return {"version": 1, "actions": [a.to_dict() for a in self.actions.values()],
+                "alerts": {i: a.to_dict() for i, a in self._alerts.items()},
+                "requested": [list(k) for k in self._requested], "guards": self.guards.export()}
+
+    def import_state(self, data: dict[str, Any]) -> None:
+        """Resume after a restart: pending approvals stay pending, rate limits keep their history."""
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ActionError("unknown remediation state format")
+        try:
+            actions = [Action(**a) for a in data["actions"]]
+            alerts = {i: Alert.from_dict(a) for i, a in data["alerts"].items()}
+        except (KeyError, TypeError) as exc:
+            raise ActionError(f"broken remediation state: {exc}") from None
+        known = [a for a in actions if a.name in self.kinds]
+        self.actions = {a.id: a for a in known}
+        self._alerts = {i: alerts[i] for i in self.actions if i in alerts}
+        self._requested = {(k[0], k[1], float(k[2])) for k in data.get("requested", [])}
+        self.guards.import_(data.get("guards", {}))
+
     # -- views ---------------------------------------------------------------
 
     def list(self, status: str | None = None) -> list[Action]:

@@ -166,3 +166,23 @@ async def test_failure_is_audited_not_raised(prog, tmp_path):
     [act] = await rem.handle(alert(), now=0)
     assert act.status == "failed" and "exited with 1" in act.reason
     assert events(rem) == ["requested", "failed"]
+
+
+async def test_state_survives_a_restart(prog):
+    """Pending approvals, rate-limit history and the kill switch come back after export/import (JSON)."""
+    import json
+
+    program, out = prog
+    first = remediator(program, out, require_approval=True, per_target_limit={"max_actions": 1, "window_s": 100})
+    [pending] = await first.handle(alert("web-1"), now=0)
+    first.guards.record("web-2", now=0)
+    first.set_kill_switch(False, who="ana", now=0)
+    data = json.loads(json.dumps(first.export_state()))
+    second = remediator(program, out, require_approval=True, per_target_limit={"max_actions": 1, "window_s": 100})
+    second.import_state(data)
+    assert await second.handle(alert("web-1"), now=5) == []            # already requested this episode
+    assert second.guards.rate_limited("web-2", now=5) is not None
+    done = await second.approve(pending.id, who="ana", now=10)
+    assert done.status == "executed" and recorded(out) == [["restart", "web-1"]]
+    with pytest.raises(ActionError):
+        second.import_state({"version": 7})
