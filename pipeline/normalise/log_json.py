@@ -27,6 +27,8 @@ class BadLogRecord(InputError):
 
 @dataclass(slots=True)
 class LogRecord:
+    """What one JSON log record says; empty strings where the record leaves a part out."""
+
     host: str
     service: str
     level: str

@@ -8,6 +8,7 @@ the level is unknown and counts as ``info``.
 >>> r = parse_syslog("<34>1 2026-11-22T10:00:00.5Z web-1 sshd 4242 ID47 - Failed password", now=0.0)
 >>> r.host, r.service, r.level, r.time, r.message
 ('web-1', 'sshd', 'critical', 1795341600.5, 'Failed password')
+>>> from aiops.pipeline.normalise.timestamps import iso
 >>> r = parse_syslog("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown",
 ...                  now=1_780_000_000.0)  # late May 2026: June 14 is last year's
 >>> r.host, r.service, r.level, iso(r.time), r.message
@@ -17,13 +18,13 @@ the level is unknown and counts as ``info``.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, tzinfo
 
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.levels import DEFAULT_LEVEL, syslog_level
-from aiops.pipeline.normalise.timestamps import BadTimestamp, iso, parse_iso
+from aiops.pipeline.normalise.timestamps import BadTimestamp, parse_iso
 
 
 class BadSyslog(InputError):
@@ -32,6 +33,8 @@ class BadSyslog(InputError):
 
 @dataclass(slots=True)
 class SyslogRecord:
+    """What one syslog line says; empty strings where the line leaves a part out."""
+
     host: str
     service: str
     level: str
@@ -66,9 +69,6 @@ def parse_syslog(line: str, *, now: float, zone: tzinfo = UTC) -> SyslogRecord:
         if full:
             return _rfc5424(line, full, level, now)
     return _rfc3164(line, pos, level, now, zone)
-
-
-__all__ = ["BadSyslog", "SyslogRecord", "iso", "parse_syslog"]
 
 
 def _rfc5424(line: str, match: re.Match[str], level: str, now: float) -> SyslogRecord:
