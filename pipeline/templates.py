@@ -103,7 +103,7 @@ class SourceMiner:
         standalone: list[int] = []
         pending = iter(values)
         for i, token in enumerate(tokens):
-            restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token)
+            restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token) if "<" in token else token
             shape = template[i] if i < len(template) else WILDCARD
             if shape == WILDCARD or (restored != token and self._placeholder.fullmatch(token)):
                 standalone.append(len(params))

@@ -30,6 +30,7 @@ False
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from drain3.drain import Drain
 
@@ -44,9 +45,10 @@ def is_word(token: str) -> bool:
 
 def is_placeholder(token: str) -> bool:
     """A whole-token mask such as ``<IP>`` or the wildcard ``<*>``."""
-    return token.startswith("<") and token.endswith(">") and bool(_PLACEHOLDER.match(token))
+    return token[:1] == "<" and token[-1:] == ">" and bool(_PLACEHOLDER.match(token))
 
 
+@lru_cache(maxsize=65536)
 def shape(token: str) -> str:
     """The token without digits and placeholders: what stays constant.
 

@@ -63,6 +63,30 @@ DEFAULT_RULES: tuple[MaskingRule, ...] = tuple(
 )
 
 
+_DIGITS = tuple("0123456789")
+
+#: Substrings without which a built-in rule cannot match: a line is only scanned with the
+#: rules whose hint it contains (one alternation per combination, compiled once).
+RULE_HINTS: dict[str, tuple[str, ...]] = {
+    "URL": ("://",),
+    "EMAIL": ("@",),
+    "TIMESTAMP": _DIGITS,
+    "DATE": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
+    "UUID": ("-",),
+    "MAC": (":", "-"),
+    "TIME": (":",),
+    "IPV6": (":",),
+    "USER": ("user", "for "),
+    "IP": (".",),
+    "HOSTPORT": (":",),
+    "BLK": ("blk_",),
+    "HEX": _DIGITS,
+    "PATH": ("/",),
+    "DURATION": _DIGITS,
+    "NUM": _DIGITS,
+}
+
+
 class Masker:
     """Compiled masking rules (one alternation, first rule wins at each position).
 
@@ -77,13 +101,32 @@ class Masker:
         self.rules = list(rules)
         self.max_chars = max_chars
         self._names = [r.name for r in self.rules]
-        joined = "|".join(f"(?P<g{i}>{_anonymise_groups(r.pattern)})" for i, r in enumerate(self.rules))
-        self._regex = re.compile(joined) if self.rules else None
+        default_patterns = {r.name: r.pattern for r in DEFAULT_RULES}
+        self._hints = [
+            RULE_HINTS.get(r.name) if default_patterns.get(r.name) == r.pattern else None for r in self.rules
+        ]
+        self._compiled: dict[int, re.Pattern[str] | None] = {}
+
+    def _regex_for(self, message: str) -> re.Pattern[str] | None:
+        active = 0
+        for i, hints in enumerate(self._hints):
+            if hints is None or any(h in message for h in hints):
+                active |= 1 << i
+        regex = self._compiled.get(active, False)
+        if regex is False:
+            joined = "|".join(
+                f"(?P<g{i}>{_anonymise_groups(r.pattern)})" for i, r in enumerate(self.rules) if active >> i & 1
+            )
+            regex = re.compile(joined) if joined else None
+            if len(self._compiled) < 4096:
+                self._compiled[active] = regex
+        return regex
 
     def mask(self, message: str) -> tuple[str, list[str]]:
         """The masked message and the masked values in order of appearance."""
         message = message[: self.max_chars]
-        if self._regex is None:
+        regex = self._regex_for(message)
+        if regex is None:
             return message, []
         values: list[str] = []
 
@@ -92,7 +135,13 @@ class Masker:
             values.append(match.group(0))
             return f"<{self._names[int(group[1:])]}>"
 
-        return self._regex.sub(replace, message), values
+        return regex.sub(replace, message), values
+
+    def __getstate__(self) -> dict[str, object]:
+        return {"rules": self.rules, "max_chars": self.max_chars}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__init__(state["rules"], max_chars=state["max_chars"])  # type: ignore[misc, arg-type]
 
     def placeholders(self) -> set[str]:
         return {f"<{n}>" for n in self._names}
