@@ -180,7 +180,7 @@ class _Normaliser:
     def _metric_json(self, item: Any) -> Event:
         name, labels, features, stamp = metric_record(item)
         time = self.now if stamp is None else parse_time(stamp, self.guard.zone)
-        return Event("metric", series_id_for(name, labels), labels, time, features, ingest_time=self.now)
+        return Event("metric", _series_id(name, labels), labels, time, features, ingest_time=self.now)
 
     def _syslog(self, text: str) -> Event:
         record = parse_syslog(text, now=self.now, zone=self.guard.zone)
@@ -194,10 +194,25 @@ class _Normaliser:
         return _log_event(record.host, record.service, record.level, time, record.message, self.now)
 
 
+_SERIES_CACHE_SIZE = 50_000
+_SERIES_IDS: dict[tuple[str, ...], str] = {}
+
+
+def _series_id(name: str, labels: dict[str, str]) -> str:
+    """``series_id_for``, memoised per name and labels in their given order (bounded)."""
+    key = (name, *labels.keys(), *labels.values())
+    found = _SERIES_IDS.get(key)
+    if found is None:
+        if len(_SERIES_IDS) >= _SERIES_CACHE_SIZE:
+            _SERIES_IDS.clear()
+        found = _SERIES_IDS[key] = series_id_for(name, labels)
+    return found
+
+
 def _log_event(host: str, service: str, level: str, time: float, message: str, now: float) -> Event:
     labels = {k: v for k, v in (("host", host), ("service", service)) if v}
     return Event(
-        "log", series_id_for("log", labels), labels, time, {},
+        "log", _series_id("log", labels), labels, time, {},
         message=message, level=level, ingest_time=now,
     )
 

@@ -102,6 +102,20 @@ class TestJsonMetricPayloads:
     def test_missing_timestamp_is_now(self) -> None:
         assert run("metrics", b'{"metric": "a", "value": 1}').events[0].time == NOW
 
+    def test_series_id_does_not_depend_on_tag_order(self) -> None:
+        r = run("metrics", b'[{"name": "m", "tags": {"b": "1", "a": "2"}, "fields": {"v": 1}},'
+                           b' {"name": "m", "tags": {"a": "2", "b": "1"}, "fields": {"v": 2}},'
+                           b' {"name": "m", "tags": {"a": "1", "b": "2"}, "fields": {"v": 3}}]')
+        assert [e.series_id for e in r.events] == ["m|a=2,b=1", "m|a=2,b=1", "m|a=1,b=2"]
+        lines = run("metrics", b"m,b=1,a=2 v=1\nm,a=2,b=1 v=2\nm,a=1,b=2 v=3")
+        assert [e.series_id for e in lines.events] == ["m|a=2,b=1", "m|a=2,b=1", "m|a=1,b=2"]
+
+    def test_events_do_not_share_label_dicts(self) -> None:
+        r = run("metrics", b"m,host=a v=1\nm,host=a v=2")
+        r.events[0].labels["host"] = "changed"
+        assert r.events[1].labels == {"host": "a"}
+        assert run("metrics", b"m,host=a v=3").events[0].labels == {"host": "a"}
+
 
 class TestLogPayloads:
     def test_vector_ndjson(self) -> None:
