@@ -15,7 +15,7 @@ from aiops.pipeline.generator.produce import TrafficGenerator
 from aiops.pipeline.shapes import series_id_for
 
 START = 1_700_000_000.0
-LIVE_TICKS = 600
+LIVE_TICKS = 450
 BASE = dict(seed=21, hosts=2, warmup_s=20.0, gap_s=10.0, period_s=600.0, log_format="json")
 
 
@@ -39,7 +39,7 @@ def _decode(wire, config: GeneratorConfig):
 
 @pytest.fixture(scope="module")
 def injected(wire):
-    return _decode(wire, GeneratorConfig(anomaly_rate=12.0, **BASE))
+    return _decode(wire, GeneratorConfig(anomaly_rate=15.0, **BASE))
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def _inside(record, t: float) -> bool:
 
 class TestSchedule:
     def test_all_kinds_are_injected(self, injected):
-        """Over ten minutes at this rate every kind shows up."""
+        """Over seven and a half minutes at this rate every kind shows up."""
         gen = injected[0]
         assert {r["kind"] for r in gen.truth} == set(ALL_KINDS)
 

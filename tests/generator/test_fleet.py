@@ -27,7 +27,7 @@ def _run(config: GeneratorConfig, history_s: float = 30.0, ticks: int = 120):
 class TestDeterminism:
     def test_same_seed_same_traffic_and_truth(self):
         """Two generators with one seed produce byte-identical messages and identical truth."""
-        config = GeneratorConfig(seed=42, anomaly_rate=10.0, warmup_s=10.0, log_format="mixed")
+        config = GeneratorConfig(seed=42, hosts=2, anomaly_rate=10.0, warmup_s=10.0, log_format="mixed")
         a, msgs_a = _run(config)
         b, msgs_b = _run(config)
         assert msgs_a == msgs_b
@@ -35,8 +35,8 @@ class TestDeterminism:
 
     def test_other_seed_other_traffic(self):
         """A different seed changes values and incidents."""
-        a, msgs_a = _run(GeneratorConfig(seed=1, anomaly_rate=10.0, warmup_s=10.0))
-        b, msgs_b = _run(GeneratorConfig(seed=2, anomaly_rate=10.0, warmup_s=10.0))
+        a, msgs_a = _run(GeneratorConfig(seed=1, hosts=2, anomaly_rate=10.0, warmup_s=10.0))
+        b, msgs_b = _run(GeneratorConfig(seed=2, hosts=2, anomaly_rate=10.0, warmup_s=10.0))
         assert msgs_a != msgs_b
         assert [(r["kind"], r["series_id"], r["start"]) for r in a.truth] != \
                [(r["kind"], r["series_id"], r["start"]) for r in b.truth]
@@ -119,7 +119,7 @@ class TestRealism:
 
     def test_log_mix_has_levels_and_parameters(self, wire):
         """Application logs are mostly info with some warn and error, with varied parameters."""
-        _, messages = _run(GeneratorConfig(seed=8, anomaly_rate=0.0), history_s=300, ticks=0)
+        _, messages = _run(GeneratorConfig(seed=8, anomaly_rate=0.0), history_s=200, ticks=0)
         levels, messages_text, apps = [], set(), set()
         for topic, _, value in messages:
             if topic == "logs.raw":

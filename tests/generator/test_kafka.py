@@ -54,11 +54,11 @@ class TestRun:
         metrics, logs = "run.metrics", "run.logs"
         for topic in (metrics, logs):
             tansu_broker.create_topic(topic, partitions=2)
-        config = GeneratorConfig(hosts=2, seed=5, period_s=600.0, history_s=20.0, anomaly_rate=40.0, warmup_s=0.0,
+        config = GeneratorConfig(hosts=2, seed=5, period_s=600.0, history_s=10.0, anomaly_rate=40.0, warmup_s=0.0,
                                  metrics_topic=metrics, logs_topic=logs, metric_format="mixed", log_format="mixed")
         truth_path = tmp_path / "truth.jsonl"
         began = time.time()
-        counts = asyncio.run(run(config, bootstrap=tansu_broker.bootstrap, duration_s=3.0, rate_multiplier=2.0,
+        counts = asyncio.run(run(config, bootstrap=tansu_broker.bootstrap, duration_s=2.0, rate_multiplier=2.0,
                                  truth_path=truth_path, producer_conf={"linger.ms": 5}))
         ended = time.time()
         assert counts.delivery_errors == 0 and counts.undelivered == 0
@@ -81,8 +81,8 @@ class TestRun:
                 lines += len(records)
         assert (points, lines, size) == (counts.points, counts.log_lines, counts.bytes)
         assert series == {f"service|host=node-{h},service={s}" for h in (1, 2) for s in ("api", "db", "cache")}
-        # interval 1 s / rate_multiplier 2: 20 s of history, then 3 s of live, both at 0.5 s steps
-        assert counts.points == 6 * (40 + 6)
+        # interval 1 s / rate_multiplier 2: 10 s of history, then 2 s of live, both at 0.5 s steps
+        assert counts.points == 6 * (20 + 4)
         assert live_times and max(live_times) <= ended
 
         truth = read_truth(truth_path)
@@ -97,7 +97,7 @@ class TestRun:
         settings.write_text(f"kafka:\n  bootstrap_servers: '{tansu_broker.bootstrap}'\n"
                             "topics:\n  metrics: cli.metrics\n  logs: cli.logs\n")
         truth = tmp_path / "t.jsonl"
-        args = _parser().parse_args(["generate", "--config", str(settings), "--hosts", "1", "--duration", "2",
+        args = _parser().parse_args(["generate", "--config", str(settings), "--hosts", "1", "--duration", "1",
                                      "--history", "5", "--anomaly-rate", "60", "--warmup", "0", "--seed", "3",
                                      "--truth", str(truth)])
         assert args.func(args) == 0
@@ -115,7 +115,7 @@ class TestRun:
             free_port = sock.getsockname()[1]
         config = GeneratorConfig(hosts=1, services=["api"], history_s=3.0, anomaly_rate=0.0)
         counts = asyncio.run(run(config, bootstrap=f"127.0.0.1:{free_port}", duration_s=0.0,
-                                 producer_conf={"message.timeout.ms": 1500}))
+                                 producer_conf={"message.timeout.ms": 500}))
         assert counts.messages > 0 and counts.undelivered + counts.delivery_errors >= counts.messages
 
     def test_stop_event_ends_live_early(self, tansu_broker, tmp_path):

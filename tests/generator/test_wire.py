@@ -90,8 +90,8 @@ class TestFormats:
     def test_history_batches_fill_messages(self, wire):
         """History packs up to max_lines_per_message records into one message."""
         gen = TrafficGenerator(GeneratorConfig(seed=1, max_lines_per_message=200, metric_format="influx"))
-        sizes = [len(wire(t, v)[1]) for t, _, v in gen.history(START - 300, START) if t == "metrics.raw"]
-        assert max(sizes) == 200 and sum(sizes) == 4 * 3 * 300
+        sizes = [len(wire(t, v)[1]) for t, _, v in gen.history(START - 200, START) if t == "metrics.raw"]
+        assert max(sizes) == 200 and sum(sizes) == 4 * 3 * 200
 
 
 class TestProductNormaliser:
