@@ -236,9 +236,10 @@ async def run(
         write_truth(truth_path, [])
     step = config.interval_s
     now = math.floor(clock() / step) * step
-    for message in gen.history(now - history_s, now):
+    for sent, message in enumerate(gen.history(now - history_s, now), 1):
         sender.send(message)
-    await asyncio.sleep(0)
+        if sent % 500 == 0:
+            await asyncio.sleep(0)  # a long history must not starve the other tasks of the loop
     log.info("history sent", seconds=history_s, **gen.counts.as_dict())
     live_start = math.ceil(max(clock(), now) / step) * step
     ticks = max(0, math.ceil(duration_s / step - 1e-9))
