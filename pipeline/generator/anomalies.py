@@ -98,7 +98,8 @@ class Injection:
     params: dict[str, Any] = field(default_factory=dict)
 
     def active(self, time_s: float) -> bool:
-        return self.start <= time_s <= self.end
+        """Inside ``[start, end]``, with a microsecond's slack for tick times summed in another order."""
+        return self.start - 1e-6 <= time_s <= self.end + 1e-6
 
     def truncate(self, at: float) -> None:
         """The traffic stopped at ``at``, inside the window: end the incident there."""

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import itertools
+import random
 from collections import defaultdict
 
 import pytest
 from pydantic import ValidationError
 
-from aiops.pipeline.generator.anomalies import ALL_KINDS, ATTACK_KINDS, METRIC_KINDS, AnomalySchedule
+from aiops.pipeline.generator.anomalies import (
+    ALL_KINDS,
+    ATTACK_KINDS,
+    METRIC_KINDS,
+    AnomalySchedule,
+    make_metric_injection,
+)
 from aiops.pipeline.generator.config import GeneratorConfig
 from aiops.pipeline.generator.fleet import SeriesKey
 from aiops.pipeline.generator.produce import TrafficGenerator
@@ -190,3 +197,19 @@ class TestLogTruth:
         failed = [x for x in logs if x["service"] == "sshd" and "Failed password" in x["message"]]
         assert all(" from 10.20." in x["message"] for x in failed)
         assert len(failed) < 30
+
+
+class TestOddIntervals:
+    def test_window_edges_hold_with_a_tenth_of_a_second(self):
+        """With 0.1 s ticks, a window's last tick is inside it although the sums differ in the last bit."""
+        live_start, step = 1_700_000_000.3, 0.1
+        cases = [(k, n) for k in range(0, 300, 7) for n in range(1, 200, 13)
+                 if (live_start + k * step) + step * n < live_start + (k + n) * step]
+        assert cases  # the float sums really do disagree for some windows
+        for k, n in cases:
+            start = live_start + k * step
+            injection = make_metric_injection("x", "level_shift", SeriesKey("h", "api"), start,
+                                              interval_s=step, rng=random.Random(k))
+            injection.end = start + step * n
+            assert injection.active(live_start + k * step) and injection.active(live_start + (k + n) * step)
+            assert not injection.active(live_start + (k + n + 1) * step)
