@@ -65,6 +65,17 @@ class ParameterConfig(_Section):
     max_templates: int = Field(2000, ge=1, description="templates tracked per source")
 
 
+class SequenceConfig(_Section):
+    """DeepLog-style next-template check: is this template among the usual successors of the last ones?"""
+
+    enabled: bool = True
+    order: int = Field(2, ge=1, le=5, description="templates of context")
+    top_candidates: int = Field(5, ge=1, description="successors counted as normal, by frequency")
+    min_context: int = Field(30, ge=1, description="times a context must be seen before it judges")
+    max_share: float = Field(0.01, gt=0, le=1, description="and the successor's share below this fires")
+    max_contexts: int = Field(20_000, ge=1)
+
+
 class LogsConfig(_Section):
     """Everything log intelligence does, per source (by default a source is one host+service series)."""
 
@@ -77,4 +88,5 @@ class LogsConfig(_Section):
     template_frequency: TemplateFrequencyConfig = TemplateFrequencyConfig()
     error_burst: ErrorBurstConfig = ErrorBurstConfig()
     parameter: ParameterConfig = ParameterConfig()
+    sequence: SequenceConfig = SequenceConfig()
     security: SecurityConfig = SecurityConfig()

@@ -2,8 +2,8 @@
 
 The worker hands batches of normalised log events. Each event is enriched in
 place with its template (id, text, parameters), then every detector of its
-source scores it before learning it: new and rare templates, numeric
-parameters, error bursts, authentication and privilege patterns. Closed
+source scores it before learning it: new and rare templates, unexpected
+template sequences, numeric parameters, error bursts, authentication and privilege patterns. Closed
 per-window template counts come back as metric events (scored by the main
 engine too) and are scored here as well.
 
@@ -89,6 +89,10 @@ class LogIntelligence:
                 state.parameter.observe(
                     match.template_id, match.params, event.time, template=match.template, positions=match.standalone
                 )
+            )
+        if state.sequence is not None:
+            findings.append(
+                state.sequence.observe(match.template_id, event.time, template=match.template, judge=not match.is_new)
             )
         burst = state.errors.observe(event.level, event.time) if state.errors is not None else None
         service = event.labels.get(self.config.rules_label, "")

@@ -10,6 +10,7 @@ from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.error_burst import ErrorBurstDetector
 from aiops.detectors.logs.parameter import ParameterDetector
 from aiops.detectors.logs.rare_template import RareTemplateDetector
+from aiops.detectors.logs.sequence import SequenceDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
 from aiops.detectors.security.bank import SecurityBank
 from aiops.pipeline.templates import SourceMiner, TemplateStateError
@@ -37,6 +38,7 @@ class SourceState:
         )
         self.errors = ErrorBurstDetector(config.error_burst) if config.error_burst.enabled else None
         self.parameter = ParameterDetector(config.parameter) if config.parameter.enabled else None
+        self.sequence = SequenceDetector(config.sequence) if config.sequence.enabled else None
         self.security = SecurityBank(config.security)
 
     def to_bytes(self) -> bytes:
@@ -51,6 +53,7 @@ class SourceState:
                 "frequency": self.frequency,
                 "errors": self.errors,
                 "parameter": self.parameter,
+                "sequence": self.sequence,
                 "security": self.security,
             },
         }
@@ -72,5 +75,6 @@ class SourceState:
         state.frequency = detectors["frequency"]
         state.errors = detectors["errors"]
         state.parameter = detectors["parameter"]
+        state.sequence = detectors["sequence"]
         state.security = detectors["security"]
         return state

@@ -8,12 +8,14 @@ from aiops.detectors.logs.config import (
     ErrorBurstConfig,
     ParameterConfig,
     RareTemplateConfig,
+    SequenceConfig,
     TemplateFrequencyConfig,
 )
 from aiops.detectors.logs.error_burst import ErrorBurstDetector
 from aiops.detectors.logs.parameter import ParameterDetector
 from aiops.detectors.logs.rare_template import RareTemplateDetector
 from aiops.detectors.logs.scoring import RobustWindow, exceedance_score
+from aiops.detectors.logs.sequence import SequenceDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
 
 
@@ -132,6 +134,25 @@ class TestParameter:
         assert d.observe("t", ["0xffffffff", "99.99.99.99", "0999999"], 60.0) is None
 
 
+class TestSequence:
+    def test_skipped_step_fires_and_regular_cycle_does_not(self) -> None:
+        """open -> auth -> query -> close repeats; a query without auth is out of sequence."""
+        d = SequenceDetector(SequenceConfig(order=2, top_candidates=2, min_context=20))
+        cycle = ["open", "auth", "query", "close"]
+        assert all(d.observe(t, float(i)) is None for i, t in enumerate(cycle * 50))
+        d.observe("open", 200.0)
+        f = d.observe("query", 201.0, template="query <*>")
+        assert f is not None and f.kind == "sequence" and f.score >= f.threshold
+        assert "query <*>" in f.reason
+
+    def test_judge_false_only_learns(self) -> None:
+        d = SequenceDetector(SequenceConfig(order=1, top_candidates=1, min_context=5))
+        for i in range(20):
+            d.observe("a", float(i))
+        assert d.observe("new", 21.0, judge=False) is None
+        assert d.successors[("a",)]["new"] == 1
+
+
 def test_scores_are_calibrated() -> None:
     """0.9 exactly at the threshold, rising towards 1, 0 for nothing."""
     assert abs(exceedance_score(4.0, 4.0) - 0.9) < 1e-12
@@ -153,6 +174,7 @@ def test_detectors_pickle() -> None:
         ErrorBurstDetector(ErrorBurstConfig()),
         TemplateFrequencyDetector(TemplateFrequencyConfig()),
         ParameterDetector(ParameterConfig()),
+        SequenceDetector(SequenceConfig()),
     ):
         clone = pickle.loads(pickle.dumps(d))
         assert type(clone) is type(d)
