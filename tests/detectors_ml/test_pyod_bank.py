@@ -39,6 +39,21 @@ class TestDetection:
         assert (outlier.per_feature[0] > 3).all()
         assert (outlier.expected_high[0] < [160.0, 9.0]).all()
 
+    @pytest.mark.parametrize("model", ["ecod", "copod"])
+    def test_fast_ecdf_scores_equal_pyod_decision_function(self, model):
+        """The sorted-column scoring gives PyOD's own numbers, ties and extremes included."""
+        rng = np.random.default_rng(7)
+        rows = np.round(normal_rows(rng, 96), 0)[:, None, :]
+        fast = PyODBank(model=model, window_size=96, min_points=96, background=False)
+        slow = PyODBank(model=model, window_size=96, min_points=96, background=False, fast_ecdf=False)
+        feed(fast, ["svc"], rows)
+        feed(slow, ["svc"], rows)
+        probes = np.concatenate([np.round(normal_rows(rng, 20), 0), [[300.0, -5.0], [-300.0, 40.0]], rows[:3, 0]])
+        for probe in probes:
+            want = slow.score(["svc"], probe[None], FEATURES, np.zeros(1)).raw[0]
+            got = fast.score(["svc"], probe[None], FEATURES, np.zeros(1)).raw[0]
+            assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
+
     def test_each_series_is_judged_against_its_own_window(self):
         """A value normal for one series is an outlier for another."""
         rng = np.random.default_rng(2)
