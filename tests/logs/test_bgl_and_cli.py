@@ -71,3 +71,22 @@ def test_bad_config_file_is_a_config_error(tmp_path) -> None:
 def test_missing_bgl_file_is_an_input_error(tmp_path) -> None:
     with pytest.raises(InputError):
         cli._bgl_path(tmp_path)
+
+
+def test_logs_command_through_the_main_entry_point(capsys) -> None:
+    """``aiops logs accuracy`` is wired into the main CLI and finds the shared data by default."""
+    from aiops.pipeline.cli import main
+
+    assert main(["logs", "accuracy", "--systems", "Apache"]) == 0
+    assert "Apache" in capsys.readouterr().out
+
+
+def test_logs_settings_compose_into_the_whole_configuration() -> None:
+    """The ``logs`` section validates with the rest; an unknown key is named."""
+    from aiops.pipeline.config import parse_settings
+    from aiops.pipeline.errors import ConfigError
+
+    s = parse_settings({"logs": {"security": {"spraying": {"distinct_users": 8}}, "sequence": {"order": 3}}})
+    assert s.logs.security.spraying.distinct_users == 8 and s.logs.sequence.order == 3
+    with pytest.raises(ConfigError, match="logs.mining.drain.simth: unknown key"):
+        parse_settings({"logs": {"mining": {"drain": {"simth": 0.5}}}})
