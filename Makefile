@@ -36,6 +36,7 @@ system-packages:
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
 	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \

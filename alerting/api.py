@@ -58,8 +58,12 @@ def _text(data: dict[str, Any], key: str, *, required: bool = True, default: str
     return value
 
 
+HEALTH_KEY = web.AppKey("health", object)
+
+
 async def healthz(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    extra = request.app.get(HEALTH_KEY)
+    return web.json_response({"status": "ok", **(extra() if extra else {})})
 
 
 async def list_alerts(request: web.Request) -> web.Response:
@@ -162,10 +166,15 @@ async def get_killswitch(request: web.Request) -> web.Response:
     return web.json_response({"kill_switch": request.app[STATE_KEY].remediator.guards.kill_switch})
 
 
-def make_app(state: AlertingState) -> web.Application:
-    """The aiohttp application serving the alerting API over ``state``."""
+def make_app(state: AlertingState, *, health=None) -> web.Application:
+    """The aiohttp application serving the alerting API over ``state``.
+
+    ``health``, when given, returns a dict merged into ``GET /healthz`` (the worker's counters).
+    """
     app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
     app[STATE_KEY] = state
+    if health is not None:
+        app[HEALTH_KEY] = health
     app.add_routes([
         web.get("/healthz", healthz),
         web.get("/api/alerts", list_alerts),

@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from aiops.alerting.delivery import DeliveryConfig
 from aiops.alerting.matchers import MatcherError, parse_matchers
 from aiops.alerting.remediation.config import RemediationConfig
 from aiops.alerting.sinks.registry import SinkConfigUnion
@@ -217,6 +218,7 @@ class AlertingConfig(_Model):
     silences: SilencesConfig = SilencesConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     remediation: RemediationConfig = RemediationConfig()
+    delivery: DeliveryConfig = DeliveryConfig()
 
     @model_validator(mode="after")
     def _receivers_exist(self) -> AlertingConfig:

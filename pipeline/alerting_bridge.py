@@ -1,46 +1,158 @@
-"""The worker's alerting side: anomalies in, notifications and actions out."""
+"""The worker's alerting side: anomalies in; notifications, audit and feedback records out.
+
+Anomalies reach one consumer (the anomalies topic has one partition), so
+grouping sees every anomaly of a group. Every worker still runs the service:
+its maintenance windows decide whether the engine learns a point, and its
+API answers on the worker's web port.
+"""
 
 from __future__ import annotations
 
-import sys
+import json
 import time
 from typing import Any
 
 import structlog
-from aiohttp import web
 
+from aiops.alerting.delivery import build_delivery
+from aiops.alerting.feedback import FeedbackRecord, apply_feedback
+from aiops.alerting.service import AlertingService
 from aiops.pipeline.config import Settings
-from aiops.pipeline.shapes import Anomaly
+from aiops.pipeline.normalise.deadletter import dead_letter_record
+from aiops.pipeline.shapes import Event
 
 log = structlog.get_logger(__name__)
 
 
 class AlertingRuntime:
-    def __init__(self, settings: Settings, *, stream=None) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.stream = stream or sys.stdout
         self.worker = None
         self.received = 0
+        self.alerts_raised = 0
+        self.notifications = 0
+        self.delivery = self._build_delivery(settings)
+        secret = settings.alerting.feedback.secret
+        self.service = AlertingService(
+            settings.alerting, self.delivery,
+            signer_secret=secret.get_secret_value().encode() if secret else None,
+        )
+
+    def _build_delivery(self, settings: Settings):
+        receivers = {r.name: list(r.sinks) for r in settings.alerting.receivers}
+        return build_delivery(receivers, dead_letter=self._dead_letter, config=settings.alerting.delivery)
 
     def attach(self, worker) -> None:
         self.worker = worker
+        app = worker.app
+        feedback_topic = app.topic(self.settings.topics.feedback, partitions=1,
+                                   value_serializer="raw", key_serializer="raw")
+        self.audit_topic = app.topic(self.settings.topics.audit, partitions=1,
+                                     value_serializer="raw", key_serializer="raw")
+        self.feedback_topic = feedback_topic
+
+        @app.timer(1.0)
+        async def alerting_tick():
+            await self.tick()
+
+        @app.agent(feedback_topic, name="feedback")
+        async def feedback(stream):
+            async for batch in stream.take_events(100, within=0.5):
+                await self.route_feedback([_json(e.value) for e in batch])
+
+    # -- anomalies to alerts ------------------------------------------------------
 
     async def handle(self, anomalies: list[dict[str, Any]]) -> None:
-        now = time.time()
-        for data in anomalies:
-            self.received += 1
-            a = Anomaly.from_dict(data)
-            self.stream.write(
-                f"ANOMALY {a.severity:8s} {a.series_id} score={a.score:.3f} {a.reason} "
-                f"(latency {now - a.ingest_time:.2f}s)\n"
-            )
-        self.stream.flush()
+        self.received += len(anomalies)
+        self.service.ingest(anomalies)
+        for rejected in self.service.drain_rejected():
+            await self._dead_letter(dead_letter_record(
+                json.dumps(rejected["record"], default=str).encode(), rejected["reason"],
+                topic=self.settings.topics.anomalies, partition=None, offset=None, stage="alert", now=time.time()))
 
-    def web_app(self) -> web.Application:
-        return web.Application()
+    async def tick(self) -> None:
+        notes = await self.service.tick()
+        self.notifications += len(notes)
+        self.alerts_raised += sum(1 for n in notes for a in n.alerts if a.status == "firing" and
+                                  a.updated_at == a.starts_at)
+        if self.worker is None:
+            return
+        for record in self.service.drain_audit():
+            await self.audit_topic.send(value=json.dumps(record, default=str).encode())
+        for record in self.service.drain_feedback():
+            await self.feedback_topic.send(key=str(record.get("series_id", "")).encode(),
+                                           value=json.dumps(record, default=str).encode())
+
+    def should_learn(self, event: Event) -> bool:
+        """False inside a maintenance window that pauses learning for the event's labels."""
+        return self.service.should_learn(event.labels, event.time)
+
+    # -- feedback -----------------------------------------------------------------
+
+    async def route_feedback(self, records: list[Any]) -> None:
+        """Feedback read from its topic goes to the partition that owns the series' detectors."""
+        from aiops.pipeline.stages import encode_controls
+        from aiops.pipeline.topics import partition_for
+
+        by_partition: dict[int, list[dict[str, Any]]] = {}
+        for record in records:
+            if not isinstance(record, dict) or not record.get("series_id"):
+                await self._dead_letter(dead_letter_record(
+                    json.dumps(record, default=str).encode(), "feedback record without series_id",
+                    topic=self.settings.topics.feedback, partition=None, offset=None, stage="feedback",
+                    now=time.time()))
+                continue
+            self.service.state.policy.feedback.remember(FeedbackRecord.from_dict(record))
+            part = partition_for(record["series_id"], self.settings.kafka.partitions)
+            by_partition.setdefault(part, []).append({"control": "feedback", "record": record})
+        for part, controls in by_partition.items():
+            await self.worker.events_topic.send(value=encode_controls(controls), partition=part)
+
+    def apply_controls(self, controls: list[dict[str, Any]], engine) -> int:
+        """Control items found on the events topic (feedback for series this worker owns)."""
+        applied = 0
+        for item in controls:
+            if item.get("control") == "feedback":
+                applied += apply_feedback(FeedbackRecord.from_dict(item["record"]), engine)
+        if applied:
+            log.info("feedback.applied", calls=applied)
+        return applied
+
+    # -- plumbing -----------------------------------------------------------------
+
+    async def _dead_letter(self, record: bytes) -> None:
+        if self.worker is None:
+            log.error("alerting.dead_letter_without_worker", bytes=len(record))
+            return
+        await self.worker.deadletter_topic.send(value=record)
+        self.worker.stats.dead_letters += 1
+
+    def web_app(self, *, health=None):
+        return self.service.web_app(health=health)
 
     def metrics(self) -> dict[str, float]:
-        return {"anomalies_received": self.received}
+        out: dict[str, float] = {"anomalies_received": self.received, "alerts_raised": self.alerts_raised,
+                                 "notifications": self.notifications}
+        sinks = self.delivery.metrics().get("sinks", {})
+        for name, counters in sinks.items():
+            for key, value in counters.items():
+                if isinstance(value, (int, float)):
+                    out[f"sink_{key}{{sink=\"{name}\"}}"] = value
+        return out
 
     def reconfigure(self, settings: Settings) -> None:
+        """Policy, routes and receivers change with the file; alert state is carried over."""
+        state = self.service.export_state()
         self.settings = settings
+        self.delivery = self._build_delivery(settings)
+        secret = settings.alerting.feedback.secret
+        self.service = AlertingService(settings.alerting, self.delivery,
+                                       signer_secret=secret.get_secret_value().encode() if secret else None)
+        self.service.import_state(state)
+
+
+def _json(value: Any) -> Any:
+    try:
+        return json.loads(value)
+    except (TypeError, ValueError):
+        return value

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 import ssl
 import time
 from typing import Any
@@ -31,7 +32,7 @@ from aiops.pipeline.stages import (
     NormaliseStage,
     RawMessage,
     ScoreStage,
-    decode_events,
+    decode_batch,
     encode_events,
     state_series_id,
 )
@@ -40,6 +41,9 @@ from aiops.pipeline.stats import WorkerStats
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
+
+#: The alert policy's state (groups, alerts, silences, pending actions) in the state topic.
+ALERTING_STATE_KEY = "alerting/policy"
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -65,12 +69,13 @@ def broker_credentials(settings: Settings) -> Any:
 class Worker:
     """Holds the Faust app, its topics and the stages; ``build()`` wires the agents."""
 
-    def __init__(self, settings: Settings, *, app_id: str | None = None, alert_handler=None) -> None:
+    def __init__(self, settings: Settings, *, app_id: str | None = None, alerting=None) -> None:
         self.settings = settings
+        self.alerting = alerting
+        self.alert_handler = alerting.handle if alerting is not None else None
         self.stats = WorkerStats()
         self.normaliser = NormaliseStage(settings)
         self.scorer: ScoreStage | None = None
-        self.alert_handler = alert_handler
         k = settings.kafka
         self.app = faust.App(
             app_id or k.group_id,
@@ -98,6 +103,7 @@ class Worker:
         self.deadletter_topic = self.app.topic(t.deadletter, **raw)
         self.state_topic = self.app.topic(t.state, partitions=k.partitions, **raw)
         self._snapshot_lock = asyncio.Lock()
+        self.owns_alerting = False
 
     # -- agents -------------------------------------------------------------------
 
@@ -157,17 +163,21 @@ class Worker:
     async def score_and_forward(self, batch) -> None:
         now = time.time()
         scorer = self.ensure_scorer()
-        events = []
+        events, controls = [], []
         for record in batch:
             value = _as_bytes(record.value)
             try:
-                events.extend(decode_events(value))
+                got, ctl = decode_batch(value)
+                events.extend(got)
+                controls.extend(ctl)
             except (ValueError, TypeError, KeyError) as exc:
                 m = record.message
                 await self.deadletter_topic.send(value=dead_letter_record(
                     value, f"events record is not an event batch: {exc}", topic=m.topic,
                     partition=m.partition, offset=m.offset, stage="score", now=now))
                 self.stats.dead_letters += 1
+        if controls and self.alert_handler is not None:
+            self.alerting.apply_controls(controls, scorer.engine)
         if not events:
             return
         events.sort(key=lambda e: e.time)
@@ -191,16 +201,17 @@ class Worker:
 
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
-            self.scorer = ScoreStage(self.settings)
+            learn_filter = self.alerting.should_learn if self.alerting is not None else None
+            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter)
         return self.scorer
 
     # -- state ------------------------------------------------------------------
 
     async def snapshot_state(self) -> int:
-        if self.scorer is None:
-            return 0
         async with self._snapshot_lock:
-            states = self.scorer.export_dirty()
+            states = self.scorer.export_dirty() if self.scorer is not None else {}
+            if self.alerting is not None and self.owns_alerting:
+                states[ALERTING_STATE_KEY] = pickle.dumps(self.alerting.service.export_state())
             parts = self.settings.kafka.partitions
             for key, blob in states.items():
                 await self.state_topic.send(
@@ -213,13 +224,26 @@ class Worker:
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
-        if not parts:
+        self.owns_alerting = any(tp.topic == self.settings.topics.anomalies for tp in assigned)
+        wanted = set(parts)
+        if self.owns_alerting:
+            wanted.add(self._alerting_state_partition())
+        if not wanted:
             return
         scorer = self.ensure_scorer()
-        states = await asyncio.to_thread(read_state, self.settings, parts)
+        states = await asyncio.to_thread(read_state, self.settings, sorted(wanted))
+        alerting_state = states.pop(ALERTING_STATE_KEY, None)
+        if alerting_state is not None and self.alerting is not None and self.owns_alerting:
+            self.alerting.service.import_state(pickle.loads(alerting_state))
+            log.info("alerting.state_restored")
+        n = self.settings.kafka.partitions
+        states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
         applied = scorer.import_states(states)
         self.stats.state_records_loaded += applied
         log.info("state.restored", partitions=parts, records=applied)
+
+    def _alerting_state_partition(self) -> int:
+        return partition_for(state_series_id(ALERTING_STATE_KEY), self.settings.kafka.partitions)
 
     async def _on_revoked(self, app, revoked, **kwargs) -> None:
         parts = {tp.partition for tp in revoked if tp.topic == self.settings.topics.events}

@@ -24,8 +24,7 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
     from aiops.pipeline.alerting_bridge import AlertingRuntime
 
     alerting = AlertingRuntime(settings)
-    worker = Worker(settings, alert_handler=alerting.handle)
-    worker.alerting = alerting
+    worker = Worker(settings, alerting=alerting)
     app = worker.build()
     alerting.attach(worker)
 
@@ -44,17 +43,22 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
 async def start_web(worker: Worker) -> web.AppRunner:
     """/metrics (Prometheus text), /healthz, and the alerting API under /api."""
     s = worker.settings.worker
-    app = worker.alerting.web_app() if getattr(worker, "alerting", None) else web.Application()
+    def health() -> dict:
+        alerting = worker.alerting
+        extra = {"alerts_raised": alerting.alerts_raised, "notifications": alerting.notifications} if alerting else {}
+        return worker.stats.as_dict() | extra | {"owns_alerting": worker.owns_alerting}
+
+    app = worker.alerting.web_app(health=health) if worker.alerting is not None else web.Application()
 
     async def metrics(request: web.Request) -> web.Response:
-        extra = worker.alerting.metrics() if getattr(worker, "alerting", None) else {}
+        extra = worker.alerting.metrics() if worker.alerting is not None else {}
         return web.Response(text=worker.stats.prometheus(extra), content_type="text/plain")
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", **worker.stats.as_dict()})
+        return web.json_response({"status": "ok", **health()})
 
     app.router.add_get("/metrics", metrics)
-    if not any(r.resource.canonical == "/healthz" for r in app.router.routes() if r.resource):
+    if worker.alerting is None:
         app.router.add_get("/healthz", healthz)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -93,7 +97,7 @@ def apply_settings(worker: Worker, settings: Settings) -> None:
         reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
         if reconfigure:
             reconfigure(settings.logs)
-    if getattr(worker, "alerting", None):
+    if worker.alerting is not None:
         worker.alerting.reconfigure(settings)
     log.info("config.applied", hash=settings.digest(), restart_needed_for=restart_needed or None)
 

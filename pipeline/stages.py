@@ -82,12 +82,34 @@ def encode_events(events: list[Event]) -> bytes:
     return json.dumps([e.to_dict() for e in events], separators=(",", ":")).encode()
 
 
-def decode_events(payload: bytes) -> list[Event]:
-    """The inverse of ``encode_events``; raises ValueError/TypeError/KeyError on a foreign payload."""
+def encode_controls(controls: list[dict]) -> bytes:
+    """Control items (e.g. feedback for a series) travel on the events topic to the series' owner."""
+    return json.dumps(controls, separators=(",", ":"), default=str).encode()
+
+
+def decode_batch(payload: bytes) -> tuple[list[Event], list[dict]]:
+    """Events and control items of one events-topic record.
+
+    Raises ValueError/TypeError/KeyError on a foreign payload.
+
+    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
+    >>> decode_batch(encode_events([e])) == ([e], [])
+    True
+    >>> decode_batch(encode_controls([{"control": "feedback", "record": {}}]))[1][0]["control"]
+    'feedback'
+    """
     data = json.loads(payload)
     if not isinstance(data, list):
         raise ValueError("events record must be a JSON array")
-    return [Event.from_dict(item) for item in data]
+    events, controls = [], []
+    for item in data:
+        if not isinstance(item, dict):
+            raise TypeError(f"events record holds a {type(item).__name__}, not an object")
+        if "control" in item:
+            controls.append(item)
+        else:
+            events.append(Event.from_dict(item))
+    return events, controls
 
 
 @dataclass
