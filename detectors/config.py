@@ -176,6 +176,9 @@ class DetectionConfig(_Section):
     detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
     ensemble: EnsembleConfig = EnsembleConfig()
     threshold: float = Field(0.995, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
+    release: float | None = Field(
+        None, gt=0.0, lt=1.0,
+        description="hysteresis: once flagged, a series stays flagged while its score is at least this")
     warmup: int = Field(60, ge=0, description="points of a series scored but never flagged")
     adapt_after: int | None = Field(
         1000, ge=1, description="after this many flagged points in a row, learn anyway (the new normal)"

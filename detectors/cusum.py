@@ -32,7 +32,7 @@ from aiops.detectors.base import BankScores
 
 
 class CusumParams(BankParams):
-    alpha: float = Field(0.01, gt=0.0, le=1.0, description="weight of a new point in the slow baseline")
+    alpha: float = Field(0.002, gt=0.0, le=1.0, description="weight of a new point in the slow baseline")
     drift: float = Field(0.5, ge=0.0, description="k: residual (in sds) a point must exceed to add evidence")
     reset: float = Field(8.0, gt=0.0, description="h: sum beyond which the alarm fires and the sums restart")
     clip: float | None = Field(4.0, gt=0.0)

@@ -131,6 +131,7 @@ class _Group:
         adapt = cfg.adapt_after if cfg.adapt_after is not None else np.iinfo(np.int64).max
         min_history = cfg.calibration.min_history
         ranged = self._ranged
+        release = cfg.release
         for a, b in bounds:
             s = series[a:b]
             x, t = X[a:b], times[a:b]
@@ -161,7 +162,10 @@ class _Group:
             combined = combine(P, self.weights, prof.ensemble.method, quorum=prof.ensemble.quorum)
             threshold = 1.0 - tail * notch ** arrays["notches"][rows]
             count, run = arrays["count"][rows], arrays["run"][rows]
-            flagged = (combined >= threshold) & (count >= prof.warmup)
+            hot = combined >= threshold
+            if release is not None:
+                hot |= (run > 0) & (combined >= np.minimum(release, threshold))
+            flagged = hot & (count >= prof.warmup)
             mask = learn[a:b] & (~flagged | (run >= adapt))
             for j, member in enumerate(self.members):
                 member.bank.learn(s, x if getattr(member.bank, "accepts_missing", False) else filled, feats, t, mask)
@@ -174,7 +178,7 @@ class _Group:
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
-            out.contributions[a:b] = contributions(shares, P, self.weights)
+            out.contributions[a:b] = contributions(shares, P, self.weights, f)
         return out
 
 

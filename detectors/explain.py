@@ -7,8 +7,10 @@ has an opinion get equal shares.
 
 >>> import numpy as np
 >>> shares = [np.array([[9.0, 1.0]]), np.array([[0.0, 0.0]])]
->>> contributions(shares, np.array([[0.99, 0.7]]), np.array([1.0, 1.0])).round(2).tolist()
+>>> contributions(shares, np.array([[0.99, 0.7]]), np.array([1.0, 1.0]), 2).round(2).tolist()
 [[0.9, 0.1]]
+>>> contributions([None], np.array([[0.99]]), np.array([1.0]), 4).tolist()
+[[0.25, 0.25, 0.25, 0.25]]
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Sequence
 import numpy as np
 
 
-def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weights: np.ndarray) -> np.ndarray:
+def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weights: np.ndarray,
+                  n_features: int) -> np.ndarray:
     """(m, f) contributions summing to 1 per row, from each detector's (m, f) shares (None: no opinion)."""
     mix: np.ndarray | None = None
     for j, share in enumerate(per_feature):
@@ -29,8 +32,8 @@ def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weigh
         strength = np.maximum(P[:, j] - 0.5, 0.0) * weights[j] + 1e-9
         part = norm * strength[:, None]
         mix = part if mix is None else mix + part
-    if mix is None:
-        raise ValueError("no detector gave per-feature shares")
+    if mix is None:  # no detector tells features apart: equal shares
+        return np.full((P.shape[0], n_features), 1.0 / n_features)
     total = mix.sum(axis=1, keepdims=True)
     equal = np.full_like(mix, 1.0 / mix.shape[1])
     return np.divide(mix, total, out=equal, where=total > 0)

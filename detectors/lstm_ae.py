@@ -344,6 +344,10 @@ class LSTMAEBank:
         self._threads = [t for t in self._threads if t.is_alive()]
         return not self._threads
 
+    def close(self) -> None:
+        """Let a running training finish (its model is swapped in); nothing else runs in the background."""
+        self.wait_idle()
+
     def _load_checkpoint(self) -> None:
         ref = self.config.checkpoint
         assert ref is not None

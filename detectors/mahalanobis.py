@@ -32,7 +32,7 @@ from aiops.detectors.base import BankScores
 
 class MahalanobisParams(BankParams):
     min_count: int = 30
-    alpha: float = Field(0.002, gt=0.0, le=1.0, description="weight of a new point once past the cumulative start")
+    alpha: float = Field(0.0005, gt=0.0, le=1.0, description="weight of a new point once past the cumulative start")
     shrinkage: float = Field(0.1, ge=0.0, le=1.0, description="pull of the covariance towards its diagonal")
     rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant sensors")
     abs_floor: float = Field(1e-9, ge=0.0)

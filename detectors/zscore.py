@@ -25,7 +25,7 @@ from aiops.detectors.base import BankScores
 
 
 class ZScoreParams(BankParams):
-    alpha: float = Field(0.02, gt=0.0, le=1.0, description="weight of a new point in the baseline")
+    alpha: float = Field(0.005, gt=0.0, le=1.0, description="weight of a new point in the baseline")
     clip: float | None = Field(4.0, gt=0.0, description="learning clips residuals beyond this many sds")
     rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant series")
     abs_floor: float = Field(1e-9, ge=0.0)
