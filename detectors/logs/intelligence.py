@@ -71,6 +71,8 @@ class LogIntelligence:
             if state.frequency is not None:
                 for window in state.frequency.close_until(now):
                     self._window_closed(state, window, now, result)
+        if result.rejected:
+            log.warning("log events rejected", count=len(result.rejected), first=result.rejected[0][1])
         return result
 
     def _process_one(self, event: Event, now: float, result: LogResult) -> dict[str, float]:
@@ -176,8 +178,15 @@ class LogIntelligence:
         return {k: self._sources[k].to_bytes() for k in keys if k in self._sources}
 
     def import_state(self, states: Mapping[str, bytes]) -> None:
+        """Restore sources from snapshots; an unreadable one is logged and started afresh."""
+        restored = 0
         for key, data in states.items():
-            self._sources[key] = SourceState.from_bytes(key, data, self.config)
+            try:
+                self._sources[key] = SourceState.from_bytes(key, data, self.config)
+                restored += 1
+            except InputError as exc:
+                log.warning("log state dropped", source=key, reason=str(exc))
+        log.info("log state restored", sources=restored, dropped=len(states) - restored)
 
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:

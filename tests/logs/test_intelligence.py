@@ -143,3 +143,19 @@ def test_source_label_setting() -> None:
     li = LogIntelligence(LogsConfig(source_label="service"))
     li.process([_event(0.0, "x 1"), _event(0.0, "x 2", labels={"host": "b", "service": "api"})], now=1.0)
     assert li.keys() == ["api"]
+
+
+def test_unreadable_snapshot_is_dropped_with_a_warning() -> None:
+    """A corrupt state record does not stop the restore: that source starts afresh, the others load."""
+    from structlog.testing import capture_logs
+
+    first = LogIntelligence(LogsConfig())
+    first.process([_event(0.0, "hello 1")], now=1.0)
+    states = first.export_state(first.keys())
+    states["log|host=x,service=y"] = b"garbage"
+    second = LogIntelligence(LogsConfig())
+    with capture_logs() as logs:
+        second.import_state(states)
+    assert second.keys() == [SERIES]
+    dropped = [e for e in logs if e["event"] == "log state dropped"]
+    assert len(dropped) == 1 and dropped[0]["source"] == "log|host=x,service=y"
