@@ -33,6 +33,8 @@ MASKER = Masker(DEFAULT_RULES)
         ("at Fri Jun 17 20:55:07 2005 start", "at <DATE> start", ["Fri Jun 17 20:55:07 2005"]),
         ("backend db-1.internal.example.com:5432 down", "backend <HOSTPORT> down", ["db-1.internal.example.com:5432"]),
         ("Invalid user admin from 1.2.3.4", "Invalid user <USER> from <IP>", ["admin", "1.2.3.4"]),
+        ("ready=true,boot=False overlap:null", "ready=<BOOL>,boot=<BOOL> overlap:<BOOL>", ["true", "False", "null"]),
+        ('acquire tag="View Lock", ws=null', 'acquire tag=<QUOTED>, ws=<BOOL>', ['"View Lock"', "null"]),
     ],
 )
 def test_default_rule_masks(message: str, masked: str, values: list[str]) -> None:
@@ -40,7 +42,9 @@ def test_default_rule_masks(message: str, masked: str, values: list[str]) -> Non
     assert MASKER.mask(message) == (masked, values)
 
 
-@pytest.mark.parametrize("word", ["error", "ssh2", "r27", "v1.2.3-beta", "HTTP/1.1", "IPv4"])
+@pytest.mark.parametrize(
+    "word", ["error", "ssh2", "r27", "v1.2.3-beta", "HTTP/1.1", "IPv4", "wm.Animator.destroySurface:2014", "true", "x:false1"]
+)
 def test_constant_words_stay(word: str) -> None:
     """Words with digits inside are not numbers: they stay for the template miner to judge."""
     assert MASKER.mask(f"x {word} y") == (f"x {word} y", [])

@@ -79,9 +79,9 @@ def test_grouping_accuracy_counts_exact_groups_only() -> None:
 
 
 def test_loghub_grouping_accuracy(loghub) -> None:
-    """One general configuration plus the shipped per-source masking rules: mean >= 0.94 over 16 systems."""
+    """One general configuration plus the shipped per-source masking rules: mean >= 0.95 over 16 systems."""
     config = MiningConfig.model_validate(_load_yaml(SHIPPED_SOURCES))
     results = {s: system_accuracy(loghub, s, config).accuracy for s in LOGHUB_SYSTEMS}
     assert results["HDFS"] >= 0.95
     assert min(results.values()) >= 0.65  # Linux: its corrected truth splits templates by user name
-    assert sum(results.values()) / len(results) >= 0.94
+    assert sum(results.values()) / len(results) >= 0.95
