@@ -53,6 +53,8 @@ def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_histor
     floor = 1e-9 * np.abs(mean) + 1e-300
     fitted = n >= 2 * k
     if fitted.any():
+        top = np.where(fitted[:, None], top, 0.0)
+        u = np.where(fitted, u, 0.0)
         # exponential tail above the k-th largest score (peaks over threshold), matched to the ranks at u
         sigma = np.maximum(np.where(fitted, (top - u[:, None]).sum(axis=1) / (k - 1), 1.0), np.maximum(sd * 1e-3, floor))
         excess = np.where(fitted & (raw > u), (raw - u) / sigma, 0.0)

@@ -98,6 +98,7 @@ class CalibrationConfig(_Section):
 
     window: int = Field(256, ge=8, le=65536, description="raw scores remembered per detector and series")
     min_history: int = Field(20, ge=1, description="below this many scores the detector says 0.5 (no opinion)")
+    tail_k: int = Field(16, ge=3, description="top scores the exponential tail is fitted to")
 
 
 class EnsembleConfig(_Section):

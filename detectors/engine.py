@@ -110,11 +110,12 @@ class _Group:
         fields: dict[str, tuple[tuple[int, ...], Any]] = {"count": ((), 0), "notches": ((), 0), "run": ((), 0)}
         if self.impute:
             fields["last"] = ((len(features),), 0.0)
-        for m in self.members:
-            fields[f"seen:{m.key}"] = ((), 0)
-            fields[f"ring:{m.key}"] = ((window,), np.float32(0.0))
+        d = len(self.members)
+        fields["seen"] = ((d,), 0)
+        fields["ring"] = ((d, window), np.float32(0.0))
         self.store = SlotStore(fields)
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
+        self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
 
     def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
             bounds: Sequence[tuple[int, int]]) -> StepResult:
@@ -124,61 +125,70 @@ class _Group:
             score=np.empty(m_rows), threshold=np.empty(m_rows), flagged=np.empty(m_rows, dtype=bool),
             learned=np.empty(m_rows, dtype=bool), calibrated=np.empty((m_rows, d)), raw=np.empty((m_rows, d)),
             contributions=np.empty((m_rows, f)), low=None, high=None)
+        shares: list[np.ndarray | None] = [None] * d
         cfg, prof, feats = self.config, self.profile, self.features
         arrays = self.store.arrays
         tail = 1.0 - prof.threshold
         notch = cfg.feedback.notch
         adapt = cfg.adapt_after if cfg.adapt_after is not None else np.iinfo(np.int64).max
-        min_history = cfg.calibration.min_history
+        min_history, tail_k = cfg.calibration.min_history, cfg.calibration.tail_k
         ranged = self._ranged
         release = cfg.release
+        method, quorum, warmup = prof.ensemble.method, prof.ensemble.quorum, prof.warmup
+        banks = [m.bank for m in self.members]
+        complete = self._complete
+        warm = np.empty((0, d), dtype=bool)
         for a, b in bounds:
             s = series[a:b]
             x, t = X[a:b], times[a:b]
             rows = self.store.rows(s)
+            m = b - a
             filled = x
             if self.impute:
-                last = arrays["last"][rows]
                 if np.isnan(x).any():
-                    filled = np.where(np.isnan(x), last, x)
+                    filled = np.where(np.isnan(x), arrays["last"][rows], x)
                 arrays["last"][rows] = filled
-            P = out.calibrated[a:b]
             R = out.raw[a:b]
-            shares: list[np.ndarray | None] = []
-            warm: list[np.ndarray] = []
-            for j, member in enumerate(self.members):
-                warm.append(member.bank.warm(s))
-                xin = x if getattr(member.bank, "accepts_missing", False) else filled
-                scored = member.bank.score(s, xin, feats, t)
+            if warm.shape[0] != m:
+                warm = np.empty((m, d), dtype=bool)
+            for j, bank in enumerate(banks):
+                warm[:, j] = bank.warm(s)
+                scored = bank.score(s, filled if complete[j] else x, feats, t)
                 R[:, j] = scored.raw
-                P[:, j] = calibrate(arrays[f"ring:{member.key}"][rows], arrays[f"seen:{member.key}"][rows],
-                                    scored.raw, min_history=min_history)
-                shares.append(scored.per_feature)
+                if scored.per_feature is not None:
+                    if shares[j] is None:
+                        shares[j] = np.zeros((m_rows, f))
+                    shares[j][a:b] = scored.per_feature  # type: ignore[index]
                 if scored.expected_low is not None and (ranged is None or ranged == j):
                     ranged = j
                     if out.low is None or out.high is None:
                         out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
                     out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
-            combined = combine(P, self.weights, prof.ensemble.method, quorum=prof.ensemble.quorum)
+            ring, seen = arrays["ring"][rows], arrays["seen"][rows]
+            P = calibrate(ring.reshape(m * d, -1), seen.reshape(-1), R.reshape(-1), min_history=min_history,
+                          tail_k=tail_k).reshape(m, d)
+            out.calibrated[a:b] = P
+            combined = combine(P, self.weights, method, quorum=quorum)
             threshold = 1.0 - tail * notch ** arrays["notches"][rows]
             count, run = arrays["count"][rows], arrays["run"][rows]
             hot = combined >= threshold
             if release is not None:
                 hot |= (run > 0) & (combined >= np.minimum(release, threshold))
-            flagged = hot & (count >= prof.warmup)
+            flagged = hot & (count >= warmup)
             mask = learn[a:b] & (~flagged | (run >= adapt))
-            for j, member in enumerate(self.members):
-                member.bank.learn(s, x if getattr(member.bank, "accepts_missing", False) else filled, feats, t, mask)
-                keep = mask & warm[j]
-                if keep.any():
-                    sel = rows[keep]
-                    ring, seen = arrays[f"ring:{member.key}"][sel], arrays[f"seen:{member.key}"][sel]
-                    remember(ring, seen, R[keep, j])
-                    arrays[f"ring:{member.key}"][sel], arrays[f"seen:{member.key}"][sel] = ring, seen
+            for j, bank in enumerate(banks):
+                bank.learn(s, filled if complete[j] else x, feats, t, mask)
+            keep = mask[:, None] & warm
+            if keep.any():
+                flat = keep.reshape(-1)
+                sub_ring, sub_seen = ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat]
+                remember(sub_ring, sub_seen, R.reshape(-1)[flat])
+                ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat] = sub_ring, sub_seen
+                arrays["ring"][rows], arrays["seen"][rows] = ring, seen
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
-            out.contributions[a:b] = contributions(shares, P, self.weights, f)
+        out.contributions[:] = contributions(shares, out.calibrated, self.weights, f)
         return out
 
 
@@ -355,9 +365,9 @@ class Engine:
             rec = group.store.export(sid)
             assert rec is not None
             dets = {}
-            for m in group.members:
+            for j, m in enumerate(group.members):
                 dets[m.key] = {"digest": m.digest, "bank": m.bank.export_state(sid),
-                               "ring": rec[f"ring:{m.key}"], "seen": int(rec[f"seen:{m.key}"])}
+                               "ring": rec["ring"][j], "seen": int(rec["seen"][j])}
             state = {"v": STATE_VERSION, "labels": info.labels, "source": info.source, "features": info.group[1],
                      "count": int(rec["count"]), "notches": int(rec["notches"]), "run": int(rec["run"]),
                      "last": rec.get("last"), "detectors": dets}
@@ -381,15 +391,15 @@ class Engine:
             for name in ("count", "notches", "run", "last"):
                 if name in arrays and state.get(name) is not None:
                     arrays[name][slot] = state[name]
-            for m in group.members:
+            for j, m in enumerate(group.members):
                 saved = state["detectors"].get(m.key)
                 if saved is None or saved["digest"] != m.digest:
                     continue
                 if saved["bank"] is not None:
                     m.bank.import_state(sid, saved["bank"])
-                if saved["ring"].shape == arrays[f"ring:{m.key}"][slot].shape:
-                    arrays[f"ring:{m.key}"][slot] = saved["ring"]
-                    arrays[f"seen:{m.key}"][slot] = saved["seen"]
+                if saved["ring"].shape == arrays["ring"][slot, j].shape:
+                    arrays["ring"][slot, j] = saved["ring"]
+                    arrays["seen"][slot, j] = saved["seen"]
 
     def forget(self, series_ids: Iterable[str]) -> None:
         for sid in list(series_ids):
@@ -438,15 +448,25 @@ class Engine:
 
 
 def _check_event(i: int, event: Event) -> None:
-    if not isinstance(event.features, dict) or not event.features:
+    features = event.features
+    if not isinstance(features, dict) or not features:
         raise InputError(f"event {i} ({event.series_id!r}) has no features")
-    if not isinstance(event.time, (int, float)) or not math.isfinite(event.time):
-        raise InputError(f"event {i} ({event.series_id!r}) has no finite time: {event.time!r}")
-    for name, value in event.features.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is not a number: {value!r}")
-        if math.isinf(value):
-            raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
+    t = event.time
+    if type(t) is not float and (type(t) is not int):
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise InputError(f"event {i} ({event.series_id!r}) has no numeric time: {t!r}")
+    if t - t != 0.0:
+        raise InputError(f"event {i} ({event.series_id!r}) has no finite time: {t!r}")
+    for name, value in features.items():
+        kind = type(value)
+        if kind is float:
+            if value - value != 0.0 and value == value:
+                raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
+        elif kind is not int:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is not a number: {value!r}")
+            if math.isinf(value):
+                raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
 
 
 def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Score]:

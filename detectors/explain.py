@@ -27,6 +27,7 @@ def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weigh
     for j, share in enumerate(per_feature):
         if share is None:
             continue
+        share = np.where(np.isfinite(share), share, 0.0)
         total = share.sum(axis=1, keepdims=True)
         norm = np.divide(share, total, out=np.zeros_like(share), where=total > 0)
         strength = np.maximum(P[:, j] - 0.5, 0.0) * weights[j] + 1e-9
