@@ -31,6 +31,7 @@ MASKER = Masker(DEFAULT_RULES)
         ("nic 00:1A:2b:3C:4d:5E link up", "nic <MAC> link up", ["00:1A:2b:3C:4d:5E"]),
         ("at 2024-05-01T12:30:45.123Z start", "at <TIMESTAMP> start", ["2024-05-01T12:30:45.123Z"]),
         ("at Fri Jun 17 20:55:07 2005 start", "at <DATE> start", ["Fri Jun 17 20:55:07 2005"]),
+        ("at wm.Animator.destroySurface:2014 x", "at wm.Animator.destroySurface:<NUM> x", ["2014"]),
         ("backend db-1.internal.example.com:5432 down", "backend <HOSTPORT> down", ["db-1.internal.example.com:5432"]),
         ("Invalid user admin from 1.2.3.4", "Invalid user <USER> from <IP>", ["admin", "1.2.3.4"]),
         ("ready=true,boot=False overlap:null", "ready=<BOOL>,boot=<BOOL> overlap:<BOOL>", ["true", "False", "null"]),
@@ -43,7 +44,7 @@ def test_default_rule_masks(message: str, masked: str, values: list[str]) -> Non
 
 
 @pytest.mark.parametrize(
-    "word", ["error", "ssh2", "r27", "v1.2.3-beta", "HTTP/1.1", "IPv4", "wm.Animator.destroySurface:2014", "true", "x:false1"]
+    "word", ["error", "ssh2", "r27", "v1.2.3-beta", "HTTP/1.1", "IPv4", "true", "x:false1"]
 )
 def test_constant_words_stay(word: str) -> None:
     """Words with digits inside are not numbers: they stay for the template miner to judge."""
