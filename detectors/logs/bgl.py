@@ -1,7 +1,8 @@
 """Alert-line detection on the labelled BGL sample: precision, recall, F1.
 
-Every line is turned into a log event (one source: the BGL system), fed in
-order to ``LogIntelligence``, and counts as flagged when a line detector
+Every line is turned into a log event (host ``bgl``, service = the BGL
+component: KERNEL, APP, MMCS...; one source per component, as the worker
+keys logs by host and service), fed in order to ``LogIntelligence``, and counts as flagged when a line detector
 flagged it at the moment it arrived. The label (first field: ``-`` normal,
 anything else an alert category) is read only to count the result.
 
@@ -33,15 +34,26 @@ LINE_KINDS = ("new_template", "rare_template", "sequence", "parameter", "error_b
 
 def parse_bgl_line(line: str) -> tuple[bool, str, float, str]:
     """(is_alert, level, epoch seconds, content) of one raw BGL line."""
+    is_alert, level, time, _component, content = parse_bgl_fields(line)
+    return is_alert, level, time, content
+
+
+def parse_bgl_fields(line: str) -> tuple[bool, str, float, str, str]:
+    """(is_alert, level, epoch seconds, component, content) of one raw BGL line.
+
+    >>> parse_bgl_fields("KERNDTLB 1118536327 2005.06.11 R30-M0-N9-C:J16-U01 2005-06-11-17.32.07.581048 "
+    ...                  "R30-M0-N9-C:J16-U01 RAS KERNEL FATAL data TLB error interrupt")[:4]
+    (True, 'critical', 1118536327.0, 'KERNEL')
+    """
     parts = line.rstrip("\n").split(" ", 9)
     if len(parts) < 10:
         raise InputError(f"not a BGL line: {line[:80]!r}")
-    label, epoch, level, content = parts[0], parts[1], parts[8], parts[9]
+    label, epoch, component, level, content = parts[0], parts[1], parts[7], parts[8], parts[9]
     try:
         time = float(epoch)
     except ValueError:
         raise InputError(f"BGL line without an epoch time: {line[:80]!r}") from None
-    return label != "-", LEVELS.get(level.upper(), "info"), time, content
+    return label != "-", LEVELS.get(level.upper(), "info"), time, component, content
 
 
 @dataclass(slots=True)
@@ -71,16 +83,15 @@ def evaluate_bgl(path: Path, config: LogsConfig | None = None, *, kinds: tuple[s
     """Run log intelligence over the sample in order and count flagged alert lines."""
     config = config or LogsConfig()
     intelligence = LogIntelligence(config)
-    labels = {"host": "bgl", "service": "bgl"}
-    series = series_id_for("log", labels)
     truth: list[bool] = []
     events: list[Event] = []
     for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
         if not raw.strip():
             continue
-        is_alert, level, time, content = parse_bgl_line(raw)
+        is_alert, level, time, component, content = parse_bgl_fields(raw)
         truth.append(is_alert)
-        events.append(Event("log", series, dict(labels), time, {}, message=content, level=level))
+        labels = {"host": "bgl", "service": component}
+        events.append(Event("log", series_id_for("log", labels), labels, time, {}, message=content, level=level))
     flagged = tp = windows = 0
     by_kind: dict[str, int] = {}
     for start in range(0, len(events), 100):  # batches, as the worker sends them

@@ -13,10 +13,14 @@ from aiops.pipeline.errors import InputError
 
 
 def test_bgl_reaches_its_recorded_level(loghub) -> None:
-    """With the sampled-log profile the alert lines are found (recall >= 0.8) at F1 >= 0.42."""
-    d = evaluate_bgl(loghub / "BGL" / "BGL_2k.log", LogsConfig.model_validate(cli.SAMPLED_PROFILE))
+    """With the sampled-log profile, bursts and new error templates find most alert lines (F1 >= 0.55)."""
+    path = loghub / "BGL" / "BGL_2k.log"
+    config = LogsConfig.model_validate(cli.SAMPLED_PROFILE)
+    d = evaluate_bgl(path, config, kinds=("error_burst", "new_template", "rare_template"))
     assert d.lines == 2000 and d.alerts == 143
-    assert d.recall >= 0.8 and d.f1 >= 0.42
+    assert d.recall >= 0.7 and d.f1 >= 0.55
+    everything = evaluate_bgl(path, config)
+    assert everything.recall >= d.recall and everything.f1 >= 0.45
 
 
 def test_bgl_verdicts_ignore_the_label(loghub, tmp_path) -> None:
