@@ -11,10 +11,14 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
 from aiops.pipeline.errors import AiopsError, ConfigError
+
+if TYPE_CHECKING:
+    from aiops.detectors.config import DetectionConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +50,7 @@ def _quiet_logs() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def load_detection_config(path: Path | None) -> "DetectionConfig":  # noqa: F821
+def load_detection_config(path: Path | None) -> DetectionConfig:
     """A detection configuration from a file holding either the whole settings or just the section."""
     from pydantic import ValidationError
 
@@ -62,7 +66,7 @@ def load_detection_config(path: Path | None) -> "DetectionConfig":  # noqa: F821
         raise ConfigError(f"cannot read configuration {str(path)!r}: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: configuration must be a mapping")
-    section = data.get("detection", data) if "detection" in data else data
+    section = data["detection"] if "detection" in data else data
     try:
         return DetectionConfig.model_validate(section)
     except ValidationError as exc:
