@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("skab", help="evaluate the default configuration on the SKAB benchmark")
     s.add_argument("--data", type=Path, default=None, help="SKAB data folder (valve1/, valve2/, other/)")
     s.add_argument("--config", type=Path)
+    s.add_argument("--train-rows", type=int, nargs="+", default=None,
+                   help="rows at the start of each file used as training (default: 400 as the leaderboard, then 0)")
     s.set_defaults(func=skab_command)
 
     b = sub.add_parser("bench-detectors", help="points/s and state bytes of the default detection stack")
@@ -131,19 +133,20 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def skab_command(args: argparse.Namespace) -> int:
-    from aiops.detectors.skab import DEFAULT_DATA, format_results, labelled_files, run_skab
+    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, format_results, labelled_files, run_skab
 
     _quiet_logs()
     data = args.data or DEFAULT_DATA
     try:
         config = load_detection_config(args.config)
-        start = time.perf_counter()
-        results = run_skab(data, config)
-    except (AiopsError, OSError) as exc:
+        for rows in args.train_rows if args.train_rows is not None else [LEADERBOARD_TRAIN_ROWS, 0]:
+            start = time.perf_counter()
+            results = run_skab(data, config, train_rows=rows)
+            print(format_results(results, len(labelled_files(data)), rows))
+            print(f"({time.perf_counter() - start:.1f} s)\n")
+    except (AiopsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(format_results(results, len(labelled_files(data))))
-    print(f"({time.perf_counter() - start:.1f} s)")
     return 0
 
 

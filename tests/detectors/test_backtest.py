@@ -141,3 +141,19 @@ class TestCommandLine:
             flagged = np.array([r[2] == "1" for r in list(csv.reader(fh))[1:]])
         m = binary_metrics(frame.labels, flagged)
         assert m.f1 > 0.6, capsys.readouterr().out
+
+
+class TestSkab:
+    def test_evaluation_over_a_folder(self, skab_dir, tmp_path):
+        """run_skab scores every labelled file per detector and as the ensemble, in the leaderboard's terms."""
+        from aiops.detectors.skab import format_results, run_skab
+
+        (tmp_path / "valve1").mkdir()
+        (tmp_path / "valve1" / "0.csv").symlink_to(skab_dir / "valve1" / "0.csv")
+        results = run_skab(tmp_path, train_rows=400)
+        assert [r.name for r in results] == ["zscore", "cusum", "mahalanobis", "ensemble"]
+        assert results[-1].metrics.f1 > 0.6
+        assert results[-1].metrics.tp + results[-1].metrics.fn == 401
+        assert "first 400 rows" in format_results(results, 1, 400)
+        with pytest.raises(FileNotFoundError):
+            run_skab(tmp_path / "nothing")
