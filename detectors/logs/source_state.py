@@ -77,4 +77,27 @@ class SourceState:
         state.parameter = detectors["parameter"]
         state.sequence = detectors["sequence"]
         state.security = detectors["security"]
+        state.apply_settings(config)
         return state
+
+    def apply_settings(self, config: LogsConfig) -> None:
+        """Give restored detectors the current thresholds (their learned state stays)."""
+        for detector, settings in (
+            (self.rare, config.rare_template),
+            (self.frequency, config.template_frequency),
+            (self.errors, config.error_burst),
+            (self.parameter, config.parameter),
+            (self.sequence, config.sequence),
+        ):
+            if detector is not None:
+                detector.config = settings
+        if self.errors is not None:
+            self.errors.levels = frozenset(config.error_burst.levels)
+        fresh = SecurityBank(config.security)
+        learned = {type(d): d for d in self.security.detectors}
+        for i, detector in enumerate(fresh.detectors):
+            old = learned.get(type(detector))
+            if old is not None:
+                old.config = detector.config
+                fresh.detectors[i] = old
+        self.security = fresh

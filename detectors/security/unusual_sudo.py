@@ -25,7 +25,6 @@ class UnusualSudoDetector:
 
     def __init__(self, config: UnusualSudoConfig) -> None:
         self.config = config
-        self.allowed = set(config.allowed_users)
         self.learned: set[str] = set()
         self.started: float | None = None
 
@@ -34,7 +33,7 @@ class UnusualSudoDetector:
             return []
         if self.started is None:
             self.started = event.time
-        if event.user in self.allowed or event.user in self.learned:
+        if event.user in self.config.allowed_users or event.user in self.learned:
             return []
         if event.time - self.started < self.config.learning_s:
             self.learned.add(event.user)

@@ -159,3 +159,19 @@ def test_unreadable_snapshot_is_dropped_with_a_warning() -> None:
     assert second.keys() == [SERIES]
     dropped = [e for e in logs if e["event"] == "log state dropped"]
     assert len(dropped) == 1 and dropped[0]["source"] == "log|host=x,service=y"
+
+
+def test_restored_state_takes_the_current_thresholds() -> None:
+    """Thresholds changed between snapshot and restore apply; what was learned is kept."""
+    first = LogIntelligence(LogsConfig())
+    _run(first, _stream()[:1000])
+    stricter = LogsConfig.model_validate(
+        {"error_burst": {"min_errors": 99}, "security": {"unusual_sudo": {"allowed_users": ["root", "ops"]}}}
+    )
+    second = LogIntelligence(stricter)
+    second.import_state(first.export_state(first.keys()))
+    state = second._sources[SERIES]
+    assert state.errors.config.min_errors == 99 and state.errors.history.n > 0
+    assert state.rare.total == 1000
+    sudo = [d for d in state.security.detectors if d.name == "unusual_sudo"][0]
+    assert sudo.config.allowed_users == ["root", "ops"]
