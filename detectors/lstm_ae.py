@@ -235,7 +235,9 @@ class LSTMAEBank:
             self._push(group, idx, X, mask)
             learned = idx[mask]
             if len(learned):
-                self._update_stats(group, learned, X[mask])
+                limit = self.config.stats_limit
+                open_rows = np.ones(len(learned), dtype=bool) if limit is None else group.count[learned] < limit
+                self._update_stats(group, learned[open_rows], X[mask][open_rows])
                 ready = learned[(group.seen[learned] >= self.window) & (group.dirty[learned] == 0)]
                 if len(ready):
                     group.offer(group.standardise(group.buf[ready], ready))

@@ -3,9 +3,8 @@
 Each series keeps its recent learned (masked-in) points. Once it has
 ``min_points``, a PyOD model (ECOD by default; COPOD or IForest) is fitted on
 its last ``window_size`` of them, and refitted after every ``refit_every`` new
-points. The kept points (at most ``window_size + refit_every``) always include
-what the current fit was made from, so a restored state refits to the very
-same model. Fits run on a
+points. A series' state is its window plus the points its current fit was
+made from, so a restored state refits to the very same model. Fits run on a
 worker thread (``background=True``): until a refit is ready the previous fit
 keeps scoring, so scoring never waits for a fit. A point is scored with the
 model's ``decision_function`` against the fit made before it (score first,
@@ -150,6 +149,7 @@ class SeriesWindow:
     features: tuple[str, ...]
     points: deque[np.ndarray]
     since_fit: int = 0
+    fit_points: np.ndarray | None = None
     fit: Fit | None = None
     pending: bool = False
     generation: int = 0
@@ -230,8 +230,8 @@ class PyODBank:
         if state is None:
             return None
         points = np.array(state.points) if state.points else np.zeros((0, len(state.features)))
-        fitted = state.fit is not None or state.pending
-        return {"features": list(state.features), "points": points, "since_fit": state.since_fit, "fitted": fitted}
+        return {"features": list(state.features), "points": points, "since_fit": state.since_fit,
+                "fit_points": state.fit_points}
 
     def import_state(self, series_id: str, state: object) -> None:
         try:
@@ -239,17 +239,19 @@ class PyODBank:
             features = tuple(data["features"])
             points = np.asarray(data["points"], dtype=np.float64)
             since_fit = int(data.get("since_fit", 0))
-            fitted = bool(data.get("fitted", True))
+            fit_points = data.get("fit_points")
+            fit_points = None if fit_points is None else np.asarray(fit_points, dtype=np.float64)
         except (TypeError, KeyError, ValueError) as exc:
             raise PyODInputError(f"unreadable pyod state for {series_id!r}: {exc}") from None
-        if points.ndim != 2 or points.shape[1] != len(features):
+        if points.ndim != 2 or points.shape[1] != len(features) or (
+            fit_points is not None and (fit_points.ndim != 2 or fit_points.shape[1] != len(features))
+        ):
             raise PyODInputError(f"pyod state for {series_id!r} does not match its {len(features)} features")
         self.forget(series_id)
         fresh = self._state_for(series_id, features)
-        fresh.points.extend(points)
-        fitted_points = len(fresh.points) - min(max(since_fit, 0), len(fresh.points))
-        if fitted and fitted_points >= self.config.min_points:
-            self._start_fit(series_id, fresh, np.array(fresh.points)[:fitted_points][-self.config.window_size :])
+        fresh.points.extend(points[-self.config.window_size :])
+        if fit_points is not None and len(fit_points) >= self.config.min_points:
+            self._start_fit(series_id, fresh, fit_points[-self.config.window_size :])
         fresh.since_fit = since_fit
         self._maybe_fit(series_id, fresh)
 
@@ -294,7 +296,7 @@ class PyODBank:
         if state is None or state.features != features:
             if state is not None:
                 self.forget(series_id)
-            state = SeriesWindow(features, deque(maxlen=self.config.window_size + self.config.refit_every))
+            state = SeriesWindow(features, deque(maxlen=self.config.window_size))
             self._series[series_id] = state
         return state
 
@@ -305,10 +307,11 @@ class PyODBank:
         if state.fit is not None and state.since_fit < cfg.refit_every:
             return
         state.since_fit = 0
-        self._start_fit(series_id, state, np.array(state.points)[-cfg.window_size :])
+        self._start_fit(series_id, state, np.array(state.points))
 
     def _start_fit(self, series_id: str, state: SeriesWindow, points: np.ndarray) -> None:
         cfg = self.config
+        state.fit_points = points
         if not cfg.background:
             state.fit = fit_window(cfg, points)
             return

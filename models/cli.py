@@ -44,17 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def train_handler(args: argparse.Namespace) -> int:
     from aiops.models.config import LSTMAEConfig
-    from aiops.models.data import read_history
     from aiops.models.registry import CheckpointRegistry
-    from aiops.models.train import train_histories
+    from aiops.models.train import train_files
 
     try:
         config = LSTMAEConfig(
             window=args.window, epochs=args.epochs, hidden=args.hidden, latent=args.latent,
             batch_size=args.batch_size, device=args.device,
         )
-        histories = [read_history(path, args.features) for path in args.data]
-        result, meta = train_histories(histories, config)
+        result, meta = train_files(args.data, config, args.features)
         version = CheckpointRegistry(args.out).save(result.model, {"name": args.name, **meta})
     except (AiopsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -53,6 +53,9 @@ class LSTMAEConfig(BaseModel):
     prior_weight: int = Field(
         0, ge=0, description="a new series starts from the checkpoint's data mean/std as if seen this many times"
     )
+    stats_limit: int | None = Field(
+        None, ge=2, description="a series' mean/std learn from its first N learned points, then stay fixed (None: always)"
+    )
     checkpoint: CheckpointRef | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     background: bool = Field(True, description="train in a background thread (False: inline, for tests)")

@@ -133,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--hidden", type=int, default=32)
     parser.add_argument("--latent", type=int, default=8)
-    parser.add_argument("--prior-weight", type=int, default=200)
+    parser.add_argument("--prior-weight", type=int, default=0)
+    parser.add_argument("--baseline", type=int, nargs="+", default=[400, 0],
+                        help="points of each file the series' statistics (AE) or fit (PyOD) learn from, then keep; "
+                             "0: keep adapting (SKAB's protocol uses each file's first 400 points)")
     parser.add_argument("--quantiles", type=float, nargs="+", default=[0.99, 0.95])
     parser.add_argument("--score-on", choices=["last", "window"], nargs="+", default=["last", "window"])
     parser.add_argument("--pyod", choices=["ecod", "copod", "iforest", "none"], nargs="+", default=["ecod"])
@@ -161,21 +164,25 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"validation error {result.val_error:.4f}, {time.perf_counter() - started:.0f}s")
     with tempfile.TemporaryDirectory() as root:
         CheckpointRegistry(root).save(result.model, {"name": "skab", **meta})
-        for score_on in args.score_on:
-            def make_ae(score_on: str = score_on) -> LSTMAEBank:
-                return LSTMAEBank(window=args.window, score_on=score_on, prior_weight=args.prior_weight,
-                                  refresh_every=0, background=False, device="cpu",
-                                  checkpoint={"dir": root, "name": "skab"})
+        for baseline in args.baseline:
+            for score_on in args.score_on:
+                def make_ae(score_on: str = score_on, baseline: int = baseline) -> LSTMAEBank:
+                    return LSTMAEBank(window=args.window, score_on=score_on, prior_weight=args.prior_weight,
+                                      stats_limit=baseline or None, refresh_every=0, background=False,
+                                      device="cpu", checkpoint={"dir": root, "name": "skab"})
 
-            evaluate(f"lstm_ae score_on={score_on}", make_ae, calib_part, experiments, args.quantiles)
+                evaluate(f"lstm_ae {score_on} baseline={baseline}", make_ae, calib_part, experiments, args.quantiles)
     for model in args.pyod:
         if model == "none":
             continue
+        for baseline in args.baseline:
+            def make_pyod(model: str = model, baseline: int = baseline) -> PyODBank:
+                if baseline:
+                    return PyODBank(model=model, background=False, n_estimators=50, window_size=baseline,
+                                    min_points=baseline, refit_every=10**9)
+                return PyODBank(model=model, background=False, n_estimators=50)
 
-        def make_pyod(model: str = model) -> PyODBank:
-            return PyODBank(model=model, background=False, n_estimators=50)
-
-        evaluate(f"pyod {model}", make_pyod, calib_part, experiments, args.quantiles)
+            evaluate(f"pyod {model} baseline={baseline}", make_pyod, calib_part, experiments, args.quantiles)
     return 0
 
 

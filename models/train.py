@@ -85,12 +85,13 @@ def fit_windows(
     device = device or select_device(config.device)
     started = time.perf_counter()
     generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)
     n_features, window = windows.shape[2], windows.shape[1]
     if init is not None:
         model = copy.deepcopy(init).cpu()
     else:
-        model = LSTMAutoencoder(n_features, window, config.hidden, config.latent)
+        with torch.random.fork_rng(devices=[]):  # seeded weights without touching the process's RNG
+            torch.manual_seed(config.seed)
+            model = LSTMAutoencoder(n_features, window, config.hidden, config.latent)
     model.to(device)
     train_np, val_np = split_windows(windows, config.val_fraction)
     train_x = torch.from_numpy(np.ascontiguousarray(train_np, dtype=np.float32))
@@ -180,3 +181,26 @@ def train_histories(histories: Sequence[History], config: LSTMAEConfig) -> tuple
         "sources": [h.path for h in histories],
     }
     return result, meta
+
+
+def train_arrays(
+    arrays: Sequence[np.ndarray], features: Sequence[str], config: LSTMAEConfig
+) -> tuple[TrainResult, dict[str, object]]:
+    """Train on in-memory (T, F) histories, one array per series."""
+    histories = [
+        History(f"array-{i}", list(features), np.full(len(a), np.nan), np.asarray(a, dtype=np.float64))
+        for i, a in enumerate(arrays)
+    ]
+    for h in histories:
+        if h.values.ndim != 2 or h.values.shape[1] != len(features):
+            raise InputError(f"{h.path}: expected shape (T, {len(features)}), got {h.values.shape}")
+    return train_histories(histories, config)
+
+
+def train_files(
+    paths: Sequence[str], config: LSTMAEConfig, features: Sequence[str] | None = None
+) -> tuple[TrainResult, dict[str, object]]:
+    """Train on CSV history files (see ``aiops.models.data.read_history``)."""
+    from aiops.models.data import read_history
+
+    return train_histories([read_history(p, features) for p in paths], config)

@@ -165,6 +165,16 @@ class TestStateAndCheckpoints:
         assert bank.export_state("b") is None
         assert bank.warm(["a", "b"]).tolist() == [True, False]
 
+    def test_stats_limit_freezes_the_series_baseline(self):
+        """With stats_limit, a series' mean/std come from its first N learned points only; the window still moves."""
+        bank = LSTMAEBank(**{**TINY, "stats_limit": 10})
+        feed(bank, ["a"], 0, 10)
+        frozen = bank.export_state("a")
+        feed(bank, ["a"], 10, 30)
+        later = bank.export_state("a")
+        assert later["count"] == 10 and np.array_equal(later["mean"], frozen["mean"])
+        assert np.allclose(later["points"][-1], point(29))
+
     def test_unreadable_state_is_an_input_error(self):
         """Garbage given as state is refused clearly."""
         bank = LSTMAEBank(**TINY)

@@ -138,6 +138,7 @@ class TestState:
         bank = PyODBank(window_size=48, min_points=32, refit_every=40, background=False)
         feed(bank, ["a", "b"], np.stack([normal_rows(rng, 100), normal_rows(rng, 100)], axis=1))
         assert bank.fit_info("a")["n_points"] == 48  # fitted at point 72 on points 24..71; 28 learned since
+        assert len(bank.export_state("a")["points"]) == 48 and len(bank.export_state("a")["fit_points"]) == 48
         restored = PyODBank(window_size=48, min_points=32, refit_every=40, background=False)
         for s in "ab":
             restored.import_state(s, pickle.loads(pickle.dumps(bank.export_state(s))))

@@ -100,3 +100,16 @@ class TestDevice:
             select_device("cuda")
         with pytest.raises(ConfigError):
             select_device("tpu")
+
+
+class TestTrainArrays:
+    def test_train_arrays_reports_windows_and_rejects_bad_shapes(self):
+        """In-memory histories train like files; a wrong feature count is an input error."""
+        from aiops.models.train import train_arrays
+
+        result, meta = train_arrays([sine(60), sine(40)], ["a", "b"], LSTMAEConfig(epochs=1, **TINY))
+        assert meta["n_windows"] == (60 - 15) + (40 - 15)
+        assert meta["data_first"] is None and meta["features"] == ["a", "b"]
+        assert result.n_train + result.n_val == meta["n_windows"]
+        with pytest.raises(InputError, match="expected shape"):
+            train_arrays([np.zeros((30, 3))], ["a", "b"], LSTMAEConfig(**TINY))
