@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+from structlog.testing import capture_logs
 
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
@@ -196,8 +197,12 @@ class TestFeedbackAndState:
         kept, reference = build_engine(cfg), build_engine(cfg)
         for e in (kept, reference):
             e.process(events_for("s", X[:300], FEATS))
-        kept.reconfigure(DetectionConfig.model_validate({"threshold": 0.999, "detectors": [
-            {"type": "zscore", "params": {"alpha": 0.2}}, {"type": "cusum"}, {"type": "mahalanobis"}]}))
+        new = DetectionConfig.model_validate({"threshold": 0.999, "detectors": [
+            {"type": "zscore", "params": {"alpha": 0.2}}, {"type": "cusum"}, {"type": "mahalanobis"}]})
+        with capture_logs() as logs:
+            kept.reconfigure(new)
+        assert [entry["config_hash"] for entry in logs if entry["event"] == "detection config applied"] == [
+            new.digest()]
         a = kept.process(events_for("s", X[300:310], FEATS, 300))
         b = reference.process(events_for("s", X[300:310], FEATS, 300))
         assert [s.raw["cusum"] for s in a] == [s.raw["cusum"] for s in b]
