@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import structlog
 from structlog.testing import capture_logs
 
 from aiops.detectors.config import DetectionConfig
@@ -199,6 +200,7 @@ class TestFeedbackAndState:
             e.process(events_for("s", X[:300], FEATS))
         new = DetectionConfig.model_validate({"threshold": 0.999, "detectors": [
             {"type": "zscore", "params": {"alpha": 0.2}}, {"type": "cusum"}, {"type": "mahalanobis"}]})
+        structlog.reset_defaults()  # info level, so the reload message is captured
         with capture_logs() as logs:
             kept.reconfigure(new)
         assert [entry["config_hash"] for entry in logs if entry["event"] == "detection config applied"] == [
