@@ -1,4 +1,4 @@
-"""Command-line tools of the detection layer: backtest, skab, bench-detectors.
+"""Command-line tools of the detection layer: backtest, skab, bench-detectors, quality.
 
 Wired into the main CLI by ``register(subparsers)``; each handler returns the
 exit code.
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``backtest``, ``skab`` and ``bench-detectors`` subcommands."""
+    """Add the ``backtest``, ``skab``, ``bench-detectors`` and ``quality`` subcommands."""
     p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output-dir", required=True, type=Path)
@@ -46,6 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--points", type=int, default=100_000)
     b.add_argument("--config", type=Path)
     b.set_defaults(func=bench_command)
+
+    q = sub.add_parser("quality", help="false alarms on clean synthetic series, detection of injected faults, SKAB")
+    q.add_argument("--config", type=Path)
+    q.add_argument("--no-skab", action="store_true", help="skip the SKAB summary line")
+    q.set_defaults(func=quality_command)
 
 
 def _quiet_logs() -> None:
@@ -163,6 +168,21 @@ def bench_command(args: argparse.Namespace) -> int:
         via_events, via_arrays, state = bench_throughput(n, args.points, config)
         print(f"{n:>6} series: {via_events:>10,.0f} points/s through process(), "
               f"{via_arrays:>10,.0f} points/s array path; state {state:,} bytes per univariate series")
+    return 0
+
+
+def quality_command(args: argparse.Namespace) -> int:
+    from aiops.detectors.quality import format_report, measure, skab_line
+
+    _quiet_logs()
+    try:
+        config = load_detection_config(args.config)
+        print(format_report(measure(config)))
+        if not args.no_skab:
+            print(skab_line(config))
+    except (AiopsError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
