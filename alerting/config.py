@@ -81,6 +81,9 @@ class PolicyConfig(_Model):
     runbook_url: str | None = Field(None, description='template, e.g. "https://runbooks/{service}"')
     dashboard_url: str | None = Field(None, description='template, e.g. "https://grafana/d/x?var-host={host}"')
     max_anomaly_ids: int = Field(50, ge=1, description="anomaly ids kept per alert")
+    max_age_s: float | None = Field(
+        None, gt=0, description="anomalies older than this (event time) on arrival are counted, not alerted: "
+                                "a replay or backfill does not page")
     flapping: FlappingConfig = FlappingConfig()
 
 

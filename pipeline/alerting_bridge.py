@@ -29,8 +29,10 @@ class AlertingRuntime:
         self.settings = settings
         self.worker = None
         self.received = 0
+        self.stale = 0
         self.alerts_raised = 0
         self.notifications = 0
+        self._firing: set[str] = set()
         self.delivery = self._build_delivery(settings)
         secret = settings.alerting.feedback.secret
         self.service = AlertingService(
@@ -64,6 +66,12 @@ class AlertingRuntime:
 
     async def handle(self, anomalies: list[dict[str, Any]]) -> None:
         self.received += len(anomalies)
+        max_age = self.settings.alerting.policy.max_age_s
+        if max_age is not None:
+            oldest = time.time() - max_age
+            fresh = [a for a in anomalies if not isinstance(a, dict) or a.get("time", oldest) >= oldest]
+            self.stale += len(anomalies) - len(fresh)
+            anomalies = fresh
         self.service.ingest(anomalies)
         for rejected in self.service.drain_rejected():
             await self._dead_letter(dead_letter_record(
@@ -73,8 +81,13 @@ class AlertingRuntime:
     async def tick(self) -> None:
         notes = await self.service.tick()
         self.notifications += len(notes)
-        self.alerts_raised += sum(1 for n in notes for a in n.alerts if a.status == "firing" and
-                                  a.updated_at == a.starts_at)
+        for note in notes:
+            for alert in note.alerts:
+                if alert.status == "firing" and alert.fingerprint not in self._firing:
+                    self._firing.add(alert.fingerprint)
+                    self.alerts_raised += 1
+                elif alert.status == "resolved":
+                    self._firing.discard(alert.fingerprint)
         if self.worker is None:
             return
         for record in self.service.drain_audit():
@@ -131,7 +144,8 @@ class AlertingRuntime:
         return self.service.web_app(health=health)
 
     def metrics(self) -> dict[str, float]:
-        out: dict[str, float] = {"anomalies_received": self.received, "alerts_raised": self.alerts_raised,
+        out: dict[str, float] = {"anomalies_received": self.received, "anomalies_stale": self.stale,
+                                 "alerts_raised": self.alerts_raised,
                                  "notifications": self.notifications}
         sinks = self.delivery.metrics().get("sinks", {})
         for name, counters in sinks.items():

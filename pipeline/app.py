@@ -176,8 +176,8 @@ class Worker:
                     value, f"events record is not an event batch: {exc}", topic=m.topic,
                     partition=m.partition, offset=m.offset, stage="score", now=now))
                 self.stats.dead_letters += 1
-        if controls and self.alert_handler is not None:
-            self.alerting.apply_controls(controls, scorer.engine)
+        if controls and self.alerting is not None:
+            self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
         if not events:
             return
         events.sort(key=lambda e: e.time)

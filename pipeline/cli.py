@@ -43,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=120.0, help="seconds of live traffic (default 120)")
     p.add_argument("--hosts", type=int, default=4)
     p.add_argument("--services", type=int, default=3)
-    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--seed", type=int, default=2)
     p.add_argument("--config", "-c", help="configuration overriding the demo defaults")
     p.add_argument("--out", default="var/demo", help="where the demo writes truth, anomalies and logs")
     p.set_defaults(func=cmd_demo)

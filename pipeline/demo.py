@@ -50,8 +50,8 @@ def demo_settings(bootstrap: str, web_port: int, out: Path, user_config: str | N
     data = deep_merge(DEMO_DEFAULTS, {
         "kafka": {"bootstrap_servers": bootstrap},
         "worker": {"web_port": web_port, "data_dir": str(out / "worker")},
+        "alerting": demo_alerting(web_port),
     })
-    data = deep_merge(data, demo_alerting())
     if user_config:
         with open(user_config) as fh:
             data = deep_merge(data, yaml.safe_load(fh) or {})
@@ -59,13 +59,75 @@ def demo_settings(bootstrap: str, web_port: int, out: Path, user_config: str | N
     return data
 
 
-def demo_alerting() -> dict[str, Any]:
-    """The demo's alerting section (console receiver); empty when alerting has no such settings."""
-    try:
-        from aiops.alerting.demo import demo_alerting_config
-    except ImportError:
-        return {}
-    return {"alerting": demo_alerting_config()}
+def demo_alerting(web_port: int) -> dict[str, Any]:
+    """Alerts grouped per service on the console; a dry-run restart for error-level alerts."""
+    return {
+        "api_url": f"http://127.0.0.1:{web_port}",
+        "policy": {
+            "resolve_after_s": 60,
+            "max_age_s": 60,
+            "runbook_url": "https://runbooks.example.com/{service}",
+            "dashboard_url": "http://localhost:3000/d/aiops-anomalies?var-host={host}",
+        },
+        "route": {"receiver": "console", "group_by": ["alertname", "service"],
+                  "group_wait_s": 5, "group_interval_s": 20, "repeat_interval_s": 3600},
+        "receivers": [{"name": "console", "sinks": [{"type": "console"}]}],
+        "remediation": {
+            "dry_run": True,
+            "require_approval": False,
+            "allowed_programs": ["/usr/bin/systemctl"],
+            "actions": {"restart-service": {
+                "type": "command", "argv": ["/usr/bin/systemctl", "restart", "{service}"],
+                "target": "{host}", "allowed_targets": ["node-*"]}},
+            "policies": [{"name": "restart a service that keeps failing", "matchers": ["kind=point"],
+                          "min_severity": "error", "action": "restart-service", "verify_within_s": 120}],
+        },
+    }
+
+
+class DemoOperator:
+    """What an SRE does during the demo, through the worker's API: a silence, then a verdict."""
+
+    def __init__(self, port: int, say) -> None:
+        self.base = f"http://127.0.0.1:{port}"
+        self.say = say
+        self.silence: dict[str, Any] | None = None
+        self.feedback: dict[str, Any] | None = None
+
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method,
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            return json.loads(resp.read())
+
+    def step(self, elapsed: float, hosts: list[str]) -> None:
+        try:
+            if self.silence is None and elapsed >= 20 and hosts:
+                host = hosts[-1]
+                self.silence = self.call("POST", "/api/silences", {
+                    "matchers": [f"host={host}"], "duration_s": 3600, "created_by": "demo-sre",
+                    "comment": f"{host} is being re-imaged"})
+                self.say(f"-- operator: silenced host={host} for 1h (silence {self.silence.get('id')})")
+            if self.feedback is None and elapsed >= 40:
+                firing = [a for a in self.call("GET", "/api/alerts?status=firing").get("alerts", [])
+                          if a.get("labels", {}).get("source") == "metric"]
+                if firing:
+                    alert = firing[0]
+                    self.feedback = self.call("POST", "/api/feedback", {
+                        "fingerprint": alert["fingerprint"], "verdict": "false_positive", "who": "demo-sre",
+                        "comment": "expected batch job"})
+                    self.say(f"-- operator: marked {alert['labels'].get('series_id', alert['fingerprint'])} "
+                             "a false positive; future scoring of that series is adjusted")
+        except OSError as exc:
+            self.say(f"-- operator: the API did not answer ({exc})")
+
+    def muted(self) -> int:
+        try:
+            alerts = self.call("GET", "/api/alerts").get("alerts", [])
+        except OSError:
+            return 0
+        return sum(1 for a in alerts if a.get("state") == "suppressed")
 
 
 class AnomalyCollector(threading.Thread):
@@ -74,14 +136,14 @@ class AnomalyCollector(threading.Thread):
     def __init__(self, bootstrap: str, topic: str) -> None:
         super().__init__(daemon=True)
         self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "aiops-demo-summary",
-                                  "enable.auto.commit": False})
+                                  "enable.auto.commit": False, "log_level": 3})
         self.consumer.assign([TopicPartition(topic, 0, 0)])
         self.records: list[dict[str, Any]] = []
         self.received_at: list[float] = []
-        self._stop = threading.Event()
+        self._halt = threading.Event()
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             msg = self.consumer.poll(0.2)
             if msg is None or msg.error():
                 continue
@@ -92,7 +154,7 @@ class AnomalyCollector(threading.Thread):
                 pass
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self.join(timeout=5)
         self.consumer.close()
 
@@ -163,8 +225,9 @@ def run_demo(args: argparse.Namespace) -> int:
         collector = AnomalyCollector(broker.bootstrap, settings.topics.anomalies)
         collector.start()
 
-        gen = TrafficGenerator(GeneratorConfig(hosts=args.hosts, services=args.services, seed=args.seed))
-        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20})
+        gen = TrafficGenerator(GeneratorConfig(hosts=args.hosts, services=args.services, seed=args.seed,
+                                               period_s=600.0, anomaly_rate=4.0, warmup_s=15.0))
+        producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "log_level": 3})
         start = time.time()
         sent = 0
         for topic, key, value in gen.history(start - gen.config.history_s, start):
@@ -175,8 +238,11 @@ def run_demo(args: argparse.Namespace) -> int:
         say(f"traffic  {sent} messages of history sent ({gen.config.history_s:.0f}s of the fleet's past); "
             f"live traffic for {args.duration:.0f}s with injected anomalies follows")
         live_start = time.time()
+        operator = DemoOperator(web_port, say)
+        hosts = gen.config.host_names()
         try:
             for due, messages in gen.live(live_start):
+                operator.step(time.time() - live_start, hosts)
                 if due - live_start > args.duration:
                     break
                 delay = due - time.time()
@@ -189,9 +255,11 @@ def run_demo(args: argparse.Namespace) -> int:
             say("\ninterrupted: finishing")
         producer.flush()
         end = time.time()
+        gen.finish(end)
         time.sleep(3.0)  # let the last batches through the pipeline
         stats = worker_stats(web_port)
         truth = [t for t in gen.truth if t["start"] < end]
+        audit = read_topic(broker.bootstrap, settings.topics.audit)
         write_truth(out / "truth.jsonl", truth)
         anomalies = [a for a in collector.records if a.get("time", 0) >= live_start]
         with open(out / "anomalies.jsonl", "w") as fh:
@@ -199,13 +267,56 @@ def run_demo(args: argparse.Namespace) -> int:
                 fh.write(json.dumps(a) + "\n")
         report = evaluate(truth, anomalies, grace_s=30.0)
         print_summary(say, stats, truth, anomalies, report)
+        print_operations(say, operator, stats, audit)
         return 0
     finally:
-        if collector is not None:
-            collector.stop()
-        if worker is not None:
-            stop_process(worker)
-        broker.stop()
+        for cleanup in (collector.stop if collector else None, (lambda: stop_process(worker)) if worker else None,
+                        broker.stop):
+            if cleanup is None:
+                continue
+            try:
+                cleanup()
+            except Exception as exc:  # keep stopping the rest
+                print(f"cleanup: {exc!r}", file=sys.stderr)
+
+
+def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 3.0) -> list[dict[str, Any]]:
+    """Every JSON record of a one-partition topic, from the start."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "aiops-demo-read", "enable.auto.commit": False, "log_level": 3})
+    consumer.assign([TopicPartition(topic, 0, 0)])
+    records: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            try:
+                records.append(json.loads(msg.value()))
+            except ValueError:
+                pass
+    finally:
+        consumer.close()
+    return records
+
+
+def print_operations(say, operator: DemoOperator, stats: dict[str, Any], audit: list[dict[str, Any]]) -> None:
+    say("")
+    say("operations")
+    if operator.silence:
+        say(f"  silence               {operator.silence.get('id')} on {operator.silence.get('matchers')}; "
+            f"alerts muted now: {operator.muted()}")
+    if operator.feedback:
+        say(f"  feedback              {operator.feedback.get('verdict')} on {operator.feedback.get('series_id')}; "
+            f"applied to the series' detectors: {stats.get('feedback_applied', 0)} time(s)")
+    events: dict[str, int] = {}
+    for record in audit:
+        events[record.get("event", "?")] = events.get(record.get("event", "?"), 0) + 1
+    say(f"  remediation (dry run) {', '.join(f'{k} {v}' for k, v in sorted(events.items())) or 'no action requested'}")
+    for record in audit[:5]:
+        detail = record.get("result") or record.get("reason") or ""
+        say(f"    {record.get('event')}: {record.get('action')} on {record.get('target')}"
+            f"{' (dry run)' if record.get('dry_run') else ''} {detail}")
 
 
 def percentile(values: list[float], q: float) -> float:
