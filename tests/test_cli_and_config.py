@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -95,5 +96,8 @@ class TestShippedFiles:
         compose = yaml.safe_load((ROOT / "docker" / "docker-compose.yml").read_text())
         assert {"kafka", "worker", "generator", "influxdb", "alertmanager", "grafana"} <= set(compose["services"])
 
-    def test_worker_config_shipped_for_compose_validates(self):
-        load_settings(ROOT / "docker" / "config" / "worker.yaml")
+    def test_worker_config_shipped_for_compose_validates(self, monkeypatch):
+        monkeypatch.setenv("INFLUXDB_TOKEN", "compose-token")
+        settings = load_settings(ROOT / "docker" / "config" / "worker.yaml")
+        assert settings.kafka.bootstrap_servers == "kafka:9092"
+        assert "compose-token" not in json.dumps(settings.model_dump(mode="json"))
