@@ -92,7 +92,7 @@ def bench_pyod(args: argparse.Namespace, model: str) -> None:
     from aiops.detectors.pyod_window import PyODBank, PyODConfig, fit_window
 
     rng = np.random.default_rng(1)
-    n = args.pyod_series
+    n = args.pyod_series if model != "iforest" else min(args.pyod_series, args.iforest_series)
     names = [f"svc-{i}" for i in range(n)]
     feats = features(args.features)
     config = PyODConfig(model=model, window_size=args.pyod_window, min_points=args.pyod_window,
@@ -129,6 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--pyod-series", type=int, default=1000)
     parser.add_argument("--pyod-window", type=int, default=256)
+    parser.add_argument("--iforest-series", type=int, default=100, help="iforest fits are slow: bench fewer series")
     parser.add_argument("--pyod", nargs="*", default=["ecod", "copod", "iforest"])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args(argv)
