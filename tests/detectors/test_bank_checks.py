@@ -35,7 +35,20 @@ def _known_differences(request):
         request.node.add_marker(pytest.mark.xfail(reason=reason, strict=True))
 
 
+# River's other models run the same checks, as "river:<model>" (the plain "river" is its default model).
+RIVER_MODELS = {
+    "river:GaussianScorer": {"model": "GaussianScorer", "options": {"grace_period": 10}},
+    "river:PredictiveAnomalyDetection": {"model": "PredictiveAnomalyDetection"},
+    "river:PredictiveAnomalyDetection+SNARIMAX": {"model": "PredictiveAnomalyDetection", "forecaster": "SNARIMAX"},
+    "river:PageHinkley": {"model": "PageHinkley", "options": {"min_instances": 10}},
+    "river:HalfSpaceTrees-small": {"model": "HalfSpaceTrees", "options": {"window_size": 20, "n_trees": 3}},
+}
+FAST_PARAMS.update(RIVER_MODELS)
+
+
 def make_bank(name: str):
+    if name in RIVER_MODELS:
+        return BANKS.load("river")(**FAST_PARAMS[name])
     if name == "lstm_ae":
         import torch
 
@@ -59,7 +72,7 @@ def feed(bank, sid: str, X: np.ndarray, start: int = 0) -> list[float]:
     return out
 
 
-NAMES = BANKS.names()
+NAMES = BANKS.names() + list(RIVER_MODELS)
 
 
 @pytest.mark.parametrize("name", NAMES)
