@@ -9,7 +9,9 @@ API answers on the worker's web port.
 from __future__ import annotations
 
 import json
+import pickle
 import time
+import zlib
 from typing import Any
 
 import structlog
@@ -78,9 +80,21 @@ class AlertingRuntime:
                 json.dumps(rejected["record"], default=str).encode(), rejected["reason"],
                 topic=self.settings.topics.anomalies, partition=None, offset=None, stage="alert", now=time.time()))
 
+    def export_state(self) -> bytes:
+        """Policy, silences, pending actions and delivery's dedup memory, compressed for the state topic."""
+        state = {"service": self.service.export_state(), "delivery": self.delivery.export_state()}
+        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+
+    def import_state(self, blob: bytes) -> None:
+        state = pickle.loads(zlib.decompress(blob))
+        self.service.import_state(state["service"])
+        self.delivery.load_state(state.get("delivery", {}))
+
     async def tick(self) -> None:
         notes = await self.service.tick()
         self.notifications += len(notes)
+        if notes and self.worker is not None and self.worker.owns_alerting:
+            await self.worker.snapshot_alerting()
         for note in notes:
             for alert in note.alerts:
                 if alert.status == "firing" and alert.fingerprint not in self._firing:
@@ -156,13 +170,13 @@ class AlertingRuntime:
 
     def reconfigure(self, settings: Settings) -> None:
         """Policy, routes and receivers change with the file; alert state is carried over."""
-        state = self.service.export_state()
+        state = self.export_state()
         self.settings = settings
         self.delivery = self._build_delivery(settings)
         secret = settings.alerting.feedback.secret
         self.service = AlertingService(settings.alerting, self.delivery,
                                        signer_secret=secret.get_secret_value().encode() if secret else None)
-        self.service.import_state(state)
+        self.import_state(state)
 
 
 def _json(value: Any) -> Any:

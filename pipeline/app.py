@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import pickle
 import ssl
 import time
 from typing import Any
@@ -189,15 +188,32 @@ class Worker:
         self.stats.anomalies += len(out.anomalies)
 
     async def alert_batch(self, batch) -> None:
+        """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
         if self.alert_handler is None:
             return
         anomalies = []
         for record in batch:
+            value = _as_bytes(record.value)
             try:
-                anomalies.append(json.loads(_as_bytes(record.value)))
-            except ValueError:
-                continue
+                anomalies.append(json.loads(value))
+            except ValueError as exc:
+                m = record.message
+                await self.deadletter_topic.send(value=dead_letter_record(
+                    value, f"anomaly record is not JSON: {exc}", topic=m.topic, partition=m.partition,
+                    offset=m.offset, stage="alert", now=time.time()))
+                self.stats.dead_letters += 1
         await self.alert_handler(anomalies)
+        await self.snapshot_alerting()
+
+    async def snapshot_alerting(self) -> None:
+        """Write the alerting state alone and wait until the broker has it."""
+        if self.alerting is None:
+            return
+        async with self._snapshot_lock:
+            partition = self._alerting_state_partition()
+            await self.state_topic.send(key=ALERTING_STATE_KEY.encode(), value=self.alerting.export_state(),
+                                        partition=partition)
+            await self.app.producer.flush()
 
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
@@ -211,7 +227,7 @@ class Worker:
         async with self._snapshot_lock:
             states = self.scorer.export_dirty() if self.scorer is not None else {}
             if self.alerting is not None and self.owns_alerting:
-                states[ALERTING_STATE_KEY] = pickle.dumps(self.alerting.service.export_state())
+                states[ALERTING_STATE_KEY] = self.alerting.export_state()
             parts = self.settings.kafka.partitions
             for key, blob in states.items():
                 await self.state_topic.send(
@@ -234,7 +250,7 @@ class Worker:
         states = await asyncio.to_thread(read_state, self.settings, sorted(wanted))
         alerting_state = states.pop(ALERTING_STATE_KEY, None)
         if alerting_state is not None and self.alerting is not None and self.owns_alerting:
-            self.alerting.service.import_state(pickle.loads(alerting_state))
+            self.alerting.import_state(alerting_state)
             log.info("alerting.state_restored")
         n = self.settings.kafka.partitions
         states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}

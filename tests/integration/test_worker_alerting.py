@@ -1,0 +1,131 @@
+"""The worker's alerting path and its configuration reload, against a real broker and a real HTTP receiver."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import yaml
+
+from aiops.alerting.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
+from aiops.pipeline.shapes import series_id_for
+from tests.integration.test_pipeline_e2e import SPIKED, history_batches
+
+pytestmark = pytest.mark.integration
+
+SECRET = "receiver-shared-secret"
+
+
+class Receiver:
+    """A webhook receiver on loopback that keeps every verified notification."""
+
+    def __init__(self) -> None:
+        received = self.received = []
+        self.bad_signatures = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                ok = verify_signature(SECRET.encode(), body, timestamp=self.headers[TIMESTAMP_HEADER],
+                                      signature=self.headers[SIGNATURE_HEADER])
+                if ok:
+                    received.append(json.loads(body))
+                else:
+                    outer.bad_signatures += 1
+                self.send_response(200 if ok else 401)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def wait_for(self, predicate, timeout_s: float = 60.0):
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            hits = [n for n in self.received if predicate(n)]
+            if hits:
+                return hits
+            time.sleep(0.2)
+        raise AssertionError(f"no matching notification in {timeout_s}s; got {self.received}")
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+def alerting_config(receiver: Receiver) -> dict:
+    return {
+        "route": {"receiver": "hook", "group_by": ["alertname", "series_id"], "group_wait_s": 0,
+                  "group_interval_s": 5},
+        "receivers": [{"name": "hook", "sinks": [{"type": "webhook", "url": receiver.url, "secret": SECRET}]}],
+    }
+
+
+def post(port: int, path: str, body: dict) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def test_spike_pages_the_webhook_and_feedback_reaches_the_detectors(broker, workers, receiver):
+    """An anomaly becomes a signed notification; a false-positive verdict travels back to the series' detectors."""
+    cfg = workers.config({"alerting": alerting_config(receiver)})
+    worker = workers.start(cfg)
+    start = time.time() - 400
+    broker.produce(cfg["topics"]["metrics"], history_batches(start, 380, spike_at=350))
+    spiked = series_id_for("app", {"host": SPIKED})
+    hits = receiver.wait_for(lambda n: any(a["labels"].get("series_id") == spiked for a in n["alerts"]))
+    alert = next(a for a in hits[0]["alerts"] if a["labels"]["series_id"] == spiked)
+    assert hits[0]["status"] == "firing"
+    assert "latency_ms" in alert["annotations"]["description"]
+    assert receiver.bad_signatures == 0
+
+    fingerprint = alert["fingerprint"]
+    record = post(worker.port, "/api/feedback", {"fingerprint": fingerprint, "verdict": "false_positive",
+                                                 "who": "sre@example.com", "comment": "load test"})
+    assert record["series_id"] == spiked
+    stats = worker.wait_for(lambda s: s["feedback_applied"] >= 1)
+    assert stats["feedback_applied"] >= 1
+    feedback = broker.read_all(cfg["topics"]["feedback"], min_count=1)
+    assert json.loads(feedback[0].value())["verdict"] == "false_positive"
+
+
+def test_configuration_reloads_without_restart_and_bad_files_are_refused(broker, workers):
+    """A changed detection section is applied in place with its new hash; an invalid file keeps the old one."""
+    cfg = workers.config()
+    worker = workers.start(cfg)
+    before = worker.logs().count('"config.applied"')
+    changed = dict(cfg, detection={"threshold": 0.9999})
+    time.sleep(1.1)  # a new modification time
+    worker.config_path.write_text(yaml.safe_dump(changed))
+    deadline = time.monotonic() + 30
+    while worker.logs().count('"config.applied"') == before and time.monotonic() < deadline:
+        time.sleep(0.3)
+    applied = [json.loads(line) for line in worker.logs().splitlines() if '"config.applied"' in line]
+    assert len(applied) == before + 1
+    assert applied[-1]["hash"] != applied[0]["hash"]
+
+    time.sleep(1.1)
+    worker.config_path.write_text("detection: {threshold: 7}\n")
+    deadline = time.monotonic() + 30
+    while '"config.rejected"' not in worker.logs() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    rejected = [json.loads(line) for line in worker.logs().splitlines() if '"config.rejected"' in line]
+    assert rejected and "detection.threshold" in rejected[0]["error"]
+    assert worker.proc.poll() is None, "a bad file must not stop the worker"
+    assert worker.health()["status"] == "ok"
