@@ -29,7 +29,7 @@ LEVELS = {
     "WARNING": "warning",
     "INFO": "info",
 }
-LINE_KINDS = ("new_template", "rare_template", "sequence", "parameter", "error_burst")
+LINE_KINDS = ("new_template", "rare_template", "sequence", "parameter", "error_burst", "template_burst")
 
 
 def parse_bgl_line(line: str) -> tuple[bool, str, float, str]:

@@ -54,6 +54,18 @@ class ErrorBurstConfig(_Section):
     min_errors: int = Field(5, ge=1, description="fewer errors in a window never fire")
 
 
+class TemplateBurstConfig(_Section):
+    """Error lines concentrated on one or two templates in the last lines of a source (a failure storm)."""
+
+    enabled: bool = False
+    window_lines: int = Field(50, ge=2, description="lines of the source looked back over")
+    levels: list[str] = Field(default_factory=lambda: ["critical"], description="levels judged and counted")
+    min_share: float = Field(0.4, gt=0, le=1, description="the line's template holds at least this share of errors")
+    min_concentration: float = Field(
+        0.7, gt=0, le=1, description="or the errors' Simpson index (same-template chance) is at least this"
+    )
+
+
 class ParameterConfig(_Section):
     """Numeric parameters far outside their history (robust z-score per template and position)."""
 
@@ -87,6 +99,7 @@ class LogsConfig(_Section):
     rare_template: RareTemplateConfig = RareTemplateConfig()
     template_frequency: TemplateFrequencyConfig = TemplateFrequencyConfig()
     error_burst: ErrorBurstConfig = ErrorBurstConfig()
+    template_burst: TemplateBurstConfig = TemplateBurstConfig()
     parameter: ParameterConfig = ParameterConfig()
     sequence: SequenceConfig = SequenceConfig()
     security: SecurityConfig = SecurityConfig()

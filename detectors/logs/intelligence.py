@@ -86,6 +86,8 @@ class LogIntelligence:
             findings.append(
                 state.rare.observe(match.template_id, event.time, template=match.template, level=event.level)
             )
+        if state.burst is not None:
+            findings.append(state.burst.observe(match.template_id, event.level, event.time, template=match.template))
         if state.parameter is not None:
             findings.append(
                 state.parameter.observe(

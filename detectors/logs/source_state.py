@@ -11,6 +11,7 @@ from aiops.detectors.logs.error_burst import ErrorBurstDetector
 from aiops.detectors.logs.parameter import ParameterDetector
 from aiops.detectors.logs.rare_template import RareTemplateDetector
 from aiops.detectors.logs.sequence import SequenceDetector
+from aiops.detectors.logs.template_burst import TemplateBurstDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
 from aiops.detectors.security.bank import SecurityBank
 from aiops.pipeline.templates import SourceMiner, TemplateStateError
@@ -37,6 +38,7 @@ class SourceState:
             TemplateFrequencyDetector(config.template_frequency) if config.template_frequency.enabled else None
         )
         self.errors = ErrorBurstDetector(config.error_burst) if config.error_burst.enabled else None
+        self.burst = TemplateBurstDetector(config.template_burst) if config.template_burst.enabled else None
         self.parameter = ParameterDetector(config.parameter) if config.parameter.enabled else None
         self.sequence = SequenceDetector(config.sequence) if config.sequence.enabled else None
         self.security = SecurityBank(config.security)
@@ -52,6 +54,7 @@ class SourceState:
                 "rare": self.rare,
                 "frequency": self.frequency,
                 "errors": self.errors,
+                "burst": self.burst,
                 "parameter": self.parameter,
                 "sequence": self.sequence,
                 "security": self.security,
@@ -74,6 +77,8 @@ class SourceState:
         state.rare = detectors["rare"]
         state.frequency = detectors["frequency"]
         state.errors = detectors["errors"]
+        if "burst" in detectors:  # snapshots taken before the template-burst detector existed lack it
+            state.burst = detectors["burst"]
         state.parameter = detectors["parameter"]
         state.sequence = detectors["sequence"]
         state.security = detectors["security"]
@@ -86,6 +91,7 @@ class SourceState:
             (self.rare, config.rare_template),
             (self.frequency, config.template_frequency),
             (self.errors, config.error_burst),
+            (self.burst, config.template_burst),
             (self.parameter, config.parameter),
             (self.sequence, config.sequence),
         ):
