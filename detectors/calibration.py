@@ -24,8 +24,22 @@ from __future__ import annotations
 import numpy as np
 
 def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int,
-              tail_k: int = 16) -> np.ndarray:
-    """Calibrated value of each row's raw score against that row's ring (``seen`` = scores ever remembered)."""
+              tail_k: int = 16, tail: np.ndarray | None = None, tail_min: int = 16, shape_max: float = 0.45) -> np.ndarray:
+    """Calibrated value of each row's raw score against that row's ring (``seen`` = scores ever remembered).
+
+    ``tail`` (rows, 3): streaming moments of excesses over the ring's tail
+    level (count, mean, mean square, see ``learn_tail``); once a row has
+    ``tail_min`` of them, its tail above ``u`` is a generalised Pareto fitted
+    to those moments instead of the ring's top ``tail_k`` scores.
+    """
+    return calibrate_with_level(ring, seen, raw, min_history=min_history, tail_k=tail_k, tail=tail,
+                                tail_min=tail_min, shape_max=shape_max)[0]
+
+
+def calibrate_with_level(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int,
+                         tail_k: int = 16, tail: np.ndarray | None = None,
+                         tail_min: int = 16, shape_max: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+    """``calibrate``, and each row's tail level ``u`` (the ring's ``tail_k``-th largest score; inf if unknown)."""
     if raw.shape[0] != ring.shape[0]:
         raise ValueError(f"raw has {raw.shape[0]} rows, ring has {ring.shape[0]}")
     size = ring.shape[1]
@@ -59,13 +73,52 @@ def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_histor
         sigma = np.maximum(np.where(fitted, (top - u[:, None]).sum(axis=1) / (k - 1), 1.0), np.maximum(sd * 1e-3, floor))
         excess = np.where(fitted & (raw > u), (raw - u) / sigma, 0.0)
         beyond = np.maximum(excess - 20.0, 0.0)
-        tail = (k / (n + 1.0)) * np.exp(-np.minimum(excess, 20.0)) / (1.0 + np.log1p(beyond))
-        p = np.where(fitted & (raw > u), 1.0 - tail, p)
+        survival = (k / (n + 1.0)) * np.exp(-np.minimum(excess, 20.0)) / (1.0 + np.log1p(beyond))
+        if tail is not None:
+            streamed = fitted & (tail[:, 0] >= tail_min)
+            if streamed.any():
+                gpd = _gpd_tail(tail, raw - u, np.maximum(sd * 1e-3, floor), shape_max)
+                survival = np.where(streamed, (k / (n + 1.0)) * gpd, survival)
+        p = np.where(fitted & (raw > u), 1.0 - survival, p)
     sparse = ~fitted & (raw > hmax)
     if sparse.any():
         excess = np.log1p(np.where(sparse, (raw - hmax) / np.maximum(sd, floor), 0.0))
         p = np.where(sparse, 1.0 - 0.5 / ((n + 1.0) * (1.0 + excess)), p)
-    return np.where(n >= min_history, p, 0.5)
+    level = np.where(fitted, u, np.inf)
+    return np.where(n >= min_history, p, 0.5), level
+
+
+def _gpd_tail(tail: np.ndarray, excess: np.ndarray, scale_floor: np.ndarray, shape_max: float) -> np.ndarray:
+    """Survival of a generalised Pareto fitted by moments to the streamed excesses, at ``excess`` (>= 0)."""
+    m1, m2 = tail[:, 1], tail[:, 2]
+    var = np.maximum(m2 - m1 * m1, 1e-300)
+    xi = np.clip(0.5 * (1.0 - m1 * m1 / var), 0.0, shape_max)
+    sigma = np.maximum(m1 * (1.0 - xi), scale_floor)
+    with np.errstate(over="ignore"):
+        y = np.minimum(np.maximum(excess, 0.0) / sigma, 1e300)
+    small = xi < 1e-6
+    log_surv = np.where(small, -y, -np.log1p(np.where(small, 0.0, xi) * y) / np.where(small, 1.0, xi))
+    # far beyond anything seen the decay slows to a logarithm, so no score reaches 1 (order is kept)
+    beyond = np.maximum(-log_surv - 30.0, 0.0)
+    return np.exp(np.maximum(log_surv, -30.0)) / (1.0 + np.log1p(beyond))
+
+
+def learn_tail(tail: np.ndarray, raw: np.ndarray, level: np.ndarray, *, rate: float) -> None:
+    """Add each row's raw score to its excess moments in place when it is above the row's tail ``level``.
+
+    Weights are cumulative at first, then exponential with ``rate``, so the
+    fit rests on the last ~1/rate excesses (thousands of points) rather than
+    on the ring's few top scores.
+    """
+    above = np.isfinite(level) & (raw > level)
+    if not above.any():
+        return
+    y = np.where(above, raw - level, 0.0)
+    count = tail[:, 0] + above
+    w = np.where(above, np.maximum(rate, 1.0 / np.maximum(count, 1.0)), 0.0)
+    tail[:, 1] += w * (y - tail[:, 1])
+    tail[:, 2] += w * (y * y - tail[:, 2])
+    tail[:, 0] = count
 
 
 def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:

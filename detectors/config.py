@@ -6,7 +6,7 @@ the key path in the message.
 
 >>> c = DetectionConfig()
 >>> [d.key for d in c.detectors], c.ensemble.method, c.threshold
-(['zscore', 'cusum', 'mahalanobis'], 'max', 0.995)
+(['zscore', 'cusum', 'mahalanobis'], 'max', 0.9999)
 >>> DetectionConfig.model_validate({"detectors": [{"type": "zscore", "params": {"alpah": 0.1}}]})
 Traceback (most recent call last):
 ...
@@ -98,7 +98,12 @@ class CalibrationConfig(_Section):
 
     window: int = Field(256, ge=8, le=65536, description="raw scores remembered per detector and series")
     min_history: int = Field(20, ge=1, description="below this many scores the detector says 0.5 (no opinion)")
-    tail_k: int = Field(16, ge=3, description="top scores the exponential tail is fitted to")
+    tail_k: int = Field(16, ge=3, description="top scores of the ring above which the tail takes over")
+    tail_min: int = Field(16, ge=2, description="excesses streamed before the fitted Pareto tail replaces the ring's")
+    tail_shape_max: float = Field(
+        0.45, ge=0.0, lt=0.5, description="largest Pareto shape fitted (0: exponential tails only; never below 0, "
+                                          "so light tails are not extrapolated as bounded)")
+    tail_rate: float = Field(0.005, gt=0.0, le=1.0, description="weight of a new excess in the streamed tail moments")
 
 
 class EnsembleConfig(_Section):
@@ -176,7 +181,13 @@ class DetectionConfig(_Section):
 
     detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
     ensemble: EnsembleConfig = EnsembleConfig()
-    threshold: float = Field(0.995, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
+    # 0.9999 with the streamed Pareto tail (``python -m aiops.detectors.quality``, 3 x 20k points per case):
+    # false alarms per 10k points 0.3 iid Gaussian, 0 AR(1), 5.3 Student-t3, 0 seasonal, 2.1 four correlated
+    # features; 6-sigma spikes all found (delay 0). 0.995 flagged 300-500 per 10k (thousands a day per series at
+    # 1 point/s), 0.9995 5-30 per 10k. The cost is SKAB: F1 0.51 (400 rows trained) against 0.79 at 0.995.
+    threshold: float = Field(0.9999, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
+    # no hysteresis by default: release 0.9 let runs of false alarms feed themselves on clean noise (27% of
+    # iid Gaussian points flagged at threshold 0.9995), since flagged points are not learned
     release: float | None = Field(
         None, gt=0.0, lt=1.0,
         description="hysteresis: once flagged, a series stays flagged while its score is at least this")

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import structlog
 
-from aiops.detectors.calibration import calibrate, remember
+from aiops.detectors.calibration import calibrate_with_level, learn_tail, remember
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
 from aiops.detectors.explain import contributions
@@ -113,6 +113,7 @@ class _Group:
         d = len(self.members)
         fields["seen"] = ((d,), 0)
         fields["ring"] = ((d, window), np.float32(0.0))
+        fields["tail"] = ((d, 3), 0.0)
         self.store = SlotStore(fields)
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
         self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
@@ -132,6 +133,8 @@ class _Group:
         notch = cfg.feedback.notch
         adapt = cfg.adapt_after if cfg.adapt_after is not None else np.iinfo(np.int64).max
         min_history, tail_k = cfg.calibration.min_history, cfg.calibration.tail_k
+        tail_min, tail_rate = cfg.calibration.tail_min, cfg.calibration.tail_rate
+        shape_max = cfg.calibration.tail_shape_max
         ranged = self._ranged
         release = cfg.release
         method, quorum, warmup = prof.ensemble.method, prof.ensemble.quorum, prof.warmup
@@ -164,9 +167,11 @@ class _Group:
                     if out.low is None or out.high is None:
                         out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
                     out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
-            ring, seen = arrays["ring"][rows], arrays["seen"][rows]
-            P = calibrate(ring.reshape(m * d, -1), seen.reshape(-1), R.reshape(-1), min_history=min_history,
-                          tail_k=tail_k).reshape(m, d)
+            ring, seen, tails = arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows]
+            P, level = calibrate_with_level(ring.reshape(m * d, -1), seen.reshape(-1), R.reshape(-1),
+                                            min_history=min_history, tail_k=tail_k, tail=tails.reshape(m * d, 3),
+                                            tail_min=tail_min, shape_max=shape_max)
+            P = P.reshape(m, d)
             out.calibrated[a:b] = P
             combined = combine(P, self.weights, method, quorum=quorum)
             threshold = 1.0 - tail * notch ** arrays["notches"][rows]
@@ -182,9 +187,12 @@ class _Group:
             if keep.any():
                 flat = keep.reshape(-1)
                 sub_ring, sub_seen = ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat]
+                sub_tail = tails.reshape(m * d, 3)[flat]
+                learn_tail(sub_tail, R.reshape(-1)[flat], level[flat], rate=tail_rate)
                 remember(sub_ring, sub_seen, R.reshape(-1)[flat])
                 ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat] = sub_ring, sub_seen
-                arrays["ring"][rows], arrays["seen"][rows] = ring, seen
+                tails.reshape(m * d, 3)[flat] = sub_tail
+                arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows] = ring, seen, tails
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
@@ -367,7 +375,7 @@ class Engine:
             dets = {}
             for j, m in enumerate(group.members):
                 dets[m.key] = {"digest": m.digest, "bank": m.bank.export_state(sid),
-                               "ring": rec["ring"][j], "seen": int(rec["seen"][j])}
+                               "ring": rec["ring"][j], "seen": int(rec["seen"][j]), "tail": rec["tail"][j]}
             state = {"v": STATE_VERSION, "labels": info.labels, "source": info.source, "features": info.group[1],
                      "count": int(rec["count"]), "notches": int(rec["notches"]), "run": int(rec["run"]),
                      "last": rec.get("last"), "detectors": dets}
@@ -400,6 +408,8 @@ class Engine:
                 if saved["ring"].shape == arrays["ring"][slot, j].shape:
                     arrays["ring"][slot, j] = saved["ring"]
                     arrays["seen"][slot, j] = saved["seen"]
+                    if saved.get("tail") is not None:
+                        arrays["tail"][slot, j] = saved["tail"]
 
     def forget(self, series_ids: Iterable[str]) -> None:
         for sid in list(series_ids):
