@@ -12,12 +12,12 @@ only uses earlier lines.
 
 >>> from aiops.detectors.logs.config import TemplateBurstConfig
 >>> d = TemplateBurstDetector(TemplateBurstConfig(window_lines=10))
->>> [d.observe(t, "error", 0.0) is None for t in "abcdef"]  # scattered errors: no storm
-[False, True, True, True, True, True]
+>>> [d.observe(t, "critical", 0.0) is None for t in "abcdef"]  # a lone error fires; a spread does not
+[False, False, True, True, True, True]
 >>> for _ in range(10): _ = d.observe("x", "info", 1.0)
->>> [d.observe("z", "error", 2.0) is not None for _ in range(3)]  # one template failing again and again
+>>> [d.observe("z", "critical", 2.0) is not None for _ in range(3)]  # one template failing again and again
 [True, True, True]
->>> d.observe("z", "info", 3.0) is None  # only error-level lines are judged
+>>> d.observe("z", "info", 3.0) is None  # only lines at the configured levels are judged
 True
 """
 
