@@ -79,10 +79,8 @@ class Detection:
         return 2 * p * r / (p + r) if p + r else 0.0
 
 
-def evaluate_bgl(path: Path, config: LogsConfig | None = None, *, kinds: tuple[str, ...] = LINE_KINDS) -> Detection:
-    """Run log intelligence over the sample in order and count flagged alert lines."""
-    config = config or LogsConfig()
-    intelligence = LogIntelligence(config)
+def read_bgl(path: Path) -> tuple[list[bool], list[Event]]:
+    """Labels and log events of a BGL file, in order (one source per component, as the worker keys logs)."""
     truth: list[bool] = []
     events: list[Event] = []
     for raw in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
@@ -92,18 +90,47 @@ def evaluate_bgl(path: Path, config: LogsConfig | None = None, *, kinds: tuple[s
         truth.append(is_alert)
         labels = {"host": "bgl", "service": component}
         events.append(Event("log", series_id_for("log", labels), labels, time, {}, message=content, level=level))
-    flagged = tp = windows = 0
-    by_kind: dict[str, int] = {}
-    for start in range(0, len(events), 100):  # batches, as the worker sends them
-        batch = events[start : start + 100]
-        result = intelligence.process(batch, now=batch[-1].time)
-        windows += sum(1 for a in result.anomalies if a.kind == "template_frequency")
-        for offset, scores in enumerate(result.line_scores):
-            hit = [k for k in scores if k in kinds]
+    return truth, events
+
+
+@dataclass(slots=True)
+class LineVerdicts:
+    """What log intelligence said about each line, as it arrived: the kinds that flagged it."""
+
+    truth: list[bool]
+    kinds: list[frozenset[str]]
+    window_anomalies: int
+
+    def detection(self, kinds: tuple[str, ...] = LINE_KINDS) -> Detection:
+        """Counts for a line flagged by any of ``kinds``."""
+        wanted = frozenset(kinds)
+        flagged = tp = 0
+        by_kind: dict[str, int] = {}
+        for is_alert, fired in zip(self.truth, self.kinds):
+            hit = fired & wanted
             if not hit:
                 continue
             flagged += 1
-            tp += truth[start + offset]
+            tp += is_alert
             for k in hit:
                 by_kind[k] = by_kind.get(k, 0) + 1
-    return Detection(len(events), sum(truth), flagged, tp, by_kind, windows)
+        return Detection(len(self.truth), sum(self.truth), flagged, tp, by_kind, self.window_anomalies)
+
+
+def run_bgl(truth: list[bool], events: list[Event], config: LogsConfig | None = None) -> LineVerdicts:
+    """Feed the events in order, in batches as the worker sends them, to a fresh ``LogIntelligence``."""
+    intelligence = LogIntelligence(config or LogsConfig())
+    kinds: list[frozenset[str]] = []
+    windows = 0
+    for start in range(0, len(events), 100):
+        batch = events[start : start + 100]
+        result = intelligence.process(batch, now=batch[-1].time)
+        windows += sum(1 for a in result.anomalies if a.kind == "template_frequency")
+        kinds.extend(frozenset(scores) for scores in result.line_scores)
+    return LineVerdicts(list(truth), kinds, windows)
+
+
+def evaluate_bgl(path: Path, config: LogsConfig | None = None, *, kinds: tuple[str, ...] = LINE_KINDS) -> Detection:
+    """Run log intelligence over the sample in order and count flagged alert lines."""
+    truth, events = read_bgl(path)
+    return run_bgl(truth, events, config).detection(kinds)
