@@ -64,6 +64,10 @@ class TemplateBurstConfig(_Section):
     min_concentration: float = Field(
         0.7, gt=0, le=1, description="or the errors' Simpson index (same-template chance) is at least this"
     )
+    routine_count: int | None = Field(
+        20, ge=1, description="a template seen this often in the lines before the window is routine (None: never)"
+    )
+    routine_lines: int = Field(1000, ge=1, description="lines before the window in which routine templates are counted")
 
 
 class ParameterConfig(_Section):

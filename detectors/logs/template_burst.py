@@ -7,8 +7,11 @@ template. The line is flagged when its own template dominates them
 (Simpson's index: the chance that two error lines drawn at random share a
 template). A crash dump or a mix of unrelated failures spreads over many
 templates and stays quiet; one thing failing again and again, or a single
-error in a quiet source, does not. Scored first, then learned: a verdict
-only uses earlier lines.
+error in a quiet source, does not. A template seen ``routine_count`` times
+in the ``routine_lines`` lines before the window is the source's usual state
+(a chronic error): it is neither judged nor counted, so it cannot hide a new
+storm beside it. Scored first, then learned: a verdict only uses earlier
+lines.
 
 >>> from aiops.detectors.logs.config import TemplateBurstConfig
 >>> d = TemplateBurstDetector(TemplateBurstConfig(window_lines=10))
@@ -38,6 +41,8 @@ class TemplateBurstDetector:
     def __init__(self, config: TemplateBurstConfig) -> None:
         self.config = config
         self.recent: deque[tuple[str, bool]] = deque(maxlen=config.window_lines)
+        self.older: deque[str] = deque()
+        self.older_counts: Counter[str] = Counter()
 
     def observe(self, template_id: str, level: str | None, time: float, *, template: str = "") -> Finding | None:
         is_error = (level or "").lower() in self.config.levels
@@ -47,7 +52,9 @@ class TemplateBurstDetector:
 
     def score(self, template_id: str, time: float, *, template: str = "") -> Finding | None:
         cfg = self.config
-        counts = Counter(t for t, is_error in self.recent if is_error)
+        if self.is_routine(template_id):
+            return None
+        counts = Counter(t for t, is_error in self.recent if is_error and not self.is_routine(t))
         counts[template_id] += 1
         errors = sum(counts.values())
         share = counts[template_id] / errors
@@ -74,7 +81,25 @@ class TemplateBurstDetector:
             },
         )
 
+    def is_routine(self, template_id: str) -> bool:
+        """Seen often enough before the window that its errors are the source's usual state, not news."""
+        routine = self.config.routine_count
+        return routine is not None and self.older_counts[template_id] >= routine
+
     def learn(self, template_id: str, is_error: bool) -> None:
-        if self.recent.maxlen != self.config.window_lines:  # settings changed on a restored state
-            self.recent = deque(self.recent, maxlen=self.config.window_lines)
+        cfg = self.config
+        if self.recent.maxlen != cfg.window_lines:  # settings changed on a restored state
+            self.recent = deque(self.recent, maxlen=cfg.window_lines)
+        if len(self.recent) == cfg.window_lines:
+            self._age(self.recent[0][0])
         self.recent.append((template_id, is_error))
+
+    def _age(self, template_id: str) -> None:
+        """A line leaving the window joins the older lines; the oldest of those is forgotten."""
+        self.older.append(template_id)
+        self.older_counts[template_id] += 1
+        while len(self.older) > self.config.routine_lines:
+            gone = self.older.popleft()
+            self.older_counts[gone] -= 1
+            if not self.older_counts[gone]:
+                del self.older_counts[gone]

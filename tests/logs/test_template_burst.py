@@ -52,6 +52,27 @@ class TestTemplateBurstDetector:
         assert not any(_fired(d, [("t9", "info")] * 10))
         assert _fired(d, [("t9", "critical")])[0]
 
+    def test_a_chronic_error_becomes_routine_and_is_forgotten_later(self) -> None:
+        """Errors of a template seen often before the window stop firing, and fire again once it is long gone."""
+        cfg = TemplateBurstConfig(window_lines=10, routine_count=5, routine_lines=20)
+        d = TemplateBurstDetector(cfg)
+        fired = _fired(d, [("workerEnv in error state", "critical")] * 30)
+        assert fired[:15] == [True] * 15 and not any(fired[15:])
+        assert d.is_routine("workerEnv in error state")
+        _fired(d, [("ok", "info")] * 30)
+        assert not d.is_routine("workerEnv in error state")
+        assert _fired(d, [("workerEnv in error state", "critical")]) == [True]
+
+    def test_routine_errors_do_not_dilute_a_new_storm(self) -> None:
+        """A new failing template among two chronic errors fires; counting the chronic ones would hide it."""
+        chronic = [("chronic-a", "critical"), ("chronic-b", "critical")]
+        lines = chronic + [("socket read failed", "critical")]
+        for routine, expected in ((5, [True] * 3), (None, [False] * 3)):
+            d = TemplateBurstDetector(TemplateBurstConfig(window_lines=10, routine_count=routine, routine_lines=50))
+            _fired(d, chronic * 15)
+            fired = _fired(d, lines * 3)
+            assert [f for f, (t, _) in zip(fired, lines * 3) if t == "socket read failed"] == expected
+
     def test_levels_are_configurable(self) -> None:
         d = TemplateBurstDetector(TemplateBurstConfig(levels=["error", "critical"]))
         assert _fired(d, [("x", "error")]) == [True]
@@ -119,7 +140,7 @@ def test_bgl_verdicts_are_causal(loghub) -> None:
 
 
 def test_bgl_command_keeps_its_f1(loghub, capsys) -> None:
-    """``aiops logs bgl``: template bursts in the sampled-log profile keep F1 >= 0.80 (P >= 0.85, R >= 0.74)."""
+    """``aiops logs bgl``: template bursts in the sampled-log profile keep F1 >= 0.80 (P and R >= 0.80)."""
     parser = argparse.ArgumentParser(prog="aiops")
     cli.register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["logs", "bgl", "--data", str(loghub)])
@@ -127,5 +148,5 @@ def test_bgl_command_keeps_its_f1(loghub, capsys) -> None:
     out = capsys.readouterr().out
     row = next(line for line in out.splitlines() if line.startswith("sampled-log profile    template_burst "))
     flagged, tp, precision, recall, f1 = row.split()[-5:]
-    assert float(f1) >= 0.80 and float(precision) >= 0.85 and float(recall) >= 0.74, row
+    assert float(f1) >= 0.80 and float(precision) >= 0.80 and float(recall) >= 0.80, row
     assert "first half" in out and "second half" in out
