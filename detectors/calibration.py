@@ -9,6 +9,13 @@ rather than capped by the ring's size; it slows to a logarithm far out so
 that no score, however large, reaches 1. With fewer than ``2 tail_k``
 scores, values beyond the maximum get ``1 - 0.5/((n+1)(1 + log(1+excess)))``.
 
+The ring's top 16 scores cannot resolve the 1e-4 levels an alert threshold
+needs, so the engine also streams, per detector and series, the moments of
+every excess over ``u`` (``learn_tail``): thousands of points' worth of tail.
+Once enough are in, the tail above ``u`` is a generalised Pareto fitted to
+them by moments, its shape kept in ``[0, shape_max]`` (exponential for light
+tails such as |z| of Gaussian noise, heavier for Student-t-like scores).
+
 >>> import numpy as np
 >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
 >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:

@@ -93,7 +93,9 @@ class CalibrationConfig(_Section):
     Each detector keeps, per series, a ring of its last ``window`` raw scores
     on learned points; a new score maps to its mid-rank ``(rank + 0.5)/(n + 1)``
     in that ring, and beyond the ring's maximum a tail that tends to 1 without
-    reaching it.
+    reaching it. Above the ring's ``tail_k``-th largest score, a Pareto tail
+    fitted to the excesses streamed over the series' whole history (weight
+    ``tail_rate``) takes over once ``tail_min`` of them were seen.
     """
 
     window: int = Field(256, ge=8, le=65536, description="raw scores remembered per detector and series")
