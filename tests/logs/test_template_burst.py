@@ -150,3 +150,20 @@ def test_bgl_command_keeps_its_f1(loghub, capsys) -> None:
     flagged, tp, precision, recall, f1 = row.split()[-5:]
     assert float(f1) >= 0.80 and float(precision) >= 0.80 and float(recall) >= 0.80, row
     assert "first half" in out and "second half" in out
+    others = {line.split()[0]: line.split()[1:] for line in out.split("other loghub samples")[1].splitlines()[2:]}
+    assert others["Thunderbird"][:3] == ["2000", "0", "0"] and others["Thunderbird"][3] == "0"
+    assert int(others["Apache"][1]) > 500 and int(others["Apache"][3]) <= 20  # chronic errors are routine
+
+
+def test_loghub_samples_read_with_levels_and_labels(loghub) -> None:
+    """Levels map onto the product's; Thunderbird's labels are read; a missing sample is an input error."""
+    from aiops.detectors.logs.loghub_check import read_sample
+    from aiops.pipeline.errors import InputError
+
+    truth, events = read_sample(loghub, "Apache")
+    assert len(events) == 2000 and not any(truth)
+    assert sum(e.level == "error" for e in events) > 500 and events[0].labels["host"] == "apache"
+    truth, events = read_sample(loghub, "Thunderbird")
+    assert len(truth) == 2000 and not any(truth)
+    with pytest.raises(InputError):
+        read_sample(loghub, "NoSuchSystem")
