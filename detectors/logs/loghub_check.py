@@ -16,7 +16,7 @@ import csv
 from dataclasses import dataclass
 from pathlib import Path
 
-from aiops.detectors.logs.bgl import run_bgl
+from aiops.detectors.logs.bgl import LINE_KINDS, run_bgl
 from aiops.detectors.logs.config import LogsConfig
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.shapes import Event, series_id_for
@@ -52,6 +52,7 @@ class SampleFlags:
     alert_lines: int
     flagged: int
     flagged_alerts: int
+    flagged_by_any: int
 
 
 def read_sample(data: Path, system: str) -> tuple[list[bool], list[Event]]:
@@ -75,8 +76,9 @@ def read_sample(data: Path, system: str) -> tuple[list[bool], list[Event]]:
 
 
 def sample_flags(data: Path, system: str, config: LogsConfig, kinds: tuple[str, ...]) -> SampleFlags:
-    """Lines of one sample flagged by ``kinds`` under ``config``, fed online from a fresh state."""
+    """Lines of one sample flagged by ``kinds`` (and by any line detector) under ``config``, fed online."""
     truth, events = read_sample(data, system)
-    d = run_bgl(truth, events, config).detection(kinds)
+    verdicts = run_bgl(truth, events, config)
+    d, every = verdicts.detection(kinds), verdicts.detection(LINE_KINDS)
     errors = sum(1 for e in events if e.level in ("error", "critical"))
-    return SampleFlags(system, d.lines, errors, d.alerts, d.flagged, d.true_positives)
+    return SampleFlags(system, d.lines, errors, d.alerts, d.flagged, d.true_positives, every.flagged)
