@@ -17,6 +17,7 @@ BANKS = Registry(
         "cusum": "aiops.detectors.cusum:CusumBank",
         "mahalanobis": "aiops.detectors.mahalanobis:MahalanobisBank",
         "hst": "aiops.detectors.hst:HalfSpaceTreesBank",
+        "mewma": "aiops.detectors.mewma:MewmaBank",
         "river": "aiops.detectors.river_bank:RiverBank",
         "pyod": "aiops.detectors.pyod_window:PyODBank",
         "lstm_ae": "aiops.detectors.lstm_ae:LSTMAEBank",
