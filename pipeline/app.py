@@ -26,11 +26,13 @@ import faust
 import structlog
 
 from aiops.pipeline.config import Settings
+from aiops.pipeline.faust_transport import SCHEME
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.stages import (
     NormaliseStage,
     RawMessage,
     ScoreStage,
+    chunked,
     decode_batch,
     encode_events,
     state_series_id,
@@ -46,7 +48,7 @@ ALERTING_STATE_KEY = "alerting/policy"
 
 
 def broker_urls(settings: Settings) -> list[str]:
-    return [f"kafka://{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",") if server.strip()]
+    return [f"{SCHEME}://{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",") if server.strip()]
 
 
 def broker_credentials(settings: Settings) -> Any:
@@ -93,6 +95,7 @@ class Worker:
             datadir=settings.worker.data_dir,
             producer_linger_ms=5,
         )
+        self.app.conf.aiops_fetch_max_wait_ms = k.fetch_max_wait_ms
         t = settings.topics
         raw = {"value_serializer": "raw", "key_serializer": "raw"}
         self.metrics_topic = self.app.topic(t.metrics, **raw)
@@ -102,6 +105,7 @@ class Worker:
         self.deadletter_topic = self.app.topic(t.deadletter, **raw)
         self.state_topic = self.app.topic(t.state, partitions=k.partitions, **raw)
         self._snapshot_lock = asyncio.Lock()
+        self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False
 
     # -- agents -------------------------------------------------------------------
@@ -150,8 +154,10 @@ class Worker:
             for e in batch
         ]
         result = self.normaliser.process(kind, messages, now=now)  # type: ignore[arg-type]
+        size = self.settings.worker.events_per_record
         for partition, events in result.events_by_partition.items():
-            await self.events_topic.send(value=encode_events(events), partition=partition)
+            for chunk in chunked(events, size):
+                await self.events_topic.send(value=encode_events(chunk), partition=partition)
         for record in result.dead_letters:
             await self.deadletter_topic.send(value=record)
         self.stats.messages_in += len(messages)
@@ -176,11 +182,14 @@ class Worker:
                     partition=m.partition, offset=m.offset, stage="score", now=now))
                 self.stats.dead_letters += 1
         if controls and self.alerting is not None:
-            self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
+            async with self._state_lock:
+                self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
         if not events:
             return
         events.sort(key=lambda e: e.time)
-        out = scorer.process(events, now=now)
+        # Scoring is CPU work: off the event loop, so heartbeats, timers and the API stay responsive.
+        async with self._state_lock:
+            out = await asyncio.to_thread(scorer.process, events, now=now)
         for anomaly in out.anomalies:
             await self.anomalies_topic.send(
                 key=anomaly.series_id.encode(), value=json.dumps(anomaly.to_dict()).encode())
@@ -224,7 +233,7 @@ class Worker:
     # -- state ------------------------------------------------------------------
 
     async def snapshot_state(self) -> int:
-        async with self._snapshot_lock:
+        async with self._snapshot_lock, self._state_lock:
             states = self.scorer.export_dirty() if self.scorer is not None else {}
             if self.alerting is not None and self.owns_alerting:
                 states[ALERTING_STATE_KEY] = self.alerting.export_state()
@@ -254,7 +263,8 @@ class Worker:
             log.info("alerting.state_restored")
         n = self.settings.kafka.partitions
         states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
-        applied = scorer.import_states(states)
+        async with self._state_lock:
+            applied = scorer.import_states(states)
         self.stats.state_records_loaded += applied
         log.info("state.restored", partitions=parts, records=applied)
 
@@ -267,8 +277,9 @@ class Worker:
             return
         await self.snapshot_state()
         n = self.settings.kafka.partitions
-        gone = [sid for sid in self.scorer.engine.series_ids() if partition_for(sid, n) in parts]
-        self.scorer.engine.forget(gone)
+        async with self._state_lock:
+            gone = [sid for sid in self.scorer.engine.series_ids() if partition_for(sid, n) in parts]
+            self.scorer.engine.forget(gone)
         log.info("state.released", partitions=sorted(parts), series=len(gone))
 
     async def _on_shutdown(self, app, **kwargs) -> None:

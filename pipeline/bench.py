@@ -40,8 +40,11 @@ def lp_messages(series: int, start: float, steps: int, per_message: int, rng: ra
 
 
 def scored(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-        return int(json.loads(resp.read())["points_scored"])
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
+            return int(json.loads(resp.read())["points_scored"])
+    except OSError:
+        return -1  # busy; ask again
 
 
 def wait_scored(port: int, target: int, timeout_s: float) -> float:
@@ -65,7 +68,7 @@ def run_pipeline_benchmark(args: argparse.Namespace) -> int:
         "topics": {"metrics": f"bench{port}.metrics", "events": f"bench{port}.events",
                    "anomalies": f"bench{port}.anomalies", "state": f"bench{port}.state",
                    "deadletter": f"bench{port}.deadletter"},
-        "worker": {"web_port": port, "batch_size": 2000, "batch_within_s": 0.05, "snapshot_interval_s": 60,
+        "worker": {"web_port": port, "batch_size": 500, "batch_within_s": 0.05, "snapshot_interval_s": 60,
                    "data_dir": str(out / "worker")},
         "logging": {"level": "warning", "format": "json"},
     }

@@ -54,6 +54,8 @@ class KafkaSettings(_Section):
     group_id: str = "aiops-worker"
     session_timeout_s: float = Field(10.0, gt=0)
     rebalance_timeout_s: float = Field(12.0, gt=0)
+    fetch_max_wait_ms: int = Field(
+        100, ge=1, le=30_000, description="longest a fetch waits on an idle partition (latency on brokers that hold fetches)")
     partitions: int = Field(4, ge=1, description="partitions for the topics the worker creates")
     replication_factor: int = Field(1, ge=1, description="replication of the topics the worker creates (3 in production)")
 
@@ -113,6 +115,9 @@ class WorkerSettings(_Section):
     batch_size: int = Field(1000, ge=1, description="messages taken from Kafka per batch")
     batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
     snapshot_interval_s: float = Field(30.0, gt=0, description="how often changed detector state is saved")
+    events_per_record: int = Field(
+        1000, ge=1, le=20_000,
+        description="events per record on the events topic (keeps records well under Kafka's 1 MB default)")
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
     data_dir: str = "var/aiops"

@@ -82,6 +82,15 @@ def encode_events(events: list[Event]) -> bytes:
     return json.dumps([e.to_dict() for e in events], separators=(",", ":")).encode()
 
 
+def chunked(events: list[Event], size: int) -> list[list[Event]]:
+    """Split into runs of at most ``size`` events, keeping order.
+
+    >>> [len(c) for c in chunked(list(range(5)), 2)]
+    [2, 2, 1]
+    """
+    return [events[i:i + size] for i in range(0, len(events), size)]
+
+
 def encode_controls(controls: list[dict]) -> bytes:
     """Control items (e.g. feedback for a series) travel on the events topic to the series' owner."""
     return json.dumps(controls, separators=(",", ":"), default=str).encode()
