@@ -22,21 +22,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from aiops.alerting.delivery import DeliveryConfig
-from aiops.alerting.matchers import MatcherError, parse_matchers
+from aiops.alerting.matchers import check_matchers
 from aiops.alerting.remediation.config import RemediationConfig
 from aiops.alerting.sinks.registry import SinkConfigUnion
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _check_matchers(value: list[str]) -> list[str]:
-    try:
-        parse_matchers(value)
-    except MatcherError as exc:
-        raise ValueError(str(exc)) from None
-    return value
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
@@ -101,7 +93,7 @@ class RouteConfig(_Model):
     continue_: bool = Field(False, alias="continue")
     routes: list[RouteConfig] = Field(default_factory=list)
 
-    _matchers = field_validator("matchers")(_check_matchers)
+    _matchers = field_validator("matchers")(check_matchers)
 
     def receivers(self) -> set[str]:
         names = {self.receiver} if self.receiver else set()
@@ -137,7 +129,7 @@ class InhibitRuleConfig(_Model):
     target_matchers: list[str] = Field(min_length=1)
     equal: list[str] = Field(default_factory=list)
 
-    _matchers = field_validator("source_matchers", "target_matchers")(_check_matchers)
+    _matchers = field_validator("source_matchers", "target_matchers")(check_matchers)
 
 
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -160,7 +152,7 @@ class MaintenanceWindowConfig(_Model):
     mute_alerts: bool = True
     pause_learning: bool = True
 
-    _matchers = field_validator("matchers")(_check_matchers)
+    _matchers = field_validator("matchers")(check_matchers)
 
     @field_validator("duration", mode="before")
     @classmethod

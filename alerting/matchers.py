@@ -87,3 +87,16 @@ def parse_matchers(texts: Iterable[str]) -> list[Matcher]:
 def matches_all(matchers: Iterable[Matcher], labels: Mapping[str, str]) -> bool:
     """True when every matcher matches (an empty list matches everything)."""
     return all(m.matches(labels) for m in matchers)
+
+
+def check_matchers(value: list[str]) -> list[str]:
+    """A pydantic validator: the matcher strings parse, or a ``ValueError`` saying why.
+
+    >>> check_matchers(["host=~web-.*"])
+    ['host=~web-.*']
+    """
+    try:
+        parse_matchers(value)
+    except MatcherError as exc:
+        raise ValueError(str(exc)) from None
+    return value

@@ -39,6 +39,23 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def librdkafka_security(protocol: str, mechanism: str | None, username: str | None,
+                        password: SecretStr | None) -> dict[str, Any]:
+    """The security part of a librdkafka (confluent-kafka) client config.
+
+    >>> librdkafka_security("SASL_SSL", "PLAIN", "u", SecretStr("p"))["sasl.password"]
+    'p'
+    """
+    conf: dict[str, Any] = {"security.protocol": protocol}
+    if mechanism:
+        conf["sasl.mechanism"] = mechanism
+    if username:
+        conf["sasl.username"] = username
+    if password:
+        conf["sasl.password"] = password.get_secret_value()
+    return conf
+
+
 class KafkaSettings(_Section):
     """Where the broker is and how to talk to it (librdkafka-style security settings)."""
 
@@ -61,17 +78,9 @@ class KafkaSettings(_Section):
 
     def confluent(self) -> dict[str, Any]:
         """The same settings as a librdkafka (confluent-kafka) config dict."""
-        conf: dict[str, Any] = {
-            "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol,
-            "client.id": self.client_id,
-        }
-        if self.sasl_mechanism:
-            conf["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
-            conf["sasl.username"] = self.sasl_username
-        if self.sasl_password:
-            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        conf: dict[str, Any] = {"bootstrap.servers": self.bootstrap_servers, "client.id": self.client_id}
+        conf.update(librdkafka_security(self.security_protocol, self.sasl_mechanism, self.sasl_username,
+                                        self.sasl_password))
         for key, value in (
             ("ssl.ca.location", self.ssl_cafile),
             ("ssl.certificate.location", self.ssl_certfile),

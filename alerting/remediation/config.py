@@ -19,21 +19,13 @@ from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from aiops.alerting.matchers import MatcherError, parse_matchers
+from aiops.alerting.matchers import check_matchers
 
 SEVERITIES = ("info", "warning", "error", "critical")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def _check_matchers(value: list[str]) -> list[str]:
-    try:
-        parse_matchers(value)
-    except MatcherError as exc:
-        raise ValueError(str(exc)) from None
-    return value
 
 
 class _ActionBase(_Model):
@@ -111,7 +103,7 @@ class RemediationPolicyConfig(_Model):
     require_approval: bool | None = Field(None, description="None: the global setting")
     verify_within_s: float | None = Field(600.0, gt=0, description="the alert must resolve within this; None: no check")
 
-    _matchers = field_validator("matchers")(_check_matchers)
+    _matchers = field_validator("matchers")(check_matchers)
 
 
 class RateLimit(_Model):

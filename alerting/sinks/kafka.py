@@ -36,20 +36,17 @@ class KafkaSinkConfig(SinkConfig):
                                                           description="extra librdkafka producer settings")
 
     def producer_config(self) -> dict[str, Any]:
+        from aiops.pipeline.config import librdkafka_security
+
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
-            "security.protocol": self.security_protocol,
             "enable.idempotence": True,
             "acks": "all",
             "message.timeout.ms": int(self.timeout_s * 1000),
             "linger.ms": 5,
         }
-        if self.sasl_mechanism:
-            conf["sasl.mechanism"] = self.sasl_mechanism
-        if self.sasl_username:
-            conf["sasl.username"] = self.sasl_username
-        if self.sasl_password:
-            conf["sasl.password"] = self.sasl_password.get_secret_value()
+        conf.update(librdkafka_security(self.security_protocol, self.sasl_mechanism, self.sasl_username,
+                                        self.sasl_password))
         conf.update(self.producer)
         return conf
 
