@@ -227,9 +227,9 @@ class TestProfiles:
         other = engine.process(events_for("web", x, FEATS))[0]
         assert (first.threshold, set(first.detectors)) == (0.9, {"zscore"})
         assert second.threshold == 0.95 and other.threshold == cfg.threshold
-        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis"}
+        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma"}
 
     def test_univariate_series_skip_multivariate_banks(self):
         """A one-feature series runs the per-feature detectors only."""
         score = build_engine().process([Event("metric", "u", {}, 0.0, {"v": 1.0})])[0]
-        assert set(score.detectors) == {"zscore", "cusum"}
+        assert set(score.detectors) == {"zscore", "cusum", "mewma"}
