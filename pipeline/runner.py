@@ -46,12 +46,15 @@ async def start_web(worker: Worker) -> web.AppRunner:
     def health() -> dict:
         alerting = worker.alerting
         extra = {"alerts_raised": alerting.alerts_raised, "notifications": alerting.notifications} if alerting else {}
-        return worker.stats.as_dict() | extra | {"owns_alerting": worker.owns_alerting}
+        ingest = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
+        return worker.stats.as_dict() | ingest | extra | {"owns_alerting": worker.owns_alerting}
 
     app = worker.alerting.web_app(health=health) if worker.alerting is not None else web.Application()
 
     async def metrics(request: web.Request) -> web.Response:
-        extra = worker.alerting.metrics() if worker.alerting is not None else {}
+        extra = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
+        if worker.alerting is not None:
+            extra.update(worker.alerting.metrics())
         return web.Response(text=worker.stats.prometheus(extra), content_type="text/plain")
 
     async def healthz(request: web.Request) -> web.Response:

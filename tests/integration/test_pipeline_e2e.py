@@ -76,6 +76,7 @@ def test_kcat_line_protocol_and_dead_letters(broker, workers):
     assert proc.returncode == 0, proc.stderr.decode()
     stats = worker.wait_for(lambda s: s["events_in"] >= 200 and s["dead_letters"] >= 2)
     assert stats["events_in"] == 200
+    assert stats["ingest_rejected_parse"] == 2
     dead = [json.loads(m.value()) for m in broker.read_all(cfg["topics"]["deadletter"], min_count=2)]
     assert len(dead) == 2
     originals = {base64.b64decode(d["original_b64"]).decode(errors="replace") for d in dead}
