@@ -191,16 +191,21 @@ def format_report(report: QualityReport) -> str:
 
 def skab_line(config: DetectionConfig | None = None) -> str:
     """The ensemble's SKAB figures under both protocols, one line (empty when the data is not there)."""
-    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, run_skab
+    from aiops.detectors.backtest import read_csv
+    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
 
-    if not DEFAULT_DATA.is_dir():
+    files = labelled_files(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else []
+    if not files:
         return f"SKAB: no data at {DEFAULT_DATA}"
+    config = config or DetectionConfig()
+    frames = [read_csv(p) for p in files]
     parts = []
     for rows in (LEADERBOARD_TRAIN_ROWS, 0):
-        m = run_skab(DEFAULT_DATA, config, train_rows=rows)[-1].metrics
+        trained = config.model_copy(update={"warmup": max(config.warmup, rows)})  # as run_skab trains
+        m = evaluate(frames, trained, "ensemble").metrics
         label = f"first {rows} rows trained" if rows else "online, no training"
         parts.append(f"{label}: F1 {m.f1:.3f} FAR {m.far:.2f}% MAR {m.mar:.2f}%")
-    return "SKAB ensemble | " + " | ".join(parts)
+    return f"SKAB ensemble, {len(files)} files | " + " | ".join(parts)
 
 
 def main(config: DetectionConfig | None = None) -> int:
