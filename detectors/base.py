@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
+from aiops.pipeline.errors import InputError
+
 if TYPE_CHECKING:
     import numpy as np
     from aiops.detectors.config import DetectionConfig
@@ -106,3 +108,31 @@ class DetectorBank(Protocol):
     def import_state(self, series_id: str, state: object) -> None: ...
 
     def forget(self, series_id: str) -> None: ...
+
+
+class BankInputError(InputError):
+    """Rows handed to a bank do not match the series and feature names given with them."""
+
+
+def check_rows(series: Sequence[str], X: "np.ndarray", features: Sequence[str], *,
+               error: type[InputError] = BankInputError) -> "np.ndarray":
+    """The rows as a float64 (n, f) array, or ``error`` naming what is wrong.
+
+    >>> check_rows(["a"], [[1.0, 2.0]], ["x", "y"]).shape
+    (1, 2)
+    >>> try:
+    ...     check_rows(["a"], [[float("nan")]], ["x"])
+    ... except InputError as exc:
+    ...     print(exc)
+    non-finite feature values for series ['a']
+    """
+    import numpy as np
+
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2 or X.shape != (len(series), len(features)):
+        raise error(f"expected {len(series)} rows of {len(features)} features, got shape {X.shape}")
+    bad = ~np.isfinite(X).all(axis=1)
+    if bad.any():
+        names = [series[i] for i in np.flatnonzero(bad)[:5]]
+        raise error(f"non-finite feature values for series {names}")
+    return X

@@ -41,13 +41,13 @@ import structlog
 import torch
 from pydantic import ValidationError
 
-from aiops.detectors.base import BankScores
+from aiops.detectors.base import BankInputError, BankScores, check_rows
 from aiops.models.config import LSTMAEConfig
 from aiops.models.device import autocast_for, select_device
 from aiops.models.lstm_ae import LSTMAutoencoder
 from aiops.models.registry import CheckpointRegistry
 from aiops.models.train import fit_windows
-from aiops.pipeline.errors import ConfigError, InputError
+from aiops.pipeline.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -55,20 +55,6 @@ STD_FLOOR = 1e-6
 Z_CLIP = 1e3
 
 
-class BankInputError(InputError):
-    """Rows handed to a bank do not match the series and feature names given with them."""
-
-
-def check_rows(series: Sequence[str], X: np.ndarray, features: Sequence[str]) -> np.ndarray:
-    """The rows as a float64 (n, f) array, or ``BankInputError`` naming what is wrong."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape != (len(series), len(features)):
-        raise BankInputError(f"expected {len(series)} rows of {len(features)} features, got shape {X.shape}")
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        names = [series[i] for i in np.flatnonzero(bad)[:5]]
-        raise BankInputError(f"non-finite feature values for series {names}")
-    return X
 
 
 @dataclass(slots=True)

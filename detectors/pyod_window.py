@@ -35,7 +35,7 @@ import numpy as np
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.detectors.base import BankScores
+from aiops.detectors.base import BankScores, check_rows
 from aiops.pipeline.errors import ConfigError, InputError
 
 log = structlog.get_logger(__name__)
@@ -338,11 +338,4 @@ class PyODBank:
 
 
 def _check_rows(series: Sequence[str], X: np.ndarray, features: Sequence[str]) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape != (len(series), len(features)):
-        raise PyODInputError(f"expected {len(series)} rows of {len(features)} features, got shape {X.shape}")
-    bad = ~np.isfinite(X).all(axis=1)
-    if bad.any():
-        names = [series[i] for i in np.flatnonzero(bad)[:5]]
-        raise PyODInputError(f"non-finite feature values for series {names}")
-    return X
+    return check_rows(series, X, features, error=PyODInputError)
