@@ -128,5 +128,6 @@ def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
         redirect_stdouts=False,
         console_port=0,
     )
+    faust_worker.spinner = None  # a terminal spinner would mix escape codes into the alert output
     faust_worker.execute_from_commandline()
     return 0
