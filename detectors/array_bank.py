@@ -72,6 +72,8 @@ class ArrayBank:
             return np.zeros(len(series), dtype=bool)
         index, n = self.store.index, self.store.arrays["n"]
         need = self.params.min_count
+        if all(map(index.__contains__, series)):
+            return n[self.store.rows(series)] >= need
         return np.fromiter((s in index and n[index[s]] >= need for s in series), dtype=bool, count=len(series))
 
     def export_state(self, series_id: str) -> object | None:
@@ -116,7 +118,7 @@ def ew_update(n: np.ndarray, mean: np.ndarray, var: np.ndarray, x: np.ndarray, a
     d = np.where(ok, x - mean, 0.0)
     if clip is not None:
         limit = clip * np.sqrt(var) + 1e-12
-        d = np.where(n >= min_count, np.clip(d, -limit, limit), d)
+        d = np.where(n >= min_count, np.minimum(np.maximum(d, -limit), limit), d)
     mean += a * d
     var[...] = (1.0 - a) * (var + a * d * d)
     n[...] = n1

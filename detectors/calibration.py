@@ -53,9 +53,9 @@ def calibrate_with_level(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *,
     n = np.minimum(seen, size)
     r = raw[:, None]
     if n.min() == size:  # every ring full: no masking needed (same arithmetic as below, bit for bit)
-        below = (ring < r).sum(axis=1)
-        equal = (ring == r).sum(axis=1)
         hist = ring.astype(np.float64)
+        below = np.count_nonzero(hist < r, axis=1)
+        equal = np.count_nonzero(hist == r, axis=1)
         ranked = hist
     else:
         valid = np.arange(size) < n[:, None]

@@ -480,19 +480,21 @@ def _check_event(i: int, event: Event) -> None:
 
 
 def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Score]:
-    keys = [m.key for m in group.members]
+    keys = tuple(m.key for m in group.members)
     feats = group.features
     cal, raw, con = res.calibrated.tolist(), res.raw.tolist(), res.contributions.tolist()
-    low = res.low.tolist() if res.low is not None else None
-    high = res.high.tolist() if res.high is not None else None
+    ids, times = [e.series_id for e in events], [e.time for e in events]
     score, thr, flg, lrn = res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(), res.learned.tolist()
-    out = []
-    for r, e in enumerate(events):
-        expected = {} if low is None or high is None else {
-            f: (lo, hi) for f, lo, hi in zip(feats, low[r], high[r]) if lo == lo}
-        out.append(Score(e.series_id, e.time, score[r], thr[r], flg[r], dict(zip(keys, cal[r])),
-                         dict(zip(keys, raw[r])), dict(zip(feats, con[r])), expected, lrn[r]))
-    return out
+    if res.low is None or res.high is None:
+        expected: list[dict[str, tuple[float, float]]] = [{} for _ in events]
+    elif not np.isnan(res.low).any():
+        expected = [dict(zip(feats, zip(lo, hi))) for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+    else:
+        expected = [{f: (a, b) for f, a, b in zip(feats, lo, hi) if a == a}
+                    for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+    return [Score(*row) for row in zip(ids, times, score, thr, flg, (dict(zip(keys, c)) for c in cal),
+                                        (dict(zip(keys, r)) for r in raw), (dict(zip(feats, c)) for c in con),
+                                        expected, lrn)]
 
 
 def _take(res: StepResult, pick: np.ndarray) -> StepResult:

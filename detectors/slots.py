@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from operator import itemgetter
 from typing import Any, Sequence
 
 import numpy as np
@@ -40,7 +41,9 @@ class SlotStore:
         """Slot of each series, creating fresh ones (initial values) for series never seen."""
         index = self.index
         try:
-            return np.fromiter((index[s] for s in series), dtype=np.intp, count=len(series))
+            if len(series) < 2:
+                return np.array([index[s] for s in series], dtype=np.intp)
+            return np.array(itemgetter(*series)(index), dtype=np.intp)
         except KeyError:
             return np.fromiter((self._slot(s) for s in series), dtype=np.intp, count=len(series))
 
