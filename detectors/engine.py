@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import structlog
 
-from aiops.detectors.calibration import calibrate_with_level, learn_tail, remember
+from aiops.detectors.calibration import calibrate_with_level, learn_tail
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
 from aiops.detectors.explain import contributions
@@ -167,7 +167,10 @@ class _Group:
                     if out.low is None or out.high is None:
                         out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
                     out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
-            ring, seen, tails = arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows]
+            if m == 1 or (rows[-1] - rows[0] == m - 1 and (np.diff(rows) == 1).all()):
+                ring, seen, tails = (arrays[name][rows[0]:rows[0] + m] for name in ("ring", "seen", "tail"))
+            else:
+                ring, seen, tails = arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows]
             P, level = calibrate_with_level(ring.reshape(m * d, -1), seen.reshape(-1), R.reshape(-1),
                                             min_history=min_history, tail_k=tail_k, tail=tails.reshape(m * d, 3),
                                             tail_min=tail_min, shape_max=shape_max)
@@ -185,19 +188,27 @@ class _Group:
                 bank.learn(s, filled if complete[j] else x, feats, t, mask)
             keep = mask[:, None] & warm
             if keep.any():
-                flat = keep.reshape(-1)
-                sub_ring, sub_seen = ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat]
-                sub_tail = tails.reshape(m * d, 3)[flat]
-                learn_tail(sub_tail, R.reshape(-1)[flat], level[flat], rate=tail_rate)
-                remember(sub_ring, sub_seen, R.reshape(-1)[flat])
-                ring.reshape(m * d, -1)[flat], seen.reshape(-1)[flat] = sub_ring, sub_seen
-                tails.reshape(m * d, 3)[flat] = sub_tail
-                arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows] = ring, seen, tails
+                self._remember(rows, keep, R, level, tail_rate)
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
         out.contributions[:] = contributions(shares, out.calibrated, self.weights, f)
         return out
+
+    def _remember(self, rows: np.ndarray, keep: np.ndarray, R: np.ndarray, level: np.ndarray, rate: float) -> None:
+        """Add the kept raw scores to their rings and tail moments, touching only those cells."""
+        arrays = self.store.arrays
+        r, j = np.nonzero(keep)
+        slots = rows[r]
+        raw = R[r, j]
+        tails = arrays["tail"][slots, j]
+        learn_tail(tails, raw, level.reshape(keep.shape)[r, j], rate=rate)
+        arrays["tail"][slots, j] = tails
+        seen = arrays["seen"][slots, j]
+        ring = arrays["ring"]
+        limit = float(np.finfo(ring.dtype).max)
+        ring[slots, j, seen % ring.shape[2]] = np.clip(raw, -limit, limit)
+        arrays["seen"][slots, j] = seen + 1
 
 
 @dataclass
@@ -260,41 +271,45 @@ class Engine:
         for i, event in enumerate(events):
             _check_event(i, event)
         by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        step_of = np.empty(len(events), dtype=np.int64)
+        step_of = [0] * len(events)
         seen_in_batch: dict[str, int] = {}
         for i, event in enumerate(events):
-            info = self._register(event.series_id, event.labels, event.source, event.features)
-            k = seen_in_batch.get(event.series_id, 0)
-            seen_in_batch[event.series_id] = k + 1
+            sid = event.series_id
+            info = self._series.get(sid) or self._register(sid, event.labels, event.source, event.features)
+            k = seen_in_batch.get(sid, 0)
+            seen_in_batch[sid] = k + 1
             step_of[i] = k
             by_group.setdefault(info.group, []).append(i)
         results: list[Score | None] = [None] * len(events)
         flags = np.ones(len(events), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        several = len(seen_in_batch) < len(events)
         for key, idx in by_group.items():
             group = self._groups[key]
-            order = sorted(idx, key=lambda i: (step_of[i], i))
-            steps = step_of[order]
-            cuts = np.flatnonzero(np.diff(steps)) + 1
-            starts = np.concatenate(([0], cuts))
-            ends = np.concatenate((cuts, [len(order)]))
+            # by step, then by position in the batch (idx is ascending and the sort is stable)
+            order = sorted(idx, key=step_of.__getitem__) if several else idx
+            if several:
+                steps = np.array([step_of[i] for i in order])
+                cuts = np.flatnonzero(np.diff(steps)) + 1
+                bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)]))
+            else:
+                bounds = [(0, len(order))]
             evs = [events[i] for i in order]
             X = self._matrix(group.features, evs)
             times = np.fromiter((e.time for e in evs), dtype=float, count=len(evs))
-            res = group.run([e.series_id for e in evs], X, times, flags[order],
-                            list(zip(starts.tolist(), ends.tolist())))
-            for pos, score in enumerate(_scores(group, evs, res)):
-                results[order[pos]] = score
+            res = group.run([e.series_id for e in evs], X, times, flags[order], bounds)
+            for pos, score in zip(order, _scores(group, evs, res)):
+                results[pos] = score
         return results  # type: ignore[return-value]
 
     def _matrix(self, features: tuple[str, ...], events: Sequence[Event]) -> np.ndarray:
         nan = math.nan
+        layout = set(features)
         X = np.array([[e.features.get(f, nan) for f in features] for e in events], dtype=float)
         for e in events:
-            if len(e.features) > len(features) or any(k not in features for k in e.features):
-                if e.series_id not in self._warned_extra:
-                    self._warned_extra.add(e.series_id)
-                    extra = sorted(set(e.features) - set(features))
-                    log.warning("features not in the series layout are ignored", series_id=e.series_id, extra=extra)
+            if not e.features.keys() <= layout and e.series_id not in self._warned_extra:
+                self._warned_extra.add(e.series_id)
+                extra = sorted(set(e.features) - layout)
+                log.warning("features not in the series layout are ignored", series_id=e.series_id, extra=extra)
         return X
 
     def score_series(self, series_id: str, times: np.ndarray, X: np.ndarray, features: Sequence[str], *,
@@ -482,19 +497,29 @@ def _check_event(i: int, event: Event) -> None:
 def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Score]:
     keys = tuple(m.key for m in group.members)
     feats = group.features
-    cal, raw, con = res.calibrated.tolist(), res.raw.tolist(), res.contributions.tolist()
+    cal, raw = res.calibrated.tolist(), res.raw.tolist()
     ids, times = [e.series_id for e in events], [e.time for e in events]
     score, thr, flg, lrn = res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(), res.learned.tolist()
-    if res.low is None or res.high is None:
-        expected: list[dict[str, tuple[float, float]]] = [{} for _ in events]
-    elif not np.isnan(res.low).any():
-        expected = [dict(zip(feats, zip(lo, hi))) for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+    expected: list[dict[str, tuple[float, float]]]
+    if len(feats) == 1:  # one feature: literal one-key dicts, the common metric case
+        f0 = feats[0]
+        contributions = [{f0: c} for c in res.contributions[:, 0].tolist()]
+        if res.low is None or res.high is None:
+            expected = [{} for _ in events]
+        else:
+            expected = [{f0: (lo, hi)} if lo == lo else {}
+                        for lo, hi in zip(res.low[:, 0].tolist(), res.high[:, 0].tolist())]
     else:
-        expected = [{f: (a, b) for f, a, b in zip(feats, lo, hi) if a == a}
-                    for lo, hi in zip(res.low.tolist(), res.high.tolist())]
-    return [Score(*row) for row in zip(ids, times, score, thr, flg, (dict(zip(keys, c)) for c in cal),
-                                        (dict(zip(keys, r)) for r in raw), (dict(zip(feats, c)) for c in con),
-                                        expected, lrn)]
+        contributions = [dict(zip(feats, c)) for c in res.contributions.tolist()]
+        if res.low is None or res.high is None:
+            expected = [{} for _ in events]
+        elif not np.isnan(res.low).any():
+            expected = [dict(zip(feats, zip(lo, hi))) for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+        else:
+            expected = [{f: (a, b) for f, a, b in zip(feats, lo, hi) if a == a}
+                        for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+    return [Score(*row) for row in zip(ids, times, score, thr, flg, [dict(zip(keys, c)) for c in cal],
+                                        [dict(zip(keys, r)) for r in raw], contributions, expected, lrn)]
 
 
 def _take(res: StepResult, pick: np.ndarray) -> StepResult:

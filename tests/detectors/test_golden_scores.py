@@ -1,10 +1,11 @@
 """Scores on a fixed seeded input stay exactly what the engine gave when these digests were recorded.
 
 The fast paths of the engine (slot lookups, warm-up checks, calibration
-counts, building ``Score`` objects) must not move a single bit: every score,
-raw value, calibrated value, contribution and expected range of 1,200
-events (two three-feature series, rings full, the streamed tail fitted,
-spikes flagged, a missing value imputed) is digested and compared.
+counts, ring updates, building ``Score`` objects) must not move a single
+bit: every score, raw value, calibrated value, contribution and expected
+range of 1,200 events (two three-feature series, rings full, the streamed
+tail fitted, spikes flagged, a missing value imputed) and of 2,000 events of
+four one-feature series is digested and compared.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from aiops.detectors.engine import build_engine
 from aiops.pipeline.shapes import Event, Score
 
 DIGEST = "6273f136ea0e91a5b23a578ff3b9fc13"
+ONE_FEATURE_DIGEST = "03732fcba1f668cf139ef6c0b18b89f2"
+ONE_FEATURE_FLAGGED = [("golden1|s=0", 91.0), ("golden1|s=2", 450.0)]
 FLAGGED = [("golden|s=0", 400.0), ("golden|s=0", 470.0)]
+
+
+def _one_feature_events() -> list[Event]:
+    rng = np.random.default_rng(12)
+    return [Event("metric", f"golden1|s={i}", {}, float(t), {"v": float(v) + (8.0 if t == 450 and i == 2 else 0.0)})
+            for t in range(500) for i, v in enumerate(rng.normal(size=4).tolist())]
 
 
 def _events() -> list[Event]:
@@ -48,9 +57,9 @@ def _digest(scores: list[Score]) -> str:
     return h.hexdigest()
 
 
-def _run() -> list[Score]:
+def _run(events: list[Event] | None = None) -> list[Score]:
     engine = build_engine(DetectionConfig(warmup=10))
-    events = _events()
+    events = _events() if events is None else events
     scores: list[Score] = []
     for start in range(0, len(events), 50):
         scores += engine.process(events[start:start + 50])
@@ -62,6 +71,13 @@ def test_scores_match_recorded_digest() -> None:
     scores = _run()
     assert [(s.series_id, s.time) for s in scores if s.is_anomaly] == FLAGGED
     assert _digest(scores) == DIGEST
+
+
+def test_one_feature_scores_match_recorded_digest() -> None:
+    """Series of one feature (their own fast path for contributions and ranges) keep their recorded scores."""
+    scores = _run(_one_feature_events())
+    assert [(s.series_id, s.time) for s in scores if s.is_anomaly] == ONE_FEATURE_FLAGGED
+    assert _digest(scores) == ONE_FEATURE_DIGEST
 
 
 def test_digest_sees_a_one_ulp_change() -> None:
