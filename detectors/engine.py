@@ -304,7 +304,11 @@ class Engine:
     def _matrix(self, features: tuple[str, ...], events: Sequence[Event]) -> np.ndarray:
         nan = math.nan
         layout = set(features)
-        X = np.array([[e.features.get(f, nan) for f in features] for e in events], dtype=float)
+        if len(features) == 1:
+            f0 = features[0]
+            X = np.array([e.features.get(f0, nan) for e in events], dtype=float).reshape(len(events), 1)
+        else:
+            X = np.array([[e.features.get(f, nan) for f in features] for e in events], dtype=float)
         for e in events:
             if not e.features.keys() <= layout and e.series_id not in self._warned_extra:
                 self._warned_extra.add(e.series_id)
