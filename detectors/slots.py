@@ -26,6 +26,7 @@ class SlotStore:
         self.index: dict[str, int] = {}
         self._free: list[int] = []
         self._used = 0
+        self._last: tuple[list[str], np.ndarray] | None = None
         self.arrays: dict[str, np.ndarray] = {}
         for name, (shape, init) in self.fields.items():
             dtype = init.dtype if isinstance(init, np.generic) else np.int64 if isinstance(init, int) else np.float64
@@ -39,18 +40,26 @@ class SlotStore:
 
     def rows(self, series: Sequence[str]) -> np.ndarray:
         """Slot of each series, creating fresh ones (initial values) for series never seen."""
+        last = self._last
+        if last is not None and type(series) is list and last[0] == series:
+            return last[1]  # the same step asks again (warm-up, score, learn): same slots
         index = self.index
         try:
             if len(series) < 2:
-                return np.array([index[s] for s in series], dtype=np.intp)
-            return np.array(itemgetter(*series)(index), dtype=np.intp)
+                found = np.array([index[s] for s in series], dtype=np.intp)
+            else:
+                found = np.array(itemgetter(*series)(index), dtype=np.intp)
         except KeyError:
-            return np.fromiter((self._slot(s) for s in series), dtype=np.intp, count=len(series))
+            found = np.fromiter((self._slot(s) for s in series), dtype=np.intp, count=len(series))
+        found.flags.writeable = False
+        self._last = (list(series), found)
+        return found
 
     def _slot(self, series_id: str) -> int:
         slot = self.index.get(series_id)
         if slot is not None:
             return slot
+        self._last = None
         if self._free:
             slot = self._free.pop()
         else:
@@ -90,4 +99,5 @@ class SlotStore:
     def drop(self, series_id: str) -> None:
         slot = self.index.pop(series_id, None)
         if slot is not None:
+            self._last = None
             self._free.append(slot)
