@@ -100,6 +100,14 @@ class EmbeddedBroker:
             proc.wait(timeout=5)
         log.info("broker.stopped", bootstrap=self.bootstrap)
 
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        """Create a topic with the broker's own command line (no client library needed)."""
+        subprocess.run(
+            [broker_binary(), "topic", "create", name, "--broker", f"tcp://{self.bootstrap}",
+             "--partitions", str(partitions)],
+            check=True, capture_output=True, timeout=30,
+        )
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import statistics
 import time
 from collections import Counter
@@ -25,6 +24,7 @@ from aiohttp import web
 from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.delivery import Delivery
 from aiops.alerting.sinks.webhook import IDEMPOTENCY_HEADER, WebhookSink, WebhookSinkConfig
+from aiops.pipeline.embedded_broker import free_port
 
 
 def sample_notification(i: int) -> Notification:
@@ -71,12 +71,6 @@ class Receiver:
             self.runner = None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def _nothing(record: bytes) -> None:
     raise RuntimeError("unexpected dead letter")
 
@@ -108,7 +102,7 @@ async def bench(notifications: int, concurrency: int, outage_s: float) -> dict[s
     elapsed, _ = await _run(Delivery({"sre": [memory]}, dead_letter=_nothing), notes, concurrency)
     results["memory_sink_per_s"] = notifications / elapsed
 
-    receiver = Receiver(_free_port())
+    receiver = Receiver(free_port())
     await receiver.start()
     sink = WebhookSink(WebhookSinkConfig(url=f"http://127.0.0.1:{receiver.port}/hook", secret="k"))
     delivery = Delivery({"sre": [sink]}, dead_letter=_nothing)

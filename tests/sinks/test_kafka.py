@@ -34,14 +34,14 @@ class TestKafkaSink:
                                                                         new_notification):
         """send returns after the broker acknowledged; a consumer reads JSON, group key and dedup header."""
         topic = topic_factory("alerts.sink-test")
-        sink = KafkaSink(KafkaSinkConfig(bootstrap_servers=kafka_broker.url, topic=topic, timeout_s=10))
+        sink = KafkaSink(KafkaSinkConfig(bootstrap_servers=kafka_broker.bootstrap, topic=topic, timeout_s=10))
         notes = [new_notification(i) for i in range(3)]
         try:
             for note in notes:
                 await sink.send(note)
         finally:
             await sink.close()
-        msgs = _read(kafka_broker.url, topic, 3)
+        msgs = _read(kafka_broker.bootstrap, topic, 3)
         assert [m.key().decode() for m in msgs] == [n.group_key for n in notes]
         assert [dict(m.headers())[DEDUP_HEADER].decode() for m in msgs] == [n.dedup_key for n in notes]
         body = json.loads(msgs[0].value())

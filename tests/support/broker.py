@@ -23,6 +23,9 @@ class BrokerHandle:
     def stop(self) -> None:
         self.process.stop()
 
+    def create_topic(self, name: str, partitions: int = 1) -> None:
+        self.process.create_topic(name, partitions)
+
     def produce(self, topic: str, values: list[bytes], *, key: bytes | None = None) -> None:
         producer = Producer({"bootstrap.servers": self.bootstrap, "linger.ms": 5})
         for value in values:
