@@ -151,8 +151,7 @@ class AlertingRuntime:
         if self.worker is None:
             log.error("alerting.dead_letter_without_worker", bytes=len(record))
             return
-        await self.worker.deadletter_topic.send(value=record)
-        self.worker.stats.dead_letters += 1
+        await self.worker.send_dead_letter(record)
 
     def web_app(self, *, health=None):
         return self.service.web_app(health=health)

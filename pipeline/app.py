@@ -159,10 +159,9 @@ class Worker:
             for chunk in chunked(events, size):
                 await self.events_topic.send(value=encode_events(chunk), partition=partition)
         for record in result.dead_letters:
-            await self.deadletter_topic.send(value=record)
+            await self.send_dead_letter(record)
         self.stats.messages_in += len(messages)
         self.stats.events_in += result.event_count
-        self.stats.dead_letters += len(result.dead_letters)
         self.stats.duplicates += result.skipped
 
     async def score_and_forward(self, batch) -> None:
@@ -176,11 +175,8 @@ class Worker:
                 events.extend(got)
                 controls.extend(ctl)
             except (ValueError, TypeError, KeyError) as exc:
-                m = record.message
-                await self.deadletter_topic.send(value=dead_letter_record(
-                    value, f"events record is not an event batch: {exc}", topic=m.topic,
-                    partition=m.partition, offset=m.offset, stage="score", now=now))
-                self.stats.dead_letters += 1
+                await self.dead_letter_record_of(record, value, f"events record is not an event batch: {exc}",
+                                                 stage="score")
         if controls and self.alerting is not None:
             async with self._state_lock:
                 self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
@@ -206,23 +202,27 @@ class Worker:
             try:
                 anomalies.append(json.loads(value))
             except ValueError as exc:
-                m = record.message
-                await self.deadletter_topic.send(value=dead_letter_record(
-                    value, f"anomaly record is not JSON: {exc}", topic=m.topic, partition=m.partition,
-                    offset=m.offset, stage="alert", now=time.time()))
-                self.stats.dead_letters += 1
+                await self.dead_letter_record_of(record, value, f"anomaly record is not JSON: {exc}", stage="alert")
         await self.alert_handler(anomalies)
         await self.snapshot_alerting()
+
+    async def send_dead_letter(self, record: bytes) -> None:
+        """Every dead letter of the worker goes out, and is counted, here."""
+        await self.deadletter_topic.send(value=record)
+        self.stats.dead_letters += 1
+
+    async def dead_letter_record_of(self, record, value: bytes, reason: str, *, stage: str) -> None:
+        """Dead-letter a Kafka record this worker consumed, with its coordinates."""
+        m = record.message
+        await self.send_dead_letter(dead_letter_record(value, reason, topic=m.topic, partition=m.partition,
+                                                       offset=m.offset, stage=stage, now=time.time()))
 
     async def snapshot_alerting(self) -> None:
         """Write the alerting state alone and wait until the broker has it."""
         if self.alerting is None:
             return
         async with self._snapshot_lock:
-            partition = self._alerting_state_partition()
-            await self.state_topic.send(key=ALERTING_STATE_KEY.encode(), value=self.alerting.export_state(),
-                                        partition=partition)
-            await self.app.producer.flush()
+            await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
 
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
@@ -237,15 +237,20 @@ class Worker:
             states = self.scorer.export_dirty() if self.scorer is not None else {}
             if self.alerting is not None and self.owns_alerting:
                 states[ALERTING_STATE_KEY] = self.alerting.export_state()
-            parts = self.settings.kafka.partitions
-            for key, blob in states.items():
-                await self.state_topic.send(
-                    key=key.encode(), value=blob, partition=partition_for(state_series_id(key), parts))
+            await self._write_states(states)
             if states:
-                await self.app.producer.flush()
                 log.info("state.snapshot", records=len(states))
-            self.stats.state_records_saved += len(states)
             return len(states)
+
+    async def _write_states(self, states: dict[str, bytes]) -> None:
+        """State records to the partition of the series they belong to; returns once the broker has them."""
+        parts = self.settings.kafka.partitions
+        for key, blob in states.items():
+            await self.state_topic.send(key=key.encode(), value=blob,
+                                        partition=partition_for(state_series_id(key), parts))
+        if states:
+            await self.app.producer.flush()
+        self.stats.state_records_saved += len(states)
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
