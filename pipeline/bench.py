@@ -11,17 +11,15 @@ anomaly detected time minus event time.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 from confluent_kafka import Producer
 
 from aiops.pipeline.config import load_settings
-from aiops.pipeline.demo import AnomalyCollector, percentile, start_worker, stop_process, wait_healthy
+from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, start_worker, stop_process, wait_healthy
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
@@ -41,8 +39,7 @@ def lp_messages(series: int, start: float, steps: int, per_message: int, rng: ra
 
 def scored(port: int) -> int:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as resp:
-            return int(json.loads(resp.read())["points_scored"])
+        return int(fetch_health(port, timeout_s=5)["points_scored"])
     except OSError:
         return -1  # busy; ask again
 

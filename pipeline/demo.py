@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -165,17 +164,21 @@ def wait_healthy(port: int, timeout_s: float, proc: subprocess.Popen) -> dict[st
         if proc.poll() is not None:
             raise AiopsError(f"the worker exited with code {proc.returncode} during start-up")
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as resp:
-                return json.loads(resp.read())
+            return fetch_health(port, timeout_s=1)
         except OSError:
             time.sleep(0.3)
     raise AiopsError(f"the worker did not answer on port {port} within {timeout_s:.0f}s")
 
 
+def fetch_health(port: int, *, timeout_s: float) -> dict[str, Any]:
+    """The worker's /healthz answer (its counters); raises OSError when it does not answer."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
 def worker_stats(port: int) -> dict[str, Any]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
-            return json.loads(resp.read())
+        return fetch_health(port, timeout_s=2)
     except OSError:
         return {}
 
