@@ -88,9 +88,13 @@ class DetectorBank(Protocol):
     once (the k-th point of each series in the batch is in step k), groups
     series sharing the same feature names, and for each step calls ``score``
     on all those rows at once (vectorised across series), combines, then calls
-    ``learn`` with a mask of the rows to learn from (not flagged, not paused).
-    ``score`` must not change state; ``learn`` must not look at other rows'
-    futures. State per series is exported as a picklable object.
+    ``learn`` with every row of the step and a mask of the rows to learn from
+    (not flagged, not paused). ``score`` must not change state; ``learn``
+    moves baselines on the masked rows only, while a sequential test's own
+    statistic (a CUSUM sum, a smoothed residual) advances on every row, so
+    that a finished alarm does not stay frozen in it. ``learn`` must not
+    look at other rows' futures. State per series is exported as a
+    picklable object.
     """
 
     name: str

@@ -201,7 +201,8 @@ class DetectionConfig(_Section):
         description="hysteresis: once flagged, a series stays flagged while its score is at least this")
     warmup: int = Field(60, ge=0, description="points of a series scored but never flagged")
     adapt_after: int | None = Field(
-        1000, ge=1, description="after this many flagged points in a row, learn anyway (the new normal)"
+        1000, ge=1, description="after this many flagged points in a row, learn anyway (the new normal); "
+                                "never later than the number of points the series had before the run"
     )
     calibration: CalibrationConfig = CalibrationConfig()
     feedback: FeedbackConfig = FeedbackConfig()

@@ -35,7 +35,7 @@ class CusumParams(BankParams):
     alpha: float = Field(0.002, gt=0.0, le=1.0, description="weight of a new point in the slow baseline")
     drift: float = Field(0.5, ge=0.0, description="k: residual (in sds) a point must exceed to add evidence")
     reset: float = Field(8.0, gt=0.0, description="h: sum beyond which the alarm fires and the sums restart")
-    clip: float | None = Field(4.0, gt=0.0)
+    clip: float | None = Field(4.0, gt=0.0, description="residuals (in sds) are clipped to this in the sums and in learning")
     rel_floor: float = Field(1e-3, ge=0.0)
     abs_floor: float = Field(1e-9, ge=0.0)
 
@@ -46,6 +46,7 @@ class CusumBank(ArrayBank):
     name: ClassVar[str] = "cusum"
     Params: ClassVar[type[BankParams]] = CusumParams
     params: CusumParams
+    chart_fields: ClassVar[tuple[str, ...]] = ("pos", "neg")  # advanced on every row, learned or not
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = (n_features,)
@@ -57,6 +58,8 @@ class CusumBank(ArrayBank):
         floor = p.rel_floor * np.abs(mean) + p.abs_floor
         z = (X - mean) / np.sqrt(var + floor * floor)
         z = np.where(np.isfinite(z), z, 0.0)
+        if p.clip is not None:  # one spike adds at most clip - k: the sums follow shifts, not single points
+            z = np.clip(z, -p.clip, p.clip)
         pos = np.maximum(0.0, a["pos"][rows] + z - p.drift)
         neg = np.maximum(0.0, a["neg"][rows] - z - p.drift)
         return pos, neg
@@ -69,15 +72,23 @@ class CusumBank(ArrayBank):
 
     def learn(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray,
               mask: np.ndarray) -> None:
-        rows = self._rows(series, features, X)[mask]
+        """Advance the sums on every row; only the rows of ``mask`` move the baseline.
+
+        The sums are the test itself, not what it has learned: frozen on
+        flagged rows they would keep a finished alarm alive, advancing they
+        grow through a sustained shift and fall back when it ends.
+        """
+        all_rows = self._rows(series, features, X)
+        a, p = self.store.arrays, self.params  # type: ignore[union-attr]
+        pos, neg = self._sums(all_rows, X)
+        warm = (a["cnt"][all_rows] >= p.min_count)
+        alarm = np.maximum(pos, neg) > p.reset
+        a["pos"][all_rows] = np.where(warm & ~alarm, pos, 0.0)
+        a["neg"][all_rows] = np.where(warm & ~alarm, neg, 0.0)
+        rows = all_rows[mask]
         if rows.size == 0:
             return
-        x, a, p = X[mask], self.store.arrays, self.params  # type: ignore[union-attr]
-        pos, neg = self._sums(rows, x)
-        warm = (a["cnt"][rows] >= p.min_count)
-        alarm = np.maximum(pos, neg) > p.reset
-        a["pos"][rows] = np.where(warm & ~alarm, pos, 0.0)
-        a["neg"][rows] = np.where(warm & ~alarm, neg, 0.0)
+        x = X[mask]
         cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
         ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)
         a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var

@@ -183,7 +183,9 @@ class _Group:
             if release is not None:
                 hot |= (run > 0) & (combined >= np.minimum(release, threshold))
             flagged = hot & (count >= warmup)
-            mask = learn[a:b] & (~flagged | (run >= adapt))
+            # a flagged run longer than the history before it is the new normal: a young baseline that
+            # flags everything after it (a level it never saw while warming up) must not lock itself in
+            mask = learn[a:b] & (~flagged | (run >= np.minimum(adapt, count - run)))
             for j, bank in enumerate(banks):
                 bank.learn(s, filled if complete[j] else x, feats, t, mask)
             keep = mask[:, None] & warm

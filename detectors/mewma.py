@@ -45,13 +45,19 @@ class MewmaBank(MahalanobisBank):
     Params: ClassVar[type[BankParams]] = MewmaParams
     multivariate_only: ClassVar[bool] = False
     params: MewmaParams
+    chart_fields: ClassVar[tuple[str, ...]] = ("ew",)  # advanced on every row, learned or not
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         return {**super()._fields(n_features), "ew": ((n_features,), 0.0)}
 
     def _smoothed(self, rows: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         a, lam = self.store.arrays, self.params.lam  # type: ignore[union-attr]
-        mean, d, _ = self._deviation(rows, X)
+        mean, d, pd = self._deviation(rows, X)
+        clip = self.params.clip
+        if clip is not None:  # a spike enters the smoothed residual at most clip sds long: no echo after it
+            t2 = np.maximum((d * pd).sum(axis=1), 0.0)
+            limit = clip * clip * X.shape[1]
+            d = d * np.sqrt(np.minimum(1.0, limit / np.maximum(t2, 1e-300)))[:, None]
         e = (1.0 - lam) * a["ew"][rows] + lam * d
         pe = np.einsum("nij,nj->ni", a["prec"][rows], e)
         return mean, e, pe
@@ -65,8 +71,8 @@ class MewmaBank(MahalanobisBank):
 
     def learn(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray,
               mask: np.ndarray) -> None:
-        rows = self._rows(series, features, X)[mask]
-        if rows.size:
-            _, e, _ = self._smoothed(rows, X[mask])
-            self.store.arrays["ew"][rows] = e  # type: ignore[union-attr]
+        """Smooth the residual of every row (the chart itself); only ``mask`` rows move the baseline."""
+        rows = self._rows(series, features, X)
+        _, e, _ = self._smoothed(rows, X)
+        self.store.arrays["ew"][rows] = e  # type: ignore[union-attr]
         super().learn(series, X, features, times, mask)
