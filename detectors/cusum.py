@@ -35,7 +35,7 @@ class CusumParams(BankParams):
     alpha: float = Field(0.002, gt=0.0, le=1.0, description="weight of a new point in the slow baseline")
     drift: float = Field(0.5, ge=0.0, description="k: residual (in sds) a point must exceed to add evidence")
     reset: float = Field(8.0, gt=0.0, description="h: sum beyond which the alarm fires and the sums restart")
-    clip: float | None = Field(4.0, gt=0.0, description="residuals (in sds) are clipped to this in the sums and in learning")
+    clip: float | None = Field(4.0, gt=0.0, description="residuals (in sds) are clipped to this in the sums carried forward and in learning")
     rel_floor: float = Field(1e-3, ge=0.0)
     abs_floor: float = Field(1e-9, ge=0.0)
 
@@ -52,13 +52,13 @@ class CusumBank(ArrayBank):
         f = (n_features,)
         return {"cnt": (f, 0), "mean": (f, 0.0), "var": (f, 0.0), "pos": (f, 0.0), "neg": (f, 0.0)}
 
-    def _sums(self, rows: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _sums(self, rows: np.ndarray, X: np.ndarray, *, clipped: bool) -> tuple[np.ndarray, np.ndarray]:
         a, p = self.store.arrays, self.params  # type: ignore[union-attr]
         mean, var = a["mean"][rows], a["var"][rows]
         floor = p.rel_floor * np.abs(mean) + p.abs_floor
         z = (X - mean) / np.sqrt(var + floor * floor)
         z = np.where(np.isfinite(z), z, 0.0)
-        if p.clip is not None:  # one spike adds at most clip - k: the sums follow shifts, not single points
+        if clipped and p.clip is not None:
             z = np.clip(z, -p.clip, p.clip)
         pos = np.maximum(0.0, a["pos"][rows] + z - p.drift)
         neg = np.maximum(0.0, a["neg"][rows] - z - p.drift)
@@ -66,7 +66,7 @@ class CusumBank(ArrayBank):
 
     def score(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> BankScores:
         rows = self._rows(series, features, X)
-        pos, neg = self._sums(rows, X)
+        pos, neg = self._sums(rows, X, clipped=False)
         both = np.maximum(pos, neg)
         return BankScores(raw=both.max(axis=1), per_feature=both)
 
@@ -80,7 +80,9 @@ class CusumBank(ArrayBank):
         """
         all_rows = self._rows(series, features, X)
         a, p = self.store.arrays, self.params  # type: ignore[union-attr]
-        pos, neg = self._sums(all_rows, X)
+        # the sums carried forward add at most clip - k per point: they follow shifts, and one spike (scored
+        # in full above) does not echo for long
+        pos, neg = self._sums(all_rows, X, clipped=True)
         warm = (a["cnt"][all_rows] >= p.min_count)
         alarm = np.maximum(pos, neg) > p.reset
         a["pos"][all_rows] = np.where(warm & ~alarm, pos, 0.0)
