@@ -187,12 +187,12 @@ class DetectionConfig(_Section):
     detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
     ensemble: EnsembleConfig = EnsembleConfig()
     # 0.99995 with the streamed Pareto tail and four detectors (``python -m aiops.detectors.quality``,
-    # 3 x 20k points per case): false alarms per 10k points 0 iid Gaussian, 0.18 AR(1), 7.9 Student-t3 (mostly
+    # 3 x 20k points per case): false alarms per 10k points 0 iid Gaussian, 0.88 AR(1), 6.3 Student-t3 (mostly
     # points beyond 8 sd, as rare as the threshold says per detector), 0 seasonal, 0.53 four correlated features;
     # faults found: 6-sigma spike 17/20 (delay 0), level shift 20/20, variance x3 20/20, drift 16/20, correlation
-    # break 20/20. 0.995 flagged 300-1400 per 10k (thousands a day per series at 1 point/s), 0.9995 5-30 per 10k.
-    # The cost is SKAB: F1 0.46 (400 rows trained) against 0.79 at 0.995 (FAR 11.5%: SKAB's normal rows alone
-    # raise ~1,000 false alarms per 10k at that setting). Sensor benches wanting that recall set 0.995.
+    # break 20/20. 0.9999 doubles to quadruples those false alarms, 0.9995 flags 3-70 per 10k. The cost is SKAB:
+    # F1 0.59 (400 rows trained) against 0.64 at 0.9999 and 0.70 at 0.9995; sensor benches wanting that recall
+    # lower it (``aiops backtest --sweep`` shows the trade-off on your own labelled data).
     threshold: float = Field(0.99995, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
     # no hysteresis by default: release 0.9 let runs of false alarms feed themselves on clean noise (27% of
     # iid Gaussian points flagged at threshold 0.9995), since flagged points are not learned
