@@ -19,8 +19,8 @@ from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
 from aiops.pipeline.shapes import Event, Score
 
-DIGEST = "6273f136ea0e91a5b23a578ff3b9fc13"
-ONE_FEATURE_DIGEST = "03732fcba1f668cf139ef6c0b18b89f2"
+DIGEST = "8d55cff89c06eccd38d88bd8c08f9e7d"
+ONE_FEATURE_DIGEST = "fb2ba99d2e1a43d100d3cc0bdf830829"
 ONE_FEATURE_FLAGGED = [("golden1|s=0", 91.0), ("golden1|s=2", 450.0)]
 FLAGGED = [("golden|s=0", 400.0), ("golden|s=0", 470.0)]
 
