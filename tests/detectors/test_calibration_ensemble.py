@@ -105,15 +105,19 @@ class TestSortedRings:
         assert ranked[0].tolist() == sorted(ring[0, :n].tolist()) + [np.inf] * (window - n)
         assert ranked.tolist() == rank_rings(ring, seen).tolist()
 
-    @settings(max_examples=60, deadline=None)
-    @given(values=_scores, window=st.integers(1, 9))
-    def test_rows_updated_together_stay_apart(self, values, window):
-        """Several rows updated in one call each hold only their own scores."""
-        rows = 3
+    @settings(max_examples=80, deadline=None)
+    @given(values=st.lists(_scores, min_size=1, max_size=4).map(lambda parts: sum(parts, [])),
+           window=st.integers(1, 9), rows=st.sampled_from([3, 40]), seed=st.integers(0, 2**16))
+    def test_rows_updated_together_stay_apart(self, values, window, rows, seed):
+        """Many rows updated in one call (index arrays or slices, by their number) each hold their own scores."""
         ring, seen = np.zeros((rows, window), dtype=np.float32), np.zeros(rows, dtype=np.int64)
         ranked = rank_rings(ring, seen)
-        for start in range(0, len(values) - rows + 1, rows):
-            remember_ranked(ranked, ring, seen, np.array([2, 0, 1]), np.array(values[start:start + rows]))
+        rng = np.random.default_rng(seed)
+        values = ((values or [0.0]) * (12 * rows // max(len(values), 1) + 1))[:12 * rows]
+        for start in range(0, len(values), rows):
+            order = rng.permutation(rows)
+            remember_ranked(ranked, ring, seen, order, np.array(values[start:start + rows]))
+        assert seen.tolist() == [12] * rows
         assert ranked.tolist() == rank_rings(ring, seen).tolist()
 
     def test_not_a_number_is_not_remembered(self):
@@ -127,10 +131,12 @@ class TestSortedRings:
            probes=st.lists(st.sampled_from([-2.0, -1.0, 0.0, 0.5, 1.0, 2.5, 7.0, 8.0, np.inf, np.nan]), min_size=1,
                            max_size=6))
     def test_count_below_is_a_count(self, row, probes):
-        """The bisection counts the entries below each value, for any row length, ties and infinities."""
-        flat = np.array([9.0] * 3 + sorted(row), dtype=np.float32)
-        got = count_below(flat, np.full(len(probes), 3), len(row), np.array(probes))
-        assert got.tolist() == [sum(x < p for x in row) for p in probes]
+        """Bisection and whole-row comparison count the entries below each value, for any length, ties, infinities."""
+        ranked = np.array([[9.0] * len(row), sorted(row)], dtype=np.float32)
+        expected = [sum(x < p for x in row) for p in probes]
+        few = count_below(ranked, np.ones(len(probes), dtype=np.intp), np.array(probes))
+        many = count_below(ranked, np.ones(60 * len(probes), dtype=np.intp), np.array(probes * 60))
+        assert few.tolist() == expected and many.tolist() == expected * 60
 
     @settings(max_examples=120, deadline=None)
     @given(values=st.lists(st.one_of(st.floats(0.0, 10.0, width=32), st.sampled_from([0.0, 1.0, 3.0])), max_size=140),
