@@ -41,3 +41,21 @@ def test_other_series_or_order_are_looked_up() -> None:
     assert store.rows(("a", "b")).tolist() == [0, 1]
     assert store.rows(np.array(["b", "b"])).tolist() == [1, 1]
     assert store.rows([]).tolist() == []
+
+
+def test_reused_engine_slot_starts_with_empty_rings() -> None:
+    """A series given the slot of a forgotten one scores as in a fresh engine (ring and its sorted copy reset)."""
+    from aiops.detectors.config import DetectionConfig
+    from aiops.detectors.engine import build_engine
+    from aiops.pipeline.shapes import Event
+
+    rng = np.random.default_rng(4)
+    old = [Event("metric", "old", {}, float(t), {"v": float(v)}) for t, v in enumerate(rng.normal(50.0, 9.0, 300))]
+    new = [Event("metric", "new", {}, float(t), {"v": float(v)}) for t, v in enumerate(rng.normal(size=300))]
+    reused, fresh = build_engine(DetectionConfig(warmup=10)), build_engine(DetectionConfig(warmup=10))
+    reused.process(old)
+    reused.forget(["old"])
+    got, want = reused.process(new), fresh.process(new)
+    assert [(s.score, s.detectors, s.raw) for s in got] == [(s.score, s.detectors, s.raw) for s in want]
+    group = next(iter(reused._groups.values()))
+    assert group.store.rows(["new"]).tolist() == [0]
