@@ -16,6 +16,12 @@ Once enough are in, the tail above ``u`` is a generalised Pareto fitted to
 them by moments, its shape kept in ``[0, shape_max]`` (exponential for light
 tails such as |z| of Gaussian noise, heavier for Student-t-like scores).
 
+``calibrate`` reads the FIFO ring whole and is the reference; the engine
+keeps each ring also sorted (``rank_rings``, ``remember_ranked``) and calls
+``calibrate_ranked``, which finds the same ranks by bisection and reads the
+tail level at a fixed index, so a step costs a few gathers per row instead of
+a pass over every ring.
+
 >>> import numpy as np
 >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
 >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
@@ -212,10 +218,14 @@ def calibrate_ranked(ranked: np.ndarray, ring: np.ndarray, rows: np.ndarray, see
     flat = ranked.reshape(-1)
     n = np.minimum(seen, size)
     starts = rows.astype(np.intp) * size
-    # entries below raw, and up to raw (below its next float64: float32 entries compare exactly)
-    counts = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((raw, np.nextafter(raw, np.inf))))
-    below = np.minimum(counts[:m], n)
-    equal = np.minimum(counts[m:], n) - below
+    if m <= _FEW_ROWS // 2:  # a few rows: compare them whole
+        hist, r = ranked[rows], raw[:, None]
+        below = np.minimum(np.count_nonzero(hist < r, axis=1), n)
+        equal = np.minimum(np.count_nonzero(hist <= r, axis=1), n) - below
+    else:  # entries below raw, and up to raw (below its next float64: float32 entries compare exactly)
+        counts = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((raw, np.nextafter(raw, np.inf))))
+        below = np.minimum(counts[:m], n)
+        equal = np.minimum(counts[m:], n) - below
     p = (below + 0.5 * equal + 0.5) / (n + 1.0)
     k = min(tail_k, size)
     fitted = n >= 2 * k
@@ -304,19 +314,24 @@ def remember_ranked(ranked: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows
                 flat[start + b - 1] = value
         return
     up = at_new <= at_old
-    _shift(flat, starts[up] + at_new[up], at_old[up] - at_new[up], 1)
+    _rotate(flat, starts[up] + at_new[up], at_old[up] - at_new[up] + 1, new[up], up=True)
     down = ~up
-    _shift(flat, starts[down] + at_old[down] + 1, at_new[down] - 1 - at_old[down], -1)
-    flat[starts + np.where(up, at_new, at_new - 1)] = new
+    _rotate(flat, starts[down] + at_old[down], at_new[down] - at_old[down], new[down], up=False)
 
 
-def _shift(flat: np.ndarray, first: np.ndarray, length: np.ndarray, by: int) -> None:
-    """Move the entries ``flat[first[i]:first[i] + length[i]]`` by ``by`` places (segments far enough apart)."""
-    total = int(length.sum())
-    if total == 0:
+def _rotate(flat: np.ndarray, first: np.ndarray, length: np.ndarray, new: np.ndarray, *, up: bool) -> None:
+    """In each segment ``flat[first[i]:first[i] + length[i]]`` (length >= 1, segments apart), drop the last
+    entry and put ``new[i]`` first (``up``), or drop the first and put ``new[i]`` last; the rest move by one."""
+    if first.shape[0] == 0:
         return
-    src = np.repeat(first - (np.cumsum(length) - length), length)
-    src += np.arange(total)
-    moved = flat.take(src)
-    src += by
-    flat[src] = moved
+    total = int(length.sum())
+    at = np.repeat(first - (np.cumsum(length) - length), length)
+    at += np.arange(total)
+    moved = flat.take(at)
+    # an entry pushed over a segment's edge lands on the next segment's new place, written right after
+    if up:
+        flat[at[1:]] = moved[:-1]
+        flat[first] = new
+    else:
+        flat[at[:-1]] = moved[1:]
+        flat[first + length - 1] = new

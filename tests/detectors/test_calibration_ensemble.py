@@ -143,12 +143,16 @@ class TestSortedRings:
            window=st.sampled_from([16, 40, 64]), queries=st.lists(st.one_of(
                st.floats(-1.0, 1e6, allow_nan=False), st.sampled_from([0.0, 1.0, 3.0, np.inf, np.nan])),
                min_size=1, max_size=8),
-           streamed=st.booleans())
-    def test_queries_match_the_full_pass(self, values, window, queries, streamed):
-        """Calibrated values and tail levels equal the full pass over the ring, up to float rounding."""
+           streamed=st.booleans(), many=st.booleans())
+    def test_queries_match_the_full_pass(self, values, window, queries, streamed, many):
+        """Calibrated values and tail levels equal the full pass over the ring, up to float rounding.
+
+        ``many`` repeats the queries past the count where rows are no longer
+        compared whole but bisected.
+        """
         ring, ranked, seen = _fed(values, window)
-        raw = np.array(queries)
-        q = len(queries)
+        raw = np.array(queries * (60 if many else 1))
+        q = len(raw)
         tail = np.tile([40.0 if streamed else 3.0, 0.7, 1.1], (q, 1))
         kw = dict(min_history=5, tail_k=4, tail=tail, tail_min=16)
         old_p, old_level = calibrate_with_level(np.repeat(ring, q, 0), np.repeat(seen, q), raw, **kw)
