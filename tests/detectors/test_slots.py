@@ -59,3 +59,13 @@ def test_reused_engine_slot_starts_with_empty_rings() -> None:
     assert [(s.score, s.detectors, s.raw) for s in got] == [(s.score, s.detectors, s.raw) for s in want]
     group = next(iter(reused._groups.values()))
     assert group.store.rows(["new"]).tolist() == [0]
+
+
+def test_grown_arrays_stay_contiguous_so_flat_views_write_through() -> None:
+    """After growing, a flat view of an array is the array itself (rings are updated through such views)."""
+    store = SlotStore({"ring": ((2, 3), np.float32(0.0))}, capacity=2)
+    rows = store.rows([f"s{i}" for i in range(5)])
+    ring = store.arrays["ring"]
+    assert ring.flags.c_contiguous and ring.shape[0] >= 5
+    ring.reshape(-1, 3)[rows[4] * 2 + 1, 2] = 7.0
+    assert store.export("s4")["ring"].tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 7.0]]
