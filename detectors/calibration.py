@@ -170,8 +170,8 @@ def count_below(ranked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.
     >>> ranked = np.array([[1.0, 2.0, 2.0, 9.0], [0.0, 0.0, 5.0, np.inf]], dtype=np.float32)
     >>> count_below(ranked, np.array([0, 0, 1, 1]), np.array([2.0, 10.0, 0.0, 7.0])).tolist()
     [1, 4, 0, 3]
-    >>> rows, values = np.tile([0, 1], 40), np.repeat([0.0, 2.0], 40)  # 80 queries: the bisection
-    >>> count_below(ranked, rows, values).reshape(2, 40)[:, :2].tolist()
+    >>> rows, values = np.tile([0, 1], 60), np.repeat([0.0, 2.0], 60)  # 120 queries: the bisection
+    >>> count_below(ranked, rows, values).reshape(2, 60)[:, :2].tolist()
     [[0, 0], [1, 2]]
     """
     size = ranked.shape[1]
@@ -189,7 +189,8 @@ def count_below(ranked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.
     return base - starts
 
 
-_FEW_ROWS = 48  # up to this many queries a whole-row comparison beats the bisection's ~40 calls
+_FEW_ROWS = 96  # up to this many queries a whole-row comparison beats the bisection's ~40 calls
+_FEW_MOVES = 64  # up to this many rows, moves by slices beat building index arrays
 
 
 def calibrate_ranked(ranked: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen: np.ndarray, raw: np.ndarray, *,
@@ -304,7 +305,7 @@ def remember_ranked(ranked: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows
     at = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((old, new)))
     at_old, at_new = at[:k], at[k:]
     # new at or before old: entries [at_new, at_old) move one place up; else (at_old, at_new) move one down
-    if k <= _FEW_ROWS // 4:  # a few rows: slices, fewer calls than building index arrays
+    if k <= _FEW_MOVES:  # a few rows: slices, fewer calls than building index arrays
         for start, a, b, value in zip(starts.tolist(), at_old.tolist(), at_new.tolist(), new.tolist()):
             if b <= a:
                 flat[start + b + 1:start + a + 1] = flat[start + b:start + a]

@@ -107,7 +107,7 @@ class TestSortedRings:
 
     @settings(max_examples=80, deadline=None)
     @given(values=st.lists(_scores, min_size=1, max_size=4).map(lambda parts: sum(parts, [])),
-           window=st.integers(1, 9), rows=st.sampled_from([3, 40]), seed=st.integers(0, 2**16))
+           window=st.integers(1, 9), rows=st.sampled_from([3, 80]), seed=st.integers(0, 2**16))
     def test_rows_updated_together_stay_apart(self, values, window, rows, seed):
         """Many rows updated in one call (index arrays or slices, by their number) each hold their own scores."""
         ring, seen = np.zeros((rows, window), dtype=np.float32), np.zeros(rows, dtype=np.int64)
@@ -135,8 +135,8 @@ class TestSortedRings:
         ranked = np.array([[9.0] * len(row), sorted(row)], dtype=np.float32)
         expected = [sum(x < p for x in row) for p in probes]
         few = count_below(ranked, np.ones(len(probes), dtype=np.intp), np.array(probes))
-        many = count_below(ranked, np.ones(60 * len(probes), dtype=np.intp), np.array(probes * 60))
-        assert few.tolist() == expected and many.tolist() == expected * 60
+        many = count_below(ranked, np.ones(120 * len(probes), dtype=np.intp), np.array(probes * 120))
+        assert few.tolist() == expected and many.tolist() == expected * 120
 
     @settings(max_examples=120, deadline=None)
     @given(values=st.lists(st.one_of(st.floats(0.0, 10.0, width=32), st.sampled_from([0.0, 1.0, 3.0])), max_size=140),
