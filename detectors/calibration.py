@@ -16,6 +16,12 @@ Once enough are in, the tail above ``u`` is a generalised Pareto fitted to
 them by moments, its shape kept in ``[0, shape_max]`` (exponential for light
 tails such as |z| of Gaussian noise, heavier for Student-t-like scores).
 
+``calibrate`` reads the FIFO ring whole and is the reference; the engine
+keeps each ring also sorted (``rank_rings``, ``remember_ranked``) and calls
+``calibrate_ranked``, which finds the same ranks by bisection and reads the
+tail level at a fixed index, so a step costs a few gathers per row instead of
+a pass over every ring.
+
 >>> import numpy as np
 >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
 >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
@@ -134,3 +140,199 @@ def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:
     limit = float(np.finfo(ring.dtype).max)
     ring[np.arange(ring.shape[0]), pos] = np.clip(raw, -limit, limit)
     seen += 1
+
+
+# -- sorted rings ---------------------------------------------------------------------------------
+# The engine keeps, next to each FIFO ring, the same scores sorted ascending with +inf past the ``n``
+# remembered ones ("ranked"), so that a query is a binary search and the tail level is read at a
+# fixed index, instead of a pass over the whole ring.
+
+def rank_rings(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The sorted view of FIFO rings: each row's remembered scores ascending, then +inf.
+
+    >>> ring = np.array([[3.0, 1.0, 2.0, 0.0]], dtype=np.float32)
+    >>> rank_rings(ring, np.array([3])).tolist()
+    [[1.0, 2.0, 3.0, inf]]
+    """
+    size = ring.shape[1]
+    n = np.minimum(seen, size)
+    ranked = np.where(np.arange(size) < n[:, None], ring, np.float32(np.inf)).astype(np.float32)
+    ranked.sort(axis=1)
+    return ranked
+
+
+def count_below(ranked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """How many entries of each queried sorted row ``ranked[rows[i]]`` are below ``values[i]``.
+
+    A batched bisection (one gather per halving, whatever the number of
+    rows); a few rows are compared whole instead, which takes fewer calls.
+
+    >>> ranked = np.array([[1.0, 2.0, 2.0, 9.0], [0.0, 0.0, 5.0, np.inf]], dtype=np.float32)
+    >>> count_below(ranked, np.array([0, 0, 1, 1]), np.array([2.0, 10.0, 0.0, 7.0])).tolist()
+    [1, 4, 0, 3]
+    >>> rows, values = np.tile([0, 1], 60), np.repeat([0.0, 2.0], 60)  # 120 queries: the bisection
+    >>> count_below(ranked, rows, values).reshape(2, 60)[:, :2].tolist()
+    [[0, 0], [1, 2]]
+    """
+    size = ranked.shape[1]
+    if values.shape[0] <= _FEW_ROWS:
+        return np.count_nonzero(ranked[rows] < values[:, None], axis=1)
+    flat = ranked.reshape(-1)
+    starts = rows.astype(np.intp) * size
+    base = starts.copy()
+    n = size
+    while n > 1:
+        half = n // 2
+        base += half * (flat.take(base + half) < values)
+        n -= half
+    base += flat.take(base) < values
+    return base - starts
+
+
+_FEW_ROWS = 96  # up to this many queries a whole-row comparison beats the bisection's ~40 calls
+_FEW_MOVES = 64  # up to this many rows, moves by slices beat building index arrays
+
+
+def calibrate_ranked(ranked: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen: np.ndarray, raw: np.ndarray, *,
+                     min_history: int, tail_k: int = 16, tail: np.ndarray | None = None, tail_min: int = 16,
+                     shape_max: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+    """``calibrate_with_level`` of ``raw[i]`` against ring row ``rows[i]``, read from the sorted view ``ranked``.
+
+    ``ranked`` and ``ring`` hold every row (rows, size); only the queried
+    rows are read, and the FIFO ``ring`` only for the few scores beyond the
+    tail level (their spread floors the tail's scale). ``seen`` and ``tail``
+    are per query. Same values as the full pass, up to float rounding.
+
+    >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
+    >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
+    ...     remember(ring, seen, np.array([value]))
+    >>> ranked, raw = rank_rings(ring, seen), np.array([0.0, 3.0, 5.5, 1e9])
+    >>> p, _ = calibrate_ranked(ranked, ring, np.zeros(4, dtype=np.intp), np.repeat(seen, 4), raw, min_history=3)
+    >>> old = calibrate(np.repeat(ring, 4, axis=0), np.repeat(seen, 4), raw, min_history=3)
+    >>> bool(np.allclose(p, old, rtol=1e-12, atol=0.0))
+    True
+    """
+    if raw.shape[0] != rows.shape[0] or seen.shape[0] != rows.shape[0]:
+        raise ValueError(f"raw has {raw.shape[0]} rows and seen {seen.shape[0]}, for {rows.shape[0]} queried rows")
+    size = ranked.shape[1]
+    m = raw.shape[0]
+    flat = ranked.reshape(-1)
+    n = np.minimum(seen, size)
+    starts = rows.astype(np.intp) * size
+    if m <= _FEW_ROWS // 2:  # a few rows: compare them whole
+        hist, r = ranked[rows], raw[:, None]
+        below = np.minimum(np.count_nonzero(hist < r, axis=1), n)
+        equal = np.minimum(np.count_nonzero(hist <= r, axis=1), n) - below
+    else:  # entries below raw, and up to raw (below its next float64: float32 entries compare exactly)
+        counts = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((raw, np.nextafter(raw, np.inf))))
+        below = np.minimum(counts[:m], n)
+        equal = np.minimum(counts[m:], n) - below
+    p = (below + 0.5 * equal + 0.5) / (n + 1.0)
+    k = min(tail_k, size)
+    fitted = n >= 2 * k
+    u = np.where(fitted, flat.take(starts + np.maximum(n - k, 0)), 0.0).astype(np.float64)
+    hmax = np.where(n > 0, flat.take(starts + np.maximum(n - 1, 0)), -np.inf).astype(np.float64)
+    hot = np.flatnonzero(fitted & (raw > u))
+    if hot.size:
+        nh, uh, rh = n[hot], u[hot], raw[hot]
+        sd, floor = _ring_spread(ring, rows[hot], nh)
+        top = flat.take((starts[hot] + nh - k)[:, None] + np.arange(k)).astype(np.float64)
+        # exponential tail above the k-th largest score (peaks over threshold), matched to the ranks at u
+        sigma = np.maximum((top - uh[:, None]).sum(axis=1) / (k - 1), np.maximum(sd * 1e-3, floor))
+        excess = (rh - uh) / sigma
+        beyond = np.maximum(excess - 20.0, 0.0)
+        survival = (k / (nh + 1.0)) * np.exp(-np.minimum(excess, 20.0)) / (1.0 + np.log1p(beyond))
+        if tail is not None:
+            th = tail[hot]
+            streamed = th[:, 0] >= tail_min
+            if streamed.any():
+                gpd = _gpd_tail(th, rh - uh, np.maximum(sd * 1e-3, floor), shape_max)
+                survival = np.where(streamed, (k / (nh + 1.0)) * gpd, survival)
+        p[hot] = 1.0 - survival
+    sparse = np.flatnonzero(~fitted & (raw > hmax))
+    if sparse.size:
+        ns = n[sparse]
+        sd, floor = _ring_spread(ring, rows[sparse], ns)
+        excess = np.log1p((raw[sparse] - hmax[sparse]) / np.maximum(sd, floor))
+        p[sparse] = 1.0 - 0.5 / ((ns + 1.0) * (1.0 + excess))
+    level = np.where(fitted, u, np.inf)
+    return np.where(n >= min_history, p, 0.5), level
+
+
+def _ring_spread(ring: np.ndarray, rows: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Standard deviation of each row's ``n`` remembered scores, and the floor of scales derived from it."""
+    hist = ring[rows].astype(np.float64)
+    if (n < ring.shape[1]).any():
+        hist[np.arange(ring.shape[1]) >= n[:, None]] = 0.0
+    safe_n = np.maximum(n, 1)
+    mean = hist.sum(axis=1) / safe_n
+    sd = np.sqrt(np.maximum((hist * hist).sum(axis=1) / safe_n - mean * mean, 0.0))
+    return sd, 1e-9 * np.abs(mean) + 1e-300
+
+
+def remember_ranked(ranked: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows: np.ndarray,
+                    raw: np.ndarray) -> None:
+    """``remember`` for rings with a sorted view: add ``raw[i]`` to row ``rows[i]`` (distinct rows) in place.
+
+    The FIFO ring gets the score at its slot; in the sorted view the evicted
+    score (or the first +inf while the ring fills) leaves and the new one
+    enters by shifting the entries between the two by one place. ``seen``
+    counts per row (rows,). A score that is not a number is not remembered.
+
+    >>> ring, seen = np.zeros((1, 3), dtype=np.float32), np.zeros(1, dtype=np.int64)
+    >>> ranked = rank_rings(ring, seen)
+    >>> for value in [5.0, 1.0, 3.0, 2.0]:
+    ...     remember_ranked(ranked, ring, seen, np.array([0]), np.array([value]))
+    >>> ring.tolist(), ranked.tolist(), seen.tolist()
+    ([[2.0, 1.0, 3.0]], [[1.0, 2.0, 3.0]], [4])
+    """
+    ok = raw == raw
+    if not ok.all():
+        rows, raw = rows[ok], raw[ok]
+    if not ranked.flags.c_contiguous or not ring.flags.c_contiguous:
+        raise ValueError("rings must be C-contiguous arrays (they are updated in place through flat views)")
+    size = ranked.shape[1]
+    flat, fifo = ranked.reshape(-1), ring.reshape(-1)
+    limit = float(np.finfo(ranked.dtype).max)
+    new = np.clip(raw, -limit, limit).astype(ranked.dtype)
+    s = seen[rows]
+    starts = rows.astype(np.intp) * size
+    cells = starts + s % size
+    old = np.where(s >= size, fifo.take(cells), np.inf).astype(ranked.dtype)
+    fifo[cells] = new
+    seen[rows] = s + 1
+    k = rows.shape[0]
+    at = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((old, new)))
+    at_old, at_new = at[:k], at[k:]
+    # new at or before old: entries [at_new, at_old) move one place up; else (at_old, at_new) move one down
+    if k <= _FEW_MOVES:  # a few rows: slices, fewer calls than building index arrays
+        for start, a, b, value in zip(starts.tolist(), at_old.tolist(), at_new.tolist(), new.tolist()):
+            if b <= a:
+                flat[start + b + 1:start + a + 1] = flat[start + b:start + a]
+                flat[start + b] = value
+            else:
+                flat[start + a:start + b - 1] = flat[start + a + 1:start + b]
+                flat[start + b - 1] = value
+        return
+    up = at_new <= at_old
+    _rotate(flat, starts[up] + at_new[up], at_old[up] - at_new[up] + 1, new[up], up=True)
+    down = ~up
+    _rotate(flat, starts[down] + at_old[down], at_new[down] - at_old[down], new[down], up=False)
+
+
+def _rotate(flat: np.ndarray, first: np.ndarray, length: np.ndarray, new: np.ndarray, *, up: bool) -> None:
+    """In each segment ``flat[first[i]:first[i] + length[i]]`` (length >= 1, segments apart), drop the last
+    entry and put ``new[i]`` first (``up``), or drop the first and put ``new[i]`` last; the rest move by one."""
+    if first.shape[0] == 0:
+        return
+    total = int(length.sum())
+    at = np.repeat(first - (np.cumsum(length) - length), length)
+    at += np.arange(total)
+    moved = flat.take(at)
+    # an entry pushed over a segment's edge lands on the next segment's new place, written right after
+    if up:
+        flat[at[1:]] = moved[:-1]
+        flat[first] = new
+    else:
+        flat[at[:-1]] = moved[1:]
+        flat[first + length - 1] = new

@@ -33,7 +33,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import structlog
 
-from aiops.detectors.calibration import calibrate_with_level, learn_tail
+from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
 from aiops.detectors.explain import contributions
@@ -113,6 +113,7 @@ class _Group:
         d = len(self.members)
         fields["seen"] = ((d,), 0)
         fields["ring"] = ((d, window), np.float32(0.0))
+        fields["ranked"] = ((d, window), np.float32(np.inf))  # the ring sorted, +inf past its scores
         fields["tail"] = ((d, 3), 0.0)
         self.store = SlotStore(fields)
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
@@ -135,6 +136,7 @@ class _Group:
         min_history, tail_k = cfg.calibration.min_history, cfg.calibration.tail_k
         tail_min, tail_rate = cfg.calibration.tail_min, cfg.calibration.tail_rate
         shape_max = cfg.calibration.tail_shape_max
+        window = cfg.calibration.window
         ranged = self._ranged
         release = cfg.release
         method, quorum, warmup = prof.ensemble.method, prof.ensemble.quorum, prof.warmup
@@ -167,13 +169,11 @@ class _Group:
                     if out.low is None or out.high is None:
                         out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
                     out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
-            if m == 1 or (rows[-1] - rows[0] == m - 1 and (np.diff(rows) == 1).all()):
-                ring, seen, tails = (arrays[name][rows[0]:rows[0] + m] for name in ("ring", "seen", "tail"))
-            else:
-                ring, seen, tails = arrays["ring"][rows], arrays["seen"][rows], arrays["tail"][rows]
-            P, level = calibrate_with_level(ring.reshape(m * d, -1), seen.reshape(-1), R.reshape(-1),
-                                            min_history=min_history, tail_k=tail_k, tail=tails.reshape(m * d, 3),
-                                            tail_min=tail_min, shape_max=shape_max)
+            cells = (rows[:, None] * d + np.arange(d)).reshape(-1)
+            P, level = calibrate_ranked(arrays["ranked"].reshape(-1, window), arrays["ring"].reshape(-1, window), cells,
+                                        arrays["seen"].reshape(-1)[cells], R.reshape(-1), min_history=min_history,
+                                        tail_k=tail_k, tail=arrays["tail"].reshape(-1, 3)[cells], tail_min=tail_min,
+                                        shape_max=shape_max)
             P = P.reshape(m, d)
             out.calibrated[a:b] = P
             combined = combine(P, self.weights, method, quorum=quorum)
@@ -206,11 +206,9 @@ class _Group:
         tails = arrays["tail"][slots, j]
         learn_tail(tails, raw, level.reshape(keep.shape)[r, j], rate=rate)
         arrays["tail"][slots, j] = tails
-        seen = arrays["seen"][slots, j]
-        ring = arrays["ring"]
-        limit = float(np.finfo(ring.dtype).max)
-        ring[slots, j, seen % ring.shape[2]] = np.clip(raw, -limit, limit)
-        arrays["seen"][slots, j] = seen + 1
+        ring, d = arrays["ring"], arrays["ring"].shape[1]
+        remember_ranked(arrays["ranked"].reshape(-1, ring.shape[2]), ring.reshape(-1, ring.shape[2]),
+                        arrays["seen"].reshape(-1), slots * d + j, raw)
 
 
 @dataclass
@@ -429,6 +427,7 @@ class Engine:
                 if saved["ring"].shape == arrays["ring"][slot, j].shape:
                     arrays["ring"][slot, j] = saved["ring"]
                     arrays["seen"][slot, j] = saved["seen"]
+                    arrays["ranked"][slot, j] = rank_rings(saved["ring"][None], np.array([saved["seen"]]))[0]
                     if saved.get("tail") is not None:
                         arrays["tail"][slot, j] = saved["tail"]
 

@@ -19,7 +19,11 @@ import numpy as np
 
 
 class SlotStore:
-    """Named arrays whose first axis is one slot per series (freed slots are reused)."""
+    """Named arrays whose first axis is one slot per series (freed slots are reused).
+
+    Each array is C-contiguous (also after growing), so a reshaped view of it
+    writes through: the engine updates its rings through flat views.
+    """
 
     def __init__(self, fields: dict[str, tuple[tuple[int, ...], Any]], capacity: int = 8) -> None:
         self.fields = dict(fields)

@@ -11,16 +11,19 @@ four one-feature series is digested and compared.
 from __future__ import annotations
 
 import hashlib
+import pickle
 import struct
 
 import numpy as np
+import pytest
 
+from aiops.detectors.calibration import calibrate
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
 from aiops.pipeline.shapes import Event, Score
 
-DIGEST = "0f72c1879c3f4ecd701fd353ad76ec1b"
-ONE_FEATURE_DIGEST = "fa81a01aed02b2a1182a809a3b07ecba"
+DIGEST = "bfde69068e6d2de90643e61dfca53460"
+ONE_FEATURE_DIGEST = "0eba7a08caa80eb3e56d1a11a7d1e23c"
 # the 8-sd spike at 450 stays in CUSUM's sums for a point after it (the charts advance on flagged points)
 ONE_FEATURE_FLAGGED = [("golden1|s=0", 91.0), ("golden1|s=2", 450.0), ("golden1|s=2", 451.0)]
 FLAGGED = [("golden|s=0", 400.0), ("golden|s=0", 470.0)]
@@ -87,3 +90,52 @@ def test_digest_sees_a_one_ulp_change() -> None:
     before = _digest(scores)
     scores[-1].score = float(np.nextafter(scores[-1].score, 2.0))
     assert _digest(scores) != before
+
+
+def _feed(engine, events: list[Event]) -> list[Score]:
+    scores: list[Score] = []
+    for start in range(0, len(events), 50):
+        scores += engine.process(events[start:start + 50])
+    return scores
+
+
+def test_restored_engine_scores_as_if_never_stopped() -> None:
+    """A snapshot (FIFO ring as written since version 1, sorted again on import) continues bit for bit.
+
+    Taken once while the rings still fill and once when they are full and
+    have wrapped around, so both layouts of the ring are read back.
+    """
+    events = _one_feature_events()
+    whole = _run(events)
+    ids = sorted({e.series_id for e in events})
+    for cut in (4 * 150, 4 * 400):
+        first = build_engine(DetectionConfig(warmup=10))
+        _feed(first, events[:cut])
+        blobs = first.export_state(ids)
+        state = pickle.loads(blobs[ids[0]])
+        ring, seen = state["detectors"]["zscore"]["ring"], state["detectors"]["zscore"]["seen"]
+        assert state["v"] == 1 and ring.shape == (256,) and 0 < seen
+        assert cut == 4 * 150 and seen < 256 or seen > 256 and ring.tolist() != sorted(ring.tolist())
+        restored = build_engine(DetectionConfig(warmup=10))
+        restored.import_state(blobs)
+        assert _digest(_feed(restored, events[cut:])) == _digest(whole[cut:])
+
+
+def test_snapshot_of_a_version_1_engine_is_sorted_on_import() -> None:
+    """A version-1 snapshot (unsorted ring, no sorted copy) calibrates as the ring it carries says."""
+    rng = np.random.default_rng(5)
+    ring = rng.normal(size=256).astype(np.float32)
+    engine = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
+    engine.process([Event("metric", "v1", {}, 0.0, {"v": 1.0})])
+    state = pickle.loads(engine.export_state(["v1"])["v1"])
+    state["detectors"]["zscore"].update(ring=ring, seen=300, tail=np.zeros(3))
+    restored = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
+    restored.import_state({"v1": pickle.dumps(state)})
+    group = next(iter(restored._groups.values()))
+    slot = group.store.rows(["v1"])[0]
+    assert group.store.arrays["ranked"][slot, 0].tolist() == sorted(ring.tolist())
+    bank_raw = restored.process([Event("metric", "v1", {}, 1.0, {"v": 1.0})])[0]
+    raw = bank_raw.raw["zscore"]
+    expected = calibrate(ring[None], np.array([300]), np.array([raw]), min_history=20,
+                         tail_k=16, tail=np.zeros((1, 3)))[0]
+    assert bank_raw.detectors["zscore"] == pytest.approx(expected, rel=1e-12)

@@ -41,3 +41,31 @@ def test_other_series_or_order_are_looked_up() -> None:
     assert store.rows(("a", "b")).tolist() == [0, 1]
     assert store.rows(np.array(["b", "b"])).tolist() == [1, 1]
     assert store.rows([]).tolist() == []
+
+
+def test_reused_engine_slot_starts_with_empty_rings() -> None:
+    """A series given the slot of a forgotten one scores as in a fresh engine (ring and its sorted copy reset)."""
+    from aiops.detectors.config import DetectionConfig
+    from aiops.detectors.engine import build_engine
+    from aiops.pipeline.shapes import Event
+
+    rng = np.random.default_rng(4)
+    old = [Event("metric", "old", {}, float(t), {"v": float(v)}) for t, v in enumerate(rng.normal(50.0, 9.0, 300))]
+    new = [Event("metric", "new", {}, float(t), {"v": float(v)}) for t, v in enumerate(rng.normal(size=300))]
+    reused, fresh = build_engine(DetectionConfig(warmup=10)), build_engine(DetectionConfig(warmup=10))
+    reused.process(old)
+    reused.forget(["old"])
+    got, want = reused.process(new), fresh.process(new)
+    assert [(s.score, s.detectors, s.raw) for s in got] == [(s.score, s.detectors, s.raw) for s in want]
+    group = next(iter(reused._groups.values()))
+    assert group.store.rows(["new"]).tolist() == [0]
+
+
+def test_grown_arrays_stay_contiguous_so_flat_views_write_through() -> None:
+    """After growing, a flat view of an array is the array itself (rings are updated through such views)."""
+    store = SlotStore({"ring": ((2, 3), np.float32(0.0))}, capacity=2)
+    rows = store.rows([f"s{i}" for i in range(5)])
+    ring = store.arrays["ring"]
+    assert ring.flags.c_contiguous and ring.shape[0] >= 5
+    ring.reshape(-1, 3)[rows[4] * 2 + 1, 2] = 7.0
+    assert store.export("s4")["ring"].tolist() == [[0.0, 0.0, 0.0], [0.0, 0.0, 7.0]]
