@@ -5,7 +5,7 @@
 >>> register(parser.add_subparsers(dest="command"))
 >>> args = parser.parse_args(["train", "--data", "a.csv", "--out", "ckpt", "--epochs", "3"])
 >>> args.window, args.hidden, args.latent, args.epochs, args.name, args.func.__name__
-(16, 16, 4, 3, 'lstm_ae', 'train_handler')
+(8, 8, 4, 3, 'lstm_ae', 'train_handler')
 >>> parser.parse_args(["models", "list", "--dir", "ckpt"]).func.__name__
 'list_handler'
 """

@@ -67,9 +67,14 @@ class LSTMAutoencoder(nn.Module):
         """The reconstruction of each window's last point only, (B, F); one decoder step when reversed."""
         if not self.reverse:
             return self.forward(x)[:, -1]
-        step = self.from_latent(self.encode(x)).unsqueeze(1)
-        out, _ = self.decoder(step)
-        return self.output(out[:, 0])
+        return self.output(self._first_decoder_step(self.from_latent(self.encode(x))))
+
+    def _first_decoder_step(self, inp: torch.Tensor) -> torch.Tensor:
+        """The decoder's first output from a zero state: the LSTM cell equations without the recurrent half."""
+        d = self.decoder
+        gates = nn.functional.linear(inp, d.weight_ih_l0, d.bias_ih_l0 + d.bias_hh_l0)
+        i, _, g, o = gates.chunk(4, dim=1)
+        return torch.sigmoid(o) * torch.tanh(torch.sigmoid(i) * torch.tanh(g))
 
 
 def reconstruction_errors(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
