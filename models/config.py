@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class CheckpointRef(BaseModel):
@@ -62,8 +62,11 @@ class LSTMAEConfig(BaseModel):
     patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="latest share of windows kept for validation")
     min_train_windows: int = Field(256, ge=2, description="normal windows collected before the first training")
-    refresh_every: int = Field(5000, ge=0, description="retrain after this many new windows (0: never)")
-    refresh_seconds: float | None = Field(None, gt=0, description="also retrain after this long, if new windows came")
+    # refresh by the clock: a count of windows means a retraining every 5 s for 1,000 series at 1 point/s, a busy
+    # training thread on a two-core worker
+    refresh_every: int = Field(0, ge=0, description="retrain after this many new windows (0: never)")
+    refresh_seconds: float | None = Field(
+        3600.0, gt=0, description="retrain after this long, if new windows came (None: never)")
     max_reservoir: int = Field(2000, ge=2, description="most normal windows kept for training")
     score_on: Literal["last", "window"] = Field(
         "last", description="error of the current point only, or averaged over its whole window"
@@ -85,3 +88,10 @@ class LSTMAEConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     background: bool = Field(True, description="train in a background thread (False: inline, for tests)")
     seed: int = 0
+
+    @model_validator(mode="after")
+    def _reservoir_holds_the_first_training(self) -> LSTMAEConfig:
+        if self.min_train_windows > self.max_reservoir:
+            raise ValueError(f"min_train_windows ({self.min_train_windows}) must not exceed max_reservoir "
+                             f"({self.max_reservoir}): the first training would never start")
+        return self

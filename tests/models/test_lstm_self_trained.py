@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -70,6 +72,19 @@ class TestSaving:
         assert [e["version"] for e in events(logs, "lstm_ae.model_saved")] == [1, 2]
         name = saved_name(SaveRef(**save_to), FEATURES)
         assert CheckpointRegistry(tmp_path).versions(name) == [1, 2]
+
+    def test_the_clock_schedule_retrains_once_new_windows_came(self, tmp_path):
+        """With refresh_seconds, the next learn after that long (and new windows) trains and saves the next version."""
+        bank = LSTMAEBank(**{**TINY, "refresh_seconds": 0.2}, save_to={"dir": str(tmp_path), "name": "online"})
+        with capture_logs() as logs:
+            feed(bank, 0, 21)
+            assert bank.model_version(FEATURES) == 1
+            feed(bank, 21, 23)
+            assert bank.model_version(FEATURES) == 1
+            time.sleep(0.25)
+            feed(bank, 23, 24)
+        assert bank.model_version(FEATURES) == 2
+        assert [e["version"] for e in events(logs, "lstm_ae.model_saved")] == [1, 2]
 
     def test_a_failed_write_is_logged_and_the_new_model_still_scores(self, tmp_path):
         """A registry that cannot be written (a file where the folder should be) does not stop the stream."""
@@ -152,7 +167,7 @@ class TestUntrainedStart:
         config = DetectionConfig.model_validate({
             "warmup": 10,
             "detectors": [{"type": "zscore"},
-                          {"type": "lstm_ae", "params": {**TINY, "min_train_windows": 10_000}}],
+                          {"type": "lstm_ae", "params": {**TINY, "min_train_windows": 2000}}],
         })
         engine = build_engine(config)
         rng = np.random.default_rng(0)
