@@ -383,6 +383,7 @@ class LSTMAEBank:
             "n_windows": group.filled,
             "residual_std": fitted.residual_std.tolist(),
             "device": self.device.type,
+            "trained_from": "online" if fitted.source == "trained" else "history",
         }
         return CheckpointRegistry(root).save(fitted.model, meta)
 
