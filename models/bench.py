@@ -3,6 +3,7 @@
     python -m aiops.models.bench                 # the default LSTM-AE shape, univariate series, no PyOD
     python -m aiops.models.bench --window 32 --hidden 32 --latent 8 --no-reverse   # the shape before
     python -m aiops.models.bench --shapes 32x32x8 16x16x4 16x8x4    # error on SKAB anomaly-free vs cost
+    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae
     python -m aiops.models.bench --pyod ecod copod iforest --features 8
 
 Numbers depend on the machine and its load; run it on an idle one.
@@ -93,7 +94,54 @@ def bench_bank(args: argparse.Namespace, config: LSTMAEConfig, n_series: int) ->
           f"score+learn ({total / points * 1e6:.1f} us/point: score {score_s / points * 1e6:.1f}, "
           f"learn {learn_s / points * 1e6:.1f}; {steps} steps)")
     if n_series == max(args.bank_series):
+        during_training(bank, config, names, feats, data, step)
         state_bytes(bank, names, feats)
+
+
+def during_training(bank, config: LSTMAEConfig, names: list[str], feats: list[str], data: list[np.ndarray],
+                    step: int) -> None:
+    """The same steps while a training of the full reservoir runs in a thread of this process (the GIL is shared)."""
+    import threading
+
+    windows = bank.reservoir(feats)
+    long = config.model_copy(update={"epochs": 10_000, "patience": 10_000})
+    stop = threading.Event()
+
+    def train() -> None:
+        while not stop.is_set():
+            fit_windows(windows, long.model_copy(update={"epochs": 1}))
+
+    thread = threading.Thread(target=train, daemon=True)
+    thread.start()
+    ones = np.ones(len(names), dtype=bool)
+    started = time.perf_counter()
+    for k, X in enumerate(data):
+        times = np.full(len(names), float(step + k))
+        bank.score(names, X, feats, times)
+        bank.learn(names, X, feats, times, ones)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    points = len(data) * len(names)
+    print(f"lstm_ae  bank {len(names):>5} series while a background thread trains: {points / elapsed:,.0f} points/s "
+          f"({elapsed / points * 1e6:.1f} us/point)")
+
+
+def bench_engine(args: argparse.Namespace) -> None:
+    """The whole detection engine at 1,000 series: the default detectors, then the same plus lstm_ae (defaults).
+
+    Torch is imported before timing (the engine imports a bank when a series first needs it), and the first
+    training, in its background thread, happens inside the timed stretch.
+    """
+    from aiops.detectors.bench import bench_throughput
+    from aiops.detectors.config import DetectionConfig, DetectorSpec
+
+    base = DetectionConfig()
+    with_lstm = base.model_copy(update={"detectors": [*base.detectors, DetectorSpec(type="lstm_ae")]})
+    for label, config in (("default detectors", base), ("default + lstm_ae", with_lstm)):
+        via_events, via_arrays, state = bench_throughput(args.engine_series, args.engine_points, config)
+        print(f"engine   {label:<18} {args.engine_series} series: {via_events:>9,.0f} points/s through process(), "
+              f"{via_arrays:>9,.0f} points/s array path; state {state:,} bytes per univariate series")
 
 
 def state_bytes(bank, names: list[str], feats: list[str]) -> None:
@@ -116,7 +164,8 @@ def bench_shapes(args: argparse.Namespace) -> None:
     free = read_history(args.data / "anomaly-free" / "anomaly-free.csv")
     cut = int(len(free.values) * 0.8)
     print(f"shapes: trained on the first {cut} rows of SKAB anomaly-free, errors on the other "
-          f"{len(free.values) - cut} (standard units; each series standardised on its training part)")
+          f"{len(free.values) - cut} (standard units; each series standardised on its training part; at most "
+          f"{args.shape_windows} windows drawn for each)")
     print(f"{'W':>4}{'H':>4}{'L':>4}  {'multivariate (8 features)':>27}  {'univariate (8 series)':>27}  "
           f"{'windows/s F=1':>14}  train s")
     print(f"{'':12}  {'last-point':>13} {'window':>13}  {'last-point':>13} {'window':>13}")
@@ -133,8 +182,12 @@ def bench_shapes(args: argparse.Namespace) -> None:
                 z = (values - mean) / std
                 train.append(History("train", [str(c) for c in cols], free.times[:cut], z[:cut]))
                 test.append(History("test", [str(c) for c in cols], free.times[cut:], z[cut:]))
-            model = fit_windows(windows_from_histories(train, w), config).model
-            x = torch.from_numpy(np.concatenate([sliding(t.values, w) for t in test]))
+            pick = np.random.default_rng(0)
+            windows = windows_from_histories(train, w)
+            windows = windows[np.sort(pick.permutation(len(windows))[: args.shape_windows])]
+            model = fit_windows(windows, config).model
+            x = np.concatenate([sliding(t.values, w) for t in test])
+            x = torch.from_numpy(x[np.sort(pick.permutation(len(x))[: args.shape_windows])])
             with torch.inference_mode():
                 last = float(((model.reconstruct_last(x) - x[:, -1]) ** 2).mean())
                 whole = float(((model(x) - x) ** 2).mean())
@@ -206,7 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--shapes", nargs="*", default=[], metavar="WxHxL", help="compare model shapes on SKAB")
     parser.add_argument("--shape-epochs", type=int, default=10)
+    parser.add_argument("--shape-windows", type=int, default=4000, help="most windows trained on and tested per shape")
     parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "skab")
+    parser.add_argument("--engine", action="store_true", help="the whole engine with and without lstm_ae")
+    parser.add_argument("--engine-series", type=int, default=1000)
+    parser.add_argument("--engine-points", type=int, default=200_000)
     parser.add_argument("--pyod-series", type=int, default=1000)
     parser.add_argument("--pyod-window", type=int, default=256)
     parser.add_argument("--iforest-series", type=int, default=100, help="iforest fits are slow: bench fewer series")
@@ -222,6 +279,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device cpu")
     if args.shapes:
         bench_shapes(args)
+        return 0
+    if args.engine:
+        bench_engine(args)
         return 0
     bench_model(args, config)
     for n in args.bank_series:
