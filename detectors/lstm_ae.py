@@ -12,13 +12,21 @@ normal windows, and after ``min_train_windows`` a model is trained (in a
 background thread unless ``background=False``), then retrained after every
 ``refresh_every`` new windows (or ``refresh_seconds``). A new model replaces
 the old one in a single reference swap: scoring never waits for training.
+With ``save_to`` set, every model trained here is written to that checkpoint
+registry (as ``NAME.SIGNATURE``, see ``saved_name``), and a bank started later
+loads the newest saved model of a signature instead of training again.
+
+Scoring the current point costs the encoder's ``window`` steps and, with the
+reversed decoder (``reverse``, the default), one decoder step per row. Torch
+releases the GIL inside its kernels, so a caller could run this bank's
+``score`` in a worker thread while the numpy banks score the same step.
 
 >>> import numpy as np
 >>> from structlog.testing import capture_logs
->>> bank = LSTMAEBank(window=8, hidden=8, latent=2, epochs=1, min_train_windows=20,
-...                   refresh_every=0, background=False, device="cpu")
 >>> feats = ["v"]
 >>> with capture_logs():
+...     bank = LSTMAEBank(window=8, hidden=8, latent=2, epochs=1, min_train_windows=20,
+...                       refresh_every=0, background=False, device="cpu")
 ...     for t in range(40):
 ...         X = np.array([[np.sin(t / 3)], [np.cos(t / 3)]])
 ...         bank.learn(["a", "b"], X, feats, np.array([t, t]), np.array([True, True]))
@@ -31,6 +39,7 @@ True
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -42,7 +51,7 @@ import torch
 from pydantic import ValidationError
 
 from aiops.detectors.base import BankInputError, BankScores, check_rows
-from aiops.models.config import LSTMAEConfig
+from aiops.models.config import LSTMAEConfig, SaveRef
 from aiops.models.device import autocast_for, select_device
 from aiops.models.lstm_ae import LSTMAutoencoder
 from aiops.models.registry import CheckpointRegistry
@@ -55,6 +64,14 @@ STD_FLOOR = 1e-6
 Z_CLIP = 1e3
 
 
+def saved_name(save_to: SaveRef, features: Sequence[str]) -> str:
+    """The registry name of one signature's self-trained models: ``NAME.`` and a digest of the feature names.
+
+    >>> saved_name(SaveRef(dir="/var/aiops/models", name="online"), ["cpu.user"])
+    'online.7fbe9f4c466f'
+    """
+    digest = hashlib.sha256("\x1f".join(features).encode()).hexdigest()[:12]
+    return f"{save_to.name}.{digest}"
 
 
 @dataclass(slots=True)
@@ -86,6 +103,8 @@ class SignatureGroup:
     last_train: float = field(default_factory=time.monotonic)
     versions: int = 0
     prior: tuple[np.ndarray, np.ndarray, int] | None = None
+    first_time: float = float("inf")
+    last_time: float = float("-inf")
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
@@ -98,6 +117,19 @@ class SignatureGroup:
         self.dirty = np.zeros(0, dtype=np.int64)
         self.reservoir = np.zeros((self.max_reservoir, w, f), dtype=np.float32)
         self.rng = np.random.default_rng(self.seed)
+
+    def slots_of(self, series: Sequence[str]) -> np.ndarray:
+        """The rows of known series, -1 for the others (nothing is allocated)."""
+        get = self.slots.get
+        return np.array([get(s, -1) for s in series], dtype=np.int64)
+
+    def ready(self, slots: np.ndarray, window: int) -> np.ndarray:
+        """Which of these slots (-1 allowed) have a full window once the current point is added."""
+        ok = slots >= 0
+        if not ok.any():
+            return ok
+        safe = np.where(ok, slots, 0)
+        return ok & (self.seen[safe] >= window - 1) & (self.count[safe] >= 2)
 
     def slot_of(self, series_id: str) -> int:
         """The row of a series in the per-series arrays, allocating one if new."""
@@ -138,21 +170,30 @@ class SignatureGroup:
         return np.maximum(np.sqrt(self.m2[idx] / n), STD_FLOOR)
 
     def standardise(self, windows: np.ndarray, idx: np.ndarray) -> np.ndarray:
-        z = (windows - self.mean[idx][:, None, :]) / self.std(idx)[:, None, :]
-        return np.clip(z, -Z_CLIP, Z_CLIP).astype(np.float32)
+        """Windows (n, W, F) in their series' standard units, float32, clipped; ``windows`` is overwritten."""
+        z = np.asarray(windows, dtype=np.float32)
+        z -= self.mean[idx].astype(np.float32)[:, None, :]
+        z *= (1.0 / self.std(idx)).astype(np.float32)[:, None, :]
+        return np.clip(z, -Z_CLIP, Z_CLIP, out=z)
 
-    def offer(self, windows: np.ndarray) -> None:
-        """Reservoir sampling (algorithm R): every window offered so far is kept with equal chance."""
-        for w in windows:
-            self.offered += 1
-            if self.filled < self.max_reservoir:
-                self.reservoir[self.filled] = w
-                self.filled += 1
-            else:
-                j = int(self.rng.integers(0, self.offered))
-                if j < self.max_reservoir:
-                    self.reservoir[j] = w
-        self.new_windows += len(windows)
+    def offer(self, slots: np.ndarray) -> None:
+        """Reservoir sampling (algorithm R) of the slots' current windows, each offered window kept with equal chance.
+
+        Where each window would go is drawn first, so only the windows kept are standardised and copied.
+        """
+        k, size = len(slots), self.max_reservoir
+        position = self.offered + np.arange(1, k + 1)
+        target = position - 1
+        late = position > size
+        if late.any():
+            target[late] = self.rng.integers(0, position[late])
+        kept = target < size
+        if kept.any():
+            chosen = slots[kept]  # duplicate targets: the later window wins, as in the sequential algorithm
+            self.reservoir[target[kept]] = self.standardise(self.buf[chosen], chosen)
+        self.offered += k
+        self.filled = min(size, self.offered)
+        self.new_windows += k
 
 
 class LSTMAEBank:
@@ -166,6 +207,10 @@ class LSTMAEBank:
         except ValidationError as exc:
             raise ConfigError(f"invalid lstm_ae settings: {exc}") from None
         self.device = select_device(self.config.device)
+        threads = self.config.torch_threads
+        if threads and self.device.type == "cpu" and torch.get_num_threads() != threads:
+            log.info("lstm_ae.torch_threads", threads=threads, was=torch.get_num_threads())
+            torch.set_num_threads(threads)
         self.window = self.config.window
         self._groups: dict[tuple[str, ...], SignatureGroup] = {}
         self._series: dict[str, tuple[str, ...]] = {}
@@ -187,23 +232,31 @@ class LSTMAEBank:
         fitted = group.fitted if group is not None else None
         if group is None or fitted is None or n == 0:
             return BankScores(raw, per_feature, low, high)
+        w = self.window
         with group.lock:
-            rows, idx = self._ready_rows(group, series)
-            if not rows:
+            slots = group.slots_of(series)
+            rows = np.flatnonzero(group.ready(slots, w))
+            if not len(rows):
                 return BankScores(raw, per_feature, low, high)
-            rows_a = np.asarray(rows)
-            windows = np.concatenate([group.buf[idx, 1:], X[rows_a, None, :].astype(np.float32)], axis=1)
+            idx = slots[rows]
+            windows = np.empty((len(rows), w, f), dtype=np.float32)
+            windows[:, :-1] = group.buf[idx, 1:]
+            windows[:, -1] = X[rows]
             z = group.standardise(windows, idx)
-            mean, std = group.mean[idx].copy(), group.std(idx)
-        recon = self._reconstruct(fitted.model, z)
-        err = (recon - z) ** 2
-        contrib = err[:, -1, :] if self.config.score_on == "last" else err.mean(axis=1)
-        per_feature[rows_a] = contrib
-        raw[rows_a] = contrib.mean(axis=1)
-        centre = recon[:, -1, :] * std + mean
+            mean, std = group.mean[idx], group.std(idx)
+        if self.config.score_on == "last":
+            recon_last = self._reconstruct_last(fitted.model, z)
+            contrib = (recon_last - z[:, -1]) ** 2
+        else:
+            recon = self._reconstruct(fitted.model, z)
+            contrib = ((recon - z) ** 2).mean(axis=1)
+            recon_last = recon[:, -1]
+        per_feature[rows] = contrib
+        raw[rows] = contrib.mean(axis=1)
+        centre = recon_last * std + mean
         spread = self.config.expected_k * fitted.residual_std[None, :] * std
-        low[rows_a] = centre - spread
-        high[rows_a] = centre + spread
+        low[rows] = centre - spread
+        high[rows] = centre + spread
         return BankScores(raw, per_feature, low, high)
 
     def learn(
@@ -217,26 +270,36 @@ class LSTMAEBank:
             return
         group = self._group_for(tuple(features))
         with group.lock:
-            idx = np.array([self._slot(group, s) for s in series])
+            idx = group.slots_of(series)
+            if (idx < 0).any():
+                idx = np.array([self._slot(group, s) for s in series], dtype=np.int64)
             self._push(group, idx, X, mask)
             learned = idx[mask]
             if len(learned):
                 limit = self.config.stats_limit
-                open_rows = np.ones(len(learned), dtype=bool) if limit is None else group.count[learned] < limit
-                self._update_stats(group, learned[open_rows], X[mask][open_rows])
+                if limit is None:
+                    self._update_stats(group, learned, X[mask])
+                else:
+                    open_rows = group.count[learned] < limit
+                    self._update_stats(group, learned[open_rows], X[mask][open_rows])
                 ready = learned[(group.seen[learned] >= self.window) & (group.dirty[learned] == 0)]
                 if len(ready):
-                    group.offer(group.standardise(group.buf[ready], ready))
+                    group.offer(ready)
+                    self._note_times(group, np.asarray(times, dtype=np.float64)[mask])
         self._maybe_train(group)
 
     def warm(self, series: Sequence[str]) -> np.ndarray:
+        """True where the series' signature has a model and its window is full once the next point comes."""
         out = np.zeros(len(series), dtype=bool)
-        for i, s in enumerate(series):
-            group = self._groups.get(self._series.get(s, ()))
+        get = self._series.get
+        signatures = {get(s) for s in series}
+        signatures.discard(None)
+        for features in signatures:
+            group = self._groups.get(features)  # type: ignore[arg-type]
             if group is None or group.fitted is None:
                 continue
-            slot = group.slots.get(s)
-            out[i] = slot is not None and group.seen[slot] >= self.window - 1 and group.count[slot] >= 2
+            slots = group.slots_of(series)  # series of other signatures are not in this group's slots
+            out |= group.ready(slots, self.window)
         return out
 
     def export_state(self, series_id: str) -> object | None:
@@ -320,6 +383,7 @@ class LSTMAEBank:
             "n_windows": group.filled,
             "residual_std": fitted.residual_std.tolist(),
             "device": self.device.type,
+            "trained_from": "online" if fitted.source == "trained" else "history",
         }
         return CheckpointRegistry(root).save(fitted.model, meta)
 
@@ -344,6 +408,9 @@ class LSTMAEBank:
             log.info("lstm_ae.window_from_checkpoint", configured=self.window, checkpoint=meta.window)
             self.window = meta.window
         group = self._group_for(tuple(meta.features))
+        if group.fitted is not None:
+            log.info("lstm_ae.checkpoint_superseded", name=ref.name, by=group.fitted.source)
+            return
         residual = np.asarray(meta.residual_std or [1.0] * len(meta.features), dtype=np.float64)
         group.versions = 1
         if self.config.prior_weight and meta.data_mean is not None and meta.data_std is not None:
@@ -351,6 +418,53 @@ class LSTMAEBank:
             group.prior = (np.asarray(meta.data_mean, dtype=np.float64), std, self.config.prior_weight)
         group.fitted = FittedModel(model.to(self.device).eval(), 1, residual, f"{ref.name}:{meta.version}")
         log.info("lstm_ae.checkpoint_loaded", name=ref.name, version=meta.version, features=meta.features)
+
+    def _load_saved(self, group: SignatureGroup, save_to: SaveRef) -> None:
+        """Start a new signature from its newest usable self-trained model, if one was saved."""
+        name = saved_name(save_to, group.features)
+        registry = CheckpointRegistry(save_to.dir)
+        versions = registry.versions(name)
+        for version in reversed(versions):
+            try:
+                model, meta = registry.load(name, version)
+                if tuple(meta.features) != group.features or meta.window != self.window:
+                    raise ConfigError(f"checkpoint {name!r} version {version} is for features {meta.features} and "
+                                      f"window {meta.window}, not {list(group.features)} and window {self.window}")
+            except ConfigError as exc:
+                log.warning("lstm_ae.saved_model_unusable", name=name, version=version, error=str(exc))
+                continue
+            residual = np.asarray(meta.residual_std or [1.0] * len(meta.features), dtype=np.float64)
+            group.versions = meta.version
+            group.fitted = FittedModel(model.to(self.device).eval(), meta.version, residual, f"{name}:{version}")
+            group.last_train = time.monotonic()
+            log.info("lstm_ae.saved_model_loaded", name=name, version=version, features=meta.features,
+                     val_error=meta.val_error, dir=save_to.dir)
+            return
+        if versions:
+            log.warning("lstm_ae.training_afresh", name=name, reason="no usable saved model", tried=len(versions))
+
+    def _save_trained(self, group: SignatureGroup, save_to: SaveRef, model: LSTMAutoencoder, val_error: float,
+                      residual_std: np.ndarray, n_windows: int) -> None:
+        """Write a model trained here to the registry; a failed write is logged and the stream goes on."""
+        finite = np.isfinite([group.first_time, group.last_time]).all()
+        meta = {
+            "name": saved_name(save_to, group.features),
+            "features": list(group.features),
+            "window": self.window,
+            "data_first": group.first_time if finite else None,
+            "data_last": group.last_time if finite else None,
+            "n_windows": n_windows,
+            "val_error": val_error,
+            "residual_std": residual_std.tolist(),
+            "device": self.device.type,
+            "trained_from": "online",
+        }
+        try:
+            version = CheckpointRegistry(save_to.dir).save(model, meta)
+        except Exception:  # a full disk must not stop scoring; the model in memory is already in use
+            log.exception("lstm_ae.save_failed", name=meta["name"], dir=save_to.dir)
+            return
+        log.info("lstm_ae.model_saved", name=meta["name"], version=version, features=meta["features"])
 
     def _maybe_train(self, group: SignatureGroup) -> None:
         cfg = self.config
@@ -389,6 +503,9 @@ class LSTMAEBank:
                 group.fitted = FittedModel(model, group.versions, result.residual_std, "trained")
             log.info("lstm_ae.model_swapped", features=list(group.features), version=group.versions,
                      windows=len(windows), val_error=result.val_error)
+            if self.config.save_to is not None:
+                self._save_trained(group, self.config.save_to, model, result.val_error, result.residual_std,
+                                   len(windows))
         except Exception:  # a failed training must not stop the stream; the old model keeps scoring
             log.exception("lstm_ae.training_failed", features=list(group.features))
         finally:
@@ -404,6 +521,8 @@ class LSTMAEBank:
                 group = self._groups.get(features)
                 if group is None:
                     group = SignatureGroup(features, self.window, self.config.max_reservoir, self.config.seed)
+                    if self.config.save_to is not None:
+                        self._load_saved(group, self.config.save_to)
                     self._groups[features] = group
         return group
 
@@ -413,15 +532,6 @@ class LSTMAEBank:
             self.forget(series_id)  # the series changed its features: start it afresh
         self._series[series_id] = group.features
         return group.slot_of(series_id)
-
-    def _ready_rows(self, group: SignatureGroup, series: Sequence[str]) -> tuple[list[int], np.ndarray]:
-        rows, slots = [], []
-        for i, s in enumerate(series):
-            slot = group.slots.get(s)
-            if slot is not None and group.seen[slot] >= self.window - 1 and group.count[slot] >= 2:
-                rows.append(i)
-                slots.append(slot)
-        return rows, np.asarray(slots, dtype=np.int64)
 
     def _push(self, group: SignatureGroup, idx: np.ndarray, X: np.ndarray, mask: np.ndarray) -> None:
         """Every point enters its series' ring (it is context); unlearned points mark it dirty."""
@@ -438,8 +548,21 @@ class LSTMAEBank:
         group.mean[idx] += delta / n
         group.m2[idx] += delta * (X - group.mean[idx])
 
+    @staticmethod
+    def _note_times(group: SignatureGroup, times: np.ndarray) -> None:
+        finite = times[np.isfinite(times)]
+        if len(finite):
+            group.first_time = min(group.first_time, float(finite.min()))
+            group.last_time = max(group.last_time, float(finite.max()))
+
     def _reconstruct(self, model: LSTMAutoencoder, z: np.ndarray) -> np.ndarray:
         x = torch.from_numpy(z).to(self.device)
         with torch.inference_mode(), autocast_for(self.device):
             out = model(x)
-        return out.float().cpu().numpy().astype(np.float64)
+        return out.float().cpu().numpy()
+
+    def _reconstruct_last(self, model: LSTMAutoencoder, z: np.ndarray) -> np.ndarray:
+        x = torch.from_numpy(z).to(self.device)
+        with torch.inference_mode(), autocast_for(self.device):
+            out = model.reconstruct_last(x)
+        return out.float().cpu().numpy()

@@ -1,7 +1,10 @@
 """Benchmark of the LSTM-AE and PyOD banks: prints throughput, training/refit times and state size.
 
-    python -m aiops.models.bench                 # defaults: 1000 series, 8 features, window 32
-    python -m aiops.models.bench --series 4000 --threads 2
+    python -m aiops.models.bench                 # the default LSTM-AE shape, univariate series, no PyOD
+    python -m aiops.models.bench --window 32 --hidden 32 --latent 8 --no-reverse   # the shape before
+    python -m aiops.models.bench --shapes 32x32x8 16x16x4 16x8x4    # error on SKAB anomaly-free vs cost
+    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae
+    python -m aiops.models.bench --pyod ecod copod iforest --features 8
 
 Numbers depend on the machine and its load; run it on an idle one.
 """
@@ -12,6 +15,7 @@ import argparse
 import pickle
 import sys
 import time
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -31,61 +35,193 @@ def series_rows(rng: np.random.Generator, n_series: int, n_features: int, t: int
     return np.sin(t / 5.0 + phase) + 0.1 * rng.normal(size=(n_series, n_features))
 
 
-def bench_lstm(args: argparse.Namespace) -> None:
+def bench_model(args: argparse.Namespace, config: LSTMAEConfig) -> None:
+    """Windows/s of the bare model at a batch of ``--series`` windows: the last point only, and the whole window."""
+    from aiops.models.lstm_ae import LSTMAutoencoder
+
+    model = LSTMAutoencoder(args.features, config.window, config.hidden, config.latent, reverse=config.reverse).eval()
+    z = torch.randn(args.series, config.window, args.features)
+    rates = []
+    for fn in (model.reconstruct_last, model):
+        with torch.inference_mode():
+            fn(z)
+            reps = max(3, 20_000 // args.series)
+            started = time.perf_counter()
+            for _ in range(reps):
+                fn(z)
+        rates.append(args.series * reps / (time.perf_counter() - started))
+    print(f"lstm_ae  model W={config.window} H={config.hidden} L={config.latent} F={args.features} "
+          f"reverse={config.reverse}: {rates[0]:,.0f} windows/s scoring the last point, "
+          f"{rates[1]:,.0f} windows/s reconstructing whole windows (batches of {args.series})")
+
+
+def trained_bank(config: LSTMAEConfig, names: list[str], feats: list[str], rng: np.random.Generator):
+    """A bank that trained itself inline on the series' first windows; returns it and the next step number."""
     from aiops.detectors.lstm_ae import LSTMAEBank
 
-    rng = np.random.default_rng(0)
-    names = [f"host-{i}" for i in range(args.series)]
-    feats = features(args.features)
-    config = LSTMAEConfig(window=args.window, max_reservoir=args.reservoir, min_train_windows=args.reservoir,
-                          epochs=args.epochs, patience=args.epochs, refresh_every=0, background=False, device="cpu")
     bank = LSTMAEBank(config)
-    ones = np.ones(args.series, dtype=bool)
-
-    started = time.perf_counter()
-    steps = 0
+    ones = np.ones(len(names), dtype=bool)
+    step = 0
     while bank.model(feats) is None:
-        X = series_rows(rng, args.series, args.features, steps)
-        bank.learn(names, X, feats, np.full(args.series, float(steps)), ones)
-        steps += 1
-    total = time.perf_counter() - started
-    windows = bank.reservoir(feats)
-    train_started = time.perf_counter()
-    result = fit_windows(windows, config)
-    train_s = time.perf_counter() - train_started
-    print(f"lstm_ae  training: {len(windows)} windows (W={args.window}, F={args.features}), "
-          f"{result.epochs_run} epochs in {train_s:.1f}s = {train_s / result.epochs_run:.2f}s/epoch "
-          f"(first training inside learn: {total:.1f}s incl. {steps} warm-up steps)")
-    learn_started = time.perf_counter()
-    for _ in range(args.repeats):
-        X = series_rows(rng, args.series, args.features, steps)
-        bank.learn(names, X, feats, np.full(args.series, float(steps)), ones)
-        steps += 1
-    learn_s = (time.perf_counter() - learn_started) / args.repeats
-    print(f"lstm_ae  learn: {args.series / learn_s:,.0f} points/s ({args.series} series per step, "
-          f"every window offered to the reservoir)")
+        X = series_rows(rng, len(names), len(feats), step)
+        bank.learn(names, X, feats, np.full(len(names), float(step)), ones)
+        step += 1
+    return bank, step
 
-    X = series_rows(rng, args.series, args.features, steps)
-    times = np.full(args.series, float(steps))
-    bank.score(names, X, feats, times)  # warm the allocator
-    reps = args.repeats
-    started = time.perf_counter()
-    for _ in range(reps):
+
+def bench_bank(args: argparse.Namespace, config: LSTMAEConfig, n_series: int) -> None:
+    """Points/s through score() then learn() per step, as the engine calls them, with a trained model."""
+    rng = np.random.default_rng(0)
+    names = [f"host-{i}" for i in range(n_series)]
+    feats = features(args.features)
+    bank, step = trained_bank(config, names, feats, rng)
+    ones = np.ones(n_series, dtype=bool)
+    steps = max(20, min(args.points // n_series, args.max_steps))
+    data = [series_rows(rng, n_series, args.features, step + k) for k in range(steps)]
+    score_s = learn_s = 0.0
+    for k, X in enumerate(data):
+        times = np.full(n_series, float(step + k))
+        t0 = time.perf_counter()
         bank.score(names, X, feats, times)
-    score_s = (time.perf_counter() - started) / reps
-    model = bank.model(feats)
-    z = torch.randn(args.series, args.window, args.features)
+        t1 = time.perf_counter()
+        bank.learn(names, X, feats, times, ones)
+        t2 = time.perf_counter()
+        score_s += t1 - t0
+        learn_s += t2 - t1
+    points = steps * n_series
+    total = score_s + learn_s
+    print(f"lstm_ae  bank {n_series:>5} series x {args.features} feature(s): {points / total:,.0f} points/s "
+          f"score+learn ({total / points * 1e6:.1f} us/point: score {score_s / points * 1e6:.1f}, "
+          f"learn {learn_s / points * 1e6:.1f}; {steps} steps)")
+    if n_series == max(args.bank_series):
+        during_training(bank, config, names, feats, data, step)
+        state_bytes(bank, names, feats)
+
+
+def during_training(bank, config: LSTMAEConfig, names: list[str], feats: list[str], data: list[np.ndarray],
+                    step: int) -> None:
+    """The same steps while a training of the full reservoir runs in a thread of this process (the GIL is shared)."""
+    import threading
+
+    windows = bank.reservoir(feats)
+    long = config.model_copy(update={"epochs": 10_000, "patience": 10_000})
+    stop = threading.Event()
+
+    def train() -> None:
+        while not stop.is_set():
+            fit_windows(windows, long.model_copy(update={"epochs": 1}))
+
+    thread = threading.Thread(target=train, daemon=True)
+    thread.start()
+    ones = np.ones(len(names), dtype=bool)
     started = time.perf_counter()
-    with torch.inference_mode():
-        for _ in range(reps):
-            model(z)
-    forward_s = (time.perf_counter() - started) / reps
-    print(f"lstm_ae  score: {args.series / score_s:,.0f} windows/s through the bank "
-          f"({score_s * 1000:.1f} ms per step of {args.series} series); "
-          f"bare forward pass {args.series / forward_s:,.0f} windows/s")
+    for k, X in enumerate(data):
+        times = np.full(len(names), float(step + k))
+        bank.score(names, X, feats, times)
+        bank.learn(names, X, feats, times, ones)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    thread.join()
+    points = len(data) * len(names)
+    print(f"lstm_ae  bank {len(names):>5} series while a background thread trains: {points / elapsed:,.0f} points/s "
+          f"({elapsed / points * 1e6:.1f} us/point)")
+
+
+def bench_engine(args: argparse.Namespace) -> None:
+    """The whole detection engine: the default detectors, then the same plus lstm_ae (defaults).
+
+    Torch is imported before timing (the engine imports a bank when a series first needs it). The second line
+    includes the bank's first training (a background thread of the same process) in the timed stretch; the third
+    starts lstm_ae from a checkpoint, i.e. the steady state between two trainings.
+    """
+    import tempfile
+
+    from aiops.detectors.bench import bench_throughput
+    from aiops.detectors.config import DetectionConfig, DetectorSpec
+    from aiops.models.data import sliding_windows
+    from aiops.models.registry import CheckpointRegistry
+
+    base = DetectionConfig()
+    rng = np.random.default_rng(0)
+    walk = np.sin(np.arange(4000) / 50.0)[:, None] + 0.2 * rng.normal(size=(4000, 1))
+    model = fit_windows(sliding_windows(walk, LSTMAEConfig().window), LSTMAEConfig(epochs=2, device="cpu")).model
+    with tempfile.TemporaryDirectory() as root:
+        CheckpointRegistry(root).save(model, {"name": "bench", "features": ["value"], "window": model.window})
+        runs = (("default detectors", []), ("+ lstm_ae", [DetectorSpec(type="lstm_ae")]),
+                ("+ lstm_ae, trained", [DetectorSpec(type="lstm_ae",
+                                                     params={"checkpoint": {"dir": root, "name": "bench"}})]))
+        for label, extra in runs:
+            config = base.model_copy(update={"detectors": [*base.detectors, *extra]})
+            via_events, via_arrays, state = bench_throughput(args.engine_series, args.engine_points, config)
+            print(f"engine   {label:<19} {args.engine_series} series: {via_events:>9,.0f} points/s through "
+                  f"process(), {via_arrays:>9,.0f} points/s array path; state {state:,} bytes per univariate series")
+
+
+def state_bytes(bank, names: list[str], feats: list[str]) -> None:
+    """Memory per series: its rows of the bank's arrays plus its two dictionary entries, and the exported state."""
+    group = bank._groups[tuple(feats)]
+    arrays = sum(getattr(group, a).nbytes for a in ("buf", "mean", "m2", "count", "seen", "dirty")) / group.capacity
+    dicts = (sys.getsizeof(group.slots) + sys.getsizeof(bank._series)) / len(names)
     state = bank.export_state(names[0])
-    print(f"lstm_ae  state: {len(pickle.dumps(state))} bytes pickled per series "
-          f"({state['points'].nbytes} of them the {args.window}x{args.features} float32 window)")
+    print(f"lstm_ae  state per series: {arrays:.0f} bytes of arrays + {dicts:.0f} bytes of dictionary entries "
+          f"(series names not counted); exported {len(pickle.dumps(state))} bytes pickled; shared per signature: "
+          f"model and reservoir {group.reservoir.nbytes / 1e6:.1f} MB")
+
+
+def bench_shapes(args: argparse.Namespace) -> None:
+    """Reconstruction error of held-out SKAB anomaly-free windows against scoring cost, per model shape."""
+    from aiops.models.data import History, read_history
+    from aiops.models.lstm_ae import LSTMAutoencoder
+    from aiops.models.train import windows_from_histories
+
+    free = read_history(args.data / "anomaly-free" / "anomaly-free.csv")
+    cut = int(len(free.values) * 0.8)
+    print(f"shapes: trained on the first {cut} rows of SKAB anomaly-free, errors on the other "
+          f"{len(free.values) - cut} (standard units; each series standardised on its training part; at most "
+          f"{args.shape_windows} windows drawn for each)")
+    print(f"{'W':>4}{'H':>4}{'L':>4}  {'multivariate (8 features)':>27}  {'univariate (8 series)':>27}  "
+          f"{'windows/s F=1':>14}  train s")
+    print(f"{'':12}  {'last-point':>13} {'window':>13}  {'last-point':>13} {'window':>13}")
+    for shape in args.shapes:
+        w, h, latent = (int(v) for v in shape.split("x"))
+        config = LSTMAEConfig(window=w, hidden=h, latent=latent, epochs=args.shape_epochs, patience=3, device="cpu")
+        cells = []
+        started = time.perf_counter()
+        for columns in ([list(range(free.values.shape[1]))], [[c] for c in range(free.values.shape[1])]):
+            train, test = [], []
+            for cols in columns:
+                values = free.values[:, cols]
+                mean, std = values[:cut].mean(axis=0), values[:cut].std(axis=0) + 1e-9
+                z = (values - mean) / std
+                train.append(History("train", [str(c) for c in cols], free.times[:cut], z[:cut]))
+                test.append(History("test", [str(c) for c in cols], free.times[cut:], z[cut:]))
+            pick = np.random.default_rng(0)
+            windows = windows_from_histories(train, w)
+            windows = windows[np.sort(pick.permutation(len(windows))[: args.shape_windows])]
+            model = fit_windows(windows, config).model
+            x = np.concatenate([sliding(t.values, w) for t in test])
+            x = torch.from_numpy(x[np.sort(pick.permutation(len(x))[: args.shape_windows])])
+            with torch.inference_mode():
+                last = float(((model.reconstruct_last(x) - x[:, -1]) ** 2).mean())
+                whole = float(((model(x) - x) ** 2).mean())
+            cells += [last, whole]
+        train_s = time.perf_counter() - started
+        uni = LSTMAutoencoder(1, w, h, latent, reverse=True).eval()
+        z = torch.randn(1000, w, 1)
+        with torch.inference_mode():
+            uni.reconstruct_last(z)
+            started = time.perf_counter()
+            for _ in range(10):
+                uni.reconstruct_last(z)
+        rate = 10_000 / (time.perf_counter() - started)
+        print(f"{w:>4}{h:>4}{latent:>4}  {cells[0]:>13.4f} {cells[1]:>13.4f}  {cells[2]:>13.4f} {cells[3]:>13.4f}  "
+              f"{rate:>14,.0f}  {train_s:.0f}")
+
+
+def sliding(values: np.ndarray, window: int) -> np.ndarray:
+    from aiops.models.data import sliding_windows
+
+    return sliding_windows(values, window)
 
 
 def bench_pyod(args: argparse.Namespace, model: str) -> None:
@@ -120,23 +256,49 @@ def bench_pyod(args: argparse.Namespace, model: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    defaults = LSTMAEConfig()
     parser = argparse.ArgumentParser(prog="python -m aiops.models.bench", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--series", type=int, default=1000)
-    parser.add_argument("--features", type=int, default=8)
-    parser.add_argument("--window", type=int, default=32)
-    parser.add_argument("--reservoir", type=int, default=2000, help="training windows (a full default reservoir)")
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--series", type=int, default=1000, help="batch of the bare model benchmark")
+    parser.add_argument("--bank-series", type=int, nargs="+", default=[1, 1000], help="series per bank step")
+    parser.add_argument("--points", type=int, default=100_000, help="points timed per bank benchmark")
+    parser.add_argument("--max-steps", type=int, default=3000, help="most steps timed per bank benchmark")
+    parser.add_argument("--features", type=int, default=1)
+    parser.add_argument("--window", type=int, default=defaults.window)
+    parser.add_argument("--hidden", type=int, default=defaults.hidden)
+    parser.add_argument("--latent", type=int, default=defaults.latent)
+    parser.add_argument("--no-reverse", action="store_true", help="decoder in time order (the shape before)")
+    parser.add_argument("--score-on", choices=["last", "window"], default=defaults.score_on)
+    parser.add_argument("--reservoir", type=int, default=512, help="windows the bank trains on before timing")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--shapes", nargs="*", default=[], metavar="WxHxL", help="compare model shapes on SKAB")
+    parser.add_argument("--shape-epochs", type=int, default=10)
+    parser.add_argument("--shape-windows", type=int, default=4000, help="most windows trained on and tested per shape")
+    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "skab")
+    parser.add_argument("--engine", action="store_true", help="the whole engine with and without lstm_ae")
+    parser.add_argument("--engine-series", type=int, default=1000)
+    parser.add_argument("--engine-points", type=int, default=200_000)
     parser.add_argument("--pyod-series", type=int, default=1000)
     parser.add_argument("--pyod-window", type=int, default=256)
     parser.add_argument("--iforest-series", type=int, default=100, help="iforest fits are slow: bench fewer series")
-    parser.add_argument("--pyod", nargs="*", default=["ecod", "copod", "iforest"])
+    parser.add_argument("--pyod", nargs="*", default=[])
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    config = LSTMAEConfig(window=args.window, hidden=args.hidden, latent=args.latent, reverse=not args.no_reverse,
+                          score_on=args.score_on, max_reservoir=args.reservoir, min_train_windows=args.reservoir,
+                          epochs=args.epochs, patience=args.epochs, refresh_every=0, background=False,
+                          device="cpu", torch_threads=args.threads)
+    torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), device cpu")
-    bench_lstm(args)
+    if args.shapes:
+        bench_shapes(args)
+        return 0
+    if args.engine:
+        bench_engine(args)
+        return 0
+    bench_model(args, config)
+    for n in args.bank_series:
+        bench_bank(args, config, n)
     for model in args.pyod:
         bench_pyod(args, model)
     return 0

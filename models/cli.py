@@ -4,8 +4,8 @@
 >>> parser = argparse.ArgumentParser(prog="aiops")
 >>> register(parser.add_subparsers(dest="command"))
 >>> args = parser.parse_args(["train", "--data", "a.csv", "--out", "ckpt", "--epochs", "3"])
->>> args.window, args.epochs, args.name, args.func.__name__
-(32, 3, 'lstm_ae', 'train_handler')
+>>> args.window, args.hidden, args.latent, args.epochs, args.name, args.func.__name__
+(8, 8, 4, 3, 'lstm_ae', 'train_handler')
 >>> parser.parse_args(["models", "list", "--dir", "ckpt"]).func.__name__
 'list_handler'
 """
@@ -22,13 +22,18 @@ from aiops.pipeline.errors import AiopsError
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``train`` and ``models list`` to the product's command line."""
+    from aiops.models.config import LSTMAEConfig
+
+    shape = LSTMAEConfig()
     train = sub.add_parser("train", help="train an LSTM autoencoder on history CSV files and save a checkpoint")
     train.add_argument("--data", nargs="+", required=True, metavar="FILE", help="CSV files (',' or ';' separated)")
     train.add_argument("--out", required=True, metavar="DIR", help="checkpoint registry folder")
-    train.add_argument("--window", type=int, default=32)
+    train.add_argument("--window", type=int, default=shape.window)
     train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--hidden", type=int, default=32)
-    train.add_argument("--latent", type=int, default=8)
+    train.add_argument("--hidden", type=int, default=shape.hidden)
+    train.add_argument("--latent", type=int, default=shape.latent)
+    train.add_argument("--no-reverse", action="store_true",
+                       help="decoder in time order (default: backwards, so scoring the last point is one step)")
     train.add_argument("--batch-size", type=int, default=64)
     train.add_argument("--features", nargs="+", default=None, help="feature columns (default: every numeric one)")
     train.add_argument("--name", default="lstm_ae", help="checkpoint name")
@@ -50,7 +55,7 @@ def train_handler(args: argparse.Namespace) -> int:
     try:
         config = LSTMAEConfig(
             window=args.window, epochs=args.epochs, hidden=args.hidden, latent=args.latent,
-            batch_size=args.batch_size, device=args.device,
+            batch_size=args.batch_size, device=args.device, reverse=not args.no_reverse,
         )
         result, meta = train_files(args.data, config, args.features)
         version = CheckpointRegistry(args.out).save(result.model, {"name": args.name, **meta})
@@ -75,11 +80,13 @@ def list_handler(args: argparse.Namespace) -> int:
     if not metas:
         print(f"no checkpoints in {args.dir}")
         return 0
-    print(f"{'name':<20} {'version':>7} {'window':>6} {'windows':>8} {'val_error':>10}  {'data range (UTC)':<35} created  features")
+    print(f"{'name':<20} {'version':>7} {'window':>6} {'windows':>8} {'val_error':>10}  {'data range (UTC)':<35} "
+          f"{'from':<8}created  features")
     for m in metas:
         span = f"{_stamp(m.data_first)}..{_stamp(m.data_last)}"
         val = f"{m.val_error:.5f}" if m.val_error is not None else "-"
-        print(f"{m.name:<20} {m.version:>7} {m.window:>6} {m.n_windows:>8} {val:>10}  {span:<35} {m.created_at}  "
+        print(f"{m.name:<20} {m.version:>7} {m.window:>6} {m.n_windows:>8} {val:>10}  {span:<35} "
+              f"{m.trained_from:<8}{m.created_at}  "
               f"{','.join(m.features)}")
     return 0
 

@@ -60,6 +60,8 @@ class CheckpointMeta(BaseModel):
     torch_version: str = ""
     device: str = "cpu"
     sources: list[str] = []
+    trained_from: str = Field("history", description="'history': files given to `aiops train`; 'online': a bank's "
+                                                     "own reservoir of live windows")
 
 
 class CheckpointRegistry:
@@ -125,11 +127,20 @@ class CheckpointRegistry:
             except ValueError:
                 raise ConfigError(f"checkpoint version must be a number or 'latest', got {version!r}") from None
         meta = self._read_meta(name, number)
-        model = LSTMAutoencoder(**meta.architecture)
         path = self.root / name / str(number) / MODEL_FILE
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        try:
+            model = LSTMAutoencoder(**meta.architecture)
+            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except FileNotFoundError:
+            raise ConfigError(f"checkpoint {path} is missing its weights") from None
+        except Exception as exc:  # torch raises many kinds (pickle, zip, size mismatch) for one fact: unusable
+            raise ConfigError(f"checkpoint {path} has unreadable weights: {type(exc).__name__}: {exc}") from None
         model.eval()
         return model, meta
+
+    def versions(self, name: str) -> list[int]:
+        """The version numbers saved under ``name``, oldest first (no metadata is read)."""
+        return self._versions(name)
 
     def _versions(self, name: str) -> list[int]:
         folder = self.root / name

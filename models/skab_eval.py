@@ -156,10 +156,11 @@ def evaluate_per_series(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aiops.models.skab_eval", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SKAB folder (with anomaly-free/, valve1/...)")
-    parser.add_argument("--window", type=int, default=32)
+    shape = LSTMAEConfig()
+    parser.add_argument("--window", type=int, default=shape.window)
     parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--latent", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=shape.hidden)
+    parser.add_argument("--latent", type=int, default=shape.latent)
     parser.add_argument("--prior-weight", type=int, default=0)
     parser.add_argument("--baseline", type=int, nargs="+", default=[400, 0],
                         help="points of each file the series' statistics (AE) or fit (PyOD) learn from, then keep; "

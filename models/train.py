@@ -91,7 +91,7 @@ def fit_windows(
     else:
         with torch.random.fork_rng(devices=[]):  # seeded weights without touching the process's RNG
             torch.manual_seed(config.seed)
-            model = LSTMAutoencoder(n_features, window, config.hidden, config.latent)
+            model = LSTMAutoencoder(n_features, window, config.hidden, config.latent, reverse=config.reverse)
     model.to(device)
     train_np, val_np = split_windows(windows, config.val_fraction)
     train_x = torch.from_numpy(np.ascontiguousarray(train_np, dtype=np.float32))

@@ -31,7 +31,7 @@ class TestCheckpointRegistry:
         x = torch.randn(5, 8, 2)
         with torch.inference_mode():
             assert torch.equal(saved(x), loaded(x))
-        assert info.architecture == {"n_features": 2, "window": 8, "hidden": 8, "latent": 3}
+        assert info.architecture == {"n_features": 2, "window": 8, "hidden": 8, "latent": 3, "reverse": 0}
         assert (info.data_first, info.data_last, info.n_windows) == (10.0, 20.0, 40)
         assert info.torch_version == torch.__version__ and info.created_at
 
