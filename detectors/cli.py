@@ -45,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--series", type=int, nargs="+", default=[1, 1000])
     b.add_argument("--points", type=int, default=100_000)
     b.add_argument("--config", type=Path)
+    b.add_argument("--steady", action="store_true", help="also time the steady state (every ring full)")
     b.set_defaults(func=bench_command)
 
     q = sub.add_parser("quality", help="false alarms on clean synthetic series, detection of injected faults, SKAB")
@@ -156,7 +157,7 @@ def skab_command(args: argparse.Namespace) -> int:
 
 
 def bench_command(args: argparse.Namespace) -> int:
-    from aiops.detectors.bench import bench_throughput
+    from aiops.detectors.bench import bench_steady, bench_throughput
 
     _quiet_logs()
     try:
@@ -168,6 +169,11 @@ def bench_command(args: argparse.Namespace) -> int:
         via_events, via_arrays, state = bench_throughput(n, args.points, config)
         print(f"{n:>6} series: {via_events:>10,.0f} points/s through process(), "
               f"{via_arrays:>10,.0f} points/s array path; state {state:,} bytes per univariate series")
+        if args.steady:
+            rate, share = bench_steady(n, steps=100 if n >= 100 else 2000, warm_steps=max(300, 1000 // n),
+                                       config=config)
+            print(f"{n:>6} series, rings full: {rate:>10,.0f} points/s through process(), "
+                  f"{share:.0%} of it in the array step")
     return 0
 
 

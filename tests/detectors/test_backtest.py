@@ -127,9 +127,10 @@ class TestCommandLine:
 
     def test_bench_prints_numbers(self, capsys):
         """bench-detectors prints points/s and state bytes."""
-        args = self.parse(["bench-detectors", "--series", "20", "--points", "2000"])
+        args = self.parse(["bench-detectors", "--series", "20", "--points", "2000", "--steady"])
         assert args.func(args) == 0
-        assert "points/s" in capsys.readouterr().out
+        out = capsys.readouterr().out
+        assert "points/s" in out and "rings full" in out
 
     def test_one_skab_file(self, skab_dir, tmp_path, capsys):
         """A sensitive configuration (threshold 0.995) catches a real SKAB valve experiment.
