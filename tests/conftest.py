@@ -1,10 +1,11 @@
-"""Shared fixtures: a real Kafka-protocol broker, and real worker processes against it."""
+"""Shared fixtures: a real Kafka-protocol broker, real worker processes against it, isolated log settings."""
 
 from __future__ import annotations
 
 import os
 
 import pytest
+import structlog
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -26,3 +27,10 @@ def workers(broker, tmp_path) -> WorkerFactory:
     factory = WorkerFactory(broker, tmp_path)
     yield factory
     factory.stop_all()
+
+
+@pytest.fixture(autouse=True)
+def _log_settings_isolated():
+    """A test that configures structlog (a CLI command quieting info logs) leaves the next test the defaults."""
+    yield
+    structlog.reset_defaults()
