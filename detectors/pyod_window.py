@@ -56,6 +56,9 @@ class PyODConfig(BaseModel):
     workers: int = Field(1, ge=1, description="threads fitting models")
     n_estimators: int = Field(50, ge=1, description="trees, for iforest")
     expected_quantile: float = Field(0.005, gt=0, lt=0.5, description="expected range = these window quantiles")
+    beyond_window: bool = Field(
+        True, description="a point outside the window's range scores its distance beyond it (in robust sds) on top "
+                          "of the model's score, which alone is bounded by the window (False: the model's numbers)")
     fast_ecdf: bool = Field(
         True, description="ecod/copod: score from the fit's sorted columns (same numbers as decision_function, faster)"
     )
@@ -137,6 +140,8 @@ class Fit:
     scale: np.ndarray
     low: np.ndarray
     high: np.ndarray
+    lowest: np.ndarray
+    highest: np.ndarray
     n_points: int
     seconds: float
     thread: str
@@ -164,8 +169,27 @@ def fit_window(config: PyODConfig, points: np.ndarray) -> Fit:
     low, high = np.quantile(points, [config.expected_quantile, 1 - config.expected_quantile], axis=0)
     scale = np.maximum((q3 - q1) / 1.349, np.maximum(points.std(axis=0), SCALE_FLOOR))
     ecdf = ColumnECDF.of(points) if config.fast_ecdf and config.model in ("ecod", "copod") else None
-    return Fit(model, ecdf, median, scale, low, high, len(points), time.perf_counter() - started,
+    return Fit(model, ecdf, median, scale, low, high, points.min(axis=0), points.max(axis=0), len(points),
+               time.perf_counter() - started,
                threading.current_thread().name)
+
+
+def beyond_range(x: np.ndarray, fit: Fit) -> float:
+    """How far a point lies outside its window's range, summed over features, in robust sds.
+
+    ECOD and COPOD give every point beyond the window's last value the same
+    score, and IForest nearly so: alone they cannot tell 5 sds from 50, nor
+    reach the far tail an alert threshold asks for. This term can.
+
+    >>> fit = fit_window(PyODConfig(), np.random.default_rng(1).normal(size=(256, 2)))
+    >>> beyond_range(np.array([0.0, 0.5]), fit)
+    0.0
+    >>> near, far = (beyond_range(np.array([v, 0.0]), fit) for v in (5.0, 50.0))
+    >>> bool(0 < near < far)
+    True
+    """
+    excess = np.maximum(x - fit.highest, 0.0) + np.maximum(fit.lowest - x, 0.0)
+    return float((excess / fit.scale).sum())
 
 
 class PyODBank:
@@ -204,6 +228,8 @@ class PyODBank:
                 raw[i] = fit.ecdf.score(X[i], self.config.model)
             else:
                 raw[i] = float(fit.model.decision_function(X[i : i + 1])[0])
+            if self.config.beyond_window:
+                raw[i] += beyond_range(X[i], fit)
             per_feature[i] = np.abs(X[i] - fit.median) / fit.scale
             low[i], high[i] = fit.low, fit.high
         return BankScores(raw, per_feature, low, high)

@@ -54,6 +54,24 @@ class TestDetection:
             got = fast.score(["svc"], probe[None], FEATURES, np.zeros(1)).raw[0]
             assert got == pytest.approx(want, rel=1e-12, abs=1e-12)
 
+    @pytest.mark.parametrize("model", ["ecod", "copod"])
+    def test_far_outlier_reaches_the_default_threshold(self, model):
+        """Alone in the ensemble at the default threshold, a 50-sd point is flagged: the window's ECDF by itself
+        gives every point beyond its range one score, which calibrates below 0.99995 (beyond_window=False)."""
+        from aiops.detectors.config import DetectionConfig
+        from aiops.detectors.engine import build_engine
+
+        rng = np.random.default_rng(3)
+        X = normal_rows(rng, 1500)
+        X[-1] = [350.0, 27.0]
+        flagged = {}
+        for beyond in (True, False):
+            params = {"model": model, "background": False, "beyond_window": beyond}
+            engine = build_engine(DetectionConfig.model_validate({"detectors": [{"type": "pyod", "params": params}]}))
+            _, res = engine.score_series("svc", np.arange(1500.0), X, FEATURES)
+            flagged[beyond] = np.flatnonzero(res.flagged).tolist()
+        assert flagged == {True: [1499], False: []}
+
     def test_each_series_is_judged_against_its_own_window(self):
         """A value normal for one series is an outlier for another."""
         rng = np.random.default_rng(2)
