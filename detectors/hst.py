@@ -37,6 +37,9 @@ class HSTParams(BankParams):
     window_size: int = Field(100, ge=2, description="points per mass window")
     padding: float = Field(0.15, ge=0.0, lt=0.5, description="split points avoid this share of each node's edges")
     seed: int = 42
+    beyond_range: bool = Field(
+        True, description="a point outside the range seen so far adds its distance beyond it (in spans of that "
+                          "range) to the score, which the trees alone bound by 1 (False: the trees' score only)")
 
 
 class HalfSpaceTreesBank(ArrayBank):
@@ -118,6 +121,13 @@ class HalfSpaceTreesBank(ArrayBank):
             alive &= mass >= limit
         top = p.n_trees * p.window_size * (2 ** (p.height + 1) - 1)
         raw = 1.0 - total.sum(axis=1) / top
+        if p.beyond_range:  # the trees clip every point to the range seen: alone they cannot tell 5 sds from 50
+            a = self.store.arrays  # type: ignore[union-attr]
+            lo, hi = a["lo"][rows], a["hi"][rows]
+            span = np.where(hi > lo, hi - lo, np.inf)
+            with np.errstate(invalid="ignore"):
+                excess = (np.maximum(X - hi, 0.0) + np.maximum(lo - X, 0.0)) / span
+            raw = raw + np.where(np.isfinite(excess), excess, 0.0).sum(axis=1)
         ready = self.store.arrays["ready"][rows] > 0  # type: ignore[union-attr]
         return BankScores(raw=np.where(ready, raw, 0.0))
 

@@ -102,6 +102,19 @@ class TestHalfSpaceTrees:
         raw = run(HalfSpaceTreesBank(window_size=100), X, ["a", "b"])
         assert raw[350] > np.percentile(raw[200:350], 99)
 
+    def test_distance_beyond_the_seen_range_counts(self, noise):
+        """The trees clip points to the range seen, so 5 and 50 spans out score alike; the beyond-range term
+        ranks them (and lifts them past the cap of 1 an alert threshold cannot be reached under)."""
+        X = noise(300, f=2)
+        scored = {}
+        for beyond in (True, False):
+            bank = HalfSpaceTreesBank(window_size=100, beyond_range=beyond)
+            run(bank, X, ["a", "b"])
+            probes = np.array([[20.0, 0.0], [200.0, 0.0]])
+            scored[beyond] = bank.score(["s", "s"], probes, ["a", "b"], np.zeros(2)).raw
+        assert scored[False][0] == scored[False][1] <= 1.0
+        assert 1.0 < scored[True][0] < scored[True][1]
+
     def test_not_warm_before_first_window(self, noise):
         """Until its first reference window is full the bank says it is not warm and scores 0."""
         bank = HalfSpaceTreesBank(window_size=50)
