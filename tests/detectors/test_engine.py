@@ -247,7 +247,7 @@ class TestProfiles:
         other = engine.process(events_for("web", x, FEATS))[0]
         assert (first.threshold, set(first.detectors)) == (0.9, {"zscore"})
         assert second.threshold == 0.95 and other.threshold == cfg.threshold
-        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma"}
+        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma", "hst"}
 
     def test_univariate_series_skip_multivariate_banks(self):
         """A one-feature series runs the per-feature detectors only."""

@@ -22,7 +22,7 @@ from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
 from aiops.pipeline.shapes import Event, Score
 
-DIGEST = "bfde69068e6d2de90643e61dfca53460"
+DIGEST = "e81ecb9f44f88c72cb26ca0d3a88f0fa"
 ONE_FEATURE_DIGEST = "0eba7a08caa80eb3e56d1a11a7d1e23c"
 # the 8-sd spike at 450 stays in CUSUM's sums for a point after it (the charts advance on flagged points)
 ONE_FEATURE_FLAGGED = [("golden1|s=0", 91.0), ("golden1|s=2", 450.0), ("golden1|s=2", 451.0)]
