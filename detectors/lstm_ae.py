@@ -409,6 +409,12 @@ class LSTMAEBank:
         group = self._groups.get(tuple(features))
         return group is not None and group.training
 
+    @property
+    def training_pid(self) -> int | None:
+        """The pid of the training process this bank hands its trainings to, while it runs."""
+        worker = self._worker if self._worker_held else None
+        return worker.pid if worker is not None else None
+
     def last_training(self, features: Sequence[str]) -> TrainingReport | None:
         """How the signature's current model was trained here (None: no model, or one loaded from a registry)."""
         group = self._groups.get(tuple(features))

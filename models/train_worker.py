@@ -63,7 +63,6 @@ log = structlog.get_logger(__name__)
 
 JOB_FILE = "job.pt"
 RESULT_FILE = "result.pt"
-STOP = None  # the message that ends the child's loop
 
 
 class TrainingFailed(AiopsError):
@@ -175,8 +174,6 @@ def _serve(conn: Any) -> None:
             message = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone
-        if message is STOP:
-            return
         try:
             run_job(Path(message))
             answer = (message, None)
@@ -270,23 +267,17 @@ class TrainingWorker:
             finally:
                 self._lock.release()
 
-    def close(self, timeout: float = 5.0) -> None:
-        """Stop the child (an idle one ends on its own; a busy one is terminated) and fail what it had."""
+    def close(self) -> None:
+        """Stop the child (it holds nothing worth a slow exit), reap it, and fail the jobs it still had."""
         with self._lock:
-            process = self._process
-            if process is not None:
-                if not self._jobs:
-                    try:
-                        self._conn.send(STOP)
-                    except OSError:
-                        pass
-                    process.join(timeout)
+            if self._process is not None:
                 self._stop_process("the training process was stopped")
             if self._folder is not None:
                 shutil.rmtree(self._folder, ignore_errors=True)
                 self._folder = None
 
     def _start(self) -> None:
+        _clean_up_at_exit()
         context = multiprocessing.get_context("spawn")
         if self._folder is None:
             self._folder = Path(tempfile.mkdtemp(prefix="aiops-lstm-train-"))
@@ -325,15 +316,18 @@ class TrainingWorker:
     def _stop_process(self, reason: str) -> None:
         """Make sure the child is gone and reaped, and fail the jobs it had with ``reason``."""
         process = self._process
-        if process.is_alive():
+        died = not process.is_alive()
+        if not died:
             process.terminate()
             process.join(2.0)
             if process.is_alive():
                 process.kill()
         process.join()
-        if process.exitcode not in (0, None) or self._jobs:
+        if died or self._jobs:
             log.warning("lstm_ae.training_process_ended", pid=process.pid, exitcode=process.exitcode,
                         unfinished=len(self._jobs), reason=reason)
+        else:
+            log.info("lstm_ae.training_process_stopped", pid=process.pid)
         self._conn.close()
         process.close()
         self._process, self._conn = None, None
@@ -353,7 +347,6 @@ def acquire_shared_worker() -> TrainingWorker:
     with _shared_lock:
         if _shared is None:
             _shared = TrainingWorker()
-            atexit.register(_shared.close, 1.0)
         _shared_users += 1
         return _shared
 
@@ -367,5 +360,33 @@ def release_shared_worker() -> None:
         _shared_users = max(0, _shared_users - 1)
         if _shared_users == 0:
             worker, _shared = _shared, None
-            atexit.unregister(worker.close)
             worker.close()
+
+
+_exit_registered = False
+
+
+def _clean_up_at_exit() -> None:
+    """Once a child has been started: at exit, stop the shared worker and the tracker ``spawn`` started."""
+    global _exit_registered
+    with _shared_lock:
+        if not _exit_registered:
+            atexit.register(_at_exit)
+            _exit_registered = True
+
+
+def _at_exit() -> None:
+    with _shared_lock:
+        worker = _shared
+    if worker is not None:
+        worker.close()
+    # ``spawn`` starts multiprocessing's resource tracker, a child of ours that would otherwise end after us,
+    # unreaped where the container's first process does not reap orphans
+    from multiprocessing import resource_tracker
+
+    tracker = getattr(resource_tracker, "_resource_tracker", None)
+    if getattr(tracker, "_pid", None) is not None and hasattr(tracker, "_stop"):
+        try:
+            tracker._stop()
+        except Exception:  # exiting anyway: the tracker then ends on its own
+            pass
