@@ -1,8 +1,9 @@
 """Training in a child process, so that a training never competes with scoring for the GIL.
 
 A ``TrainingWorker`` owns one child process, started with the ``spawn`` method
-on first use; torch runs on one thread there and jobs train one at a time, in
-the order they came. A job's inputs (the windows, the settings, the model to
+on first use; torch runs on one thread there, at a lower priority than
+scoring (``CHILD_NICENESS``), and jobs train one at a time, in the order they
+came. A job's inputs (the windows, the settings, the model to
 fine-tune, where to save the result) and its result (the fitted weights, the
 residual sigma, the validation error) pass through files in the worker's own
 temporary folder, and the pipe carries only the job's folder: ``submit`` never
@@ -61,6 +62,9 @@ from aiops.pipeline.errors import AiopsError
 
 log = structlog.get_logger(__name__)
 
+# Below the scoring process's priority: on a busy machine, the cores go to scoring first, and training takes the
+# rest (a model an hour late is better than a stream an hour behind).
+CHILD_NICENESS = 10
 JOB_FILE = "job.pt"
 RESULT_FILE = "result.pt"
 
@@ -162,6 +166,7 @@ def read_outcome(folder: Path) -> TrainingOutcome:
 def _serve(conn: Any) -> None:
     """The child's loop: train each job folder received, answer with its folder and an error (None: done)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent decides
+    os.nice(CHILD_NICENESS)
     torch.set_num_threads(1)
     try:
         torch.set_num_interop_threads(1)
@@ -316,18 +321,18 @@ class TrainingWorker:
     def _stop_process(self, reason: str) -> None:
         """Make sure the child is gone and reaped, and fail the jobs it had with ``reason``."""
         process = self._process
-        died = not process.is_alive()
+        died = not process.is_alive()  # on its own: killed, out of memory
         if not died:
             process.terminate()
             process.join(2.0)
             if process.is_alive():
                 process.kill()
         process.join()
-        if died or self._jobs:
-            log.warning("lstm_ae.training_process_ended", pid=process.pid, exitcode=process.exitcode,
-                        unfinished=len(self._jobs), reason=reason)
+        if died:
+            log.warning("lstm_ae.training_process_died", pid=process.pid, exitcode=process.exitcode,
+                        unfinished=len(self._jobs))
         else:
-            log.info("lstm_ae.training_process_stopped", pid=process.pid)
+            log.info("lstm_ae.training_process_stopped", pid=process.pid, unfinished=len(self._jobs))
         self._conn.close()
         process.close()
         self._process, self._conn = None, None
