@@ -18,14 +18,15 @@ backtests). A new model replaces the old one in a single reference swap:
 scoring never waits for training. A training that fails (or whose child
 dies) is logged, the old model keeps scoring, and the next one starts when
 it is due again, ``retry_seconds`` later at the soonest. ``close()`` (and the
-exit of the program) stops the child process.
+exit of the program) stops the child process. With ``save_to`` set, every
+model trained here is written to that checkpoint registry (by the training
+process, when it trained it; as ``NAME.SIGNATURE``, see ``saved_name``), and
+a bank started later loads the newest saved model of a signature instead of
+training again.
 
 The child is started with ``spawn``, which imports the program's main module
 again in the child: a script that builds this bank must keep its work under
 ``if __name__ == "__main__":`` (console scripts and ``python -m`` modules do).
-With ``save_to`` set, every model trained here is written to that checkpoint
-registry (as ``NAME.SIGNATURE``, see ``saved_name``), and a bank started later
-loads the newest saved model of a signature instead of training again.
 
 Scoring the current point costs the encoder's ``window`` steps and, with the
 reversed decoder (``reverse``, the default), one decoder step per row. Torch

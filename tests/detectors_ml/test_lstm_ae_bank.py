@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from aiops.detectors.lstm_ae import LSTMAEBank
+from aiops.detectors.lstm_ae import LSTMAEBank, saved_name
+from aiops.models.config import SaveRef
+from aiops.models.registry import CheckpointRegistry
 from aiops.models.train_worker import acquire_shared_worker, release_shared_worker
 from aiops.pipeline.errors import ConfigError, InputError
 
@@ -267,10 +269,12 @@ def training_process():
 
 
 class TestTrainingProcess:
-    def test_models_train_in_a_child_process_while_scoring_goes_on(self):
-        """The first model and its refresh come from another pid; steps scored by the old model meanwhile."""
+    def test_models_train_in_a_child_process_while_scoring_goes_on(self, tmp_path):
+        """The first model and its refresh come from another pid, which saves them; steps scored by the old model
+        meanwhile."""
+        save_to = {"dir": str(tmp_path), "name": "hosts"}
         bank = LSTMAEBank(**{**TINY, "background": True, "train_in": "process", "refresh_every": 60,
-                             "max_reservoir": 150})
+                             "max_reservoir": 150, "save_to": save_to})
         series = ["a", "b", "c"]
         try:
             with capture_logs() as logs:
@@ -286,7 +290,11 @@ class TestTrainingProcess:
         assert second.windows > first.windows >= 60
         assert any(during), "no step was scored by the old model while the new one trained"
         swaps = [e for e in logs if e["event"] == "lstm_ae.model_swapped"]
-        assert [(e["version"], e["where"], e["pid"]) for e in swaps] == [(1, "process", child), (2, "process", child)]
+        assert [(e["version"], e["where"], e["pid"]) for e in swaps][:2] == [(1, "process", child),
+                                                                             (2, "process", child)]
+        saved = CheckpointRegistry(tmp_path).list(saved_name(SaveRef(**save_to), FEATURES))
+        assert [m.n_windows for m in saved][:2] == [first.windows, second.windows]
+        assert [m.val_error for m in saved][:2] == [first.val_error, second.val_error]
 
     def test_a_killed_child_is_logged_and_the_next_training_starts_a_new_one(self):
         """Kill the child mid-training: scoring goes on with the old model, the child is reaped, a new one trains."""
