@@ -3,7 +3,8 @@
     python -m aiops.models.bench                 # the default LSTM-AE shape, univariate series, no PyOD
     python -m aiops.models.bench --window 32 --hidden 32 --latent 8 --no-reverse   # the shape before
     python -m aiops.models.bench --shapes 32x32x8 16x16x4 16x8x4    # error on SKAB anomaly-free vs cost
-    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae
+    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae, training in the
+                                                 # training process or in a thread, or retraining all the while
     python -m aiops.models.bench --pyod ecod copod iforest --features 8
 
 Numbers depend on the machine and its load; run it on an idle one.

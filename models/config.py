@@ -92,8 +92,11 @@ class LSTMAEConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     background: bool = Field(
         True, description="train while scoring goes on, where train_in says (False: inline, for tests and backtests)")
-    # a thread of the scoring process competes with scoring for the GIL: 1,000 univariate series through
-    # Engine.process() ran at 34k points/s while the first model trained in a thread, 49k from a trained checkpoint
+    # a thread of the scoring process competes with scoring for the GIL. `python -m aiops.models.bench --engine`,
+    # 1,000 univariate series through Engine.process() on two cores that other jobs kept busy: trained checkpoint
+    # 28.5k points/s; first training in a thread 17.2k, in the training process 30.5k; retraining all the while in a
+    # thread 13.8k, in the training process 25.0k (the bank alone: 268k, 137k with a thread training, 262k with the
+    # training process training: `python -m aiops.models.bench --bank-series 1000`)
     train_in: Literal["process", "thread"] = Field(
         "process", description="where background training runs: a spawned child process (torch on one thread there, "
                                "shared by every bank of the process) or a thread of the scoring process")
