@@ -8,13 +8,25 @@ row of a step is scored in one forward pass.
 
 Series with the same feature names share one model. It comes from a registry
 checkpoint, or is trained here: learned points fill a bounded reservoir of
-normal windows, and after ``min_train_windows`` a model is trained (in a
-background thread unless ``background=False``), then retrained after every
-``refresh_every`` new windows (or ``refresh_seconds``). A new model replaces
-the old one in a single reference swap: scoring never waits for training.
-With ``save_to`` set, every model trained here is written to that checkpoint
-registry (as ``NAME.SIGNATURE``, see ``saved_name``), and a bank started later
-loads the newest saved model of a signature instead of training again.
+normal windows, and after ``min_train_windows`` a model is trained, then
+retrained after every ``refresh_every`` new windows (or ``refresh_seconds``).
+Training runs in a spawned child process (``train_in="process"``, the
+default; see ``aiops.models.train_worker``), whose result ``score`` and
+``learn`` pick up without waiting; in a thread of this process
+(``train_in="thread"``); or inline with ``background=False`` (tests,
+backtests). A new model replaces the old one in a single reference swap:
+scoring never waits for training. A training that fails (or whose child
+dies) is logged, the old model keeps scoring, and the next one starts when
+it is due again, ``retry_seconds`` later at the soonest. ``close()`` (and the
+exit of the program) stops the child process. With ``save_to`` set, every
+model trained here is written to that checkpoint registry (by the training
+process, when it trained it; as ``NAME.SIGNATURE``, see ``saved_name``), and
+a bank started later loads the newest saved model of a signature instead of
+training again.
+
+The child is started with ``spawn``, which imports the program's main module
+again in the child: a script that builds this bank must keep its work under
+``if __name__ == "__main__":`` (console scripts and ``python -m`` modules do).
 
 Scoring the current point costs the encoder's ``window`` steps and, with the
 reversed decoder (``reverse``, the default), one decoder step per row. Torch
@@ -40,6 +52,7 @@ True
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -56,6 +69,14 @@ from aiops.models.device import autocast_for, select_device
 from aiops.models.lstm_ae import LSTMAutoencoder
 from aiops.models.registry import CheckpointRegistry
 from aiops.models.train import fit_windows
+from aiops.models.train_worker import (
+    SavePlan,
+    TrainingJob,
+    TrainingOutcome,
+    TrainingWorker,
+    acquire_shared_worker,
+    release_shared_worker,
+)
 from aiops.pipeline.errors import ConfigError
 
 log = structlog.get_logger(__name__)
@@ -84,6 +105,18 @@ class FittedModel:
     source: str
 
 
+@dataclass(frozen=True, slots=True)
+class TrainingReport:
+    """How a signature's current model was trained: where (``inline``, ``thread``, ``process``), by which pid."""
+
+    where: str
+    pid: int
+    version: int
+    windows: int
+    val_error: float
+    seconds: float
+
+
 @dataclass
 class SignatureGroup:
     """All series sharing one list of feature names, their shared model and its reservoir."""
@@ -97,6 +130,8 @@ class SignatureGroup:
     free: list[int] = field(default_factory=list)
     fitted: FittedModel | None = None
     training: bool = False
+    failed_at: float = float("-inf")
+    report: TrainingReport | None = None
     new_windows: int = 0
     offered: int = 0
     filled: int = 0
@@ -215,6 +250,10 @@ class LSTMAEBank:
         self._groups: dict[tuple[str, ...], SignatureGroup] = {}
         self._series: dict[str, tuple[str, ...]] = {}
         self._threads: list[threading.Thread] = []
+        self._jobs: dict[tuple[str, ...], TrainingJob] = {}
+        self._jobs_lock = threading.Lock()
+        self._worker: TrainingWorker | None = None
+        self._worker_held = False
         self._groups_lock = threading.Lock()
         if self.config.checkpoint is not None:
             self._load_checkpoint()
@@ -222,6 +261,8 @@ class LSTMAEBank:
     # -- the DetectorBank protocol ---------------------------------------------------------
 
     def score(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> BankScores:
+        if self._jobs:
+            self._collect_jobs()
         X = check_rows(series, X, features)
         n, f = X.shape
         raw = np.zeros(n)
@@ -262,6 +303,8 @@ class LSTMAEBank:
     def learn(
         self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray, mask: np.ndarray
     ) -> None:
+        if self._jobs:
+            self._collect_jobs()
         X = check_rows(series, X, features)
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(series),):
@@ -362,6 +405,22 @@ class LSTMAEBank:
         group = self._groups.get(tuple(features))
         return group.fitted.model if group is not None and group.fitted is not None else None
 
+    def training(self, features: Sequence[str]) -> bool:
+        """Whether a model of this signature is being trained now."""
+        group = self._groups.get(tuple(features))
+        return group is not None and group.training
+
+    @property
+    def training_pid(self) -> int | None:
+        """The pid of the training process this bank hands its trainings to, while it runs."""
+        worker = self._worker if self._worker_held else None
+        return worker.pid if worker is not None else None
+
+    def last_training(self, features: Sequence[str]) -> TrainingReport | None:
+        """How the signature's current model was trained here (None: no model, or one loaded from a registry)."""
+        group = self._groups.get(tuple(features))
+        return group.report if group is not None else None
+
     def reservoir(self, features: Sequence[str]) -> np.ndarray:
         """A copy of the normal windows kept for training this signature's model (n, W, F)."""
         group = self._groups.get(tuple(features))
@@ -388,17 +447,32 @@ class LSTMAEBank:
         return CheckpointRegistry(root).save(fitted.model, meta)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait for background training to finish; True when none is running."""
+        """Wait for background trainings to finish and swap their models in; True when none is running."""
         deadline = None if timeout is None else time.monotonic() + timeout
         for thread in list(self._threads):
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             thread.join(remaining)
         self._threads = [t for t in self._threads if t.is_alive()]
-        return not self._threads
+        while self._jobs and (deadline is None or time.monotonic() < deadline):
+            self._collect_jobs()
+            if self._jobs:
+                time.sleep(0.01)
+        return not self._threads and not self._jobs
 
-    def close(self) -> None:
-        """Let a running training finish (its model is swapped in); nothing else runs in the background."""
-        self.wait_idle()
+    def close(self, timeout: float | None = None) -> None:
+        """Let running trainings finish (their models are swapped in), then let the training process go.
+
+        The process is shared by the banks of this program and stops with the last of them (or at exit); a
+        training still running after ``timeout`` seconds is abandoned.
+        """
+        self.wait_idle(timeout)
+        with self._jobs_lock:
+            for features in list(self._jobs):
+                self._jobs.pop(features)
+                self._groups[features].training = False
+            if self._worker_held:
+                self._worker_held = False
+                release_shared_worker()
 
     def _load_checkpoint(self) -> None:
         ref = self.config.checkpoint
@@ -481,36 +555,120 @@ class LSTMAEBank:
                     and time.monotonic() - group.last_train >= cfg.refresh_seconds
                 )
                 due = by_count or by_time
-            if not due:
+            if not due or time.monotonic() - group.failed_at < cfg.retry_seconds:
                 return
             windows = group.reservoir[: group.filled].copy()
             group.new_windows = 0
             group.training = True
-        if cfg.background:
-            thread = threading.Thread(target=self._train, args=(group, windows), name="lstm-ae-train", daemon=True)
+        if not cfg.background:
+            self._train(group, windows, "inline")
+        elif cfg.train_in == "thread":
+            thread = threading.Thread(target=self._train, args=(group, windows, "thread"), name="lstm-ae-train",
+                                      daemon=True)
             self._threads = [t for t in self._threads if t.is_alive()] + [thread]
             thread.start()
         else:
-            self._train(group, windows)
+            self._submit(group, windows)
 
-    def _train(self, group: SignatureGroup, windows: np.ndarray) -> None:
+    def _train(self, group: SignatureGroup, windows: np.ndarray, where: str) -> None:
+        """Train here (inline or in a thread), swap the model in and save it."""
         try:
             current = group.fitted
             result = fit_windows(windows, self.config, init=current.model if current else None, device=self.device)
             model = result.model.to(self.device).eval()
-            with group.lock:
-                group.versions += 1
-                group.fitted = FittedModel(model, group.versions, result.residual_std, "trained")
-            log.info("lstm_ae.model_swapped", features=list(group.features), version=group.versions,
-                     windows=len(windows), val_error=result.val_error)
+            self._swap(group, model, result.residual_std, TrainingReport(
+                where, os.getpid(), 0, len(windows), result.val_error, result.seconds))
             if self.config.save_to is not None:
                 self._save_trained(group, self.config.save_to, model, result.val_error, result.residual_std,
                                    len(windows))
         except Exception:  # a failed training must not stop the stream; the old model keeps scoring
-            log.exception("lstm_ae.training_failed", features=list(group.features))
+            group.failed_at = time.monotonic()
+            log.exception("lstm_ae.training_failed", features=list(group.features), where=where)
         finally:
             group.last_train = time.monotonic()
             group.training = False
+
+    def _swap(self, group: SignatureGroup, model: LSTMAutoencoder, residual_std: np.ndarray,
+              report: TrainingReport) -> None:
+        with group.lock:
+            group.versions += 1
+            group.fitted = FittedModel(model, group.versions, residual_std, "trained")
+            group.report = TrainingReport(report.where, report.pid, group.versions, report.windows,
+                                          report.val_error, report.seconds)
+        log.info("lstm_ae.model_swapped", features=list(group.features), version=group.versions,
+                 windows=report.windows, val_error=report.val_error, where=report.where, pid=report.pid,
+                 train_seconds=round(report.seconds, 3))
+
+    def _submit(self, group: SignatureGroup, windows: np.ndarray) -> None:
+        """Hand the training to the training process; ``_collect_jobs`` swaps its model in when it is done."""
+        try:
+            with self._jobs_lock:
+                if not self._worker_held:
+                    self._worker = acquire_shared_worker()
+                    self._worker_held = True
+                current = group.fitted
+                assert self._worker is not None
+                job = self._worker.submit(windows, self.config, init=current.model if current else None,
+                                          save=self._save_plan(group))
+                self._jobs[group.features] = job
+        except Exception:  # e.g. no room for the job's files: as a failed training, retried later
+            group.failed_at = group.last_train = time.monotonic()
+            group.training = False
+            log.exception("lstm_ae.training_failed", features=list(group.features), where="process")
+
+    def _collect_jobs(self) -> None:
+        """Swap in the models the training process has finished; never waits (another thread collecting: skip)."""
+        if not self._jobs_lock.acquire(blocking=False):
+            return
+        try:
+            for features, job in list(self._jobs.items()):
+                if job.poll():
+                    del self._jobs[features]
+                    self._finish_job(self._groups[features], job)
+        finally:
+            self._jobs_lock.release()
+
+    def _finish_job(self, group: SignatureGroup, job: TrainingJob) -> None:
+        try:
+            if job.error is not None:
+                group.failed_at = time.monotonic()
+                log.error("lstm_ae.training_failed", features=list(group.features), where="process",
+                          error=str(job.error), retry_in=self.config.retry_seconds)
+                return
+            outcome = job.outcome
+            assert outcome is not None
+            self._swap(group, outcome.model().to(self.device).eval(), outcome.residual_std, TrainingReport(
+                "process", outcome.pid, 0, outcome.n_windows, outcome.val_error, outcome.seconds))
+            self._log_saved(group, outcome)
+        except Exception:  # e.g. weights that do not fit the model: the old model keeps scoring
+            group.failed_at = time.monotonic()
+            log.exception("lstm_ae.training_failed", features=list(group.features), where="process")
+        finally:
+            group.last_train = time.monotonic()
+            group.training = False
+
+    def _save_plan(self, group: SignatureGroup) -> SavePlan | None:
+        """Where the training process saves the model it trains, and its metadata (what the reservoir covers)."""
+        save_to = self.config.save_to
+        if save_to is None:
+            return None
+        finite = bool(np.isfinite([group.first_time, group.last_time]).all())
+        return SavePlan(save_to.dir, {
+            "name": saved_name(save_to, group.features),
+            "features": list(group.features),
+            "window": self.window,
+            "data_first": group.first_time if finite else None,
+            "data_last": group.last_time if finite else None,
+            "device": self.device.type,
+            "trained_from": "online",
+        })
+
+    @staticmethod
+    def _log_saved(group: SignatureGroup, outcome: TrainingOutcome) -> None:
+        if outcome.save_error is not None:
+            log.error("lstm_ae.save_failed", features=list(group.features), error=outcome.save_error)
+        elif outcome.saved_version is not None:
+            log.info("lstm_ae.model_saved", features=list(group.features), version=outcome.saved_version)
 
     # -- internals -------------------------------------------------------------------------
 

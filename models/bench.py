@@ -3,7 +3,8 @@
     python -m aiops.models.bench                 # the default LSTM-AE shape, univariate series, no PyOD
     python -m aiops.models.bench --window 32 --hidden 32 --latent 8 --no-reverse   # the shape before
     python -m aiops.models.bench --shapes 32x32x8 16x16x4 16x8x4    # error on SKAB anomaly-free vs cost
-    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae
+    python -m aiops.models.bench --engine        # the detection engine with and without lstm_ae, training in the
+                                                 # training process or in a thread, or retraining all the while
     python -m aiops.models.bench --pyod ecod copod iforest --features 8
 
 Numbers depend on the machine and its load; run it on an idle one.
@@ -100,39 +101,58 @@ def bench_bank(args: argparse.Namespace, config: LSTMAEConfig, n_series: int) ->
 
 def during_training(bank, config: LSTMAEConfig, names: list[str], feats: list[str], data: list[np.ndarray],
                     step: int) -> None:
-    """The same steps while a training of the full reservoir runs in a thread of this process (the GIL is shared)."""
+    """The same steps while a training of the full reservoir runs: in a thread of this process (the GIL is
+    shared), then in the training process (started and warm before timing)."""
     import threading
 
+    from aiops.models.train_worker import acquire_shared_worker, release_shared_worker
+
     windows = bank.reservoir(feats)
-    long = config.model_copy(update={"epochs": 10_000, "patience": 10_000})
+    endless = config.model_copy(update={"epochs": 10_000, "patience": 10_000})
     stop = threading.Event()
 
     def train() -> None:
         while not stop.is_set():
-            fit_windows(windows, long.model_copy(update={"epochs": 1}))
+            fit_windows(windows, endless.model_copy(update={"epochs": 1}))
 
     thread = threading.Thread(target=train, daemon=True)
     thread.start()
+    rate = timed_steps(bank, names, feats, data, step)
+    stop.set()
+    thread.join()
+    print(f"lstm_ae  bank {len(names):>5} series while a thread of this process trains: {rate:,.0f} points/s")
+    worker = acquire_shared_worker()
+    try:
+        worker.submit(windows[:100], config).wait(120)
+        job = worker.submit(windows, endless)
+        rate = timed_steps(bank, names, feats, data, step)
+        assert not job.poll(), "the training ended before the timed steps did"
+    finally:
+        worker.close()
+        release_shared_worker()
+    print(f"lstm_ae  bank {len(names):>5} series while the training process trains: {rate:,.0f} points/s")
+
+
+def timed_steps(bank, names: list[str], feats: list[str], data: list[np.ndarray], step: int) -> float:
+    """Points/s of score() then learn() over the given steps."""
     ones = np.ones(len(names), dtype=bool)
     started = time.perf_counter()
     for k, X in enumerate(data):
         times = np.full(len(names), float(step + k))
         bank.score(names, X, feats, times)
         bank.learn(names, X, feats, times, ones)
-    elapsed = time.perf_counter() - started
-    stop.set()
-    thread.join()
-    points = len(data) * len(names)
-    print(f"lstm_ae  bank {len(names):>5} series while a background thread trains: {points / elapsed:,.0f} points/s "
-          f"({elapsed / points * 1e6:.1f} us/point)")
+    return len(data) * len(names) / (time.perf_counter() - started)
 
 
 def bench_engine(args: argparse.Namespace) -> None:
     """The whole detection engine: the default detectors, then the same plus lstm_ae (defaults).
 
-    Torch is imported before timing (the engine imports a bank when a series first needs it). The second line
-    includes the bank's first training (a background thread of the same process) in the timed stretch; the third
-    starts lstm_ae from a checkpoint, i.e. the steady state between two trainings.
+    Torch is imported before timing (the engine imports a bank when a series first needs it). ``+ lstm_ae`` includes
+    the bank's first training in the timed stretch (in the training process, the default; ``thread``: in a thread of
+    this process); ``trained`` starts from a checkpoint, i.e. the steady state between two trainings; ``retraining``
+    starts from it too and retrains every ``--engine-refresh`` windows, so a training runs through the whole stretch.
+    The training process is started (and warm) before the first line, as in a worker that has trained before; between
+    two lines, what the previous line left training is waited for.
     """
     import tempfile
 
@@ -140,21 +160,67 @@ def bench_engine(args: argparse.Namespace) -> None:
     from aiops.detectors.config import DetectionConfig, DetectorSpec
     from aiops.models.data import sliding_windows
     from aiops.models.registry import CheckpointRegistry
+    from aiops.models.train_worker import acquire_shared_worker, release_shared_worker
 
     base = DetectionConfig()
     rng = np.random.default_rng(0)
     walk = np.sin(np.arange(4000) / 50.0)[:, None] + 0.2 * rng.normal(size=(4000, 1))
-    model = fit_windows(sliding_windows(walk, LSTMAEConfig().window), LSTMAEConfig(epochs=2, device="cpu")).model
-    with tempfile.TemporaryDirectory() as root:
-        CheckpointRegistry(root).save(model, {"name": "bench", "features": ["value"], "window": model.window})
-        runs = (("default detectors", []), ("+ lstm_ae", [DetectorSpec(type="lstm_ae")]),
-                ("+ lstm_ae, trained", [DetectorSpec(type="lstm_ae",
-                                                     params={"checkpoint": {"dir": root, "name": "bench"}})]))
-        for label, extra in runs:
-            config = base.model_copy(update={"detectors": [*base.detectors, *extra]})
-            via_events, via_arrays, state = bench_throughput(args.engine_series, args.engine_points, config)
-            print(f"engine   {label:<19} {args.engine_series} series: {via_events:>9,.0f} points/s through "
-                  f"process(), {via_arrays:>9,.0f} points/s array path; state {state:,} bytes per univariate series")
+    warm_up = sliding_windows(walk, LSTMAEConfig().window)
+    model = fit_windows(warm_up, LSTMAEConfig(epochs=2, device="cpu")).model
+    swaps = watch_swaps()
+    worker = acquire_shared_worker()
+    try:
+        worker.submit(warm_up[:100], LSTMAEConfig(epochs=1, device="cpu")).wait(120)
+        with tempfile.TemporaryDirectory() as root:
+            CheckpointRegistry(root).save(model, {"name": "bench", "features": ["value"], "window": model.window})
+            trained = {"checkpoint": {"dir": root, "name": "bench"}}
+            retrain = {**trained, "refresh_every": args.engine_refresh}
+            runs = (("default detectors", None), ("+ lstm_ae", {}), ("+ lstm_ae, thread", {"train_in": "thread"}),
+                    ("+ lstm_ae, trained", trained), ("+ lstm_ae, retraining", retrain),
+                    ("+ lstm_ae, retraining, thread", {**retrain, "train_in": "thread"}))
+            for label, params in runs:
+                extra = [] if params is None else [DetectorSpec(type="lstm_ae", params=params)]
+                config = base.model_copy(update={"detectors": [*base.detectors, *extra]})
+                swaps.clear()
+                started = time.perf_counter()
+                via_events, via_arrays, state = bench_throughput(args.engine_series, args.engine_points, config)
+                swapped = f"{len(swaps)} model(s) swapped in" + (
+                    f", the first after {swaps[0] - started:.1f} s" if swaps else "")
+                print(f"engine   {label:<29} {args.engine_series} series: {via_events:>9,.0f} points/s through "
+                      f"process(), {via_arrays:>9,.0f} points/s array path; state {state:,} bytes per univariate "
+                      f"series{'; ' + swapped if params is not None else ''}")
+                wait_for_trainings(worker)
+    finally:
+        release_shared_worker()
+
+
+def watch_swaps() -> list[float]:
+    """Keep the program's logs to warnings and above, noting when an lstm_ae model is swapped in."""
+    swaps: list[float] = []
+
+    def note(logger: object, method: str, event: dict) -> dict:
+        if event.get("event") == "lstm_ae.model_swapped":
+            swaps.append(time.perf_counter())
+        if method in ("debug", "info"):
+            raise structlog.DropEvent
+        return event
+
+    structlog.configure(processors=[note, structlog.dev.ConsoleRenderer()],
+                        wrapper_class=structlog.make_filtering_bound_logger(20))
+    return swaps
+
+
+def wait_for_trainings(worker, timeout: float = 300.0) -> None:
+    """Wait until no training thread of a bank runs and the training process has answered every job."""
+    import threading
+
+    deadline = time.monotonic() + timeout
+    for thread in threading.enumerate():
+        if thread.name == "lstm-ae-train":
+            thread.join(max(0.0, deadline - time.monotonic()))
+    while worker.busy and time.monotonic() < deadline:
+        worker.poll()
+        time.sleep(0.05)
 
 
 def state_bytes(bank, names: list[str], feats: list[str]) -> None:
@@ -277,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--engine", action="store_true", help="the whole engine with and without lstm_ae")
     parser.add_argument("--engine-series", type=int, default=1000)
     parser.add_argument("--engine-points", type=int, default=200_000)
+    parser.add_argument("--engine-refresh", type=int, default=2000, help="windows between two retrainings")
     parser.add_argument("--pyod-series", type=int, default=1000)
     parser.add_argument("--pyod-window", type=int, default=256)
     parser.add_argument("--iforest-series", type=int, default=100, help="iforest fits are slow: bench fewer series")

@@ -5,6 +5,8 @@
 (16, 'latest')
 >>> LSTMAEConfig(save_to={"dir": "/var/aiops/models", "name": "online"}).save_to.name
 'online'
+>>> LSTMAEConfig().train_in, LSTMAEConfig(train_in="thread").train_in
+('process', 'thread')
 
 >>> LSTMAEConfig(windw=3)
 Traceback (most recent call last):
@@ -88,7 +90,18 @@ class LSTMAEConfig(BaseModel):
         1, ge=0, description="torch intra-op threads set when the bank is built (0: leave torch's setting); "
                              "small models score fastest on one thread, and the worker's other banks need the rest")
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    background: bool = Field(True, description="train in a background thread (False: inline, for tests)")
+    background: bool = Field(
+        True, description="train while scoring goes on, where train_in says (False: inline, for tests and backtests)")
+    # a thread of the scoring process competes with scoring for the GIL. `python -m aiops.models.bench --engine`,
+    # 1,000 univariate series through Engine.process() on two cores that other jobs kept busy: trained checkpoint
+    # 28.5k points/s; first training in a thread 17.2k, in the training process 30.5k; retraining all the while in a
+    # thread 13.8k, in the training process 25.0k (the bank alone: 268k, 137k with a thread training, 262k with the
+    # training process training: `python -m aiops.models.bench --bank-series 1000`)
+    train_in: Literal["process", "thread"] = Field(
+        "process", description="where background training runs: a spawned child process (torch on one thread there, "
+                               "shared by every bank of the process) or a thread of the scoring process")
+    retry_seconds: float = Field(
+        60.0, gt=0, description="after a failed training, the soonest the next one starts (when it is due)")
     seed: int = 0
 
     @model_validator(mode="after")

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import signal
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from aiops.detectors.lstm_ae import LSTMAEBank
+from aiops.detectors.lstm_ae import LSTMAEBank, saved_name
+from aiops.models.config import SaveRef
+from aiops.models.registry import CheckpointRegistry
+from aiops.models.train_worker import acquire_shared_worker, release_shared_worker
 from aiops.pipeline.errors import ConfigError, InputError
 
 FEATURES = ["user", "system"]
@@ -185,9 +191,11 @@ class TestStateAndCheckpoints:
 
 
 class TestBackgroundTraining:
-    def test_hot_swap_while_scoring_in_another_thread(self):
+    @pytest.mark.parametrize("train_in", ["process", "thread"])
+    def test_hot_swap_while_scoring_in_another_thread(self, train_in):
         """Models retrain in the background and swap in while another thread scores: no error, no pause."""
-        bank = LSTMAEBank(**{**TINY, "background": True, "refresh_every": 30, "epochs": 2})
+        bank = LSTMAEBank(**{**TINY, "background": True, "refresh_every": 30, "epochs": 2, "train_in": train_in,
+                             "max_reservoir": 150})
         errors: list[BaseException] = []
         versions_seen: set[int] = set()
         stop = threading.Event()
@@ -217,9 +225,11 @@ class TestBackgroundTraining:
             finally:
                 stop.set()
                 scorer.join(timeout=10)
+                bank.close()
         assert not errors, errors
         assert bank.model_version(FEATURES) >= 3
         assert len(versions_seen) >= 2
+        assert bank.last_training(FEATURES).where == train_in
 
     def test_learning_does_not_wait_for_training(self):
         """While a model trains in the background, learn returns at once and the bank stays cold."""
@@ -229,5 +239,86 @@ class TestBackgroundTraining:
             feed(bank, ["a", "b", "c"], 32, 34)
             training_seen = bank.model_version(FEATURES) == 0
             assert bank.wait_idle(timeout=60)
+            bank.close()
         assert training_seen
         assert bank.model_version(FEATURES) == 1
+
+
+def feed_until(bank: LSTMAEBank, series: list[str], t: int, done, timeout: float = 60.0) -> tuple[int, list[bool]]:
+    """Score-then-learn one step at a time until ``done()``; returns the next step and, per step, whether a
+    training was running while it was scored (every score must be finite)."""
+    deadline = time.monotonic() + timeout
+    during: list[bool] = []
+    while not done():
+        assert time.monotonic() < deadline, "timed out"
+        training = bank.training(FEATURES)
+        scores = feed(bank, series, t, t + 1)[0]
+        assert np.isfinite(scores).all()
+        during.append(training and bank.model_version(FEATURES) > 0 and bool((scores > 0).all()))
+        t += 1
+        time.sleep(0.002)
+    return t, during
+
+
+@pytest.fixture(scope="module", autouse=True)
+def training_process():
+    """One training process serves every bank of this module, as it serves every bank of a worker."""
+    acquire_shared_worker()
+    yield
+    release_shared_worker()
+
+
+class TestTrainingProcess:
+    def test_models_train_in_a_child_process_while_scoring_goes_on(self, tmp_path):
+        """The first model and its refresh come from another pid, which saves them; steps scored by the old model
+        meanwhile."""
+        save_to = {"dir": str(tmp_path), "name": "hosts"}
+        bank = LSTMAEBank(**{**TINY, "background": True, "train_in": "process", "refresh_every": 60,
+                             "max_reservoir": 150, "save_to": save_to})
+        series = ["a", "b", "c"]
+        try:
+            with capture_logs() as logs:
+                t, _ = feed_until(bank, series, 0, lambda: bank.model_version(FEATURES) >= 1)
+                first = bank.last_training(FEATURES)
+                t, during = feed_until(bank, series, t, lambda: bank.model_version(FEATURES) >= 2)
+                second = bank.last_training(FEATURES)
+                child = bank.training_pid
+        finally:
+            bank.close()
+        assert first.where == "process" and first.version == 1 and first.pid != os.getpid()
+        assert second.version == 2 and second.pid == first.pid == child  # the child stays for the next training
+        assert second.windows > first.windows >= 60
+        assert any(during), "no step was scored by the old model while the new one trained"
+        swaps = [e for e in logs if e["event"] == "lstm_ae.model_swapped"]
+        assert [(e["version"], e["where"], e["pid"]) for e in swaps][:2] == [(1, "process", child),
+                                                                             (2, "process", child)]
+        saved = CheckpointRegistry(tmp_path).list(saved_name(SaveRef(**save_to), FEATURES))
+        assert [m.n_windows for m in saved][:2] == [first.windows, second.windows]
+        assert [m.val_error for m in saved][:2] == [first.val_error, second.val_error]
+
+    def test_a_killed_child_is_logged_and_the_next_training_starts_a_new_one(self):
+        """Kill the child mid-training: scoring goes on with the old model, the child is reaped, a new one trains."""
+        bank = LSTMAEBank(**{**TINY, "background": True, "train_in": "process", "refresh_every": 30,
+                             "retry_seconds": 0.2, "max_reservoir": 90})
+        series = ["a", "b", "c"]
+        try:
+            with capture_logs() as logs:
+                t, _ = feed_until(bank, series, 0, lambda: bank.model_version(FEATURES) >= 1)
+                assert bank.wait_idle(timeout=30)  # a refresh may have followed at once
+                version = bank.model_version(FEATURES)
+                victim = bank.training_pid
+                assert victim is not None
+                os.kill(victim, signal.SIGSTOP)  # frozen, so the refresh below is surely in its hands when killed
+                t, _ = feed_until(bank, series, t, lambda: bank.training(FEATURES))
+                os.kill(victim, signal.SIGKILL)
+                t, during = feed_until(bank, series, t, lambda: not bank.training(FEATURES))
+                assert bank.model_version(FEATURES) == version
+                assert not Path(f"/proc/{victim}").exists()  # reaped, not a zombie
+                t, _ = feed_until(bank, series, t, lambda: bank.model_version(FEATURES) > version)
+                report = bank.last_training(FEATURES)
+        finally:
+            bank.close()
+        assert any(during), "no step was scored while the killed training was pending"
+        failed = [e for e in logs if e["event"] == "lstm_ae.training_failed"]
+        assert len(failed) == 1 and "exited with code -9" in failed[0]["error"]
+        assert report.version == version + 1 and report.pid not in (victim, os.getpid())
