@@ -30,7 +30,7 @@ import pickle
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -49,7 +49,6 @@ log = structlog.get_logger(__name__)
 
 STATE_VERSION = 1
 VERDICTS = ("false_positive", "true_positive")
-_SERIES_ID, _TIME, _FEATURES, _GROUP_KEY = (attrgetter(a) for a in ("series_id", "time", "features", "group"))
 _DICT = frozenset((dict,))
 _PLAIN_NUMBERS = frozenset((float, int))
 
@@ -277,8 +276,28 @@ class Engine:
             raise InputError(f"learn has {len(learn)} flags for {n} events")
         if not n:
             return []
-        # the batch read column by column, each in one pass at C speed
-        ids, times, feats = list(map(_SERIES_ID, events)), list(map(_TIME, events)), list(map(_FEATURES, events))
+        ids, times, feats = [e.series_id for e in events], [e.time for e in events], [e.features for e in events]
+        flags = np.ones(n, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        group = self._single_step_group(ids)
+        if group is not None:  # the steady state of a worker: each known series once, scored in batch order
+            X = _layout_matrix(group.features, times, feats)
+            if X is not None:
+                return self._score_rows(group, ids, times, X, flags, [(0, n)])
+        return self._process_by_group(events, ids, times, feats, flags)
+
+    def _single_step_group(self, ids: list[str]) -> _Group | None:
+        """The group of a batch of known series all of one group, each once; None for any other batch."""
+        infos = list(map(self._series.get, ids))
+        if not all(infos) or len(set(ids)) != len(ids):
+            return None
+        key = infos[0].group
+        keys = [info.group for info in infos]
+        return self._groups[key] if keys.count(key) == len(keys) else None
+
+    def _process_by_group(self, events: Sequence[Event], ids: list[str], times: list[Any],
+                          feats: list[dict[str, float]], flags: np.ndarray) -> list[Score]:
+        """Any batch: check it, register new series, score each group step by step, put the scores back in order."""
+        n = len(events)
         plain = _plainly_valid(times, feats)
         if not plain:
             for i, event in enumerate(events):
@@ -287,15 +306,10 @@ class Engine:
         if not all(infos):
             infos = [info or self._register(e.series_id, e.labels, e.source, e.features)
                      for info, e in zip(infos, events)]
-        keys = list(map(_GROUP_KEY, infos))
-        flags = np.ones(n, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
-        once = len(set(ids)) == n
-        if once and keys.count(keys[0]) == n:  # one group, each series once: a single step, in batch order
-            return self._score_rows(self._groups[keys[0]], ids, times, feats, flags, [(0, n)], plain)
-        step_of = _steps(ids) if not once else None
+        step_of = _steps(ids) if len(set(ids)) < n else None
         by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        for i, key in enumerate(keys):
-            by_group.setdefault(key, []).append(i)
+        for i, info in enumerate(infos):
+            by_group.setdefault(info.group, []).append(i)
         results: list[Score | None] = [None] * n
         for key, idx in by_group.items():
             if step_of is None:
@@ -304,16 +318,17 @@ class Engine:
                 order = sorted(idx, key=step_of.__getitem__)
                 cuts = np.flatnonzero(np.diff([step_of[i] for i in order])) + 1
                 bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)]))
-            scores = self._score_rows(self._groups[key], [ids[i] for i in order], [times[i] for i in order],
-                                      [feats[i] for i in order], flags[order], bounds, plain)
+            group = self._groups[key]
+            rows = [ids[i] for i in order]
+            X = self._matrix(group.features, rows, [feats[i] for i in order], plain)
+            scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds)
             for pos, score in zip(order, scores):
                 results[pos] = score
         return results  # type: ignore[return-value]
 
-    def _score_rows(self, group: _Group, ids: list[str], times: list[float], feats: list[dict[str, float]],
-                    flags: np.ndarray, bounds: Sequence[tuple[int, int]], plain: bool) -> list[Score]:
+    def _score_rows(self, group: _Group, ids: list[str], times: list[Any], X: np.ndarray, flags: np.ndarray,
+                    bounds: Sequence[tuple[int, int]]) -> list[Score]:
         """Run one group on its rows (already in step order) and build their ``Score`` objects."""
-        X = self._matrix(group.features, ids, feats, plain)
         res = group.run(ids, X, np.array(times, dtype=float), flags, bounds)
         return _scores(group, ids, times, res)
 
@@ -528,6 +543,37 @@ def _check_event(i: int, event: Event) -> None:
                 raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
 
 
+def _layout_matrix(features: tuple[str, ...], times: list[Any], feats: list[Any]) -> np.ndarray | None:
+    """The (rows, features) values of a batch certainly valid and carrying exactly ``features``; else None.
+
+    Valid as ``_check_event`` means it (plain numbers, NaN but no infinity;
+    finite times), checked by whole-column passes; None sends the batch down
+    the general path, which checks event by event and warns about extras.
+
+    >>> _layout_matrix(("a", "b"), [0.0, 1], [{"b": 2.0, "a": 1}, {"a": math.nan, "b": 3.0}]).tolist()
+    [[1.0, 2.0], [nan, 3.0]]
+    >>> [_layout_matrix(("a",), [0.0], [f]) for f in ({}, {"a": 1.0, "b": 2.0}, {"a": math.inf}, {"a": True})]
+    [None, None, None, None]
+    >>> _layout_matrix(("a",), [math.nan], [{"a": 1.0}]) is None
+    True
+    """
+    if not set(map(type, feats)) <= _DICT or not _plain_times(times):
+        return None
+    n, f = len(feats), len(features)
+    try:
+        rows = list(map(itemgetter(*features), feats))
+    except KeyError:
+        return None
+    values = rows if f == 1 else list(chain.from_iterable(rows))
+    if not set(map(type, values)) <= _PLAIN_NUMBERS or sum(map(len, feats)) != n * f:
+        return None
+    try:
+        X = np.array(rows, dtype=float).reshape(n, f)
+    except OverflowError:  # an int beyond the floats
+        return None
+    return None if np.isinf(X).any() else X
+
+
 def _plainly_valid(times: list[Any], features: list[Any]) -> bool:
     """True when whole-batch checks show every event valid: plain dicts of plain finite numbers, finite times.
 
@@ -537,18 +583,25 @@ def _plainly_valid(times: list[Any], features: list[Any]) -> bool:
     True
     >>> [_plainly_valid([0.0], [f]) for f in ({}, {"v": math.inf}, {"v": True}, {"v": "1"})]
     [False, False, False, False]
-    >>> [_plainly_valid([t], [{"v": 1.0}]) for t in (math.nan, -math.inf, "0", 10 ** 400)]
-    [False, False, False, False]
     """
-    if not set(map(type, features)) <= _DICT or not all(features):
+    if not set(map(type, features)) <= _DICT or not all(features) or not _plain_times(times):
         return False
     values = list(chain.from_iterable(map(dict.values, features)))
-    if not set(map(type, values)) <= _PLAIN_NUMBERS or math.inf in values or -math.inf in values:
-        return False
+    return set(map(type, values)) <= _PLAIN_NUMBERS and math.inf not in values and -math.inf not in values
+
+
+def _plain_times(times: list[Any]) -> bool:
+    """True when every time is a plain finite number (their sum is finite only then, or it overflowed).
+
+    >>> [_plain_times([0.0, 1]), _plain_times([1e308, 1e308])]
+    [True, False]
+    >>> [_plain_times([t]) for t in (math.nan, -math.inf, "0", True, 10 ** 400)]
+    [False, False, False, False, False]
+    """
     if not set(map(type, times)) <= _PLAIN_NUMBERS:
         return False
     try:
-        return all(map(math.isfinite, times))
+        return math.isfinite(sum(times))
     except OverflowError:  # an int beyond the floats
         return False
 
