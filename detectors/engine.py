@@ -652,7 +652,7 @@ def _scores(group: _Group, ids: list[str], times: list[Any], res: StepResult) ->
                     detectors, raw, contributions, expected, res.learned.tolist()))
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=1024)
 def _dict_rows(keys: tuple[str, ...]) -> Callable[[Iterable[Iterable[Any]]], list[dict[str, Any]]]:
     """A function turning rows of values into dicts over ``keys``, by a dict display (faster than ``dict(zip)``).
 
@@ -666,7 +666,8 @@ def _dict_rows(keys: tuple[str, ...]) -> Callable[[Iterable[Iterable[Any]]], lis
     names = [f"k{j}" for j in range(len(keys))]
     values = [f"v{j}" for j in range(len(keys))]
     display = ", ".join(f"{k}: {v}" for k, v in zip(names, values))
-    source = f"def bind({', '.join(names)}):\n    return lambda rows: [{{{display}}} for {', '.join(values)}, in rows]\n"
+    source = (f"def bind({', '.join(names)}):\n"
+              f"    return lambda rows: [{{{display}}} for {', '.join(values)}, in rows]\n")
     namespace: dict[str, Any] = {}
     exec(compile(source, f"<rows of {len(keys)} keys>", "exec"), namespace)
     return namespace["bind"](*keys)  # type: ignore[no-any-return]
