@@ -28,7 +28,10 @@ from __future__ import annotations
 import math
 import pickle
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from functools import lru_cache
+from itertools import chain
+from operator import itemgetter
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import structlog
@@ -46,6 +49,8 @@ log = structlog.get_logger(__name__)
 
 STATE_VERSION = 1
 VERDICTS = ("false_positive", "true_positive")
+_DICT = frozenset((dict,))
+_PLAIN_NUMBERS = frozenset((float, int))
 
 
 @dataclass(frozen=True)
@@ -266,55 +271,94 @@ class Engine:
     # -- scoring -------------------------------------------------------------------------------
     def process(self, events: Sequence[Event], *, learn: Sequence[bool] | None = None) -> list[Score]:
         """One ``Score`` per event, in order; each scored before it is learned from."""
-        if learn is not None and len(learn) != len(events):
-            raise InputError(f"learn has {len(learn)} flags for {len(events)} events")
-        for i, event in enumerate(events):
-            _check_event(i, event)
+        n = len(events)
+        if learn is not None and len(learn) != n:
+            raise InputError(f"learn has {len(learn)} flags for {n} events")
+        if not n:
+            return []
+        ids, times, feats = [e.series_id for e in events], [e.time for e in events], [e.features for e in events]
+        flags = np.ones(n, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        group = self._single_step_group(ids)
+        if group is not None:  # the steady state of a worker: each known series once, scored in batch order
+            X = _layout_matrix(group.features, times, feats)
+            if X is not None:
+                return self._score_rows(group, ids, times, X, flags, [(0, n)])
+        return self._process_by_group(events, ids, times, feats, flags)
+
+    def _single_step_group(self, ids: list[str]) -> _Group | None:
+        """The group of a batch of known series all of one group, each once; None for any other batch."""
+        infos = list(map(self._series.get, ids))
+        if not all(infos) or len(set(ids)) != len(ids):
+            return None
+        key = infos[0].group
+        keys = [info.group for info in infos]
+        return self._groups[key] if keys.count(key) == len(keys) else None
+
+    def _process_by_group(self, events: Sequence[Event], ids: list[str], times: list[Any],
+                          feats: list[dict[str, float]], flags: np.ndarray) -> list[Score]:
+        """Any batch: check it, register new series, score each group step by step, put the scores back in order."""
+        n = len(events)
+        plain = _plainly_valid(times, feats)
+        if not plain:
+            for i, event in enumerate(events):
+                _check_event(i, event)
+        infos = list(map(self._series.get, ids))
+        if not all(infos):
+            infos = [info or self._register(e.series_id, e.labels, e.source, e.features)
+                     for info, e in zip(infos, events)]
+        step_of = _steps(ids) if len(set(ids)) < n else None
         by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        step_of = [0] * len(events)
-        seen_in_batch: dict[str, int] = {}
-        for i, event in enumerate(events):
-            sid = event.series_id
-            info = self._series.get(sid) or self._register(sid, event.labels, event.source, event.features)
-            k = seen_in_batch.get(sid, 0)
-            seen_in_batch[sid] = k + 1
-            step_of[i] = k
+        for i, info in enumerate(infos):
             by_group.setdefault(info.group, []).append(i)
-        results: list[Score | None] = [None] * len(events)
-        flags = np.ones(len(events), dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
-        several = len(seen_in_batch) < len(events)
+        results: list[Score | None] = [None] * n
         for key, idx in by_group.items():
-            group = self._groups[key]
-            # by step, then by position in the batch (idx is ascending and the sort is stable)
-            order = sorted(idx, key=step_of.__getitem__) if several else idx
-            if several:
-                steps = np.array([step_of[i] for i in order])
-                cuts = np.flatnonzero(np.diff(steps)) + 1
+            if step_of is None:
+                order, bounds = idx, [(0, len(idx))]
+            else:  # by step, then by position in the batch (idx is ascending and the sort is stable)
+                order = sorted(idx, key=step_of.__getitem__)
+                cuts = np.flatnonzero(np.diff([step_of[i] for i in order])) + 1
                 bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)]))
-            else:
-                bounds = [(0, len(order))]
-            evs = [events[i] for i in order]
-            X = self._matrix(group.features, evs)
-            times = np.fromiter((e.time for e in evs), dtype=float, count=len(evs))
-            res = group.run([e.series_id for e in evs], X, times, flags[order], bounds)
-            for pos, score in zip(order, _scores(group, evs, res)):
+            group = self._groups[key]
+            rows = [ids[i] for i in order]
+            X = self._matrix(group.features, rows, [feats[i] for i in order], plain)
+            scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds)
+            for pos, score in zip(order, scores):
                 results[pos] = score
         return results  # type: ignore[return-value]
 
-    def _matrix(self, features: tuple[str, ...], events: Sequence[Event]) -> np.ndarray:
-        nan = math.nan
-        layout = set(features)
-        if len(features) == 1:
-            f0 = features[0]
-            X = np.array([e.features.get(f0, nan) for e in events], dtype=float).reshape(len(events), 1)
-        else:
-            X = np.array([[e.features.get(f, nan) for f in features] for e in events], dtype=float)
-        for e in events:
-            if not e.features.keys() <= layout and e.series_id not in self._warned_extra:
-                self._warned_extra.add(e.series_id)
-                extra = sorted(set(e.features) - layout)
-                log.warning("features not in the series layout are ignored", series_id=e.series_id, extra=extra)
+    def _score_rows(self, group: _Group, ids: list[str], times: list[Any], X: np.ndarray, flags: np.ndarray,
+                    bounds: Sequence[tuple[int, int]]) -> list[Score]:
+        """Run one group on its rows (already in step order) and build their ``Score`` objects."""
+        res = group.run(ids, X, np.array(times, dtype=float), flags, bounds)
+        return _scores(group, ids, times, res)
+
+    def _matrix(self, features: tuple[str, ...], ids: Sequence[str], feats: Sequence[dict[str, float]],
+                plain: bool) -> np.ndarray:
+        """The rows' values in the group's feature order (NaN where absent), warning once per series about extras.
+
+        ``plain``: every row is a plain ``dict`` (no subclass whose lookups could differ from ``dict.get``).
+        """
+        n, f = len(feats), len(features)
+        complete = plain
+        if plain:
+            try:  # every feature present: one pass at C speed
+                X = np.array(list(map(itemgetter(*features), feats)), dtype=float).reshape(n, f)
+            except KeyError:
+                complete = False
+        if not complete:
+            nan = math.nan
+            X = np.array([[d.get(k, nan) for k in features] for d in feats], dtype=float).reshape(n, f)
+        # with every feature present, as many keys as features in total means no extra key anywhere
+        if not complete or sum(map(len, feats)) != n * f:
+            self._warn_extra(set(features), ids, feats)
         return X
+
+    def _warn_extra(self, layout: set[str], ids: Sequence[str], feats: Sequence[dict[str, float]]) -> None:
+        for sid, d in zip(ids, feats):
+            if not d.keys() <= layout and sid not in self._warned_extra:
+                self._warned_extra.add(sid)
+                extra = sorted(set(d) - layout)
+                log.warning("features not in the series layout are ignored", series_id=sid, extra=extra)
 
     def score_series(self, series_id: str, times: np.ndarray, X: np.ndarray, features: Sequence[str], *,
                      labels: Mapping[str, str] | None = None, source: str = "metric",
@@ -499,32 +543,134 @@ def _check_event(i: int, event: Event) -> None:
                 raise InputError(f"event {i} ({event.series_id!r}) feature {name!r} is infinite")
 
 
-def _scores(group: _Group, events: Sequence[Event], res: StepResult) -> list[Score]:
-    keys = tuple(m.key for m in group.members)
+def _layout_matrix(features: tuple[str, ...], times: list[Any], feats: list[Any]) -> np.ndarray | None:
+    """The (rows, features) values of a batch certainly valid and carrying exactly ``features``; else None.
+
+    Valid as ``_check_event`` means it (plain numbers, NaN but no infinity;
+    finite times), checked by whole-column passes; None sends the batch down
+    the general path, which checks event by event and warns about extras.
+
+    >>> _layout_matrix(("a", "b"), [0.0, 1], [{"b": 2.0, "a": 1}, {"a": math.nan, "b": 3.0}]).tolist()
+    [[1.0, 2.0], [nan, 3.0]]
+    >>> [_layout_matrix(("a",), [0.0], [f]) for f in ({}, {"a": 1.0, "b": 2.0}, {"a": math.inf}, {"a": True})]
+    [None, None, None, None]
+    >>> _layout_matrix(("a",), [math.nan], [{"a": 1.0}]) is None
+    True
+    """
+    if not set(map(type, feats)) <= _DICT or not _plain_times(times):
+        return None
+    n, f = len(feats), len(features)
+    try:
+        rows = list(map(itemgetter(*features), feats))
+    except KeyError:
+        return None
+    values = rows if f == 1 else list(chain.from_iterable(rows))
+    if not set(map(type, values)) <= _PLAIN_NUMBERS or sum(map(len, feats)) != n * f:
+        return None
+    try:
+        X = np.array(rows, dtype=float).reshape(n, f)
+    except OverflowError:  # an int beyond the floats
+        return None
+    return None if np.isinf(X).any() else X
+
+
+def _plainly_valid(times: list[Any], features: list[Any]) -> bool:
+    """True when whole-batch checks show every event valid: plain dicts of plain finite numbers, finite times.
+
+    False means "look closer", not "invalid": ``_check_event`` then decides, event by event, with its messages.
+
+    >>> _plainly_valid([0.0, 1], [{"v": 1.0}, {"v": math.nan, "w": 2}])
+    True
+    >>> [_plainly_valid([0.0], [f]) for f in ({}, {"v": math.inf}, {"v": True}, {"v": "1"})]
+    [False, False, False, False]
+    """
+    if not set(map(type, features)) <= _DICT or not all(features) or not _plain_times(times):
+        return False
+    values = list(chain.from_iterable(map(dict.values, features)))
+    return set(map(type, values)) <= _PLAIN_NUMBERS and math.inf not in values and -math.inf not in values
+
+
+def _plain_times(times: list[Any]) -> bool:
+    """True when every time is a plain finite number (their sum is finite only then, or it overflowed).
+
+    >>> [_plain_times([0.0, 1]), _plain_times([1e308, 1e308])]
+    [True, False]
+    >>> [_plain_times([t]) for t in (math.nan, -math.inf, "0", True, 10 ** 400)]
+    [False, False, False, False, False]
+    """
+    if not set(map(type, times)) <= _PLAIN_NUMBERS:
+        return False
+    try:
+        return math.isfinite(sum(times))
+    except OverflowError:  # an int beyond the floats
+        return False
+
+
+def _steps(series_ids: Sequence[str]) -> list[int]:
+    """The step of each row: how many rows of its series came before it in the batch.
+
+    >>> _steps(["a", "b", "a", "a", "b"])
+    [0, 0, 1, 2, 1]
+    """
+    seen: dict[str, int] = {}
+    steps = []
+    for sid in series_ids:
+        k = seen.get(sid, 0)
+        seen[sid] = k + 1
+        steps.append(k)
+    return steps
+
+
+def _scores(group: _Group, ids: list[str], times: list[Any], res: StepResult) -> list[Score]:
+    """One ``Score`` per row, its dicts built from whole columns (``tolist``) by dict displays."""
+    by_detector = _dict_rows(tuple(m.key for m in group.members))
     feats = group.features
-    cal, raw = res.calibrated.tolist(), res.raw.tolist()
-    ids, times = [e.series_id for e in events], [e.time for e in events]
-    score, thr, flg, lrn = res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(), res.learned.tolist()
+    n = len(ids)
     expected: list[dict[str, tuple[float, float]]]
     if len(feats) == 1:  # one feature: literal one-key dicts, the common metric case
         f0 = feats[0]
         contributions = [{f0: c} for c in res.contributions[:, 0].tolist()]
         if res.low is None or res.high is None:
-            expected = [{} for _ in events]
+            expected = [{} for _ in range(n)]
         else:
             expected = [{f0: (lo, hi)} if lo == lo else {}
                         for lo, hi in zip(res.low[:, 0].tolist(), res.high[:, 0].tolist())]
     else:
-        contributions = [dict(zip(feats, c)) for c in res.contributions.tolist()]
+        by_feature = _dict_rows(feats)
+        contributions = by_feature(res.contributions.tolist())
         if res.low is None or res.high is None:
-            expected = [{} for _ in events]
+            expected = [{} for _ in range(n)]
         elif not np.isnan(res.low).any():
-            expected = [dict(zip(feats, zip(lo, hi))) for lo, hi in zip(res.low.tolist(), res.high.tolist())]
+            expected = by_feature(map(zip, res.low.tolist(), res.high.tolist()))
         else:
             expected = [{f: (a, b) for f, a, b in zip(feats, lo, hi) if a == a}
                         for lo, hi in zip(res.low.tolist(), res.high.tolist())]
-    return [Score(*row) for row in zip(ids, times, score, thr, flg, [dict(zip(keys, c)) for c in cal],
-                                        [dict(zip(keys, r)) for r in raw], contributions, expected, lrn)]
+    # columns (d lists of n) are cheaper to get than rows; zip turns them back into rows
+    detectors = by_detector(zip(*res.calibrated.T.tolist()))
+    raw = by_detector(zip(*res.raw.T.tolist()))
+    return list(map(Score, ids, times, res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(),
+                    detectors, raw, contributions, expected, res.learned.tolist()))
+
+
+@lru_cache(maxsize=1024)
+def _dict_rows(keys: tuple[str, ...]) -> Callable[[Iterable[Iterable[Any]]], list[dict[str, Any]]]:
+    """A function turning rows of values into dicts over ``keys``, by a dict display (faster than ``dict(zip)``).
+
+    The compiled source holds only generated names; the keys are passed in as arguments.
+
+    >>> _dict_rows(("a", "b"))([[1.0, 2.0], (3.0, 4.0)])
+    [{'a': 1.0, 'b': 2.0}, {'a': 3.0, 'b': 4.0}]
+    >>> _dict_rows(("a",))(zip([5.0]))
+    [{'a': 5.0}]
+    """
+    names = [f"k{j}" for j in range(len(keys))]
+    values = [f"v{j}" for j in range(len(keys))]
+    display = ", ".join(f"{k}: {v}" for k, v in zip(names, values))
+    source = (f"def bind({', '.join(names)}):\n"
+              f"    return lambda rows: [{{{display}}} for {', '.join(values)}, in rows]\n")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<rows of {len(keys)} keys>", "exec"), namespace)
+    return namespace["bind"](*keys)  # type: ignore[no-any-return]
 
 
 def _take(res: StepResult, pick: np.ndarray) -> StepResult:

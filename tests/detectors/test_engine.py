@@ -253,3 +253,101 @@ class TestProfiles:
         """A one-feature series runs the per-feature detectors only."""
         score = build_engine().process([Event("metric", "u", {}, 0.0, {"v": 1.0})])[0]
         assert set(score.detectors) == {"zscore", "cusum", "mewma"}
+
+
+def _steps_of(n_series: int, n_steps: int, seed: int = 7, features=("v",)) -> list[list[Event]]:
+    """One batch per step, every series once in it: the batches the single-step path takes."""
+    rng = np.random.default_rng(seed)
+    values = rng.normal(size=(n_steps, n_series, len(features)))
+    values[n_steps - 5, 1, 0] += 12.0
+    return [[Event("metric", f"s{i}", {}, float(t), dict(zip(features, map(float, values[t, i]))))
+             for i in range(n_series)] for t in range(n_steps)]
+
+
+class TestSingleStepPath:
+    """Batches of known series of one group, each once, skip the general path; nothing they give may differ."""
+
+    @pytest.mark.parametrize("features", [("v",), ("a", "b", "c")])
+    def test_same_scores_as_the_general_path(self, features):
+        """Step batches give the very Score objects two-step batches (the general path) give."""
+        steps = _steps_of(6, 160, features=features)
+        single = build_engine(DetectionConfig(warmup=20))
+        general_calls = []
+        by_group = single._process_by_group
+        single._process_by_group = lambda *args: general_calls.append(1) or by_group(*args)
+        fast = [s for batch in steps for s in single.process(batch)]
+        assert len(general_calls) == 1  # only the first batch, which registers the series
+        paired = build_engine(DetectionConfig(warmup=20))
+        general = [s for a, b in zip(steps[::2], steps[1::2]) for s in paired.process(a + b)]
+        assert fast == general
+        assert [s.series_id for s in fast if s.is_anomaly] == ["s1"]
+        assert all(len(s.expected) == len(features) and set(s.contributions) == set(features) for s in fast[200:])
+
+    def test_dicts_are_not_shared(self):
+        """Every Score has dicts of its own, so a consumer changing one changes no other."""
+        engine = build_engine()
+        for batch in _steps_of(3, 5):
+            scores = engine.process(batch)
+        parts = [id(part) for s in scores for part in (s.detectors, s.raw, s.contributions, s.expected)]
+        assert len(set(parts)) == len(parts) == 12
+
+    @pytest.mark.parametrize("value", [float("inf"), float("-inf"), "3", True, None])
+    def test_bad_value_in_a_known_batch(self, value):
+        """A bad value among known series still raises InputError, naming the event, and changes nothing."""
+        steps = _steps_of(4, 40)
+        engine, reference = build_engine(), build_engine()
+        for batch in steps[:30]:
+            engine.process(batch)
+            reference.process(batch)
+        bad = list(steps[30])
+        bad[2] = Event("metric", "s2", {}, 30.0, {"v": value})
+        with pytest.raises(InputError, match="event 2"):
+            engine.process(bad)
+        assert [engine.process(b) for b in steps[30:]] == [reference.process(b) for b in steps[30:]]
+
+    @pytest.mark.parametrize("time", [float("nan"), float("inf"), "30", False])
+    def test_bad_time_in_a_known_batch(self, time):
+        """A time that is not a finite number raises InputError on the single-step path too."""
+        engine = build_engine()
+        steps = _steps_of(3, 5)
+        engine.process(steps[0])
+        bad = list(steps[1])
+        bad[1] = Event("metric", "s1", {}, time, {"v": 1.0})
+        with pytest.raises(InputError, match="event 1"):
+            engine.process(bad)
+
+    def test_numpy_numbers_score_as_floats(self):
+        """Values and times that are numpy floats (not plain floats) score exactly as the same plain floats."""
+        steps = _steps_of(3, 60)
+        plain, numpy_fed = build_engine(), build_engine()
+        for batch in steps:
+            as_numpy = [Event(e.source, e.series_id, e.labels, np.float64(e.time), {"v": np.float64(e.features["v"])})
+                        for e in batch]
+            assert [as_tuple(s) for s in numpy_fed.process(as_numpy)] == [as_tuple(s) for s in plain.process(batch)]
+
+    def test_extra_and_missing_features_in_a_known_batch(self):
+        """An extra feature is warned about once per series and ignored; a missing one is imputed, as before."""
+        steps = _steps_of(3, 40, features=("a", "b"))
+        engine, reference = build_engine(), build_engine()
+        for batch in steps[:30]:
+            engine.process(batch)
+            reference.process(batch)
+        odd = [Event(e.source, e.series_id, e.labels, e.time, {**e.features, "zz": 1.0}) if e.series_id == "s0"
+               else e for e in steps[30]]
+        with capture_logs() as logs:
+            assert engine.process(odd) == reference.process(steps[30])
+            engine.process([Event(e.source, e.series_id, e.labels, e.time, {**e.features, "zz": 2.0})
+                            for e in steps[31]])
+        warned = [entry for entry in logs if entry["event"] == "features not in the series layout are ignored"]
+        assert [(w["series_id"], w["extra"]) for w in warned] == [("s0", ["zz"]), ("s1", ["zz"]), ("s2", ["zz"])]
+        partial = engine.process([Event("metric", "s0", {}, 32.0, {"a": 0.1})])[0]
+        assert math.isfinite(partial.score) and set(partial.contributions) == {"a", "b"}
+
+    def test_mixed_groups_in_one_batch(self):
+        """Series of two feature layouts in one batch, each once, score as they do in batches of their own."""
+        uni, tri = _steps_of(3, 50), _steps_of(2, 50, seed=9, features=("a", "b", "c"))
+        mixed, apart = build_engine(), build_engine()
+        tri = [[Event(e.source, "m" + e.series_id, e.labels, e.time, e.features) for e in batch] for batch in tri]
+        together = [s for u, t in zip(uni, tri) for s in mixed.process(u + t)]
+        separate = [s for u, t in zip(uni, tri) for s in apart.process(u) + apart.process(t)]
+        assert together == separate
