@@ -557,21 +557,14 @@ def _layout_matrix(features: tuple[str, ...], times: list[Any], feats: list[Any]
     >>> _layout_matrix(("a",), [math.nan], [{"a": 1.0}]) is None
     True
     """
-    if not set(map(type, feats)) <= _DICT or not _plain_times(times):
-        return None
     n, f = len(feats), len(features)
-    try:
-        rows = list(map(itemgetter(*features), feats))
-    except KeyError:
-        return None
-    values = rows if f == 1 else list(chain.from_iterable(rows))
-    if not set(map(type, values)) <= _PLAIN_NUMBERS or sum(map(len, feats)) != n * f:
+    # valid, and exactly the layout's keys: all of them present and no more keys than that in total
+    if not _plainly_valid(times, feats) or sum(map(len, feats)) != n * f:
         return None
     try:
-        X = np.array(rows, dtype=float).reshape(n, f)
-    except OverflowError:  # an int beyond the floats
+        return np.array(list(map(itemgetter(*features), feats)), dtype=float).reshape(n, f)
+    except (KeyError, OverflowError):  # a feature missing; an int beyond the floats
         return None
-    return None if np.isinf(X).any() else X
 
 
 def _plainly_valid(times: list[Any], features: list[Any]) -> bool:
