@@ -50,14 +50,22 @@ class SystemAccuracy:
     accuracy: float
 
 
-def load_structured(data_dir: Path, system: str) -> tuple[list[str], list[str]]:
-    """Contents and true event ids of ``<system>_2k.log_structured_corrected.csv``."""
+def structured_rows(data_dir: Path, system: str, *, errors: str = "strict") -> tuple[Path, list[dict[str, str]]]:
+    """The path and rows of loghub's ``<system>/<system>_2k.log_structured_corrected.csv``.
+
+    ``errors``: how bytes that are not UTF-8 are decoded (``str.decode``'s argument).
+    """
     path = Path(data_dir) / system / f"{system}_2k.log_structured_corrected.csv"
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
+        with path.open(newline="", encoding="utf-8", errors=errors) as fh:
+            return path, list(csv.DictReader(fh))
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def load_structured(data_dir: Path, system: str) -> tuple[list[str], list[str]]:
+    """Contents and true event ids of ``<system>_2k.log_structured_corrected.csv``."""
+    path, rows = structured_rows(data_dir, system)
     if not rows or "Content" not in rows[0] or "EventId" not in rows[0]:
         raise InputError(f"{path} has no Content/EventId columns")
     return [r["Content"] for r in rows], [r["EventId"] for r in rows]

@@ -12,14 +12,13 @@ second apart (the settings under test count lines, not seconds).
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 
 from aiops.detectors.logs.bgl import LINE_KINDS, run_bgl
 from aiops.detectors.logs.config import LogsConfig
-from aiops.pipeline.errors import InputError
 from aiops.pipeline.shapes import Event, series_id_for
+from aiops.pipeline.templates_accuracy import structured_rows
 
 SYSTEMS = ("Thunderbird", "Android", "Apache", "HDFS", "Hadoop", "OpenStack", "Spark", "Windows", "Zookeeper")
 _LEVELS = {
@@ -57,12 +56,7 @@ class SampleFlags:
 
 def read_sample(data: Path, system: str) -> tuple[list[bool], list[Event]]:
     """Labels (all normal where the sample has none) and log events of one loghub sample, in order."""
-    path = Path(data) / system / f"{system}_2k.log_structured_corrected.csv"
-    try:
-        with path.open(encoding="utf-8", errors="replace", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    _, rows = structured_rows(data, system, errors="replace")
     truth: list[bool] = []
     events: list[Event] = []
     for i, row in enumerate(rows):
