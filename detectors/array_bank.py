@@ -14,6 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from aiops.detectors.slots import SlotStore
+from aiops.detectors.config import describe_problems
 from aiops.pipeline.errors import ConfigError, InputError
 
 
@@ -37,12 +38,7 @@ class ArrayBank:
         try:
             self.params = self.Params.model_validate(params)
         except ValidationError as exc:
-            details = "; ".join(
-                f"params.{'.'.join(str(p) for p in e['loc'])}: "
-                + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-                for e in exc.errors()
-            )
-            raise ConfigError(f"detector {self.name}: {details}") from None
+            raise ConfigError(f"detector {self.name}: {'; '.join(describe_problems(exc, 'params'))}") from None
         self.features: tuple[str, ...] | None = None
         self.store: SlotStore | None = None
 

@@ -62,7 +62,7 @@ def load_detection_config(path: Path | None) -> DetectionConfig:
     """A detection configuration from a file holding either the whole settings or just the section."""
     from pydantic import ValidationError
 
-    from aiops.detectors.config import DetectionConfig
+    from aiops.detectors.config import DetectionConfig, describe_problems
 
     if path is None:
         return DetectionConfig()
@@ -78,10 +78,7 @@ def load_detection_config(path: Path | None) -> DetectionConfig:
     try:
         return DetectionConfig.model_validate(section)
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = "detection." + ".".join(str(p) for p in err["loc"])
-            lines.append(f"{key}: {'unknown key' if err['type'] == 'extra_forbidden' else err['msg']}")
+        lines = describe_problems(exc, "detection")
         raise ConfigError(f"{path}: invalid configuration:\n" + "\n".join(lines)) from None
 
 

@@ -35,12 +35,17 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _describe(exc: ValidationError, prefix: str) -> str:
+def describe_problems(exc: ValidationError, prefix: str) -> list[str]:
+    """One ``prefix.key.path: why`` per problem of a validation error (an extra key says "unknown key")."""
     parts = []
     for err in exc.errors():
         path = ".".join([prefix, *(str(p) for p in err["loc"])])
         parts.append(f"{path}: unknown key" if err["type"] == "extra_forbidden" else f"{path}: {err['msg']}")
-    return "; ".join(parts)
+    return parts
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    return "; ".join(describe_problems(exc, prefix))
 
 
 class DetectorSpec(_Section):

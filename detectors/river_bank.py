@@ -41,6 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.detectors.base import BankScores
+from aiops.detectors.config import describe_problems
 from aiops.pipeline.errors import ConfigError, InputError
 
 _NOT_READY = (IndexError, ValueError, ZeroDivisionError, TypeError)
@@ -103,10 +104,7 @@ class RiverBank:
         try:
             self.params = RiverParams.model_validate(params)
         except ValidationError as exc:
-            details = "; ".join(f"params.{'.'.join(str(p) for p in e['loc'])}: "
-                                + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-                                for e in exc.errors())
-            raise ConfigError(f"detector river: {details}") from None
+            raise ConfigError(f"detector river: {'; '.join(describe_problems(exc, 'params'))}") from None
         try:
             self._template = build_estimator(self.params)
         except (TypeError, ValueError) as exc:
