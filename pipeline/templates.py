@@ -45,6 +45,33 @@ class TemplateStateError(InputError):
     """A snapshot of a miner cannot be read back."""
 
 
+def pack_state(payload: dict) -> bytes:
+    """A state snapshot: the payload (a dict carrying its ``version``) pickled and compressed."""
+    return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def unpack_state(data: bytes, version: int, what: str) -> dict:
+    """The payload of a ``pack_state`` snapshot of this ``version``; ``TemplateStateError`` naming ``what`` if not.
+
+    >>> unpack_state(pack_state({"version": 1, "drain": None}), 1, "state of 'x'")["drain"] is None
+    True
+    >>> for data in (b"junk", pack_state({"version": 2})):
+    ...     try:
+    ...         unpack_state(data, 1, "state of 'x'")
+    ...     except TemplateStateError as exc:
+    ...         print(str(exc)[:30])
+    state of 'x' is unreadable: Er
+    state of 'x' has an unknown ve
+    """
+    try:
+        payload = pickle.loads(zlib.decompress(data))
+    except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
+        raise TemplateStateError(f"{what} is unreadable: {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("version") != version:
+        raise TemplateStateError(f"{what} has an unknown version")
+    return payload
+
+
 @dataclass(slots=True, frozen=True)
 class TemplateMatch:
     """The template one message belongs to, and the message's parameters.
@@ -116,17 +143,11 @@ class SourceMiner:
         return {c.cluster_id: " ".join(c.log_template_tokens) for c in self.drain.clusters}
 
     def to_bytes(self) -> bytes:
-        payload = {"version": _STATE_VERSION, "source": self.source, "drain": self.drain}
-        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        return pack_state({"version": _STATE_VERSION, "source": self.source, "drain": self.drain})
 
     def load_bytes(self, data: bytes) -> None:
         """Replace the tree by a snapshot (masking rules stay those of the current settings)."""
-        try:
-            payload = pickle.loads(zlib.decompress(data))
-        except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
-            raise TemplateStateError(f"template state of {self.source!r} is unreadable: {exc}") from exc
-        if not isinstance(payload, dict) or payload.get("version") != _STATE_VERSION:
-            raise TemplateStateError(f"template state of {self.source!r} has an unknown version")
+        payload = unpack_state(data, _STATE_VERSION, f"template state of {self.source!r}")
         drain = payload["drain"]
         if not isinstance(drain, Drain):
             raise TemplateStateError(f"template state of {self.source!r} holds no Drain tree")

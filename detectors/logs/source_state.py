@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
-import zlib
 from typing import Any
 
 from aiops.detectors.logs.config import LogsConfig
@@ -14,7 +12,7 @@ from aiops.detectors.logs.sequence import SequenceDetector
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
 from aiops.detectors.security.bank import SecurityBank
-from aiops.pipeline.templates import SourceMiner, TemplateStateError
+from aiops.pipeline.templates import SourceMiner, pack_state, unpack_state
 
 _VERSION = 1
 
@@ -60,17 +58,12 @@ class SourceState:
                 "security": self.security,
             },
         }
-        return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        return pack_state(payload)
 
     @classmethod
     def from_bytes(cls, key: str, data: bytes, config: LogsConfig) -> SourceState:
         """Rebuild a source from a snapshot; masking rules come from the current settings."""
-        try:
-            payload = pickle.loads(zlib.decompress(data))
-        except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
-            raise TemplateStateError(f"log state of {key!r} is unreadable: {exc}") from exc
-        if not isinstance(payload, dict) or payload.get("version") != _VERSION:
-            raise TemplateStateError(f"log state of {key!r} has an unknown version")
+        payload = unpack_state(data, _VERSION, f"log state of {key!r}")
         state = cls(key, payload["rules_name"], payload["labels"], config)
         state.miner.drain = payload["drain"]
         detectors = payload["detectors"]
