@@ -33,6 +33,7 @@ class ArrayBank:
     Params: ClassVar[type[BankParams]] = BankParams
     multivariate_only: ClassVar[bool] = False
     accepts_missing: ClassVar[bool] = True  # NaN features are scored and skipped by learning
+    chart_fields: ClassVar[tuple[str, ...]] = ()  # advanced by ``learn`` on every row, never by ``learn_late``
 
     def __init__(self, **params: Any) -> None:
         try:
@@ -62,6 +63,15 @@ class ArrayBank:
         if X.ndim != 2 or X.shape != (len(series), len(features)):
             raise InputError(f"{self.name}: X has shape {X.shape}, expected ({len(series)}, {len(features)})")
         return self._bind(features).rows(series)
+
+    def learn_late(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> None:
+        """Learn rows scored some steps ago (the engine's ``learn_delay``); the charts moved when they came.
+
+        A bank with ``chart_fields`` overrides this to move its baselines only.
+        """
+        if self.chart_fields:
+            raise NotImplementedError(f"{self.name}: a bank with charts must learn late rows without moving them")
+        self.learn(series, X, features, times, np.ones(len(series), dtype=bool))
 
     def warm(self, series: Sequence[str]) -> np.ndarray:
         if self.store is None:

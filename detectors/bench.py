@@ -50,11 +50,11 @@ def bench_throughput(n_series: int, points: int, config: DetectionConfig | None 
     return total / elapsed, total / arrays_elapsed, int(np.mean(sizes))
 
 
-def bench_steady(n_series: int, steps: int = 100, warm_steps: int = 300, config: DetectionConfig | None = None,
+def bench_steady(n_series: int, steps: int = 100, warm_steps: int = 600, config: DetectionConfig | None = None,
                  ) -> tuple[float, float]:
     """(points/s through ``process`` once every ring is full, share of that time spent scoring a step's arrays).
 
-    The first ``warm_steps`` steps fill the rings (not timed); the share is
+    The first ``warm_steps`` steps fill the rings and start the learn delay (not timed); the share is
     the time inside the groups' array step (banks, calibration, rings), the
     rest being the building of events into arrays and of ``Score`` objects.
     """
@@ -103,7 +103,7 @@ def main() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     for n in [int(a) for a in sys.argv[1:]] or [1, 1000]:
         steps = 100 if n >= 100 else 2000
-        rate, share = bench_steady(n, steps=steps, warm_steps=max(300, 1000 // n))
+        rate, share = bench_steady(n, steps=steps, warm_steps=max(600, 1000 // n))
         print(f"{n:>6} series, rings full: {rate:>10,.0f} points/s through process(), "
               f"{share:.0%} of it in the array step")
 

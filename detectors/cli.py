@@ -167,7 +167,7 @@ def bench_command(args: argparse.Namespace) -> int:
         print(f"{n:>6} series: {via_events:>10,.0f} points/s through process(), "
               f"{via_arrays:>10,.0f} points/s array path; state {state:,} bytes per univariate series")
         if args.steady:
-            rate, share = bench_steady(n, steps=100 if n >= 100 else 2000, warm_steps=max(300, 1000 // n),
+            rate, share = bench_steady(n, steps=100 if n >= 100 else 2000, warm_steps=max(600, 1000 // n),
                                        config=config)
             print(f"{n:>6} series, rings full: {rate:>10,.0f} points/s through process(), "
                   f"{share:.0%} of it in the array step")

@@ -211,6 +211,11 @@ class DetectionConfig(_Section):
         1000, ge=1, description="after this many flagged points in a row, learn anyway (the new normal); "
                                 "never later than the number of points the series had before the run"
     )
+    learn_delay: int = Field(
+        30, ge=0, le=1024,
+        description="a point is learned this many points after it was scored, and only if no flagged point came "
+                    "in between: the onset of an anomaly is not absorbed before it is flagged (0: learn at once); "
+                    "applies once a series has had 2 x calibration.window points")
     calibration: CalibrationConfig = CalibrationConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(default_factory=list, description="first match wins")

@@ -87,10 +87,15 @@ class CusumBank(ArrayBank):
         alarm = np.maximum(pos, neg) > p.reset
         a["pos"][all_rows] = np.where(warm & ~alarm, pos, 0.0)
         a["neg"][all_rows] = np.where(warm & ~alarm, neg, 0.0)
-        rows = all_rows[mask]
+        self._learn_baseline(all_rows[mask], X[mask])
+
+    def learn_late(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> None:
+        self._learn_baseline(self._rows(series, features, X), X)
+
+    def _learn_baseline(self, rows: np.ndarray, x: np.ndarray) -> None:
         if rows.size == 0:
             return
-        x = X[mask]
+        a, p = self.store.arrays, self.params  # type: ignore[union-attr]
         cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
         ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)
         a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var

@@ -40,6 +40,7 @@ from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
 from aiops.detectors.explain import contributions
+from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
 from aiops.detectors.slots import SlotStore
 from aiops.pipeline.errors import ConfigError, InputError
@@ -120,6 +121,12 @@ class _Group:
         fields["ring"] = ((d, window), np.float32(0.0))
         fields["ranked"] = ((d, window), np.float32(np.inf))  # the ring sorted, +inf past its scores
         fields["tail"] = ((d, 3), 0.0)
+        # banks that can learn a row after later rows came; the others learn at once, as with no delay
+        self._late = np.array([hasattr(m.bank, "learn_late") for m in self.members])
+        self.lag = (LearnDelay(config.learn_delay, n_features=len(features), n_detectors=d, impute=self.impute,
+                               start=2 * window) if config.learn_delay and self._late.any() else None)
+        if self.lag is not None:
+            fields.update(self.lag.fields())
         self.store = SlotStore(fields)
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
         self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
@@ -191,16 +198,49 @@ class _Group:
             # a flagged run longer than the history before it is the new normal: a young baseline that
             # flags everything after it (a level it never saw while warming up) must not lock itself in
             mask = learn[a:b] & (~flagged | (run >= np.minimum(adapt, count - run)))
-            for j, bank in enumerate(banks):
-                bank.learn(s, filled if complete[j] else x, feats, t, mask)
-            keep = mask[:, None] & warm
-            if keep.any():
-                self._remember(rows, keep, R, level, tail_rate)
+            if self.lag is not None:
+                self._learn_delayed(s, rows, count, x, filled, t, R, level.reshape(m, d), warm, mask, flagged)
+            else:
+                for j, bank in enumerate(banks):
+                    bank.learn(s, filled if complete[j] else x, feats, t, mask)
+                keep = mask[:, None] & warm
+                if keep.any():
+                    self._remember(rows, keep, R, level, tail_rate)
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
         out.contributions[:] = contributions(shares, out.calibrated, self.weights, f)
         return out
+
+    def _learn_delayed(self, s: Sequence[str], rows: np.ndarray, count: np.ndarray, x: np.ndarray, filled: np.ndarray,
+                       t: np.ndarray, R: np.ndarray, level: np.ndarray, warm: np.ndarray, mask: np.ndarray,
+                       flagged: np.ndarray) -> None:
+        """Advance every bank with the step's rows, learn the rows whose delay is over, hold the new ones."""
+        lag, arrays, late = self.lag, self.store.arrays, self._late
+        assert lag is not None
+        void = flagged & ~mask
+        if void.any():
+            lag.void(arrays, rows[void])
+        due = lag.take(arrays, rows, count)
+        rate = self.config.calibration.tail_rate
+        # a young series (its calibration history not yet refilled twice) learns at once: held points would thin
+        # that history further, a false alarm there would drop them and feed on itself, and rings filled while
+        # learning at once would take the larger residuals of a late baseline for anomalies
+        young = mask & (count < lag.start)
+        for j, m in enumerate(self.members):
+            complete = self._complete[j]
+            m.bank.learn(s, filled if complete else x, self.features, t, young if late[j] else mask)
+            if due is not None and late[j]:
+                m.bank.learn_late([s[i] for i in due.pick], due.filled if complete else due.x, self.features,
+                                  due.times)
+        now = np.where(late[None, :], young[:, None], mask[:, None]) & warm
+        if now.any():
+            self._remember(rows, now, R, level, rate)
+        if due is not None:
+            then = due.warm & late
+            if then.any():
+                self._remember(rows[due.pick], then, due.raw, due.level, rate)
+        lag.hold(arrays, rows, count, x, filled, t, R, level, warm, mask & ~young)
 
     def _remember(self, rows: np.ndarray, keep: np.ndarray, R: np.ndarray, level: np.ndarray, rate: float) -> None:
         """Add the kept raw scores to their rings and tail moments, touching only those cells."""
@@ -439,9 +479,12 @@ class Engine:
             for j, m in enumerate(group.members):
                 dets[m.key] = {"digest": m.digest, "bank": m.bank.export_state(sid),
                                "ring": rec["ring"][j], "seen": int(rec["seen"][j]), "tail": rec["tail"][j]}
+                if group.lag is not None:
+                    dets[m.key]["lag"] = group.lag.detector_columns(rec, j)
             state = {"v": STATE_VERSION, "labels": info.labels, "source": info.source, "features": info.group[1],
                      "count": int(rec["count"]), "notches": int(rec["notches"]), "run": int(rec["run"]),
-                     "last": rec.get("last"), "detectors": dets}
+                     "last": rec.get("last"), "detectors": dets,
+                     "lag": None if group.lag is None else group.lag.export(rec)}
             out[sid] = pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
         return out
 
@@ -462,9 +505,13 @@ class Engine:
             for name in ("count", "notches", "run", "last"):
                 if name in arrays and state.get(name) is not None:
                     arrays[name][slot] = state[name]
+            waiting = group.lag is not None and group.lag.restore(arrays, slot, state.get("lag"))
             for j, m in enumerate(group.members):
                 saved = state["detectors"].get(m.key)
-                if saved is None or saved["digest"] != m.digest:
+                same = saved is not None and saved["digest"] == m.digest
+                if waiting:  # the points waiting to be learned stay; a changed detector keeps them out of its ring
+                    group.lag.restore_detector(arrays, slot, j, saved.get("lag") if same else None)  # type: ignore[union-attr]
+                if not same:
                     continue
                 if saved["bank"] is not None:
                     m.bank.import_state(sid, saved["bank"])

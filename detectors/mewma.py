@@ -76,3 +76,6 @@ class MewmaBank(MahalanobisBank):
         _, e, _ = self._smoothed(rows, X)
         self.store.arrays["ew"][rows] = e  # type: ignore[union-attr]
         super().learn(series, X, features, times, mask)
+
+    def learn_late(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> None:
+        super().learn(series, X, features, times, np.ones(len(series), dtype=bool))

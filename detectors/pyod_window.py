@@ -248,6 +248,10 @@ class PyODBank:
             state.since_fit += 1
             self._maybe_fit(series[i], state)
 
+    def learn_late(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> None:
+        """Rows scored some steps ago join the window (nothing here moves with every row)."""
+        self.learn(series, X, features, times, np.ones(len(series), dtype=bool))
+
     def warm(self, series: Sequence[str]) -> np.ndarray:
         return np.array([(st := self._series.get(s)) is not None and st.fit is not None for s in series], dtype=bool)
 

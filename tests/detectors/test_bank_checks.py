@@ -140,6 +140,40 @@ class TestEveryBank:
         bank.learn(["s"], row, FEATURES, np.array([60.0]), np.array([True]))
         assert np.isfinite(feed(bank, "s", X[61:], 61)).all()
 
+    def test_learn_late_is_learning_split_in_two(self, name):
+        """A bank that can learn late: ``learn(mask)`` equals ``learn(nothing)`` now plus ``learn_late`` of the masked rows.
+
+        That is what the engine's ``learn_delay`` relies on: charts advance with the row, baselines move later.
+        Banks without ``learn_late`` are learned at once by the engine, whatever the delay.
+        """
+        bank, twin = make_bank(name), make_bank(name)
+        if not hasattr(bank, "learn_late"):
+            pytest.skip(f"{name} learns at once")
+        X = series_data(90)
+        feed(bank, "s", X[:60])
+        feed(twin, "s", X[:60])
+        for i in range(60, 90):
+            row, t = X[i:i + 1], np.array([float(i)])
+            keep = np.array([i % 3 != 0])
+            assert bank.score(["s"], row, FEATURES, t).raw[0] == twin.score(["s"], row, FEATURES, t).raw[0]
+            bank.learn(["s"], row, FEATURES, t, keep)
+            twin.learn(["s"], row, FEATURES, t, np.array([False]))
+            if keep[0]:
+                twin.learn_late(["s"], row, FEATURES, t)
+        assert pickle.dumps(bank.export_state("s")) == pickle.dumps(twin.export_state("s"))
+
+    def test_learn_late_leaves_charts_alone(self, name):
+        bank = make_bank(name)
+        charts = getattr(bank, "chart_fields", ())
+        if not hasattr(bank, "learn_late") or not charts:
+            pytest.skip(f"{name} has no chart it could move")
+        X = series_data(70)
+        feed(bank, "s", X[:60])
+        before = {k: bank.store.arrays[k].copy() for k in charts}
+        for i in range(60, 70):
+            bank.learn_late(["s"], X[i:i + 1] * 5, FEATURES, np.array([float(i)]))
+        assert all(np.array_equal(before[k], bank.store.arrays[k]) for k in charts)
+
     def test_mask_blocks_learning(self, name):
         """Rows masked out of learn leave the series' baseline as if they were never seen.
 
