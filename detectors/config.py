@@ -193,13 +193,13 @@ class DetectionConfig(_Section):
 
     detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
     ensemble: EnsembleConfig = EnsembleConfig()
-    # 0.99995 with the streamed Pareto tail and four detectors (``python -m aiops.detectors.quality``,
-    # 3 x 20k points per case): false alarms per 10k points 0 iid Gaussian, 0.88 AR(1), 6.3 Student-t3 (mostly
-    # points beyond 8 sd, as rare as the threshold says per detector), 0 seasonal, 0.53 four correlated features;
-    # faults found: 6-sigma spike 17/20 (delay 0), level shift 20/20, variance x3 20/20, drift 16/20, correlation
-    # break 20/20. 0.9999 doubles to quadruples those false alarms, 0.9995 flags 3-70 per 10k. The cost is SKAB:
-    # F1 0.64 (400 rows trained) against 0.69 at 0.9999 and 0.71 at 0.9995; sensor benches wanting that recall
-    # lower it (``aiops backtest --sweep`` shows the trade-off on your own labelled data).
+    # 0.99995 with the streamed Pareto tail, the default detectors and learn_delay 30 (``python -m
+    # aiops.detectors.quality``, 3 x 20k points per case): false alarms per 10k points 0.53 iid Gaussian, 2.1 AR(1),
+    # 6.7 Student-t3 (mostly points beyond 8 sd, as rare as the threshold says per detector), 0 seasonal, 0.70 four
+    # correlated features; faults found: 6-sigma spike 17/20 (delay 0), level shift 20/20, variance x3 20/20, drift
+    # 20/20, correlation break 20/20. 0.9999 doubles to quadruples those false alarms, 0.9995 flags 3-70 per 10k.
+    # SKAB gains little from lower thresholds: F1 0.755 (400 rows trained) against 0.757 at 0.9999, 0.760 at
+    # 0.9995 and 0.774 at 0.995 (``aiops backtest --sweep`` shows the trade-off on your own labelled data).
     threshold: float = Field(0.99995, gt=0.0, lt=1.0, description="calibrated ensemble score from which a point is anomalous")
     # no hysteresis by default: release 0.9 let runs of false alarms feed themselves on clean noise (27% of
     # iid Gaussian points flagged at threshold 0.9995), since flagged points are not learned
