@@ -89,6 +89,9 @@ class Score:
     each detector to its own calibrated score; ``contributions`` maps each
     feature to its share of the anomaly (summing to about 1); ``expected``
     maps each feature to the (low, high) range the model expected.
+    ``learned`` says whether the point goes into the baselines: at once, or
+    with ``detection.learn_delay`` some points later unless a flagged point
+    comes first.
     """
 
     series_id: str
