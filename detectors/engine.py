@@ -199,7 +199,8 @@ class _Group:
             # flags everything after it (a level it never saw while warming up) must not lock itself in
             mask = learn[a:b] & (~flagged | (run >= np.minimum(adapt, count - run)))
             if self.lag is not None:
-                self._learn_delayed(s, rows, count, x, filled, t, R, level.reshape(m, d), warm, mask, flagged)
+                self._learn_delayed(s, rows, count, x, filled, t, R, level.reshape(m, d), warm, mask, flagged,
+                                    tail_rate)
             else:
                 for j, bank in enumerate(banks):
                     bank.learn(s, filled if complete[j] else x, feats, t, mask)
@@ -214,7 +215,7 @@ class _Group:
 
     def _learn_delayed(self, s: Sequence[str], rows: np.ndarray, count: np.ndarray, x: np.ndarray, filled: np.ndarray,
                        t: np.ndarray, R: np.ndarray, level: np.ndarray, warm: np.ndarray, mask: np.ndarray,
-                       flagged: np.ndarray) -> None:
+                       flagged: np.ndarray, rate: float) -> None:
         """Advance every bank with the step's rows, learn the rows whose delay is over, hold the new ones."""
         lag, arrays, late = self.lag, self.store.arrays, self._late
         assert lag is not None
@@ -222,11 +223,11 @@ class _Group:
         if void.any():
             lag.void(arrays, rows[void])
         due = lag.take(arrays, rows, count)
-        rate = self.config.calibration.tail_rate
         # a young series (its calibration history not yet refilled twice) learns at once: held points would thin
         # that history further, a false alarm there would drop them and feed on itself, and rings filled while
         # learning at once would take the larger residuals of a late baseline for anomalies
-        young = mask & (count < lag.start)
+        held = count >= lag.start
+        young = mask & ~held
         for j, m in enumerate(self.members):
             complete = self._complete[j]
             m.bank.learn(s, filled if complete else x, self.features, t, young if late[j] else mask)
@@ -240,7 +241,11 @@ class _Group:
             then = due.warm & late
             if then.any():
                 self._remember(rows[due.pick], then, due.raw, due.level, rate)
-        lag.hold(arrays, rows, count, x, filled, t, R, level, warm, mask & ~young)
+        if held.all():  # a young series' slots stay empty: nothing in them is ever due
+            lag.hold(arrays, rows, count, x, filled, t, R, level, warm, mask)
+        elif held.any():
+            lag.hold(arrays, rows[held], count[held], x[held], filled[held], t[held], R[held], level[held], warm[held],
+                     mask[held])
 
     def _remember(self, rows: np.ndarray, keep: np.ndarray, R: np.ndarray, level: np.ndarray, rate: float) -> None:
         """Add the kept raw scores to their rings and tail moments, touching only those cells."""
