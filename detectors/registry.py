@@ -18,6 +18,7 @@ BANKS = Registry(
         "mahalanobis": "aiops.detectors.mahalanobis:MahalanobisBank",
         "hst": "aiops.detectors.hst:HalfSpaceTreesBank",
         "mewma": "aiops.detectors.mewma:MewmaBank",
+        "ewma": "aiops.detectors.ewma:EwmaBank",
         "river": "aiops.detectors.river_bank:RiverBank",
         "pyod": "aiops.detectors.pyod_window:PyODBank",
         "lstm_ae": "aiops.detectors.lstm_ae:LSTMAEBank",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from aiops.detectors.cusum import CusumBank
+from aiops.detectors.ewma import EwmaBank
 from aiops.detectors.hst import HalfSpaceTreesBank
 from aiops.detectors.mahalanobis import MahalanobisBank
 from aiops.detectors.zscore import ZScoreBank
@@ -72,6 +73,41 @@ class TestCusum:
         bank = CusumBank(reset=5.0)
         run(bank, X, ["v"])
         assert bank.store.arrays["pos"][0, 0] < 5.0
+
+
+class TestEwma:
+    def test_wandering_sensor_needs_a_larger_excursion(self, noise):
+        """The same sustained 1.5-sd shift scores lower on a sensor that wanders (AR(1)) than on plain noise,
+        since each chart is scaled by its own swing on normal data."""
+        rng = np.random.default_rng(1)
+        wander = np.zeros((900, 1))
+        for t in range(1, 900):
+            wander[t] = 0.95 * wander[t - 1] + np.sqrt(1 - 0.95 ** 2) * rng.normal()
+        steady = noise(900)
+        for X in (wander, steady):
+            X[800:] += 1.5
+        shifted_wander = run(EwmaBank(), wander, ["v"])
+        shifted_steady = run(EwmaBank(), steady, ["v"])
+        assert shifted_steady[800:840].max() > 1.5 * shifted_steady[300:800].max()
+        assert shifted_wander[800:840].max() < 0.6 * shifted_steady[800:840].max()
+
+    def test_lone_spike_does_not_echo(self, noise):
+        """A lone spike (the point detectors' case) leaves the despiked chart as it was; without despiking it
+        holds the chart up for the points after it."""
+        X = noise(500)
+        X[400] += 15.0
+        despiked, plain = run(EwmaBank(), X, ["v"]), run(EwmaBank(despike=False), X, ["v"])
+        normal = despiked[200:400].max()
+        assert despiked[400:410].max() < 1.5 * normal
+        assert plain[401:405].min() > 2 * normal
+
+    def test_steadier_than_noise_is_read_as_noise(self):
+        """A periodic sensor whose chart barely moves is scaled as if it were noise (rms_floor 1): a small
+        wobble does not score as a large excursion."""
+        X = np.array([[10.0 + (t % 5) * 0.1] for t in range(400)])
+        X[350:] += 0.02
+        floored, raw = run(EwmaBank(), X, ["v"]), run(EwmaBank(rms_floor=0.0), X, ["v"])
+        assert floored[350:].max() < 0.5 * raw[350:].max()
 
 
 class TestMahalanobis:
