@@ -34,6 +34,9 @@ class ArrayBank:
     multivariate_only: ClassVar[bool] = False
     accepts_missing: ClassVar[bool] = True  # NaN features are scored and skipped by learning
     chart_fields: ClassVar[tuple[str, ...]] = ()  # advanced by ``learn`` on every row, never by ``learn_late``
+    # ``learn_late`` of a row with NaN features moves only the features it has (``detection.partial_learning``)
+    learns_partial: ClassVar[bool] = False
+    derived_fields: ClassVar[tuple[str, ...]] = ()  # recomputed from the others (a covariance's inverse)
 
     def __init__(self, **params: Any) -> None:
         try:

@@ -47,6 +47,7 @@ class CusumBank(ArrayBank):
     Params: ClassVar[type[BankParams]] = CusumParams
     params: CusumParams
     chart_fields: ClassVar[tuple[str, ...]] = ("pos", "neg")  # advanced on every row, learned or not
+    learns_partial: ClassVar[bool] = True
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = (n_features,)

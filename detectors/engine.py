@@ -39,7 +39,7 @@ import structlog
 from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
-from aiops.detectors.explain import contributions
+from aiops.detectors.explain import contributions, implicated
 from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
 from aiops.detectors.slots import SlotStore
@@ -123,6 +123,9 @@ class _Group:
         fields["tail"] = ((d, 3), 0.0)
         # banks that can learn a row after later rows came; the others learn at once, as with no delay
         self._late = np.array([hasattr(m.bank, "learn_late") for m in self.members])
+        # banks whose learn_late moves only the features a row has: a flagged row teaches them its bystanders
+        self._partial = ([j for j, m in enumerate(self.members) if getattr(m.bank, "learns_partial", False)]
+                         if config.partial_learning is not None and len(features) > 1 else [])
         self.lag = (LearnDelay(config.learn_delay, n_features=len(features), n_detectors=d, impute=self.impute,
                                start=2 * window) if config.learn_delay and self._late.any() else None)
         if self.lag is not None:
@@ -198,6 +201,10 @@ class _Group:
             # a flagged run longer than the history before it is the new normal: a young baseline that
             # flags everything after it (a level it never saw while warming up) must not lock itself in
             mask = learn[a:b] & (~flagged | (run >= np.minimum(adapt, count - run)))
+            if self._partial:
+                bystanders = learn[a:b] & flagged & ~mask
+                if bystanders.any():
+                    self._learn_bystanders(s, x, t, P, shares, a, np.flatnonzero(bystanders))
             if self.lag is not None:
                 self._learn_delayed(s, rows, count, x, filled, t, R, level.reshape(m, d), warm, mask, flagged,
                                     tail_rate)
@@ -212,6 +219,26 @@ class _Group:
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
         out.contributions[:] = contributions(shares, out.calibrated, self.weights, f)
         return out
+
+    def _learn_bystanders(self, s: Sequence[str], x: np.ndarray, t: np.ndarray, P: np.ndarray,
+                          shares: list[np.ndarray | None], start: int, pick: np.ndarray) -> None:
+        """Teach the partial-learning banks the features of flagged rows that did not make them unusual.
+
+        The rest of the row is hidden (NaN): a temperature drifting through a flow anomaly stays tracked, so
+        the end of the anomaly is not followed by alarms on the temperature its frozen baseline no longer fits.
+        """
+        at = start + pick
+        C = contributions([None if sh is None else sh[at] for sh in shares], P[pick], self.weights,
+                          len(self.features))
+        hide = implicated(C, self.config.partial_learning)  # type: ignore[arg-type]
+        some = ~hide.all(axis=1)
+        if not some.any():
+            return
+        pick, hide = pick[some], hide[some]
+        xp = np.where(hide, np.nan, x[pick])
+        sp = [s[i] for i in pick]
+        for j in self._partial:
+            self.members[j].bank.learn_late(sp, xp, self.features, t[pick])
 
     def _learn_delayed(self, s: Sequence[str], rows: np.ndarray, count: np.ndarray, x: np.ndarray, filled: np.ndarray,
                        t: np.ndarray, R: np.ndarray, level: np.ndarray, warm: np.ndarray, mask: np.ndarray,

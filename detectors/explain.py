@@ -11,6 +11,11 @@ has an opinion get equal shares.
 [[0.9, 0.1]]
 >>> contributions([None], np.array([[0.99]]), np.array([1.0]), 4).tolist()
 [[0.25, 0.25, 0.25, 0.25]]
+
+The features that explain a point, largest share first, until half of it is explained:
+
+>>> implicated(np.array([[0.6, 0.3, 0.1], [0.3, 0.3, 0.4]]), 0.5).tolist()
+[[True, False, False], [True, False, True]]
 """
 
 from __future__ import annotations
@@ -38,3 +43,17 @@ def contributions(per_feature: Sequence[np.ndarray | None], P: np.ndarray, weigh
     total = mix.sum(axis=1, keepdims=True)
     equal = np.full_like(mix, 1.0 / mix.shape[1])
     return np.divide(mix, total, out=equal, where=total > 0)
+
+
+def implicated(contrib: np.ndarray, share: float) -> np.ndarray:
+    """(m, f) mask of the smallest set of features per row, largest contribution first, holding ``share`` of it.
+
+    Ties keep feature order. The other features did not make the point unusual: a flagged point may still
+    teach their baselines (``detection.partial_learning``).
+    """
+    order = np.argsort(-contrib, axis=1, kind="stable")
+    ranked = np.take_along_axis(contrib, order, axis=1)
+    before = np.cumsum(ranked, axis=1) - ranked  # share explained by the larger features
+    out = np.empty(contrib.shape, dtype=bool)
+    np.put_along_axis(out, order, before < share, axis=1)
+    return out

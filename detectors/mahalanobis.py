@@ -46,6 +46,8 @@ class MahalanobisBank(ArrayBank):
     name: ClassVar[str] = "mahalanobis"
     Params: ClassVar[type[BankParams]] = MahalanobisParams
     multivariate_only: ClassVar[bool] = True
+    learns_partial: ClassVar[bool] = True
+    derived_fields: ClassVar[tuple[str, ...]] = ("prec",)
     params: MahalanobisParams
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
@@ -88,8 +90,11 @@ class MahalanobisBank(ArrayBank):
             t2 = np.maximum((d * pd).sum(axis=1), 0.0)
             limit = p.clip * p.clip * x.shape[1]
             w = np.where((n > p.min_count) & (t2 > limit), w * limit / np.maximum(t2, 1e-300), w)
-        mean = mean + w[:, None] * d
+        mean = mean + w[:, None] * d  # a missing feature has d = 0: its mean stays
         cov = (1.0 - w)[:, None, None] * (a["cov"][rows] + w[:, None, None] * d[:, :, None] * d[:, None, :])
+        seen = np.isfinite(x)
+        if not seen.all():  # only pairs of features the row has move (else a missing feature's variance decays)
+            cov = np.where(seen[:, :, None] & seen[:, None, :], cov, a["cov"][rows])
         a["mean"][rows], a["cov"][rows], a["n"][rows] = mean, cov, n
         a["prec"][rows] = np.linalg.inv(self._shrunk(cov, mean))
 

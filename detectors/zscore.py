@@ -41,6 +41,7 @@ class ZScoreBank(ArrayBank):
     name: ClassVar[str] = "zscore"
     Params: ClassVar[type[BankParams]] = ZScoreParams
     params: ZScoreParams
+    learns_partial: ClassVar[bool] = True
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = n_features

@@ -91,7 +91,9 @@ class Score:
     maps each feature to the (low, high) range the model expected.
     ``learned`` says whether the point goes into the baselines: at once, or
     with ``detection.learn_delay`` some points later unless a flagged point
-    comes first.
+    comes first. A flagged point says False, though with
+    ``detection.partial_learning`` the features it did not implicate are
+    still learned from it.
     """
 
     series_id: str

@@ -182,6 +182,36 @@ class TestEveryBank:
         assert pickle.dumps(bank.export_state("s")) != state
         assert all(np.array_equal(before[k], bank.store.arrays[k]) for k in charts)
 
+    def test_partial_rows_leave_missing_features_alone(self, name):
+        """A bank that ``learns_partial``: late rows with a NaN feature move the other features only.
+
+        Every per-feature array keeps its entries of the missing feature (for a covariance: its row and
+        column), while the state still moves; arrays derived from the others (``derived_fields``: an inverse
+        covariance) are exempt. That is what lets the engine teach a flagged row's bystanders.
+        """
+        bank = make_bank(name)
+        if not getattr(bank, "learns_partial", False):
+            return
+        assert hasattr(bank, "learn_late"), "partial rows are learned through learn_late"
+        X = series_data(90)
+        feed(bank, "s", X[:60])
+        before = {k: v.copy() for k, v in bank.store.arrays.items() if k not in bank.derived_fields}
+        f, missing = len(FEATURES), 1
+        for i in range(60, 90):
+            row = X[i:i + 1] * 3.0
+            row[0, missing] = np.nan
+            bank.learn_late(["s"], row, FEATURES, np.array([float(i)]))
+        slot = bank.store.rows(["s"])[0]
+        moved = False
+        for k, old in before.items():
+            new = bank.store.arrays[k][slot]
+            moved |= not np.array_equal(old[slot], new)
+            if new.ndim and new.shape[-1] == f:
+                np.testing.assert_array_equal(old[slot][..., missing], new[..., missing], err_msg=k)
+            if new.ndim >= 2 and new.shape[-2] == f:
+                np.testing.assert_array_equal(old[slot][..., missing, :], new[..., missing, :], err_msg=k)
+        assert moved
+
     def test_mask_blocks_learning(self, name):
         """Rows masked out of learn leave the series' baseline as if they were never seen.
 

@@ -88,21 +88,39 @@ class TestOnline:
     def test_spike_flagged_and_not_learned(self):
         """A flagged point is not learned: the next point's baselines are as if the spike never happened.
 
-        Only the sequential charts (CUSUM sums, MEWMA's smoothed residual) saw it, as they see every point.
+        Only the sequential charts (CUSUM sums, the smoothed residuals of MEWMA and EWMA) saw it, as they see
+        every point.
         """
         X = sensors(302)
         spiked = X.copy()
         spiked[300, 0] += 50.0
-        seen = build_engine()
+        whole = DetectionConfig(partial_learning=None)
+        seen = build_engine(whole)
         scores = seen.process(events_for("s", spiked, FEATS))
         assert scores[300].is_anomaly and not scores[300].learned
-        clean = build_engine()
+        clean = build_engine(whole)
         clean.process(events_for("s", X[:300], FEATS))
         after_clean = clean.process(events_for("s", X[301:], FEATS, start=301))[0]
-        charts = {"cusum", "mewma"}
+        charts = {"cusum", "mewma", "ewma"}
         assert {k: v for k, v in scores[301].raw.items() if k not in charts} == \
             {k: v for k, v in after_clean.raw.items() if k not in charts}
         assert set(after_clean.raw) > charts
+
+    def test_flagged_point_teaches_its_bystanders(self):
+        """With partial learning, a spike in one sensor still teaches the others: their baselines move as if
+        the point were normal, the spiked sensor's as if it never came."""
+        X = sensors(302)
+        spiked = X.copy()
+        spiked[300, 0] += 50.0
+        partial = build_engine().process(events_for("s", spiked, FEATS))
+        frozen = build_engine(DetectionConfig(partial_learning=None)).process(events_for("s", spiked, FEATS))
+        clean = build_engine().process(events_for("s", X, FEATS))
+        assert partial[300].is_anomaly and not partial[300].learned
+        assert partial[300].contributions["a"] > 0.5
+        after, before = partial[301].expected, partial[300].expected
+        assert after["a"] == frozen[301].expected["a"] == before["a"]
+        for f in ("b", "c"):
+            assert after[f] == clean[301].expected[f] != frozen[301].expected[f]
 
     def test_young_series_does_not_lock_in(self):
         """A level a young series never saw is flagged, then learned after as many points as it had before.
@@ -247,12 +265,12 @@ class TestProfiles:
         other = engine.process(events_for("web", x, FEATS))[0]
         assert (first.threshold, set(first.detectors)) == (0.9, {"zscore"})
         assert second.threshold == 0.95 and other.threshold == cfg.threshold
-        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma", "hst"}
+        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma", "hst", "ewma"}
 
     def test_univariate_series_skip_multivariate_banks(self):
         """A one-feature series runs the per-feature detectors only."""
         score = build_engine().process([Event("metric", "u", {}, 0.0, {"v": 1.0})])[0]
-        assert set(score.detectors) == {"zscore", "cusum", "mewma"}
+        assert set(score.detectors) == {"zscore", "cusum", "mewma", "ewma"}
 
 
 def _steps_of(n_series: int, n_steps: int, seed: int = 7, features=("v",)) -> list[list[Event]]:
@@ -280,7 +298,7 @@ class TestSingleStepPath:
         paired = build_engine(DetectionConfig(warmup=20))
         general = [s for a, b in zip(steps[::2], steps[1::2]) for s in paired.process(a + b)]
         assert fast == general
-        assert [s.series_id for s in fast if s.is_anomaly] == ["s1"]
+        assert [(s.series_id, s.time) for s in fast if s.is_anomaly] == [("s1", 155.0)]
         assert all(len(s.expected) == len(features) and set(s.contributions) == set(features) for s in fast[200:])
 
     def test_dicts_are_not_shared(self):
