@@ -79,11 +79,15 @@ class ArrayBank:
     def warm(self, series: Sequence[str]) -> np.ndarray:
         if self.store is None:
             return np.zeros(len(series), dtype=bool)
-        index, n = self.store.index, self.store.arrays["n"]
-        need = self.params.min_count
+        index = self.store.index
         if all(map(index.__contains__, series)):
-            return n[self.store.rows(series)] >= need
-        return np.fromiter((s in index and n[index[s]] >= need for s in series), dtype=bool, count=len(series))
+            return self._warm_rows(self.store.rows(series))
+        return np.fromiter((s in index and bool(self._warm_rows(np.array([index[s]]))[0]) for s in series),
+                           dtype=bool, count=len(series))
+
+    def _warm_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Whether the series in these slots are warm (by default: ``min_count`` rows learned)."""
+        return self.store.arrays["n"][rows] >= self.params.min_count  # type: ignore[union-attr]
 
     def export_state(self, series_id: str) -> object | None:
         if self.store is None:
@@ -104,6 +108,38 @@ class ArrayBank:
 
     def series(self) -> list[str]:
         return [] if self.store is None else list(self.store.index)
+
+
+class BaselineBank(ArrayBank):
+    """A bank scoring each feature against its own exponentially weighted baseline (``cnt``, ``mean``, ``var``).
+
+    Its ``Params`` have ``alpha`` and ``clip`` (how the baseline learns) and ``rel_floor`` and ``abs_floor``
+    (the sd below which a near-constant feature is not read more sharply).
+    """
+
+    learns_partial: ClassVar[bool] = True  # the baseline learns each feature on its own, skipping NaNs
+
+    def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
+        f = (n_features,)
+        return {"cnt": (f, 0), "mean": (f, 0.0), "var": (f, 0.0)}
+
+    def _residual(self, rows: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Each value's distance from its baseline in sds (0 where missing)."""
+        a, p = self.store.arrays, self.params  # type: ignore[union-attr]
+        mean, var = a["mean"][rows], a["var"][rows]
+        floor = p.rel_floor * np.abs(mean) + p.abs_floor  # type: ignore[attr-defined]
+        z = (X - mean) / np.sqrt(var + floor * floor)
+        return np.where(np.isfinite(z), z, 0.0)
+
+    def _learn_baseline(self, rows: np.ndarray, x: np.ndarray) -> None:
+        """Move the baselines of these slots by their rows ``x`` (NaN features stay)."""
+        if rows.size == 0:
+            return
+        a, p = self.store.arrays, self.params  # type: ignore[union-attr]
+        cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
+        ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)  # type: ignore[attr-defined]
+        a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var
+        a["n"][rows] += 1
 
 
 def ew_update(n: np.ndarray, mean: np.ndarray, var: np.ndarray, x: np.ndarray, alpha: float, clip: float | None,

@@ -27,7 +27,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 from pydantic import Field
 
-from aiops.detectors.array_bank import ArrayBank, BankParams, ew_update
+from aiops.detectors.array_bank import BankParams, BaselineBank
 from aiops.detectors.base import BankScores
 
 
@@ -40,25 +40,21 @@ class CusumParams(BankParams):
     abs_floor: float = Field(1e-9, ge=0.0)
 
 
-class CusumBank(ArrayBank):
+class CusumBank(BaselineBank):
     """Largest two-sided CUSUM statistic over the row's features."""
 
     name: ClassVar[str] = "cusum"
     Params: ClassVar[type[BankParams]] = CusumParams
     params: CusumParams
     chart_fields: ClassVar[tuple[str, ...]] = ("pos", "neg")  # advanced on every row, learned or not
-    learns_partial: ClassVar[bool] = True
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = (n_features,)
-        return {"cnt": (f, 0), "mean": (f, 0.0), "var": (f, 0.0), "pos": (f, 0.0), "neg": (f, 0.0)}
+        return {**super()._fields(n_features), "pos": (f, 0.0), "neg": (f, 0.0)}
 
     def _sums(self, rows: np.ndarray, X: np.ndarray, *, clipped: bool) -> tuple[np.ndarray, np.ndarray]:
         a, p = self.store.arrays, self.params  # type: ignore[union-attr]
-        mean, var = a["mean"][rows], a["var"][rows]
-        floor = p.rel_floor * np.abs(mean) + p.abs_floor
-        z = (X - mean) / np.sqrt(var + floor * floor)
-        z = np.where(np.isfinite(z), z, 0.0)
+        z = self._residual(rows, X)
         if clipped and p.clip is not None:
             z = np.clip(z, -p.clip, p.clip)
         pos = np.maximum(0.0, a["pos"][rows] + z - p.drift)
@@ -92,12 +88,3 @@ class CusumBank(ArrayBank):
 
     def learn_late(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray) -> None:
         self._learn_baseline(self._rows(series, features, X), X)
-
-    def _learn_baseline(self, rows: np.ndarray, x: np.ndarray) -> None:
-        if rows.size == 0:
-            return
-        a, p = self.store.arrays, self.params  # type: ignore[union-attr]
-        cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
-        ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)
-        a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var
-        a["n"][rows] += 1

@@ -34,7 +34,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 from pydantic import Field
 
-from aiops.detectors.array_bank import ArrayBank, BankParams, ew_update
+from aiops.detectors.array_bank import BankParams, BaselineBank
 from aiops.detectors.base import BankScores
 
 
@@ -56,27 +56,23 @@ class EwmaParams(BankParams):
     abs_floor: float = Field(1e-9, ge=0.0)
 
 
-class EwmaBank(ArrayBank):
+class EwmaBank(BaselineBank):
     """|chart| / its RMS per feature; a row's raw score is the largest."""
 
     name: ClassVar[str] = "ewma"
     Params: ClassVar[type[BankParams]] = EwmaParams
-    chart_fields: ClassVar[tuple[str, ...]] = ("chart", "z1", "z2")  # advanced on every row, learned or not  # advanced on every row, learned or not
-    learns_partial: ClassVar[bool] = True
+    chart_fields: ClassVar[tuple[str, ...]] = ("chart", "z1", "z2")  # advanced on every row, learned or not
     params: EwmaParams
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = (n_features,)
-        return {"cnt": (f, 0), "mean": (f, 0.0), "var": (f, 0.0), "chart": (f, 0.0), "ms": (f, 0.0),
-                "ms_cnt": (f, 0), "z1": (f, 0.0), "z2": (f, 0.0)}
+        return {**super()._fields(n_features), "chart": (f, 0.0), "ms": (f, 0.0), "ms_cnt": (f, 0), "z1": (f, 0.0),
+                "z2": (f, 0.0)}
 
     def _chart(self, rows: np.ndarray, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The chart after this row (in sds of the residual) and the row's residual."""
         a, p = self.store.arrays, self.params  # type: ignore[union-attr]
-        mean, var = a["mean"][rows], a["var"][rows]
-        floor = p.rel_floor * np.abs(mean) + p.abs_floor
-        z = (X - mean) / np.sqrt(var + floor * floor)
-        z = np.where(np.isfinite(z), z, 0.0)
+        z = self._residual(rows, X)
         if p.chart_clip is not None:
             z = np.clip(z, -p.chart_clip, p.chart_clip)
         warm = a["cnt"][rows] >= p.min_count
@@ -98,15 +94,9 @@ class EwmaBank(ArrayBank):
         s = np.where(ready, s / rms, 0.0)
         return BankScores(raw=s.max(axis=1), per_feature=s * s)
 
-    def warm(self, series: Sequence[str]) -> np.ndarray:
+    def _warm_rows(self, rows: np.ndarray) -> np.ndarray:
         """A series is warm once some feature's chart has an RMS to be scaled by (before, it scores 0)."""
-        if self.store is None:
-            return np.zeros(len(series), dtype=bool)
-        index, k, need = self.store.index, self.store.arrays["ms_cnt"], self.params.min_count
-        if all(map(index.__contains__, series)):
-            return (k[self.store.rows(series)] >= need).any(axis=1)
-        return np.fromiter((s in index and bool((k[index[s]] >= need).any()) for s in series), dtype=bool,
-                           count=len(series))
+        return (self.store.arrays["ms_cnt"][rows] >= self.params.min_count).any(axis=1)  # type: ignore[union-attr]
 
     def learn(self, series: Sequence[str], X: np.ndarray, features: Sequence[str], times: np.ndarray,
               mask: np.ndarray) -> None:
@@ -133,7 +123,4 @@ class EwmaBank(ArrayBank):
         w = np.maximum(p.norm_alpha, 1.0 / (k + 1))
         a["ms"][rows] = np.where(ok, (1.0 - w) * ms + w * s * s, ms)
         a["ms_cnt"][rows] = k + ok
-        cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
-        ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)
-        a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var
-        a["n"][rows] += 1
+        self._learn_baseline(rows, x)

@@ -155,8 +155,5 @@ class HalfSpaceTreesBank(ArrayBank):
         a["count"][rows] = count
         a["n"][rows] += 1
 
-    def warm(self, series: Sequence[str]) -> np.ndarray:
-        if self.store is None:
-            return np.zeros(len(series), dtype=bool)
-        index, ready = self.store.index, self.store.arrays["ready"]
-        return np.fromiter((s in index and ready[index[s]] > 0 for s in series), dtype=bool, count=len(series))
+    def _warm_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.store.arrays["ready"][rows] > 0  # type: ignore[union-attr]

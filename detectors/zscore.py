@@ -20,7 +20,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 from pydantic import Field
 
-from aiops.detectors.array_bank import ArrayBank, BankParams, ew_update
+from aiops.detectors.array_bank import BankParams, BaselineBank, ew_update
 from aiops.detectors.base import BankScores
 
 
@@ -35,18 +35,16 @@ class ZScoreParams(BankParams):
     bucket_min_count: int = Field(5, ge=1, description="points a phase needs before its baseline is used")
 
 
-class ZScoreBank(ArrayBank):
+class ZScoreBank(BaselineBank):
     """|x - mean| / sd per feature; a row's raw score is its largest |z|."""
 
     name: ClassVar[str] = "zscore"
     Params: ClassVar[type[BankParams]] = ZScoreParams
     params: ZScoreParams
-    learns_partial: ClassVar[bool] = True
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
         f = n_features
-        fields: dict[str, tuple[tuple[int, ...], float | int]] = {
-            "cnt": ((f,), 0), "mean": ((f,), 0.0), "var": ((f,), 0.0)}
+        fields = super()._fields(f)
         if self.params.period_s is not None:
             b = self.params.buckets
             fields.update({"scnt": ((b, f), 0), "smean": ((b, f), 0.0), "svar": ((b, f), 0.0)})
@@ -83,10 +81,7 @@ class ZScoreBank(ArrayBank):
         if rows.size == 0:
             return
         x, a, p = X[mask], self.store.arrays, self.params  # type: ignore[union-attr]
-        cnt, mean, var = a["cnt"][rows], a["mean"][rows], a["var"][rows]
-        ew_update(cnt, mean, var, x, p.alpha, p.clip, p.min_count)
-        a["cnt"][rows], a["mean"][rows], a["var"][rows] = cnt, mean, var
-        a["n"][rows] += 1
+        self._learn_baseline(rows, x)
         if p.period_s is not None:
             ph = self._phase(times[mask])
             scnt, smean, svar = a["scnt"][rows, ph], a["smean"][rows, ph], a["svar"][rows, ph]
