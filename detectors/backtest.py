@@ -67,6 +67,17 @@ class BacktestRun:
     flagged: np.ndarray
     calibrated: np.ndarray
     trained_rows: int = 0
+    anomaly_score: np.ndarray | None = None  # the surprise of each row given the past, in [0, 1)
+    alert: np.ndarray | None = None  # True on the row where an episode opens (what pages a person)
+    episode: np.ndarray | None = None  # the episode id a row belongs to (0: none)
+
+    def __post_init__(self) -> None:
+        if self.anomaly_score is None:
+            self.anomaly_score = self.score
+        if self.alert is None:
+            self.alert = self.flagged & ~np.concatenate(([False], self.flagged[:-1]))
+        if self.episode is None:
+            self.episode = np.where(self.flagged, np.cumsum(self.alert), 0)
 
 
 def _parse_time(value: str, row: int, path: str) -> float:
@@ -209,12 +220,14 @@ def sweep_table(labels: np.ndarray, scores: np.ndarray, thresholds: Sequence[flo
 
 
 def write_scores(run: BacktestRun, path: Path) -> None:
-    """``timestamp,anomaly_score,is_anomaly`` per row."""
+    """``timestamp,anomaly_score,is_anomaly,alert,episode`` per row."""
+    assert run.anomaly_score is not None and run.alert is not None and run.episode is not None
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["timestamp", "anomaly_score", "is_anomaly"])
-        for t, s, f in zip(run.frame.times.tolist(), run.score.tolist(), run.flagged.tolist()):
-            w.writerow([f"{t:.6f}".rstrip("0").rstrip("."), f"{s:.6f}", int(f)])
+        w.writerow(["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"])
+        for t, s, f, a, e in zip(run.frame.times.tolist(), run.anomaly_score.tolist(), run.flagged.tolist(),
+                                 run.alert.tolist(), run.episode.tolist()):
+            w.writerow([f"{t:.6f}".rstrip("0").rstrip("."), f"{s:.9g}", int(f), int(a), e])
 
 
 def median_step(times: np.ndarray) -> float | None:

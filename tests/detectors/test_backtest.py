@@ -103,7 +103,7 @@ class TestCommandLine:
         return parser.parse_args(argv)
 
     def test_backtest_writes_scores_plot_and_metrics(self, labelled, tmp_path, capsys):
-        """backtest writes timestamp,anomaly_score,is_anomaly and a PNG, and prints metrics and the sweep."""
+        """backtest writes timestamp,anomaly_score,is_anomaly,alert,episode and a PNG, and prints metrics."""
         out = tmp_path / "out"
         args = self.parse(["backtest", str(labelled), "--output-dir", str(out), "--sweep"])
         assert args.func(args) == 0
@@ -112,8 +112,9 @@ class TestCommandLine:
             assert word in printed
         with open(out / "shift.scores.csv") as fh:
             rows = list(csv.reader(fh))
-        assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly"] and len(rows) == 401
-        assert {r[2] for r in rows[1:]} <= {"0", "1"}
+        assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"] and len(rows) == 401
+        assert {r[2] for r in rows[1:]} <= {"0", "1"} and {r[3] for r in rows[1:]} <= {"0", "1"}
+        assert all(r[4] != "0" for r in rows[1:] if r[3] == "1")
         png = (out / "shift.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
