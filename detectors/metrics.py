@@ -8,6 +8,12 @@
 (0.667, 20.0, 33.3)
 >>> detection_delays(y, p)
 [1]
+>>> alert = np.array([0, 1, 0, 0, 0, 0, 1, 0], dtype=bool)  # episode openings
+>>> e = event_metrics(y, alert)
+>>> e.found, e.events, e.delays, e.false_episodes, e.clean_points
+(0, 1, (), 2, 5)
+>>> event_metrics(y, alert, grace=2).found  # an opening shortly before a window's start counts for it
+1
 """
 
 from __future__ import annotations
@@ -103,3 +109,63 @@ def nab_score(labels: np.ndarray, predicted: np.ndarray, *, fp_weight: float = 0
     raw -= fp_weight * int((~y[onsets]).sum())
     null, perfect = -float(len(windows)), float(len(windows))
     return float(100.0 * (raw - null) / (perfect - null))
+
+
+@dataclass(frozen=True)
+class EventMetrics:
+    """Event-level figures of one run or many added up: what a person on call sees.
+
+    ``found``: labelled windows with an episode opening inside them (or up to
+    ``grace`` rows before their start); ``delays``: rows from a found window's
+    start to its first opening (negative when it opened early); ``false_episodes``:
+    openings outside every window; ``clean_points``: rows outside every window.
+    """
+
+    events: int
+    found: int
+    delays: tuple[int, ...]
+    false_episodes: int
+    clean_points: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.events if self.events else float("nan")
+
+    @property
+    def false_per_10k(self) -> float:
+        """False-alarm episodes per 10,000 clean points."""
+        return 1e4 * self.false_episodes / self.clean_points if self.clean_points else float("nan")
+
+    @property
+    def median_delay(self) -> float:
+        return float(np.median(self.delays)) if self.delays else float("nan")
+
+    @property
+    def p90_delay(self) -> float:
+        return float(np.percentile(self.delays, 90)) if self.delays else float("nan")
+
+    def __add__(self, other: EventMetrics) -> EventMetrics:
+        return EventMetrics(self.events + other.events, self.found + other.found, self.delays + other.delays,
+                            self.false_episodes + other.false_episodes, self.clean_points + other.clean_points)
+
+
+def event_metrics(labels: np.ndarray, alert: np.ndarray, *, settle: int = 0, grace: int = 0) -> EventMetrics:
+    """Event-level figures of episode openings ``alert`` against labelled windows ``labels``.
+
+    Rows before ``settle`` (a warm-up) count neither as clean points nor as
+    false episodes; a window is still found by an opening inside it there.
+    """
+    y, a = np.asarray(labels, dtype=bool), np.asarray(alert, dtype=bool)
+    windows = segments(y)
+    claimed = np.zeros(len(y), dtype=bool)  # openings that found a window (or opened in one)
+    delays: list[int] = []
+    for start, end in windows:
+        lo = max(start - grace, 0)
+        hits = np.flatnonzero(a[lo:end])
+        claimed[lo:end] |= a[lo:end]
+        if hits.size:
+            delays.append(int(lo + hits[0] - start))
+    outside = ~y
+    outside[:settle] = False
+    false = int((a & outside & ~claimed).sum())
+    return EventMetrics(len(windows), len(delays), tuple(delays), false, int(outside.sum()))
