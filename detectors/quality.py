@@ -13,6 +13,11 @@ sensor stops following the others, same marginal spread). A fault counts as
 found when a point is flagged within ``window`` points of its start; the
 delay is the number of points from its start to that first flag.
 
+The scenario families (``aiops.detectors.scenarios``) are scored the same
+way and judged on episodes: false-alarm episodes per 10,000 clean points,
+anomalies found within their stated delay, median and p90 delay, series
+still inside an episode at their end, and whether the family's bounds hold.
+
 Run as ``python -m aiops.detectors.quality`` (or ``aiops quality``); it also
 prints the SKAB summary line of the same configuration.
 
@@ -35,6 +40,8 @@ import numpy as np
 
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
+from aiops.detectors.metrics import EventMetrics, event_metrics
+from aiops.detectors.scenarios import FAMILIES, Family, Scenario, family
 
 FEATURE = ["value"]
 MULTI = ["a", "b", "c", "d"]
@@ -189,6 +196,114 @@ def format_report(report: QualityReport) -> str:
     return "\n".join(lines)
 
 
+def episode_marks(result: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(alert, inside)`` of one scored series: episode openings and rows inside an episode.
+
+    Read from the result's ``alert`` and ``is_anomaly`` when it has them;
+    otherwise an episode is a run of flagged rows, opened at its first row.
+
+    >>> from types import SimpleNamespace
+    >>> alert, inside = episode_marks(SimpleNamespace(flagged=np.array([0, 1, 1, 0, 1], dtype=bool)))
+    >>> alert.astype(int).tolist(), inside.astype(int).tolist()
+    ([0, 1, 0, 0, 1], [0, 1, 1, 0, 1])
+    """
+    inside = getattr(result, "is_anomaly", None)
+    if inside is None:
+        inside = result.flagged  # type: ignore[attr-defined]
+    inside = np.asarray(inside, dtype=bool)
+    alert = getattr(result, "alert", None)
+    if alert is None:
+        alert = inside & ~np.r_[False, inside[:-1]]
+    return np.asarray(alert, dtype=bool), inside
+
+
+@dataclass(frozen=True)
+class FamilyResult:
+    """How one family fared: its series' event figures added up, episodes while settling, series stuck at the end."""
+
+    family: Family
+    points: int
+    interval_s: float
+    events: EventMetrics
+    settle_episodes: int  # most episodes opened in one series' settle rows
+    stuck: int  # series still inside an episode at their last row
+
+    def failures(self) -> list[str]:
+        """The family's bounds that do not hold, each in a few words (empty: all hold)."""
+        fam, e = self.family, self.events
+        out = []
+        if e.false_per_10k > fam.max_false_per_10k:
+            out.append(f"false {e.false_per_10k:.1f}/10k > {fam.max_false_per_10k:g}")
+        if e.recall < fam.min_recall:
+            out.append(f"recall {e.recall:.2f} < {fam.min_recall:g}")
+        if not e.median_delay <= fam.max_median_delay:  # nan (nothing found) fails too
+            out.append(f"median delay {e.median_delay:g} > {fam.max_median_delay:g}")
+        if fam.max_settle_episodes is not None and self.settle_episodes > fam.max_settle_episodes:
+            out.append(f"{self.settle_episodes} settle episodes > {fam.max_settle_episodes}")
+        if self.stuck:
+            out.append(f"{self.stuck} stuck")
+        return out
+
+    @property
+    def holds(self) -> bool:
+        return not self.failures()
+
+
+def judge_family(fam: Family, runs: list[tuple[Scenario, np.ndarray, np.ndarray]]) -> FamilyResult:
+    """Figures of one family from its scenarios with their ``(alert, inside)`` marks."""
+    total = EventMetrics(0, 0, (), 0, 0)
+    settle_episodes, stuck, points, spacing = 0, 0, 0, []
+    for sc, alert, inside in runs:
+        total = total + event_metrics(sc.labels, alert, settle=fam.settle)
+        settle_episodes = max(settle_episodes, int(alert[:fam.settle].sum()))
+        stuck += int(inside[-1])
+        points += len(sc.labels)
+        spacing.append(float(np.median(np.abs(np.diff(sc.times)))))
+    return FamilyResult(fam, points, float(np.median(spacing)), total, settle_episodes, stuck)
+
+
+@dataclass(frozen=True)
+class FamilyReport:
+    results: list[FamilyResult]
+    elapsed_s: float
+
+
+def measure_families(config: DetectionConfig | None = None, *, seed: int = 0,
+                     names: list[str] | None = None) -> FamilyReport:
+    """Every scenario family (or those ``names``) scored side by side in one engine and judged on its bounds."""
+    start = time.perf_counter()
+    families = [family(n) for n in names] if names is not None else list(FAMILIES.values())
+    scenarios = [(fam, sc) for fam in families for sc in fam.generate(seed)]
+    engine = build_engine(config or DetectionConfig())
+    scored = engine.score_many_series([(f"quality|{sc.series_id}", sc.times, sc.X) for _, sc in scenarios], FEATURE)
+    runs: dict[str, list[tuple[Scenario, np.ndarray, np.ndarray]]] = {}
+    for (fam, sc), (_, res) in zip(scenarios, scored):
+        runs.setdefault(fam.name, []).append((sc, *episode_marks(res)))
+    results = [judge_family(fam, runs[fam.name]) for fam in families]
+    return FamilyReport(results, time.perf_counter() - start)
+
+
+def _fmt(value: float, spec: str = ".0f") -> str:
+    return "n/a" if math.isnan(value) else format(value, spec)
+
+
+def format_families(report: FamilyReport) -> str:
+    """The family table: one row per family, its figures and whether its bounds hold (else which fail)."""
+    lines = ["scenario families (episodes: false = openings outside the labelled windows, after each series' "
+             "settle rows; found = opened within the stated delay; delays in points)",
+             f"{'family':<19}{'step':>6}{'series':>7}{'points':>8}{'clean':>8}{'false/10k':>10}{'found':>7}"
+             f"{'recall':>7}{'within':>7}{'median':>7}{'p90':>6}{'stuck':>6}  bounds"]
+    for r in report.results:
+        e, fam = r.events, r.family
+        verdict = "hold" if r.holds else "FAIL: " + "; ".join(r.failures())
+        lines.append(f"{fam.name:<19}{r.interval_s:>5.0f}s{fam.series:>7}{r.points:>8,}{e.clean_points:>8,}"
+                     f"{_fmt(e.false_per_10k, '.1f'):>10}{f'{e.found}/{e.events}':>7}{_fmt(e.recall, '.2f'):>7}"
+                     f"{fam.detect_within:>7}{_fmt(e.median_delay):>7}{_fmt(e.p90_delay):>6}{r.stuck:>6}  {verdict}")
+    held = sum(r.holds for r in report.results)
+    lines.append(f"{held}/{len(report.results)} families within their bounds ({report.elapsed_s:.1f} s)")
+    return "\n".join(lines)
+
+
 def skab_line(config: DetectionConfig | None = None) -> str:
     """The ensemble's SKAB figures under both protocols, one line (empty when the data is not there)."""
     from aiops.detectors.backtest import read_csv
@@ -210,6 +325,8 @@ def skab_line(config: DetectionConfig | None = None) -> str:
 
 def main(config: DetectionConfig | None = None) -> int:
     print(format_report(measure(config)))
+    print()
+    print(format_families(measure_families(config)))
     print(skab_line(config))
     return 0
 
