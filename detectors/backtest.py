@@ -27,18 +27,18 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
-from aiops.detectors.metrics import BinaryMetrics, binary_metrics, detection_delays, nab_score
+from aiops.detectors.metrics import BinaryMetrics, EventMetrics, binary_metrics, detection_delays, event_metrics
+from aiops.detectors.nab import PROFILES, Sweep, match_labels, windows_from_labels, windows_from_times
 from aiops.pipeline.errors import InputError
 
 TIME_COLUMNS = ("timestamp", "datetime", "time")
 LABEL_COLUMNS = ("anomaly", "label", "is_anomaly", "changepoint")
-SWEEP_THRESHOLDS = (0.9, 0.95, 0.98, 0.99, 0.995, 0.998, 0.999, 0.9995)
 
 
 class CSVFormatError(InputError):
@@ -187,36 +187,140 @@ def run_backtests(frames: Sequence[Frame], config: DetectionConfig | None = None
 
 @dataclass(frozen=True)
 class Summary:
+    """Point-wise figures of one run (or many added up) and, given its alerts, its event-level figures."""
+
     metrics: BinaryMetrics
     delays: list[int | None]
-    nab: float
+    events: EventMetrics | None = None
 
     def mean_delay(self) -> float:
         caught = [d for d in self.delays if d is not None]
         return float(np.mean(caught)) if caught else math.nan
 
 
-def summarise(labels: np.ndarray, flagged: np.ndarray) -> Summary:
-    return Summary(binary_metrics(labels, flagged), detection_delays(labels, flagged), nab_score(labels, flagged))
+def summarise(labels: np.ndarray, flagged: np.ndarray, alert: np.ndarray | None = None, *,
+              settle: int = 0) -> Summary:
+    """Point-wise figures of ``flagged``, and event-level ones of ``alert`` (rows before ``settle`` not judged).
+
+    >>> y = np.array([0] * 6 + [1] * 4 + [0] * 6, dtype=bool)
+    >>> flagged = np.zeros(16, dtype=bool); flagged[[2, 7, 8]] = True
+    >>> s = summarise(y, flagged, flagged & ~np.roll(flagged, 1))
+    >>> s.delays, s.events.found, s.events.false_episodes
+    ([1], 1, 1)
+    """
+    events = None if alert is None else event_metrics(labels, alert, settle=settle)
+    return Summary(binary_metrics(labels, flagged), detection_delays(labels, flagged), events)
+
+
+def _rows(value: float, step_s: float | None) -> str:
+    if math.isnan(value):
+        return "n/a"
+    return f"{value:g} rows" + (f" ({value * step_s:g} s)" if step_s else "")
 
 
 def format_summary(name: str, s: Summary, step_s: float | None = None) -> str:
+    """One line of point-wise figures, then one of event-level figures when the run's alerts were given."""
     m = s.metrics
     caught = sum(d is not None for d in s.delays)
     delay = s.mean_delay()
     delay_text = "n/a" if math.isnan(delay) else f"{delay:.1f} rows" + (
         f" ({delay * step_s:.1f} s)" if step_s else "")
-    return (f"{name}: precision={m.precision:.3f} recall={m.recall:.3f} F1={m.f1:.3f} FAR={m.far:.2f}% "
-            f"MAR={m.mar:.2f}% segments caught={caught}/{len(s.delays)} mean delay={delay_text} NAB={s.nab:.1f}")
+    line = (f"{name}: precision={m.precision:.3f} recall={m.recall:.3f} F1={m.f1:.3f} FAR={m.far:.2f}% "
+            f"MAR={m.mar:.2f}% segments caught={caught}/{len(s.delays)} mean delay={delay_text}")
+    return line if s.events is None else line + "\n" + format_events(name, s.events, step_s)
 
 
-def sweep_table(labels: np.ndarray, scores: np.ndarray, thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> str:
-    """Precision/recall/F1 over thresholds applied to the same scores (learning followed the run's own threshold)."""
-    lines = ["threshold  precision  recall     F1     FAR%    MAR%"]
-    for thr in thresholds:
-        m = binary_metrics(labels, scores >= thr)
-        lines.append(f"{thr:9.4f}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:6.3f}  {m.far:6.2f}  {m.mar:6.2f}")
+def format_events(name: str, e: EventMetrics, step_s: float | None = None) -> str:
+    """Event-level figures: windows found, false-alarm episodes per 10k clean points, median and p90 delay.
+
+    >>> print(format_events("a.csv", EventMetrics(4, 3, (2, 5, 40), 1, 20_000), step_s=60))
+    a.csv: events found=3/4 recall=0.750 false episodes=1 (0.50 per 10k clean points) \
+delay median=5 rows (300 s) p90=33 rows (1980 s)
+    """
+    recall = "n/a" if math.isnan(e.recall) else f"{e.recall:.3f}"
+    rate = "n/a" if math.isnan(e.false_per_10k) else f"{e.false_per_10k:.2f}"
+    return (f"{name}: events found={e.found}/{e.events} recall={recall} false episodes={e.false_episodes} "
+            f"({rate} per 10k clean points) delay median={_rows(e.median_delay, step_s)} "
+            f"p90={_rows(e.p90_delay, step_s)}")
+
+
+SWEEP_GRID = tuple(round(0.3 + 0.05 * i, 2) for i in range(14))  # 0.30 .. 0.95 of the bounded score in [0, 1)
+SWEEP_QUANTILES = (0.9, 0.99, 0.999, 0.9999)
+
+
+def sweep_thresholds(scores: np.ndarray) -> np.ndarray:
+    """Thresholds that span the bounded anomaly score: a grid over [0.3, 0.95] and the scores' upper quantiles.
+
+    >>> sweep_thresholds(np.linspace(0.0, 1.0, 10_001))[-6:].tolist()
+    [0.85, 0.9, 0.95, 0.99, 0.999, 0.9999]
+    """
+    s = np.asarray(scores, dtype=float)
+    s = s[np.isfinite(s)]
+    quantiles = np.quantile(s, SWEEP_QUANTILES).round(6) if s.size else np.empty(0)
+    return np.unique(np.concatenate((np.array(SWEEP_GRID), quantiles)))
+
+
+def sweep_table(labels: np.ndarray, scores: np.ndarray, thresholds: Sequence[float] | None = None, *,
+                nab: Sweep | None = None) -> str:
+    """Point-wise figures over thresholds applied to the same scores, with NAB's three scores when given.
+
+    Learning followed the run's own alerts, so the rows show what other
+    thresholds would have flagged, not what a rerun would learn.
+    ``thresholds`` defaults to :func:`sweep_thresholds`; ``nab`` is a
+    :func:`aiops.detectors.nab.sweep` at the same thresholds.
+    """
+    thr = sweep_thresholds(scores) if thresholds is None else np.asarray(thresholds, dtype=float)
+    if nab is not None and not np.array_equal(nab.thresholds, thr):
+        raise ValueError("the NAB sweep was made at other thresholds")
+    head = "threshold  precision  recall     F1     FAR%    MAR%"
+    lines = [head + ("    NAB std   low-FP   low-FN" if nab is not None else "")]
+    normalised = [nab.normalised(p) for p in PROFILES.values()] if nab is not None else []
+    for i, t in enumerate(thr):
+        m = binary_metrics(labels, scores >= t)
+        line = f"{t:9.4f}  {m.precision:9.3f}  {m.recall:6.3f}  {m.f1:6.3f}  {m.far:6.2f}  {m.mar:6.2f}"
+        if normalised:
+            line += "  " + "  ".join(f"{n[i]:7.1f}" for n in normalised)
+        lines.append(line)
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FileLabels:
+    """What a file is judged against.
+
+    ``mask``: the labelled rows (point-wise and event-level figures; None:
+    no labels, false alarms only); ``windows``: NAB's windows as inclusive
+    row ranges (None: the file takes no part in the NAB score).
+    """
+
+    mask: np.ndarray | None
+    windows: list[tuple[int, int]] | None
+    source: str
+
+
+def file_labels(path: str | Path, frame: Frame,
+                table: Mapping[str, Sequence[tuple[float, float]]] | None = None) -> FileLabels:
+    """A file's labels: its windows in a NAB labels ``table`` if listed there, else built from its label column.
+
+    >>> f = Frame("x", np.arange(1000.0), np.zeros((1000, 1)), ["v"], np.arange(1000) == 500)
+    >>> fl = file_labels("x.csv", f)
+    >>> fl.windows, int(fl.mask.sum()), fl.source
+    ([(450, 550)], 1, 'label column')
+    >>> fl = file_labels("data/x.csv", f, {"data/x.csv": [(100.0, 109.0)]})
+    >>> fl.windows, int(fl.mask.sum()), fl.source
+    ([(100, 109)], 10, 'labels file: data/x.csv')
+    """
+    key = match_labels(path, table) if table is not None else None
+    if key is not None:
+        assert table is not None
+        windows = windows_from_times(frame.times, table[key])
+        mask = np.zeros(len(frame.times), dtype=bool)
+        for a, b in windows:
+            mask[a:b + 1] = True
+        return FileLabels(mask, windows, f"labels file: {key}")
+    if frame.labels is not None:
+        return FileLabels(frame.labels, windows_from_labels(frame.labels), "label column")
+    return FileLabels(None, None, "no labels")
 
 
 def write_scores(run: BacktestRun, path: Path) -> None:

@@ -27,9 +27,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output-dir", required=True, type=Path)
     p.add_argument("--config", type=Path, help="YAML/JSON file: a whole configuration or its 'detection' section")
-    p.add_argument("--label-column")
+    p.add_argument("--label-column", help="the column of labelled rows (default: anomaly, label, is_anomaly, ...)")
+    p.add_argument("--nab-labels", type=Path, metavar="JSON",
+                   help="NAB windows (combined_windows.json: relative path -> [[start, end], ...]); "
+                        "files it lists are judged by its windows instead of a label column")
     p.add_argument("--sep", default="auto", help="field separator (auto: guessed from the header)")
-    p.add_argument("--sweep", action="store_true", help="print precision/recall/F1 over thresholds")
+    p.add_argument("--sweep", action="store_true",
+                   help="print precision/recall/F1 (and NAB's scores) over thresholds spanning the anomaly score")
     p.add_argument("--plot", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--train", type=Path, help="a file of normal data fed (and learned) before each file")
     p.set_defaults(func=backtest_command)
@@ -86,14 +90,20 @@ def load_detection_config(path: Path | None) -> DetectionConfig:
 
 
 def backtest_command(args: argparse.Namespace) -> int:
-    from aiops.detectors.backtest import (format_summary, median_step, read_csv, run_backtests, summarise,
-                                          sweep_table, write_scores)
-    from aiops.detectors.metrics import BinaryMetrics
+    import numpy as np
+
+    from aiops.detectors.backtest import (file_labels, format_events, format_summary, median_step, read_csv,
+                                          run_backtests, summarise, sweep_table, sweep_thresholds, write_scores)
+    from aiops.detectors.metrics import BinaryMetrics, EventMetrics, event_metrics
+    from aiops.detectors.nab import (PROFILES, format_nab, nab_corpus, nab_file, probationary_length,
+                                     read_windows_file, sweep)
 
     _quiet_logs()
     try:
         config = load_detection_config(args.config)
+        table = read_windows_file(args.nab_labels) if args.nab_labels else None
         frames = [read_csv(f, sep=args.sep, label_column=args.label_column) for f in args.files]
+        labels = [file_labels(path, frame, table) for path, frame in zip(args.files, frames)]
         train = read_csv(args.train, sep=args.sep, label_column=args.label_column) if args.train else None
         args.output_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
@@ -105,35 +115,63 @@ def backtest_command(args: argparse.Namespace) -> int:
     rows = sum(len(f.times) for f in frames)
     print(f"scored {rows} rows of {len(frames)} file(s) in {elapsed:.2f} s ({rows / elapsed:,.0f} rows/s)"
           + (f"; trained on {len(train.times)} rows of {args.train} first" if train else ""))
-    total = BinaryMetrics(0, 0, 0, 0)
-    labelled = False
-    for path, run in zip(args.files, runs):
+    if table is not None:
+        unlisted = [str(p) for p, lab in zip(args.files, labels) if not lab.source.startswith("labels file")]
+        if unlisted:
+            print(f"not in {args.nab_labels} (label column or false alarms only): {', '.join(unlisted)}")
+    start = time.perf_counter()
+    scored = [(i, nab_file(str(args.files[i]), runs[i].anomaly_score, lab.windows))
+              for i, lab in enumerate(labels) if lab.windows is not None]
+    nab = nab_corpus([f for _, f in scored]) if scored else None
+    nab_elapsed = time.perf_counter() - start
+    nab_of = dict(scored)
+    standard = PROFILES["standard"]
+    thresholds = sweep_thresholds(np.concatenate([r.anomaly_score for r in runs])) if args.sweep else None
+    points, events, labelled = BinaryMetrics(0, 0, 0, 0), EventMetrics(0, 0, (), 0, 0), False
+    for i, (path, run, lab) in enumerate(zip(args.files, runs, labels)):
         out = args.output_dir / f"{Path(path).stem}.scores.csv"
         if out.exists() and any(Path(p).stem == Path(path).stem for p in args.files if p != path):
             out = args.output_dir / f"{Path(path).parent.name}_{Path(path).stem}.scores.csv"
         write_scores(run, out)
+        settle, step = probationary_length(len(run.flagged)), median_step(run.frame.times)
         if args.plot:
             from aiops.detectors.plot import plot_run
 
-            plot_run(run, out.with_suffix("").with_suffix(".png"))
-        if run.frame.labels is None:
+            plot_run(run, out.with_suffix("").with_suffix(".png"), labels=lab.mask, probation=settle,
+                     threshold=None if nab is None else nab["standard"].threshold)
+        if lab.mask is None:
             print(f"{path}: {int(run.flagged.sum())} of {len(run.flagged)} rows flagged (no labels)")
-            continue
-        labelled = True
-        summary = summarise(run.frame.labels, run.flagged)
-        total = total + summary.metrics
-        print(format_summary(str(path), summary, median_step(run.frame.times)))
-        if args.sweep:
-            print(sweep_table(run.frame.labels, run.score))
-    if labelled and len(runs) > 1:
-        print(f"all files: precision={total.precision:.3f} recall={total.recall:.3f} F1={total.f1:.3f} "
-              f"FAR={total.far:.2f}% MAR={total.mar:.2f}%")
-        if args.sweep:
-            import numpy as np
-
-            labels = np.concatenate([r.frame.labels for r in runs if r.frame.labels is not None])
-            scores = np.concatenate([r.score for r in runs if r.frame.labels is not None])
-            print("all files:\n" + sweep_table(labels, scores))
+            file_events = event_metrics(np.zeros(len(run.flagged), dtype=bool), run.alert, settle=settle)
+            print(format_events(str(path), file_events, step))
+        else:
+            labelled = True
+            summary = summarise(lab.mask, run.flagged, run.alert, settle=settle)
+            assert summary.events is not None
+            points, file_events = points + summary.metrics, summary.events
+            print(format_summary(str(path), summary, step))
+        events = events + file_events
+        if nab is not None and i in nab_of:
+            at = sweep([nab_of[i]], np.array([nab["standard"].threshold]))
+            text = (f"{at.normalised(standard)[0]:.1f}" if at.windows else "n/a (no window)")
+            print(f"{path}: NAB standard at the corpus threshold={text} "
+                  f"(windows found {at.found[0]}/{at.windows}, false positive rows {at.fp_rows[0]})")
+        if args.sweep and lab.mask is not None:
+            print(sweep_table(lab.mask, run.anomaly_score, thresholds))
+    if len(runs) > 1:
+        if labelled:
+            print(f"all files: precision={points.precision:.3f} recall={points.recall:.3f} F1={points.f1:.3f} "
+                  f"FAR={points.far:.2f}% MAR={points.mar:.2f}%")
+        print(format_events("all files", events))
+    if nab is not None:
+        print(format_nab(nab, len(scored)))
+        print(f"(NAB scoring of {sum(f.rows for _, f in scored):,} rows took {nab_elapsed:.2f} s)")
+    if args.sweep and labelled and len(runs) > 1:
+        marked = [i for i, lab in enumerate(labels) if lab.mask is not None]
+        mask = np.concatenate([labels[i].mask for i in marked])  # type: ignore[misc]
+        scores = np.concatenate([runs[i].anomaly_score for i in marked])
+        at = sweep([f for _, f in scored], thresholds) if scored else None
+        print("all files:\n" + sweep_table(mask, scores, thresholds, nab=at))
+    print("event figures leave out each file's first 15% (at most 750 rows), as NAB does")
     print(f"outputs in {args.output_dir}")
     return 0
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
+import re
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
 
 from aiops.detectors import cli
-from aiops.detectors.backtest import CSVFormatError, read_csv, run_backtest, run_backtests
+from aiops.detectors.backtest import (CSVFormatError, EventMetrics, file_labels, format_events, read_csv, run_backtest,
+                                      run_backtests, summarise, sweep_table, sweep_thresholds)
 from aiops.detectors.metrics import binary_metrics, detection_delays, nab_score, segments
+from aiops.detectors.nab import nab_corpus, nab_file, read_windows_file, sweep, windows_from_times
 from aiops.pipeline.errors import InputError
 
 
@@ -96,6 +101,46 @@ class TestMetrics:
         assert (perfect.f1, perfect.far, perfect.mar) == (1.0, 0.0, 0.0)
 
 
+class TestEvaluation:
+    """Event-level figures, the threshold sweep and where a file's labels come from."""
+
+    def test_summary_has_events_after_settle(self):
+        """Alerts before ``settle`` are not false episodes; the line reports found windows and the rate."""
+        y = np.zeros(1000, dtype=bool); y[600:620] = True
+        flagged = np.zeros(1000, dtype=bool); flagged[[50, 400, 605, 606]] = True
+        alert = flagged & ~np.concatenate(([False], flagged[:-1]))
+        s = summarise(y, flagged, alert, settle=150)
+        assert (s.events.found, s.events.false_episodes, s.events.clean_points, s.events.delays) == (1, 1, 830, (5,))
+        assert "false episodes=1 (12.05 per 10k clean points)" in format_events("f", s.events)
+        assert summarise(y, flagged).events is None
+
+    def test_sweep_spans_the_bounded_score(self):
+        """The thresholds cover the score's range, not only its top; the NAB columns need the same thresholds."""
+        scores = np.random.default_rng(2).random(5000) * 0.8
+        thr = sweep_thresholds(scores)
+        assert thr.min() <= 0.3 and thr.max() >= 0.95 and (np.diff(thr) > 0).all()
+        assert np.quantile(scores, 0.99).round(6) in thr
+        y = np.zeros(5000, dtype=bool); y[3000] = True
+        f = nab_file("f", scores, [(2900, 3100)])
+        table = sweep_table(y, scores, thr, nab=sweep([f], thr))
+        assert len(table.splitlines()) == len(thr) + 1 and "low-FN" in table
+        with pytest.raises(ValueError, match="other thresholds"):
+            sweep_table(y, scores, thr, nab=sweep([f], thr[:-1]))
+
+    def test_file_labels_prefer_the_labels_file(self, labelled):
+        """A file listed in the labels file takes its windows; else NAB windows are built from its label column."""
+        frame = read_csv(labelled)
+        from_column = file_labels(labelled, frame)
+        assert from_column.source == "label column" and int(from_column.mask.sum()) == 40
+        assert from_column.windows == [(280, 320)]  # 10% of 400 rows around the run's first row
+        start = frame.times[100]
+        listed = file_labels(labelled, frame, {"shift.csv": [(start, start + 9)]})
+        assert listed.windows == [(100, 109)] and listed.source == "labels file: shift.csv"
+        unlabelled = file_labels(labelled, frame.__class__(frame.name, frame.times, frame.X, frame.features, None))
+        assert (unlabelled.mask, unlabelled.windows) == (None, None)
+        assert EventMetrics(0, 0, (), 0, 0).false_per_10k != EventMetrics(0, 0, (), 0, 0).false_per_10k  # nan
+
+
 class TestCommandLine:
     def parse(self, argv):
         parser = argparse.ArgumentParser()
@@ -108,7 +153,9 @@ class TestCommandLine:
         args = self.parse(["backtest", str(labelled), "--output-dir", str(out), "--sweep"])
         assert args.func(args) == 0
         printed = capsys.readouterr().out
-        for word in ("precision=", "recall=", "F1=", "FAR=", "MAR=", "mean delay=", "NAB=", "threshold  precision"):
+        for word in ("precision=", "recall=", "F1=", "FAR=", "MAR=", "mean delay=", "threshold  precision",
+                     "events found=1/1", "per 10k clean points", "delay median=", "p90=", "NAB over 1 file(s)",
+                     "standard", "reward_low_FP_rate", "reward_low_FN_rate", "NAB standard at the corpus threshold"):
             assert word in printed
         with open(out / "shift.scores.csv") as fh:
             rows = list(csv.reader(fh))
@@ -117,6 +164,61 @@ class TestCommandLine:
         assert all(r[4] != "0" for r in rows[1:] if r[3] == "1")
         png = (out / "shift.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+    def test_nab_labels_file_scores_the_corpus_as_judged(self, tmp_path, capsys):
+        """With --nab-labels, the NAB scores printed are those of the written scores files against the windows.
+
+        A judge reads each scores file's anomaly_score and the labels file, as done here; the third file is in no
+        labels file and has no label column, so it counts for false alarms only.
+        """
+        rng = np.random.default_rng(11)
+        data = tmp_path / "corpus" / "realKnownCause"
+        data.mkdir(parents=True)
+        windows = {}
+        paths = []
+        for k, (n, spike) in enumerate([(1200, 900), (1500, 1100), (900, None)]):
+            value = 50 + 5 * np.sin(np.arange(n) / 30) + rng.normal(size=n)
+            if spike is not None:
+                value[spike:spike + 5] += 40
+            first = datetime(2015, 3, 1 + 3 * k)
+            stamps = [(first + timedelta(minutes=5 * t)).strftime("%Y-%m-%d %H:%M:%S") for t in range(n)]
+            paths.append(write(data / f"series_{k}.csv", ["timestamp", "value"],
+                               [[st, f"{v:.3f}"] for st, v in zip(stamps, value)]))
+            if spike is not None:
+                windows[f"realKnownCause/series_{k}.csv"] = [[f"{stamps[spike - 40]}.000000",
+                                                              f"{stamps[spike + 40]}.000000"]]
+        labels = tmp_path / "combined_windows.json"
+        labels.write_text(json.dumps(windows))
+        out = tmp_path / "out"
+        args = self.parse(["backtest", *map(str, paths), "--output-dir", str(out), "--nab-labels", str(labels),
+                           "--no-plot", "--sweep"])
+        assert args.func(args) == 0
+        printed = capsys.readouterr().out
+        assert "not in" in printed and "series_2.csv" in printed.split("not in")[1].splitlines()[0]
+        assert re.search(r"series_2.csv: \d+ of 900 rows flagged \(no labels\)", printed)
+        assert re.search(r"series_2.csv: events found=0/0 recall=n/a false episodes=\d+", printed)
+        assert "all files: events found=" in printed and "NAB std   low-FP   low-FN" in printed
+        table = read_windows_file(labels)
+        files = []
+        for path in paths[:2]:
+            with open(out / f"{path.stem}.scores.csv") as fh:
+                rows = list(csv.DictReader(fh))
+            times = read_csv(path).times
+            score = np.array([float(r["anomaly_score"]) for r in rows])
+            files.append(nab_file(path.name, score, windows_from_times(times, table[f"realKnownCause/{path.name}"])))
+        expected = nab_corpus(files)
+        for name, result in expected.items():
+            line = next(l for l in printed.splitlines() if l.strip().startswith(name))
+            assert float(line.split()[1]) == pytest.approx(result.score, abs=0.051), line
+            assert f"windows found={result.detected}/2" in line
+
+    def test_bad_nab_labels_file(self, labelled, tmp_path, capsys):
+        """An unreadable labels file is reported, exit code 2."""
+        bad = tmp_path / "w.json"
+        bad.write_text("{not json")
+        args = self.parse(["backtest", str(labelled), "--output-dir", str(tmp_path), "--nab-labels", str(bad)])
+        assert args.func(args) == 2
+        assert "not JSON" in capsys.readouterr().err
 
     def test_backtest_bad_config_names_key(self, labelled, tmp_path, capsys):
         """A bad configuration file is reported with its key, exit code 2."""
