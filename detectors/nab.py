@@ -187,15 +187,23 @@ def match_labels(path: str | Path, table: Mapping[str, object]) -> str | None:
 def windows_from_times(times: np.ndarray, limits: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
     """Row windows of time windows: from the first row at or after a start to the last row at or before its end.
 
+    Windows without a row are dropped; overlapping ones are merged, as NAB's labeller merges them.
+
     >>> windows_from_times(np.arange(10.0) * 60, [(120.0, 300.0), (1000.0, 2000.0)])
     [(2, 5)]
+    >>> windows_from_times(np.arange(10.0) * 60, [(0.0, 120.0), (60.0, 240.0), (420.0, 480.0)])
+    [(0, 4), (7, 8)]
     """
     t = np.asarray(times, dtype=float)
     out: list[tuple[int, int]] = []
     for start, end in sorted(limits):
         first = int(np.searchsorted(t, start, side="left"))
         last = int(np.searchsorted(t, end, side="right")) - 1
-        if first <= last:
+        if first > last:
+            continue
+        if out and first <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
             out.append((first, last))
     return out
 
