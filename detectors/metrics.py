@@ -82,7 +82,11 @@ def detection_delays(labels: np.ndarray, predicted: np.ndarray) -> list[int | No
 
 
 def nab_score(labels: np.ndarray, predicted: np.ndarray, *, fp_weight: float = 0.11) -> float:
-    """A NAB-style normalised score (standard profile): 100 = every window caught at its start, 0 = none caught.
+    """A NAB-style normalised score of one file's alarms (standard profile): 100 = every window caught at its start.
+
+    A quick per-file figure on alarms already thresholded; NAB's own method
+    (windows, probation, the threshold optimised over a corpus) is
+    :mod:`aiops.detectors.nab`.
 
     Each labelled segment is a window: its first alarm earns ``2/(1+exp(5y)) - 1``
     with ``y`` from -1 (window start) to 0 (window end); a missed window costs 1;

@@ -136,7 +136,8 @@ def read_windows_file(path: str | Path) -> dict[str, list[tuple[float, float]]]:
 
     >>> import tempfile, os
     >>> p = os.path.join(tempfile.mkdtemp(), "w.json")
-    >>> _ = open(p, "w").write('{"realTraffic/speed.csv": [["2015-09-17 10:00:00.000000", "2015-09-17 12:00:00.000000"]]}')
+    >>> window = ["2015-09-17 10:00:00.000000", "2015-09-17 12:00:00.000000"]
+    >>> _ = open(p, "w").write(json.dumps({"realTraffic/speed.csv": [window]}))
     >>> read_windows_file(p)
     {'realTraffic/speed.csv': [(1442484000.0, 1442491200.0)]}
     """
@@ -397,9 +398,21 @@ def raw_score(scores: np.ndarray, windows: Sequence[tuple[int, int]], threshold:
 
 
 def format_nab(results: Mapping[str, NabResult], files: int) -> str:
-    """One line per profile: the score, its threshold and what was found there."""
+    """One line per profile: the score, its threshold and what was found there.
+
+    >>> s = np.zeros(200); s[100] = 0.8
+    >>> print(format_nab(nab_corpus([nab_file("f", s, [(100, 109)])], {"standard": PROFILES["standard"]}), 1))
+    NAB over 1 file(s) (threshold optimised per profile over all of them):
+      standard             100.0  threshold=0.8  windows found=1/1 false positive rows=0
+    >>> print(format_nab(nab_corpus([nab_file("f", s, [])], {"standard": PROFILES["standard"]}), 1))
+    NAB over 1 file(s) (threshold optimised per profile over all of them):
+      standard               n/a  no labelled window after the probationary periods
+    """
     lines = [f"NAB over {files} file(s) (threshold optimised per profile over all of them):"]
     for r in results.values():
+        if not r.windows:
+            lines.append(f"  {r.profile:<19}    n/a  no labelled window after the probationary periods")
+            continue
         thr = "never alarms" if math.isinf(r.threshold) else f"threshold={r.threshold:.6g}"
         lines.append(f"  {r.profile:<19} {r.score:6.1f}  {thr}  windows found={r.detected}/{r.windows} "
                      f"false positive rows={r.false_positives}")
