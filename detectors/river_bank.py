@@ -18,7 +18,12 @@
 ``options`` go to the River constructor (``n_trees``, ``seed``, ``alpha``
 ...). Scoring never changes an estimator; learning scores the point the way
 River does (which updates PAD's error statistics), then learns it. A
-series' exported state is the pickle-able estimator itself.
+series' exported state is a copy of the estimator itself, for use in the
+same process only (``portable_state = False``): a River estimator is an
+arbitrary object graph (closures, partials, Rust-backed containers), and
+nothing read from Kafka may rebuild one, so the engine does not write it
+to the state topic and a restored series' River detector learns afresh
+(it is warm again after ``min_count`` points).
 
 >>> import numpy as np
 >>> bank = RiverBank(model="GaussianScorer", options={"grace_period": 10})
@@ -99,6 +104,7 @@ class RiverBank:
     Params: ClassVar[type[BaseModel]] = RiverParams
     multivariate_only: ClassVar[bool] = False
     accepts_missing: ClassVar[bool] = False  # the engine fills gaps with the last value
+    portable_state: ClassVar[bool] = False  # estimators never go to the state topic: restored series re-learn
 
     def __init__(self, **params: Any) -> None:
         try:

@@ -9,9 +9,7 @@ API answers on the worker's web port.
 from __future__ import annotations
 
 import json
-import pickle
 import time
-import zlib
 from typing import Any
 
 import structlog
@@ -19,7 +17,9 @@ import structlog
 from aiops.alerting.delivery import build_delivery
 from aiops.alerting.feedback import FeedbackRecord, apply_feedback
 from aiops.alerting.service import AlertingService
+from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
+from aiops.pipeline.errors import AiopsError, InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.shapes import Event
 
@@ -81,14 +81,22 @@ class AlertingRuntime:
                 topic=self.settings.topics.anomalies, partition=None, offset=None, stage="alert", now=time.time()))
 
     def export_state(self) -> bytes:
-        """Policy, silences, pending actions and delivery's dedup memory, compressed for the state topic."""
-        state = {"service": self.service.export_state(), "delivery": self.delivery.export_state()}
-        return zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
+        """Policy, silences, pending actions and delivery's dedup memory, in the state codec for the state topic."""
+        state = {"v": 1, "service": self.service.export_state(), "delivery": self.delivery.export_state()}
+        return state_codec.dumps(state)
 
     def import_state(self, blob: bytes) -> None:
-        state = pickle.loads(zlib.decompress(blob))
-        self.service.import_state(state["service"])
-        self.delivery.load_state(state.get("delivery", {}))
+        """Restore ``export_state`` output; ``InputError`` (state left as it was) if it cannot be used."""
+        state = state_codec.loads(blob)
+        if not isinstance(state, dict) or state.get("v") != 1 or not isinstance(state.get("service"), dict):
+            raise InputError("alerting state is not a version 1 alerting state")
+        before = self.export_state()
+        try:
+            self.service.import_state(state["service"])
+            self.delivery.load_state(state.get("delivery", {}))
+        except (AiopsError, KeyError, TypeError, ValueError, AttributeError) as exc:
+            self.service.import_state(state_codec.loads(before)["service"])
+            raise InputError(f"alerting state does not fit: {type(exc).__name__}: {exc}") from None
 
     async def tick(self) -> None:
         notes = await self.service.tick()

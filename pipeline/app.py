@@ -25,7 +25,9 @@ from typing import Any
 import faust
 import structlog
 
+from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
+from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.stages import (
@@ -104,6 +106,7 @@ class Worker:
         self.anomalies_topic = self.app.topic(t.anomalies, partitions=1, **raw)
         self.deadletter_topic = self.app.topic(t.deadletter, **raw)
         self.state_topic = self.app.topic(t.state, partitions=k.partitions, **raw)
+        self.state_key = state_codec.state_key_from_env()  # signs state records when set
         self._snapshot_lock = asyncio.Lock()
         self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False
@@ -246,7 +249,7 @@ class Worker:
         """State records to the partition of the series they belong to; returns once the broker has them."""
         parts = self.settings.kafka.partitions
         for key, blob in states.items():
-            await self.state_topic.send(key=key.encode(), value=blob,
+            await self.state_topic.send(key=key.encode(), value=state_codec.seal(key, blob, self.state_key),
                                         partition=partition_for(state_series_id(key), parts))
         if states:
             await self.app.producer.flush()
@@ -261,17 +264,34 @@ class Worker:
         if not wanted:
             return
         scorer = self.ensure_scorer()
-        states = await asyncio.to_thread(read_state, self.settings, sorted(wanted))
+        states = self.unsealed(await asyncio.to_thread(read_state, self.settings, sorted(wanted)))
         alerting_state = states.pop(ALERTING_STATE_KEY, None)
         if alerting_state is not None and self.alerting is not None and self.owns_alerting:
-            self.alerting.import_state(alerting_state)
-            log.info("alerting.state_restored")
+            try:
+                self.alerting.import_state(alerting_state)
+                log.info("alerting.state_restored")
+            except InputError as exc:
+                self.stats.state_records_rejected += 1
+                log.warning("state.rejected", key=ALERTING_STATE_KEY, reason=str(exc))
         n = self.settings.kafka.partitions
         states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
         async with self._state_lock:
+            rejected_before = scorer.state_rejected
             applied = scorer.import_states(states)
+            self.stats.state_records_rejected += scorer.state_rejected - rejected_before
         self.stats.state_records_loaded += applied
         log.info("state.restored", partitions=parts, records=applied)
+
+    def unsealed(self, records: dict[str, bytes]) -> dict[str, bytes]:
+        """The records whose envelope and signature check out; the others are logged, counted and dropped."""
+        out = {}
+        for key, data in records.items():
+            try:
+                out[key] = state_codec.unseal(key, data, self.state_key)
+            except state_codec.StateError as exc:
+                self.stats.state_records_rejected += 1
+                log.warning("state.rejected", key=key, reason=str(exc))
+        return out
 
     def _alerting_state_partition(self) -> int:
         return partition_for(state_series_id(ALERTING_STATE_KEY), self.settings.kafka.partitions)

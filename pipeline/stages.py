@@ -10,14 +10,15 @@ intelligence and per-window counts, metrics through the scoring engine.
 from __future__ import annotations
 
 import json
-import pickle
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Literal
 
 import structlog
 
+from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
+from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.log_windows import LogWindowAggregator
@@ -146,6 +147,7 @@ class ScoreStage:
         self.learn_filter = learn_filter
         self.dirty: set[str] = set()
         self.dirty_log_sources: set[str] = set()
+        self.state_rejected = 0
 
     def process(self, events: list[Event], *, now: float) -> ScoredBatch:
         out = ScoredBatch()
@@ -187,27 +189,80 @@ class ScoreStage:
             windows = self.log_windows.export_state()["series"]
             for key in sorted(self.dirty_log_sources):
                 if key in windows:
-                    states[f"logwin/{key}"] = pickle.dumps(windows[key], protocol=pickle.HIGHEST_PROTOCOL)
+                    states[f"logwin/{key}"] = state_codec.dumps(windows[key])
             for key, blob in self.log_intelligence.export_state(sorted(self.dirty_log_sources)).items():
                 states[f"logintel/{key}"] = blob
             self.dirty_log_sources.clear()
         return states
 
     def import_states(self, states: dict[str, bytes]) -> int:
-        """Load state records read back from the state topic; returns how many were applied."""
+        """Load state records read back from the state topic; returns how many were applied.
+
+        A record that cannot be read (malformed, truncated, of an unknown version) is skipped, logged with
+        its reason and counted in ``state_rejected``; its key starts fresh and the others still load.
+        """
         buckets: dict[str, dict[str, bytes]] = defaultdict(dict)
         for key, blob in states.items():
             owner, _, sid = key.partition("/")
             buckets[owner][sid] = blob
-        if buckets.get("engine"):
-            self.engine.import_state(buckets["engine"])
+        applied = 0
+        for sid, blob in buckets.get("engine", {}).items():
+            try:
+                self.engine.import_state({sid: blob})
+                applied += 1
+            except InputError as exc:
+                self._reject(f"engine/{sid}", exc)
         if buckets.get("logwin"):
             merged = self.log_windows.export_state()
-            merged["series"].update({sid: pickle.loads(blob) for sid, blob in buckets["logwin"].items()})
+            for sid, blob in buckets["logwin"].items():
+                try:
+                    window = _checked_window(state_codec.loads(blob))
+                except InputError as exc:
+                    self._reject(f"logwin/{sid}", exc)
+                    continue
+                merged["series"][sid] = window
+                applied += 1
             self.log_windows = LogWindowAggregator.from_state(merged)
         if buckets.get("logintel"):
-            self.log_intelligence.import_state(buckets["logintel"])
-        return sum(len(b) for b in buckets.values())
+            wanted = buckets["logintel"]
+            self.log_intelligence.forget(list(wanted))
+            self.log_intelligence.import_state(wanted)  # logs and drops the records it cannot read
+            restored = set(self.log_intelligence.keys()) & set(wanted)
+            applied += len(restored)
+            self.state_rejected += len(wanted) - len(restored)
+        return applied
+
+    def _reject(self, key: str, exc: Exception) -> None:
+        self.state_rejected += 1
+        log.warning("state.rejected", key=key, reason=str(exc))
+
+
+def _checked_window(window: object) -> dict:
+    """A log window record read back, with the types its fields must have; ``InputError`` otherwise.
+
+    >>> _checked_window({"labels": {"host": "a"}, "start": None, "count": 3})["count"]
+    3
+    >>> _checked_window({"labels": {"host": "a"}, "count": "3"})
+    Traceback (most recent call last):
+    ...
+    aiops.pipeline.errors.InputError: log window field 'count' is not a count
+    """
+    numbers = ("ingest_time", "closed_until")
+    counts = ("count", "errors", "warnings", "empties")
+    if not isinstance(window, dict) or set(window) - {"labels", "start", *numbers, *counts}:
+        raise InputError("log window record has unknown fields")
+    labels = window.get("labels")
+    if not isinstance(labels, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise InputError("log window labels are not a map of strings")
+    for name in numbers + ("start",):
+        value = window.get(name)
+        if value is not None and type(value) not in (int, float):
+            raise InputError(f"log window field {name!r} is not a number")
+    for name in counts:
+        value = window.get(name, 0)
+        if type(value) is not int or value < 0:
+            raise InputError(f"log window field {name!r} is not a count")
+    return window
 
 
 def state_series_id(state_key: str) -> str:

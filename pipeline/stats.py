@@ -20,6 +20,7 @@ class WorkerStats:
     duplicates: int = 0
     state_records_saved: int = 0
     state_records_loaded: int = 0
+    state_records_rejected: int = 0
     feedback_applied: int = 0
 
     def as_dict(self) -> dict[str, int]:

@@ -20,9 +20,7 @@ True
 
 from __future__ import annotations
 
-import pickle
 import re
-import zlib
 from dataclasses import dataclass
 from typing import Iterable, Mapping
 
@@ -31,6 +29,7 @@ from drain3.drain import Drain
 
 from aiops.pipeline.templates_drain import MaskedDrain
 
+from aiops.pipeline import state_codec
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.templates_config import DrainSettings, MiningConfig, SourceMining
 from aiops.pipeline.templates_masking import Masker, rules_for
@@ -46,8 +45,8 @@ class TemplateStateError(InputError):
 
 
 def pack_state(payload: dict) -> bytes:
-    """A state snapshot: the payload (a dict carrying its ``version``) pickled and compressed."""
-    return zlib.compress(pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+    """A state snapshot: the payload (a dict carrying its ``version``) in the state codec (no pickle)."""
+    return state_codec.dumps(payload)
 
 
 def unpack_state(data: bytes, version: int, what: str) -> dict:
@@ -60,13 +59,13 @@ def unpack_state(data: bytes, version: int, what: str) -> dict:
     ...         unpack_state(data, 1, "state of 'x'")
     ...     except TemplateStateError as exc:
     ...         print(str(exc)[:30])
-    state of 'x' is unreadable: Er
+    state of 'x' is unreadable: no
     state of 'x' has an unknown ve
     """
     try:
-        payload = pickle.loads(zlib.decompress(data))
-    except Exception as exc:  # any corruption: zlib.error, pickle errors, EOF
-        raise TemplateStateError(f"{what} is unreadable: {exc}") from exc
+        payload = state_codec.loads(data)
+    except state_codec.StateError as exc:  # corrupt, truncated, forged or a type not allowed
+        raise TemplateStateError(f"{what} is unreadable: {exc}") from None
     if not isinstance(payload, dict) or payload.get("version") != version:
         raise TemplateStateError(f"{what} has an unknown version")
     return payload

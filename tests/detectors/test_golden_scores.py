@@ -11,7 +11,6 @@ four one-feature series is digested and compared.
 from __future__ import annotations
 
 import hashlib
-import pickle
 import struct
 
 import numpy as np
@@ -20,6 +19,7 @@ import pytest
 from aiops.detectors.calibration import calibrate
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
+from aiops.pipeline import state_codec
 from aiops.pipeline.shapes import Event, Score
 
 # re-recorded when learn_delay (30) joined the default (points past a series' 512th are learned late), then
@@ -115,8 +115,9 @@ def test_restored_engine_scores_as_if_never_stopped() -> None:
         first = build_engine(DetectionConfig(warmup=10))
         _feed(first, events[:cut])
         blobs = first.export_state(ids)
-        state = pickle.loads(blobs[ids[0]])
-        ring, seen = state["detectors"]["zscore"]["ring"], state["detectors"]["zscore"]["seen"]
+        state = state_codec.loads(blobs[ids[0]])
+        zscore = state["keys"].index("zscore")
+        ring, seen = state["slot"]["ring"][zscore], state["slot"]["seen"][zscore]
         assert state["v"] == 1 and ring.shape == (256,) and 0 < seen
         assert cut == 4 * 150 and seen < 256 or seen > 256 and ring.tolist() != sorted(ring.tolist())
         restored = build_engine(DetectionConfig(warmup=10))
@@ -130,10 +131,10 @@ def test_snapshot_of_a_version_1_engine_is_sorted_on_import() -> None:
     ring = rng.normal(size=256).astype(np.float32)
     engine = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
     engine.process([Event("metric", "v1", {}, 0.0, {"v": 1.0})])
-    state = pickle.loads(engine.export_state(["v1"])["v1"])
-    state["detectors"]["zscore"].update(ring=ring, seen=300, tail=np.zeros(3))
+    state = state_codec.loads(engine.export_state(["v1"])["v1"])
+    state["slot"].update(ring=ring[None], seen=np.array([300]), tail=np.zeros((1, 3)))
     restored = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
-    restored.import_state({"v1": pickle.dumps(state)})
+    restored.import_state({"v1": state_codec.dumps(state)})
     group = next(iter(restored._groups.values()))
     slot = group.store.rows(["v1"])[0]
     assert group.store.arrays["ranked"][slot, 0].tolist() == sorted(ring.tolist())

@@ -14,6 +14,7 @@ from aiops.detectors.logs.config import LogsConfig, TemplateBurstConfig
 from aiops.detectors.logs.intelligence import LogIntelligence
 from aiops.detectors.logs.source_state import SourceState
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
+from aiops.pipeline import state_codec
 from aiops.pipeline.shapes import Event, series_id_for
 
 
@@ -121,9 +122,9 @@ def test_snapshot_without_the_detector_still_loads() -> None:
     data = old.to_bytes()
     state = SourceState.from_bytes("k", data, LogsConfig.model_validate({"template_burst": {"enabled": True}}))
     assert state.burst is None  # the snapshot says the source ran without it
-    payload = pickle.loads(__import__("zlib").decompress(data))
+    payload = state_codec.loads(data)
     del payload["detectors"]["burst"]
-    legacy = __import__("zlib").compress(pickle.dumps(payload))
+    legacy = state_codec.dumps(payload)
     state = SourceState.from_bytes("k", legacy, LogsConfig.model_validate({"template_burst": {"enabled": True}}))
     assert isinstance(state.burst, TemplateBurstDetector)
 
