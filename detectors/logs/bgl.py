@@ -100,6 +100,7 @@ class LineVerdicts:
     truth: list[bool]
     kinds: list[frozenset[str]]
     window_anomalies: int
+    alerts: list[bool] | None = None  # the line opened an episode (what pages a person)
 
     def detection(self, kinds: tuple[str, ...] = LINE_KINDS) -> Detection:
         """Counts for a line flagged by any of ``kinds``."""
@@ -121,13 +122,15 @@ def run_bgl(truth: list[bool], events: list[Event], config: LogsConfig | None = 
     """Feed the events in order, in batches as the worker sends them, to a fresh ``LogIntelligence``."""
     intelligence = LogIntelligence(config or LogsConfig())
     kinds: list[frozenset[str]] = []
+    alerts: list[bool] = []
     windows = 0
     for start in range(0, len(events), 100):
         batch = events[start : start + 100]
         result = intelligence.process(batch, now=batch[-1].time)
         windows += sum(1 for a in result.anomalies if a.kind == "template_frequency")
         kinds.extend(frozenset(scores) for scores in result.line_scores)
-    return LineVerdicts(list(truth), kinds, windows)
+        alerts.extend(result.line_alerts)
+    return LineVerdicts(list(truth), kinds, windows, alerts)
 
 
 def evaluate_bgl(path: Path, config: LogsConfig | None = None, *, kinds: tuple[str, ...] = LINE_KINDS) -> Detection:

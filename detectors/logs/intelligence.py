@@ -26,7 +26,10 @@ from typing import Iterable, Mapping, Sequence
 import structlog
 
 from aiops.detectors.logs.config import LogsConfig
+from aiops.detectors.logs.content import ContentPrior
 from aiops.detectors.logs.finding import Finding
+from aiops.detectors.logs.novelty import Verdict
+from aiops.detectors.logs.scoring import exceedance_score
 from aiops.detectors.logs.source_state import SourceState
 from aiops.detectors.logs.template_frequency import ClosedWindow
 from aiops.pipeline.errors import InputError
@@ -48,6 +51,20 @@ class LogResult:
     metric_events: list[Event] = field(default_factory=list)
     line_scores: list[dict[str, float]] = field(default_factory=list)
     rejected: list[tuple[int, str]] = field(default_factory=list)
+    line_alerts: list[bool] = field(default_factory=list)
+    episodes_ended: list[EpisodeEnd] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class EpisodeEnd:
+    """An episode that ended: its source, kind and key (template, position...), why, when, how many lines."""
+
+    source: str
+    kind: str
+    key: str
+    reason: str
+    time: float
+    lines: int
 
 
 class LogIntelligence:
@@ -55,6 +72,7 @@ class LogIntelligence:
 
     def __init__(self, config: LogsConfig) -> None:
         self.config = config
+        self.prior = ContentPrior(config.content)
         self._sources: dict[str, SourceState] = {}
 
     # --- processing -----------------------------------------------------------------
@@ -65,6 +83,7 @@ class LogIntelligence:
                 scores = self._process_one(event, now, result)
             except InputError as exc:
                 result.rejected.append((index, str(exc)))
+                result.line_alerts.append(False)
                 scores = {}
             result.line_scores.append(scores)
         for state in self._sources.values():
@@ -79,40 +98,115 @@ class LogIntelligence:
         if event.source != "log" or not isinstance(event.message, str):
             raise InputError(f"not a log event with a message: {event.series_id!r}")
         state = self._state_for(event)
+        cfg = self.config
+        judge = cfg.learn_only_older_than_s is None or now - event.time <= cfg.learn_only_older_than_s
+        state.profile.observe(event.time)
+        weights = state.profile.weights() if state.profile.sparse or not state.profile.decided else None
         match = state.miner.add(event.message)
-        event.template_id, event.template, event.params = match.template_id, match.template, match.params
-        findings: list[Finding] = []
+        template_id = match.template_id
+        event.template_id, event.template, event.params = template_id, match.template, match.params
+        line = state.lines
+        state.lines += 1
+        scores: dict[str, float] = {}
+        alerted = False
+        if state.novelty is not None:
+            content = state.content.get(template_id)
+            if content is None:
+                content = self.prior.weight(event.message)
+                if len(state.content) < cfg.novelty.max_templates:
+                    state.content[template_id] = content
+            verdict = state.novelty.observe(template_id, event.level, event.time, content=content, judge=judge)
+            if verdict is not None:
+                scores[verdict.kind] = exceedance_score(max(verdict.evidence, 1e-9), cfg.novelty.threshold)
+                if verdict.opened:
+                    alerted = True
+                    result.anomalies.append(
+                        self._anomaly(event.series_id, state, self._novelty_finding(verdict, event, state), now,
+                                      event=event)
+                    )
+            for ended in state.novelty.take_ended():
+                result.episodes_ended.append(
+                    EpisodeEnd(state.key, ended.episode.kind, ended.template_id, ended.reason, ended.time,
+                               ended.episode.lines)
+                )
+        findings: list[Finding | None] = []
         if state.rare is not None:
-            findings.append(
-                state.rare.observe(match.template_id, event.time, template=match.template, level=event.level)
-            )
+            findings.append(state.rare.observe(template_id, event.time, template=match.template, level=event.level))
         if state.burst is not None:
-            findings.append(state.burst.observe(match.template_id, event.level, event.time, template=match.template))
+            findings.append(state.burst.observe(template_id, event.level, event.time, template=match.template))
         if state.parameter is not None:
             findings.append(
                 state.parameter.observe(
-                    match.template_id, match.params, event.time, template=match.template, positions=match.standalone
+                    template_id, match.params, event.time, template=match.template, positions=match.standalone
                 )
             )
         if state.sequence is not None:
-            findings.append(
-                state.sequence.observe(match.template_id, event.time, template=match.template, judge=not match.is_new)
-            )
-        burst = state.errors.observe(event.level, event.time) if state.errors is not None else None
-        service = event.labels.get(self.config.rules_label, "")
-        findings.extend(state.security.observe(event.message, event.time, service=service))
+            found = state.sequence.observe(template_id, event.time, template=match.template, judge=not match.is_new)
+            findings.append(found if weights is None or weights["sequence"] > 0 else None)
+        if state.errors is not None:
+            found = state.errors.observe(event.level, event.time)
+            findings.append(found if weights is None or weights["error_burst"] > 0 else None)
+        service = event.labels.get(cfg.rules_label, "")
+        security = state.security.observe(event.message, event.time, service=service)
         if state.frequency is not None:
-            for window in state.frequency.add(match.template_id, event.time, template=match.template):
-                self._window_closed(state, window, now, result)
-        scores: dict[str, float] = {}
-        for finding in [f for f in findings if f is not None] + ([burst] if burst is not None else []):
-            scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
-            if finding is burst and not finding.key:
-                continue  # one anomaly per burst: its onset
-            result.anomalies.append(self._anomaly(event.series_id, state, finding, now, event=event))
+            for window in state.frequency.add(template_id, event.time, template=match.template):
+                self._window_closed(state, window, now, result, judge=judge)
+        if judge:
+            for finding in findings:
+                if finding is None:
+                    continue
+                key = f"{template_id}:{finding.key}" if finding.kind == "parameter" else template_id
+                if finding.kind in ("sequence", "error_burst"):
+                    key = ""
+                number, opened = state.book(finding.kind, cfg).see(key, line=line, time=event.time)
+                scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
+                if opened:
+                    alerted = True
+                    finding.values["episode"] = float(number)
+                    result.anomalies.append(self._anomaly(event.series_id, state, finding, now, event=event))
+            for finding in security:
+                scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
+                result.anomalies.append(self._anomaly(event.series_id, state, finding, now, event=event))
+        for kind, book in state.books.items():
+            for ended in book.expire(line=line, time=event.time):
+                result.episodes_ended.append(EpisodeEnd(state.key, kind, ended.key, "quiet", event.time, ended.lines))
+        result.line_alerts.append(alerted)
         return scores
 
-    def _window_closed(self, state: SourceState, window: ClosedWindow, now: float, result: LogResult) -> None:
+    def _novelty_finding(self, verdict: Verdict, event: Event, state: SourceState) -> Finding:
+        """The judge's verdict as a finding: what the line said and why it weighs."""
+        cfg = self.config.novelty
+        parts = verdict.parts
+        said = "; ".join(self.prior.explain(event.message)) or "no fault words"
+        history = (
+            f"first occurrence after {state.novelty.lines - 1 if state.novelty else 0} lines of this source"
+            if verdict.seen_before == 0
+            else f"seen {verdict.seen_before} times before, not yet familiar"
+        )
+        return Finding(
+            kind=verdict.kind,
+            detector="novelty",
+            score=exceedance_score(max(verdict.evidence, 1e-9), cfg.threshold),
+            threshold=0.9,
+            reason=(
+                f"template '{event.template}': {history}; level {event.level or 'unknown'} "
+                f"({parts['level']:+.1f}), {said} ({parts['content']:+.1f}), novelty {parts['novelty']:+.1f}: "
+                f"evidence {verdict.evidence:.1f} >= {cfg.threshold:g}; episode {verdict.episode} opens"
+            ),
+            time=event.time,
+            values={
+                "evidence": verdict.evidence,
+                "level_weight": parts["level"],
+                "content_weight": parts["content"],
+                "novelty_weight": parts["novelty"],
+                "seen_before": float(verdict.seen_before),
+                "episode": float(verdict.episode),
+            },
+        )
+
+    def _window_closed(
+        self, state: SourceState, window: ClosedWindow, now: float, result: LogResult, *, judge: bool = True
+    ) -> None:
         labels = {k: state.labels[k] for k in ("host", "service") if k in state.labels}
         result.metric_events.append(
             Event(
@@ -124,6 +218,8 @@ class LogIntelligence:
                 ingest_time=now,
             )
         )
+        if not judge or state.profile.sparse or not state.profile.decided:
+            return  # a replayed window, or windows of seconds on a sampled stream: counts only
         for finding in window.findings:
             result.anomalies.append(self._anomaly(state.key, state, finding, now))
 

@@ -4,10 +4,12 @@ For each context (the last ``order`` template ids of the source) the
 successors seen so far are counted. Once a context has been seen
 ``min_context`` times, a successor that is neither among its
 ``top_candidates`` most frequent ones and whose (smoothed) share is below
-``max_share`` is a ``sequence`` finding. Scored first, then learned.
+``max_share`` is unusual; a ``sequence`` finding needs ``min_unusual`` unusual
+transitions among the last ``evidence_lines``: one odd step is not a broken
+path. Scored first, then learned.
 
 >>> from aiops.detectors.logs.config import SequenceConfig
->>> d = SequenceDetector(SequenceConfig(order=1, top_candidates=1, min_context=10, max_share=0.05))
+>>> d = SequenceDetector(SequenceConfig(order=1, top_candidates=1, min_context=10, max_share=0.05, min_unusual=1))
 >>> hits = [d.observe(t, float(i)) for i, t in enumerate("ab" * 20)]
 >>> any(hits)
 False
@@ -35,6 +37,7 @@ class SequenceDetector:
         self.config = config
         self.recent: deque[str] = deque(maxlen=config.order)
         self.successors: dict[tuple[str, ...], dict[str, int]] = {}
+        self.unusual: deque[bool] = deque(maxlen=config.evidence_lines)
 
     def observe(self, template_id: str, time: float, *, template: str = "", judge: bool = True) -> Finding | None:
         """Score then learn; ``judge=False`` only learns (a brand-new template is reported elsewhere)."""
@@ -42,6 +45,13 @@ class SequenceDetector:
         ready = judge and len(context) == self.config.order
         finding = self._score(context, template_id, time, template) if ready else None
         self._learn(context, template_id)
+        if self.unusual.maxlen != self.config.evidence_lines:  # settings changed on a restored state
+            self.unusual = deque(self.unusual, maxlen=self.config.evidence_lines)
+        self.unusual.append(finding is not None)
+        if finding is None or sum(self.unusual) < self.config.min_unusual:
+            return None
+        finding.values["unusual_recent"] = float(sum(self.unusual))
+        finding.reason += f"; {sum(self.unusual)} of the last {len(self.unusual)} transitions were unusual"
         return finding
 
     def _score(self, context: tuple[str, ...], template_id: str, time: float, template: str) -> Finding | None:

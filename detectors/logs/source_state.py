@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiops.detectors.logs.config import LogsConfig
+from aiops.detectors.logs.episodes import EpisodeBook
 from aiops.detectors.logs.error_burst import ErrorBurstDetector
+from aiops.detectors.logs.novelty import NoveltyJudge
 from aiops.detectors.logs.parameter import ParameterDetector
 from aiops.detectors.logs.rare_template import RareTemplateDetector
 from aiops.detectors.logs.sequence import SequenceDetector
+from aiops.detectors.logs.stream_profile import StreamProfile
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
 from aiops.detectors.security.bank import SecurityBank
@@ -40,6 +43,20 @@ class SourceState:
         self.parameter = ParameterDetector(config.parameter) if config.parameter.enabled else None
         self.sequence = SequenceDetector(config.sequence) if config.sequence.enabled else None
         self.security = SecurityBank(config.security)
+        self.novelty = NoveltyJudge(config.novelty) if config.novelty.enabled else None
+        self.profile = StreamProfile(config.stream)
+        self.books: dict[str, EpisodeBook] = {}
+        self.content: dict[str, float] = {}
+        self.lines = 0
+
+    def book(self, kind: str, config: LogsConfig) -> EpisodeBook:
+        """The episodes of one detector kind in this source (quiet ends as the judge's)."""
+        found = self.books.get(kind)
+        if found is None:
+            found = self.books[kind] = EpisodeBook(
+                quiet_lines=config.novelty.quiet_lines, quiet_s=config.novelty.quiet_s
+            )
+        return found
 
     def to_bytes(self) -> bytes:
         payload: dict[str, Any] = {
@@ -56,7 +73,12 @@ class SourceState:
                 "parameter": self.parameter,
                 "sequence": self.sequence,
                 "security": self.security,
+                "novelty": self.novelty,
             },
+            "profile": self.profile,
+            "books": self.books,
+            "content": self.content,
+            "lines": self.lines,
         }
         return pack_state(payload)
 
@@ -75,6 +97,12 @@ class SourceState:
         state.parameter = detectors["parameter"]
         state.sequence = detectors["sequence"]
         state.security = detectors["security"]
+        if "novelty" in detectors:  # snapshots taken before the line judge existed lack it
+            state.novelty = detectors["novelty"] if config.novelty.enabled else None
+            state.profile = payload["profile"]
+            state.books = payload["books"]
+            state.content = payload["content"]
+            state.lines = payload["lines"]
         state.apply_settings(config)
         return state
 
@@ -87,11 +115,15 @@ class SourceState:
             (self.burst, config.template_burst),
             (self.parameter, config.parameter),
             (self.sequence, config.sequence),
+            (self.novelty, config.novelty),
         ):
             if detector is not None:
                 detector.config = settings
         if self.errors is not None:
             self.errors.levels = frozenset(config.error_burst.levels)
+        self.profile.config = config.stream
+        for book in self.books.values():
+            book.quiet_lines, book.quiet_s = config.novelty.quiet_lines, config.novelty.quiet_s
         fresh = SecurityBank(config.security)
         learned = {type(d): d for d in self.security.detectors}
         for i, detector in enumerate(fresh.detectors):

@@ -137,13 +137,25 @@ class TestParameter:
 class TestSequence:
     def test_skipped_step_fires_and_regular_cycle_does_not(self) -> None:
         """open -> auth -> query -> close repeats; a query without auth is out of sequence."""
-        d = SequenceDetector(SequenceConfig(order=2, top_candidates=2, min_context=20))
+        d = SequenceDetector(SequenceConfig(order=2, top_candidates=2, min_context=20, min_unusual=1))
         cycle = ["open", "auth", "query", "close"]
         assert all(d.observe(t, float(i)) is None for i, t in enumerate(cycle * 50))
         d.observe("open", 200.0)
         f = d.observe("query", 201.0, template="query <*>")
         assert f is not None and f.kind == "sequence" and f.score >= f.threshold
         assert "query <*>" in f.reason
+
+    def test_one_unusual_step_is_not_enough_by_default(self) -> None:
+        """Evidence accumulates: one odd transition is quiet, three in five lines fire."""
+        d = SequenceDetector(SequenceConfig(order=1, top_candidates=1, min_context=10))
+        for i, t in enumerate("ab" * 60):
+            d.observe(t, float(i))
+        assert d.observe("x", 120.0) is None  # one odd step...
+        assert d.observe("a", 121.0) is None
+        assert d.observe("y", 122.0) is None  # ...two...
+        d.observe("a", 123.0)
+        hit = d.observe("z", 124.0)  # ...three of the last five transitions: a broken path
+        assert hit is not None and hit.values["unusual_recent"] == 3.0
 
     def test_judge_false_only_learns(self) -> None:
         d = SequenceDetector(SequenceConfig(order=1, top_candidates=1, min_context=5))

@@ -172,6 +172,6 @@ def test_restored_state_takes_the_current_thresholds() -> None:
     second.import_state(first.export_state(first.keys()))
     state = second._sources[SERIES]
     assert state.errors.config.min_errors == 99 and state.errors.history.n > 0
-    assert state.rare.total == 1000
+    assert state.novelty is not None and state.novelty.lines == 1000
     sudo = [d for d in state.security.detectors if d.name == "unusual_sudo"][0]
     assert sudo.config.allowed_users == ["root", "ops"]
