@@ -70,7 +70,7 @@ def plot_run(run: BacktestRun, path: str | Path, *, labels: np.ndarray | None = 
     bottom.set_ylim(0.0, 1.05)
     bottom.set_ylabel("anomaly score")
     bottom.set_xlabel("row (time order)")
-    bottom.legend(fontsize=6, loc="upper left", ncol=5)
+    bottom.legend(fontsize=6, loc="upper right", ncol=6, framealpha=0.6)
     fig.suptitle(frame.name)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
