@@ -156,7 +156,8 @@ def backtest_command(args: argparse.Namespace) -> int:
             print(f"{path}: NAB standard at the corpus threshold={text} "
                   f"(windows found {at.found[0]}/{at.windows}, false positive rows {at.fp_rows[0]})")
         if args.sweep and lab.mask is not None:
-            print(sweep_table(lab.mask, run.anomaly_score, thresholds))
+            own = sweep([nab_of[i]], thresholds) if i in nab_of and nab_of[i].records else None
+            print(sweep_table(lab.mask, run.anomaly_score, thresholds, nab=own))
     if len(runs) > 1:
         if labelled:
             print(f"all files: precision={points.precision:.3f} recall={points.recall:.3f} F1={points.f1:.3f} "

@@ -155,7 +155,8 @@ class TestCommandLine:
         printed = capsys.readouterr().out
         for word in ("precision=", "recall=", "F1=", "FAR=", "MAR=", "mean delay=", "threshold  precision",
                      "events found=1/1", "per 10k clean points", "delay median=", "p90=", "NAB over 1 file(s)",
-                     "standard", "reward_low_FP_rate", "reward_low_FN_rate", "NAB standard at the corpus threshold"):
+                     "standard", "reward_low_FP_rate", "reward_low_FN_rate", "NAB standard at the corpus threshold",
+                     "NAB std   low-FP   low-FN"):
             assert word in printed
         with open(out / "shift.scores.csv") as fh:
             rows = list(csv.reader(fh))
