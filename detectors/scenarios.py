@@ -118,7 +118,9 @@ def _counts(rng: np.random.Generator, rate: float, heavy: bool) -> Draw:
 
 
 def bursty_counts(rng: np.random.Generator) -> Draw:
-    """Error counts per 10 s, negative-binomial (mean 5-15, dispersion 3) with natural bursts; the anomaly is an error storm.
+    """Error counts per 10 s, negative-binomial with natural bursts; the anomaly is an error storm.
+
+    The counts have mean 5-15 and dispersion 3 (heavy-tailed).
 
     An SRE is not paged for a burst of a few points at 2-4 times the usual
     rate, about one every half hour: that is what such counts do. A rate that
@@ -133,7 +135,7 @@ def bursty_counts(rng: np.random.Generator) -> Draw:
 
 
 def sparse_counts(rng: np.random.Generator) -> Draw:
-    """Error counts per 10 s, Poisson at 0.3-1 per interval (mostly zeros) with natural bursts; the anomaly is an error storm.
+    """Error counts per 10 s, Poisson at 0.3-1 per interval with natural bursts; the anomaly is an error storm.
 
     The same bursts and storm as ``bursty_counts``, on a rate so low that most
     intervals count nothing and a single 3 is not news.
@@ -147,7 +149,7 @@ def sparse_counts(rng: np.random.Generator) -> Draw:
 
 
 def lognormal_latency(rng: np.random.Generator) -> Draw:
-    """Lognormal latency at 10 s (log sd 0.6: a long right tail); the anomaly is the whole distribution times 4 for an hour.
+    """Lognormal latency at 10 s (log sd 0.6: a long right tail); the anomaly is all of it times 4 for an hour.
 
     >>> d = lognormal_latency(np.random.default_rng(0))
     >>> at = d.onsets[0]
@@ -188,7 +190,8 @@ def quantised(rng: np.random.Generator) -> Draw:
     >>> d = quantised(np.random.default_rng(0))
     >>> q = np.diff(np.unique(d.values)).min()
     >>> at = d.onsets[0]
-    >>> bool(np.allclose(d.values / q, np.round(d.values / q))), bool(np.median(d.values[at:]) - np.median(d.values[:at]) >= 3 * q)
+    >>> jump = np.median(d.values[at:]) - np.median(d.values[:at])
+    >>> bool(np.allclose(d.values / q, np.round(d.values / q))), bool(jump >= 3 * q)
     (True, True)
     """
     quantum = float(rng.choice([0.5, 1.0, 5.0]))
@@ -324,7 +327,7 @@ def daily_seasonal(rng: np.random.Generator) -> Draw:
 
 
 def weekly_seasonal(rng: np.random.Generator) -> Draw:
-    """Logins per 5 min over 3 weeks: busy working days, quiet weekends; the anomaly is a working day's level on a Saturday.
+    """Logins per 5 min over 3 weeks, busy working days, quiet weekends; the anomaly: a weekday level at a weekend.
 
     The Saturday (or Sunday) of the third week follows the weekday curve for
     3 hours from 10:00-12:00.
@@ -377,7 +380,7 @@ def trend_with_drift(rng: np.random.Generator) -> Draw:
 
 
 def rising_spike_rate(rng: np.random.Generator) -> Draw:
-    """Latency at 10 s with GC-pause spikes about every 5 minutes (normal); the anomaly is their rate tripling for 90 min.
+    """Latency at 10 s with GC-pause spikes about every 5 minutes (normal); the anomaly: their rate tripled for 90 min.
 
     >>> d = rising_spike_rate(np.random.default_rng(0))
     >>> at = d.onsets[0]
@@ -407,7 +410,8 @@ def irregular_gaps(rng: np.random.Generator) -> Draw:
 
     >>> d = irregular_gaps(np.random.default_rng(0))
     >>> gaps = np.diff(np.sort(d.times))
-    >>> int((gaps > 300).sum()), bool((np.diff(d.times) < 0).any()), bool(d.times[d.onsets[0]] - d.times[d.onsets[0] - 1] > 300)
+    >>> after_gap = d.times[d.onsets[0]] - d.times[d.onsets[0] - 1] > 300
+    >>> int((gaps > 300).sum()), bool((np.diff(d.times) < 0).any()), bool(after_gap)
     (4, True, True)
     """
     n = N_FAST
@@ -428,7 +432,7 @@ def irregular_gaps(rng: np.random.Generator) -> Draw:
 
 
 def early_outlier(rng: np.random.Generator) -> Draw:
-    """Latency at 10 s whose first points hold one value 1000 times too large (a unit mix-up); later a level shift of 6 sd.
+    """Latency at 10 s, one of its first points 1000 times too large (a unit mix-up); later a level shift of 6 sd.
 
     The outlier must not blind the detector: the shift is still found, and the
     outlier causes at most one episode.
