@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Any, Iterable, Mapping
 
 import structlog
 from drain3.drain import Drain
@@ -103,17 +103,26 @@ class SourceMiner:
             param_str=WILDCARD,
         )
         self._placeholder = re.compile("|".join(re.escape(p) for p in self.masker.placeholders()) or "(?!)")
+        self._repeats: dict[str, tuple[Any, tuple[str, ...], TemplateMatch]] = {}  # recent lines, word for word
 
     def add(self, message: str) -> TemplateMatch:
         """Mine one message: learn it into the tree and say which template it joined."""
         if not isinstance(message, str):
             raise InputError(f"log message must be a string, got {type(message).__name__}")
+        repeat = self._repeats.get(message) if self.drain.max_clusters is None else None
+        if repeat is not None:
+            cluster, shape, known = repeat
+            if cluster.log_template_tokens is shape and self.drain.id_to_cluster.get(cluster.cluster_id) is cluster:
+                # the same line again, its template unchanged: Drain would only count it
+                cluster.size += 1
+                return TemplateMatch(known.template_id, known.template, list(known.params), False,
+                                     known.cluster_id, known.standalone)
         masked, values = self.masker.mask(message)
         cluster, change = self.drain.add_log_message(masked)
         tokens = self.drain.get_content_as_tokens(masked)
         template_tokens = list(cluster.log_template_tokens)
         params, standalone = self._params(template_tokens, tokens, values)
-        return TemplateMatch(
+        match = TemplateMatch(
             template_id=f"{self.source}:{cluster.cluster_id}",
             template=" ".join(template_tokens),
             params=params,
@@ -121,6 +130,10 @@ class SourceMiner:
             cluster_id=cluster.cluster_id,
             standalone=tuple(standalone),
         )
+        if len(self._repeats) >= 4096:
+            self._repeats.clear()
+        self._repeats[message] = (cluster, cluster.log_template_tokens, match)
+        return match
 
     def _params(self, template: list[str], tokens: list[str], values: list[str]) -> tuple[list[str], list[int]]:
         """The variable parts in order (wildcard tokens whole, masked values and digit runs alone),
@@ -151,6 +164,7 @@ class SourceMiner:
         if not isinstance(drain, Drain):
             raise TemplateStateError(f"template state of {self.source!r} holds no Drain tree")
         self.drain = drain
+        self._repeats.clear()
 
 
 def _variable_parts(placeholder: re.Pattern[str], shape: str, restored: str) -> list[str]:
@@ -159,13 +173,28 @@ def _variable_parts(placeholder: re.Pattern[str], shape: str, restored: str) -> 
     >>> _variable_parts(re.compile("<NUM>"), "r<*>:<NUM>", "r17:42")
     ['17', '42']
     """
-    pattern = "".join(
-        "(.+?)" if part == WILDCARD or placeholder.fullmatch(part) else re.escape(part)
-        for part in re.split(f"({re.escape(WILDCARD)}|{placeholder.pattern})", shape)
-        if part
-    )
-    found = re.fullmatch(pattern, restored, re.DOTALL)
+    found = _shape_pattern(placeholder, shape).fullmatch(restored)
     return list(found.groups()) if found else [restored]
+
+
+_SHAPES: dict[tuple[str, str], re.Pattern[str]] = {}
+
+
+def _shape_pattern(placeholder: re.Pattern[str], shape: str) -> re.Pattern[str]:
+    """The compiled pattern of one template token (compiled once: tokens recur on every line)."""
+    key = (placeholder.pattern, shape)
+    found = _SHAPES.get(key)
+    if found is None:
+        pattern = "".join(
+            "(.+?)" if part == WILDCARD or placeholder.fullmatch(part) else re.escape(part)
+            for part in re.split(f"({re.escape(WILDCARD)}|{placeholder.pattern})", shape)
+            if part
+        )
+        found = re.compile(pattern, re.DOTALL)
+        if len(_SHAPES) >= 8192:
+            _SHAPES.clear()
+        _SHAPES[key] = found
+    return found
 
 
 class TemplateMiners:

@@ -67,6 +67,10 @@ DEFAULT_RULES: tuple[MaskingRule, ...] = tuple(
 
 _DIGITS = tuple("0123456789")
 
+#: Compiled alternations per rule list and set of active rules, shared by all maskers (compiling one
+#: costs milliseconds, and every source of a service has the same rules).
+_COMPILED: dict[tuple[tuple[str, str], ...], dict[int, "re.Pattern[str] | None"]] = {}
+
 #: Substrings without which a built-in rule cannot match: a line is only scanned with the
 #: rules whose hint it contains (one alternation per combination, compiled once).
 RULE_HINTS: dict[str, tuple[str, ...]] = {
@@ -109,13 +113,25 @@ class Masker:
         self._hints = [
             RULE_HINTS.get(r.name) if default_patterns.get(r.name) == r.pattern else None for r in self.rules
         ]
-        self._compiled: dict[int, re.Pattern[str] | None] = {}
+        # each distinct hint once, with the rules it switches on; rules without hints are always on
+        self._always = 0
+        by_hint: dict[str, int] = {}
+        for i, hints in enumerate(self._hints):
+            if hints is None:
+                self._always |= 1 << i
+            else:
+                for h in hints:
+                    by_hint[h] = by_hint.get(h, 0) | 1 << i
+        self._by_hint = tuple(by_hint.items())
+        rules_key = tuple((r.name, r.pattern) for r in self.rules)
+        self._compiled = _COMPILED.setdefault(rules_key, {})  # shared by every masker with these rules
+        self._recent: dict[str, tuple[str, list[str]]] = {}
 
     def _regex_for(self, message: str) -> re.Pattern[str] | None:
-        active = 0
-        for i, hints in enumerate(self._hints):
-            if hints is None or any(h in message for h in hints):
-                active |= 1 << i
+        active = self._always
+        for hint, bits in self._by_hint:
+            if hint in message:
+                active |= bits
         regex = self._compiled.get(active, False)
         if regex is False:
             joined = "|".join(
@@ -129,6 +145,9 @@ class Masker:
     def mask(self, message: str) -> tuple[str, list[str]]:
         """The masked message and the masked values in order of appearance."""
         message = message[: self.max_chars]
+        known = self._recent.get(message)
+        if known is not None:  # logs repeat lines word for word: mask each once
+            return known[0], list(known[1])
         regex = self._regex_for(message)
         if regex is None:
             return message, []
@@ -139,7 +158,11 @@ class Masker:
             values.append(match.group(0))
             return f"<{self._names[int(group[1:])]}>"
 
-        return regex.sub(replace, message), values
+        masked = regex.sub(replace, message)
+        if len(self._recent) >= 4096:
+            self._recent.clear()
+        self._recent[message] = (masked, list(values))
+        return masked, values
 
     def __getstate__(self) -> dict[str, object]:
         return {"rules": self.rules, "max_chars": self.max_chars}

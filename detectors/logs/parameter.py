@@ -55,6 +55,17 @@ class ParameterDetector:
         self.config = config
         self.history: dict[str, dict[int, RobustWindow]] = {}
         self.identifiers: dict[str, set[int]] = {}
+        self.bounds: dict[tuple[str, int], tuple[float, float, int]] = {}
+
+    def _outside(self, template_id: str, position: int, window: RobustWindow, value: float) -> bool:
+        """Cheap first look: beyond the range last computed (refreshed every 16 values), worth judging."""
+        key = (template_id, position)
+        known = self.bounds.get(key)
+        if known is None or known[2] >= 16:
+            known = (min(window.values), max(window.values), 0)
+        low, high, age = known
+        self.bounds[key] = (min(low, value), max(high, value), age + 1)
+        return value > high or value < low
 
     def observe(
         self,
@@ -86,7 +97,7 @@ class ParameterDetector:
                 if len(windows) >= cfg.max_positions:
                     continue
                 window = windows[position] = RobustWindow(cfg.history)
-            if len(window) >= cfg.min_history:
+            if len(window) >= cfg.min_history and self._outside(template_id, position, window, value):
                 finding = self._judge(window, value, position, time, template)
                 if finding is not None and (worst is None or finding.values["z"] > worst.values["z"]):
                     worst = finding

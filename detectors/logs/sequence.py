@@ -63,6 +63,8 @@ class SequenceDetector:
         if total < cfg.min_context:
             return None
         seen = counts.get(template_id, 0)
+        if (seen + 0.5) / (total + 1.0) > cfg.max_share:
+            return None  # a common successor: no need to rank them
         share = seen / total
         top = sorted(counts.values(), reverse=True)[: cfg.top_candidates]
         if seen and seen >= top[-1]:
