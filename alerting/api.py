@@ -1,8 +1,11 @@
 """The alerting HTTP API (aiohttp): alerts, silences, feedback, actions, kill switch.
 
-``make_app(state)`` returns the application; the worker mounts or runs it.
-Every endpoint speaks JSON; bad input answers 400 with ``{"error": ...}``,
-unknown ids 404.
+``make_app(state, tokens=...)`` returns the application; the worker mounts or
+runs it. Every route but ``/healthz`` needs a bearer token with the route's
+scope (``aiops.alerting.auth``); the caller is recorded on every change.
+Feedback links carry their own signed, expiring, single-use credential: GET
+shows a confirmation page, only its POST records the verdict. Every endpoint
+speaks JSON; bad input answers 400 with ``{"error": ...}``, unknown ids 404.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from typing import Any
 import structlog
 from aiohttp import web
 
+from aiops.alerting import auth
+from aiops.alerting.auth import PUBLIC, SIGNED_LINK, TokenBook, add_route
 from aiops.alerting.feedback import FeedbackError
 from aiops.alerting.remediation.action import ActionError
 from aiops.alerting.silences import SilenceError
@@ -96,7 +101,8 @@ async def create_silence(request: web.Request) -> web.Response:
             raise InputError("starts_at must be a number")
         ends_at = starts_at + duration
     silence = state.policy.silences.create(
-        data.get("matchers"), starts_at=starts_at, ends_at=ends_at, created_by=_text(data, "created_by"),
+        data.get("matchers"), starts_at=starts_at, ends_at=ends_at,
+        created_by=auth.who(request, data.get("created_by")),
         comment=_text(data, "comment", required=False), now=now)
     return web.json_response(silence.to_dict(now), status=201)
 
@@ -111,23 +117,50 @@ async def expire_silence(request: web.Request) -> web.Response:
 async def post_feedback(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     data = await _body(request)
-    record = state.record_feedback(_text(data, "fingerprint"), _text(data, "verdict"), who=_text(data, "who"),
+    record = state.record_feedback(_text(data, "fingerprint"), _text(data, "verdict"),
+                                   who=auth.who(request, data.get("who")),
                                    comment=_text(data, "comment", required=False),
                                    via="cli" if data.get("via") == "cli" else "api")
     return web.json_response(record.to_dict(), status=201)
 
 
+_PAGE_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Frame-Options": "DENY",
+                 "Content-Security-Policy": "default-src 'none'; form-action 'self'"}
+
+
+def _page(status: int, body: str) -> web.Response:
+    return web.Response(status=status, content_type="text/html", headers=_PAGE_HEADERS,
+                        text=f"<!doctype html><meta charset=utf-8><title>aiops feedback</title>{body}")
+
+
 async def feedback_link(request: web.Request) -> web.Response:
+    """GET of a feedback link: a confirmation page; nothing is recorded (link previews and scanners GET too)."""
     state = request.app[STATE_KEY]
+    token = request.match_info["token"]
     verdict = request.query.get("verdict", "")
     try:
-        record = state.record_link_feedback(request.match_info["token"], verdict)
+        payload = state.check_link(token, verdict)
     except FeedbackError as exc:
-        return web.Response(status=400, content_type="text/html",
-                            text=f"<p>Feedback not recorded: {html.escape(str(exc))}</p>")
-    return web.Response(content_type="text/html", text=(
-        f"<p>Recorded <b>{html.escape(record.verdict.replace('_', ' '))}</b> for "
-        f"{html.escape(record.series_id)}. Thank you.</p>"))
+        return _page(400, f"<p>This feedback link cannot be used: {html.escape(str(exc))}</p>")
+    label = html.escape(verdict.replace("_", " "))
+    return _page(200, (
+        f"<p>Mark the alert on <b>{html.escape(str(payload.get('series_id', '')))}</b> as <b>{label}</b>?</p>"
+        f"<form method=post action='{html.escape(request.path)}'>"
+        f"<input type=hidden name=verdict value='{html.escape(verdict)}'>"
+        f"<button type=submit>Record {label}</button></form>"))
+
+
+async def feedback_link_confirm(request: web.Request) -> web.Response:
+    """POST from the confirmation page: records the verdict once, attributed to the link's recipient."""
+    state = request.app[STATE_KEY]
+    form = await request.post()
+    verdict = form.get("verdict", "")
+    try:
+        record = state.record_link_feedback(request.match_info["token"], str(verdict))
+    except FeedbackError as exc:
+        return _page(400, f"<p>Feedback not recorded: {html.escape(str(exc))}</p>")
+    return _page(200, (f"<p>Recorded <b>{html.escape(record.verdict.replace('_', ' '))}</b> for "
+                       f"{html.escape(record.series_id)}. Thank you.</p>"))
 
 
 async def list_actions(request: web.Request) -> web.Response:
@@ -140,14 +173,15 @@ async def list_actions(request: web.Request) -> web.Response:
 async def approve_action(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     data = await _body(request)
-    action = await state.remediator.approve(request.match_info["id"], who=_text(data, "who"), now=state.clock())
+    action = await state.remediator.approve(request.match_info["id"], who=auth.who(request, data.get("who")),
+                                            now=state.clock())
     return web.json_response(action.to_dict())
 
 
 async def deny_action(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     data = await _body(request)
-    action = state.remediator.deny(request.match_info["id"], who=_text(data, "who"), now=state.clock(),
+    action = state.remediator.deny(request.match_info["id"], who=auth.who(request, data.get("who")), now=state.clock(),
                                    comment=_text(data, "comment", required=False))
     return web.json_response(action.to_dict())
 
@@ -158,7 +192,7 @@ async def killswitch(request: web.Request) -> web.Response:
     engaged = data.get("engaged")
     if not isinstance(engaged, bool):
         raise InputError("engaged must be true or false")
-    state.remediator.set_kill_switch(engaged, who=_text(data, "who"), now=state.clock())
+    state.remediator.set_kill_switch(engaged, who=auth.who(request, data.get("who")), now=state.clock())
     return web.json_response({"kill_switch": state.remediator.guards.kill_switch})
 
 
@@ -166,27 +200,36 @@ async def get_killswitch(request: web.Request) -> web.Response:
     return web.json_response({"kill_switch": request.app[STATE_KEY].remediator.guards.kill_switch})
 
 
-def make_app(state: AlertingState, *, health=None) -> web.Application:
+#: Every route of the API with the scope it needs (``auth.PUBLIC``, ``auth.SIGNED_LINK`` or a token scope).
+ROUTES = (
+    ("GET", "/healthz", healthz, PUBLIC),
+    ("GET", "/api/alerts", list_alerts, "read"),
+    ("GET", "/api/silences", list_silences, "read"),
+    ("POST", "/api/silences", create_silence, "silence"),
+    ("DELETE", "/api/silences/{id}", expire_silence, "silence"),
+    ("POST", "/api/feedback", post_feedback, "feedback"),
+    ("GET", "/feedback/{token}", feedback_link, SIGNED_LINK),
+    ("POST", "/feedback/{token}", feedback_link_confirm, SIGNED_LINK),
+    ("GET", "/api/actions", list_actions, "read"),
+    ("POST", "/api/actions/{id}/approve", approve_action, "approve"),
+    ("POST", "/api/actions/{id}/deny", deny_action, "approve"),
+    ("GET", "/api/killswitch", get_killswitch, "read"),
+    ("POST", "/api/killswitch", killswitch, "admin"),
+)
+
+
+def make_app(state: AlertingState, *, health=None, tokens: TokenBook | None = None) -> web.Application:
     """The aiohttp application serving the alerting API over ``state``.
 
     ``health``, when given, returns a dict merged into ``GET /healthz`` (the worker's counters).
+    ``tokens`` are the bearer tokens it accepts; without any, every route but /healthz and signed
+    links answers 401.
     """
-    app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+    app = web.Application(middlewares=[auth.authenticate, _errors], client_max_size=64 * 1024)
     app[STATE_KEY] = state
+    app[auth.TOKENS_KEY] = tokens if tokens is not None else TokenBook([])
     if health is not None:
         app[HEALTH_KEY] = health
-    app.add_routes([
-        web.get("/healthz", healthz),
-        web.get("/api/alerts", list_alerts),
-        web.get("/api/silences", list_silences),
-        web.post("/api/silences", create_silence),
-        web.delete("/api/silences/{id}", expire_silence),
-        web.post("/api/feedback", post_feedback),
-        web.get("/feedback/{token}", feedback_link),
-        web.get("/api/actions", list_actions),
-        web.post("/api/actions/{id}/approve", approve_action),
-        web.post("/api/actions/{id}/deny", deny_action),
-        web.get("/api/killswitch", get_killswitch),
-        web.post("/api/killswitch", killswitch),
-    ])
+    for method, path, handler, scope in ROUTES:
+        add_route(app, method, path, handler, scope)
     return app

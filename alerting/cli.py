@@ -1,8 +1,9 @@
 """Command line for the alerting API: silences, feedback, actions, kill switch (and the policy benchmark).
 
 ``register(sub)`` adds the subcommands to the product's CLI; each talks to a
-running API (``--api``, default http://127.0.0.1:6066) and returns 0 on
-success, 1 when the API refused, 2 when it could not be reached.
+running API (``--api``, default http://127.0.0.1:6066) with the bearer token
+from ``AIOPS_API_TOKEN`` and returns 0 on success, 1 when the API refused
+(401/403 included), 2 when it could not be reached.
 
 >>> import argparse
 >>> parser = argparse.ArgumentParser(prog="aiops")
@@ -17,11 +18,13 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
+from aiops.alerting.auth import TOKEN_ENV
 from aiops.alerting.config import parse_duration
 
 DEFAULT_API = "http://127.0.0.1:6066"
@@ -35,8 +38,11 @@ class ApiFailure(Exception):
 
 def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(args.api.rstrip("/") + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "Accept": "application/json"})
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    token = os.environ.get(TOKEN_ENV, "")
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(args.api.rstrip("/") + path, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=args.timeout) as resp:
             return json.loads(resp.read() or b"null")
@@ -45,6 +51,8 @@ def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any]
             message = json.loads(exc.read()).get("error", exc.reason)
         except (ValueError, AttributeError):
             message = str(exc.reason)
+        if exc.code == 401 and not token:
+            message = f"{message}; set {TOKEN_ENV}"
         raise ApiFailure(1, f"API refused ({exc.code}): {message}") from None
     except (urllib.error.URLError, OSError) as exc:
         raise ApiFailure(2, f"cannot reach {args.api}: {getattr(exc, 'reason', exc)}") from None

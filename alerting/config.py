@@ -21,6 +21,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from aiops.alerting.auth import ApiConfig
 from aiops.alerting.delivery import DeliveryConfig
 from aiops.alerting.matchers import check_matchers
 from aiops.alerting.remediation.config import RemediationConfig
@@ -214,6 +215,7 @@ class AlertingConfig(_Model):
     feedback: FeedbackConfig = FeedbackConfig()
     remediation: RemediationConfig = RemediationConfig()
     delivery: DeliveryConfig = DeliveryConfig()
+    api: ApiConfig = ApiConfig()
 
     @model_validator(mode="after")
     def _receivers_exist(self) -> AlertingConfig:

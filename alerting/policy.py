@@ -28,6 +28,7 @@ so; ``tick`` returns the notifications to hand to ``Delivery.submit``.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -326,7 +327,9 @@ class AlertPolicy:
             notes["runbook_url"] = render_url(cfg.runbook_url, values)
         if cfg.dashboard_url:
             notes["dashboard_url"] = render_url(cfg.dashboard_url, values)
-        token = self.signer.sign({"fp": alert.fingerprint, "series_id": anomaly.series_id},
+        recipients = sorted({r.receiver for r in self.routes.match(self.match_labels(alert))})
+        token = self.signer.sign({"fp": alert.fingerprint, "series_id": anomaly.series_id,
+                                  "id": uuid.uuid4().hex[:16], "to": ",".join(recipients)},
                                  expires_at=now + self.config.feedback.link_ttl_s)
         base = self.config.api_url.rstrip("/")
         notes["feedback_false_positive_url"] = f"{base}/feedback/{token}?verdict=false_positive"

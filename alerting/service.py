@@ -115,8 +115,8 @@ class AlertingService:
                 self.rejected.append({"record": data, "reason": str(exc)})
         return calls
 
-    def web_app(self, *, health=None) -> web.Application:
-        return make_app(self.state, health=health)
+    def web_app(self, *, health=None, tokens=None) -> web.Application:
+        return make_app(self.state, health=health, tokens=tokens)
 
     def export_state(self) -> dict[str, Any]:
         return {"policy": self.state.policy.export_state(), "silences": self.state.policy.silences.export(),

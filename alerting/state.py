@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from aiops.alerting.config import AlertingConfig
-from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner
+from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner, check_verdict
 from aiops.alerting.policy import AlertPolicy
 from aiops.alerting.remediation.remediator import Remediator
 
@@ -23,7 +23,7 @@ class AlertingState:
     policy: AlertPolicy
     remediator: Remediator
     clock: Callable[[], float] = field(default=time.time)
-    link_records: dict[tuple[str, str], FeedbackRecord] = field(default_factory=dict)
+    used_links: dict[str, float] = field(default_factory=dict)  # link id -> its expiry
 
     @classmethod
     def from_config(cls, config: AlertingConfig, *, signer_secret: bytes | None = None,
@@ -44,13 +44,29 @@ class AlertingState:
             when=self.clock(), comment=comment, via=via, labels=dict(state.alert.labels) if state else {})
         return self.policy.feedback.record(record)
 
-    def record_link_feedback(self, token: str, verdict: str) -> FeedbackRecord:
-        """Record the verdict of a signed link; clicking the same link twice records it once."""
+    def check_link(self, token: str, verdict: str) -> dict:
+        """The payload of a usable feedback link for this verdict; ``FeedbackError`` if forged, expired or used."""
         payload = self.policy.signer.verify(token, now=self.clock())
-        key = (token, verdict)
-        if key not in self.link_records:
-            if len(self.link_records) >= 10_000:
-                self.link_records.clear()
-            self.link_records[key] = self.record_feedback(payload["fp"], verdict, who="feedback-link", via="link",
-                                                          series_id=payload.get("series_id"))
-        return self.link_records[key]
+        check_verdict(verdict)
+        if not isinstance(payload.get("fp"), str):
+            raise FeedbackError("feedback link names no alert")
+        if self._link_id(token, payload) in self.used_links:
+            raise FeedbackError("feedback link has already been used")
+        return payload
+
+    def record_link_feedback(self, token: str, verdict: str) -> FeedbackRecord:
+        """Record the verdict of a signed link, once: a link is single use, whatever the verdict.
+
+        The verdict is attributed to the link's recipient (the receiver it was sent to).
+        """
+        payload = self.check_link(token, verdict)
+        record = self.record_feedback(payload["fp"], verdict, who=f"link:{payload.get('to') or 'recipient'}",
+                                      via="link", series_id=payload.get("series_id"))
+        now = self.clock()
+        self.used_links = {k: exp for k, exp in self.used_links.items() if exp >= now}
+        self.used_links[self._link_id(token, payload)] = float(payload.get("exp", now))
+        return record
+
+    @staticmethod
+    def _link_id(token: str, payload: dict) -> str:
+        return str(payload.get("id") or token)

@@ -162,7 +162,10 @@ class AlertingRuntime:
         await self.worker.send_dead_letter(record)
 
     def web_app(self, *, health=None):
-        return self.service.web_app(health=health)
+        """The API, accepting the configured tokens and ``AIOPS_API_TOKEN``."""
+        from aiops.alerting.auth import TokenBook
+
+        return self.service.web_app(health=health, tokens=TokenBook.from_config(self.settings.alerting.api))
 
     def metrics(self) -> dict[str, float]:
         out: dict[str, float] = {"anomalies_received": self.received, "anomalies_stale": self.stale,

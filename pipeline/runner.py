@@ -40,16 +40,21 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
     return worker
 
 
-async def start_web(worker: Worker) -> web.AppRunner:
-    """/metrics (Prometheus text), /healthz, and the alerting API under /api."""
-    s = worker.settings.worker
+def web_application(worker: Worker) -> web.Application:
+    """/metrics (Prometheus text), /healthz, and the alerting API under /api; every route with its scope."""
+    from aiops.alerting.auth import PUBLIC, TOKENS_KEY, TokenBook, add_route, authenticate
+
     def health() -> dict:
         alerting = worker.alerting
         extra = {"alerts_raised": alerting.alerts_raised, "notifications": alerting.notifications} if alerting else {}
         ingest = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
         return worker.stats.as_dict() | ingest | extra | {"owns_alerting": worker.owns_alerting}
 
-    app = worker.alerting.web_app(health=health) if worker.alerting is not None else web.Application()
+    if worker.alerting is not None:
+        app = worker.alerting.web_app(health=health)
+    else:
+        app = web.Application(middlewares=[authenticate])
+        app[TOKENS_KEY] = TokenBook.from_config(worker.settings.alerting.api)
 
     async def metrics(request: web.Request) -> web.Response:
         extra = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
@@ -60,10 +65,16 @@ async def start_web(worker: Worker) -> web.AppRunner:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})
 
-    app.router.add_get("/metrics", metrics)
+    add_route(app, "GET", "/metrics", metrics, PUBLIC if worker.settings.alerting.api.public_metrics else "read")
     if worker.alerting is None:
-        app.router.add_get("/healthz", healthz)
-    runner = web.AppRunner(app, access_log=None)
+        add_route(app, "GET", "/healthz", healthz, PUBLIC)
+    return app
+
+
+async def start_web(worker: Worker) -> web.AppRunner:
+    """Serve ``web_application`` on ``worker.web_host:web_port``."""
+    s = worker.settings.worker
+    runner = web.AppRunner(web_application(worker), access_log=None)
     await runner.setup()
     if s.web_port:
         await web.TCPSite(runner, s.web_host, s.web_port).start()
@@ -113,8 +124,12 @@ def _mtime(path: str) -> float:
 
 
 def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
+    from aiops.alerting.auth import TokenBook, check_exposure
+
     settings = load_settings(config_path)
     configure_logging(settings.logging.level, settings.logging.format)
+    if settings.worker.web_port:
+        check_exposure(settings.worker.web_host, TokenBook.from_config(settings.alerting.api))
     log.info("config.applied", hash=settings.digest(), path=config_path)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     if create_topics:

@@ -12,6 +12,7 @@ from aiops.alerting import cli
 from aiops.alerting.api import make_app
 from aiops.alerting.state import AlertingState
 from tests.alerting_policy.builders import anomaly, config
+from tests.support.api_tokens import auth, team, token_of
 
 
 class Clock:
@@ -52,7 +53,8 @@ async def test_alerts_and_silences_endpoints():
     clock = Clock(0)
     state = state_with(clock)
     state.policy.ingest(anomaly("web-1"), now=0)
-    async with TestClient(TestServer(make_app(state), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(make_app(state, tokens=team("ana")), host="127.0.0.1"),
+                          headers=auth("ana")) as client:
         assert (await (await client.get("/healthz")).json()) == {"status": "ok"}
         created = await client.post("/api/silences", json={"matchers": ["host=web-1"], "duration_s": 600,
                                                             "created_by": "ana", "comment": "deploy"})
@@ -69,38 +71,43 @@ async def test_alerts_and_silences_endpoints():
         assert listed == []
         for bad in ({"matchers": ["host=~("], "duration_s": 5, "created_by": "a"},
                     {"matchers": ["host=a"], "created_by": "a"},
-                    {"matchers": ["host=a"], "duration_s": 5},
                     ["not", "an", "object"]):
             resp = await client.post("/api/silences", json=bad)
             assert resp.status == 400, bad
+        unnamed = await client.post("/api/silences", json={"matchers": ["host=a"], "duration_s": 5})
+        assert (await unnamed.json())["created_by"] == "ana"  # the token names the author
         assert (await client.delete("/api/silences/nope")).status == 404
 
 
-async def test_cli_against_a_started_api(capsys):
-    """silence add/list/expire, feedback and killswitch through the CLI and a live server."""
+async def test_cli_against_a_started_api(capsys, monkeypatch):
+    """silence add/list/expire, feedback and killswitch through the CLI and a live server (token from the environment)."""
     clock = Clock(0)
     state = state_with(clock)
     state.policy.ingest(anomaly("web-1"), now=0)
     fp = state.policy.active_alerts()[0].fingerprint
-    async with TestServer(make_app(state), host="127.0.0.1") as server:
+    async with TestServer(make_app(state, tokens=team("operator")), host="127.0.0.1") as server:
         api = ["--api", str(server.make_url(""))]
+        monkeypatch.delenv("AIOPS_API_TOKEN", raising=False)
+        code, err = await run_cli(["silence", "list", *api], capsys)
+        assert code == 1 and "401" in err and "AIOPS_API_TOKEN" in err
+        monkeypatch.setenv("AIOPS_API_TOKEN", token_of("operator"))
         code, silence = await run_cli(["silence", "add", "host=web-1", 'service=~"api|web"', "--duration", "30m",
                                        "--by", "ana", "--comment", "deploy", *api], capsys)
         assert code == 0 and silence["matchers"] == ["host=web-1", 'service=~"api|web"']
-        assert silence["ends_at"] == 1800 and silence["created_by"] == "ana"
+        assert silence["ends_at"] == 1800 and silence["created_by"] == "operator/ana"
         code, listed = await run_cli(["silence", "list", *api], capsys)
         assert [s["id"] for s in listed["silences"]] == [silence["id"]]
         code, expired = await run_cli(["silence", "expire", silence["id"], *api], capsys)
         assert expired["status"] == "expired"
         code, record = await run_cli(["feedback", fp, "false_positive", "--by", "bob", *api], capsys)
-        assert code == 0 and (record["verdict"], record["who"], record["via"]) == ("false_positive", "bob", "cli")
+        assert code == 0 and (record["verdict"], record["who"], record["via"]) == ("false_positive", "operator/bob", "cli")
         code, ks = await run_cli(["killswitch", "on", "--by", "bob", *api], capsys)
         assert ks == {"kill_switch": True} and state.remediator.guards.kill_switch
         code, actions = await run_cli(["actions", "list", *api], capsys)
         assert actions == {"actions": [], "kill_switch": True}
         code, err = await run_cli(["actions", "approve", "nope", "--by", "bob", *api], capsys)
         assert code == 1 and "unknown action" in err
-        code, err = await run_cli(["feedback", fp, "true_positive", "--by", "", *api], capsys)
-        assert code == 1 and "who" in err
+        code, record = await run_cli(["feedback", fp, "true_positive", "--by", "", *api], capsys)
+        assert code == 0 and record["who"] == "operator"  # the token says who, a name is optional
     code, err = await run_cli(["killswitch", "status", *api], capsys)
     assert code == 2 and "cannot reach" in err

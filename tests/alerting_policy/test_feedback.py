@@ -13,6 +13,7 @@ from aiops.alerting.state import AlertingState
 from aiops.detectors.engine import build_engine
 from aiops.pipeline.shapes import Event
 from tests.alerting_policy.builders import anomaly, config
+from tests.support.api_tokens import auth, team
 
 
 class Clock:
@@ -48,10 +49,12 @@ async def test_link_round_trip_reaches_the_scoring_engine():
     assert link.startswith("https://aiops.example/feedback/")
     async with TestClient(TestServer(make_app(state), host="127.0.0.1")) as client:
         clock.now = 20
-        resp = await client.get(path_of(link))
+        page = await client.get(path_of(link))            # the link opens a confirmation page
+        assert page.status == 200 and "false positive" in await page.text()
+        resp = await client.post(urlsplit(link).path, data={"verdict": "false_positive"})
         assert resp.status == 200 and "false positive" in await resp.text()
-        again = await client.get(path_of(link))          # a second click records nothing new
-        assert again.status == 200
+        again = await client.post(urlsplit(link).path, data={"verdict": "false_positive"})
+        assert again.status == 400                          # a link is used once
     [data] = state.policy.feedback.drain()
     record = FeedbackRecord.from_dict(data)
     assert (record.fingerprint, record.series_id, record.anomaly_ids, record.anomaly_times, record.verdict,
@@ -66,7 +69,8 @@ async def test_api_feedback_validation():
     state = make_state(clock)
     state.policy.ingest(anomaly("web-1"), now=0)
     fp = state.policy.active_alerts()[0].fingerprint
-    async with TestClient(TestServer(make_app(state), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(make_app(state, tokens=team("ana")), host="127.0.0.1"),
+                          headers=auth("ana")) as client:
         ok = await client.post("/api/feedback", json={"fingerprint": fp, "verdict": "true_positive",
                                                       "who": "ana", "comment": "real incident"})
         assert ok.status == 201 and (await ok.json())["comment"] == "real incident"

@@ -14,6 +14,7 @@ import yaml
 from aiops.alerting.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from aiops.pipeline.shapes import series_id_for
 from tests.integration.test_pipeline_e2e import SPIKED, history_batches
+from tests.support.api_tokens import auth, config_tokens
 
 pytestmark = pytest.mark.integration
 
@@ -72,12 +73,13 @@ def alerting_config(receiver: Receiver) -> dict:
         "route": {"receiver": "hook", "group_by": ["alertname", "series_id"], "group_wait_s": 0,
                   "group_interval_s": 5},
         "receivers": [{"name": "hook", "sinks": [{"type": "webhook", "url": receiver.url, "secret": SECRET}]}],
+        "api": {"tokens": config_tokens("sre")},
     }
 
 
 def post(port: int, path: str, body: dict) -> dict:
     req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method="POST",
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": "application/json", **auth("sre")})
     with urllib.request.urlopen(req, timeout=5) as resp:
         return json.loads(resp.read())
 

@@ -9,6 +9,7 @@ from aiops.alerting.config import AlertingConfig
 from aiops.alerting.state import AlertingState
 from tests.alerting_policy.builders import anomaly
 from tests.remediation.builders import argv_recorder, command_config, recorded
+from tests.support.api_tokens import auth, team, token_of
 
 
 class Clock:
@@ -38,7 +39,8 @@ async def test_request_pending_approve_executed_audited(tmp_path):
     clock = Clock()
     state, out = make_state(tmp_path, clock)
     action = await pending_action(state, "web-1", 0)
-    async with TestClient(TestServer(make_app(state), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(make_app(state, tokens=team("ana")), host="127.0.0.1"),
+                          headers=auth("ana")) as client:
         listed = await (await client.get("/api/actions?status=awaiting_approval")).json()
         assert [a["id"] for a in listed["actions"]] == [action.id]
         assert listed["actions"][0]["details"]["argv"][-2:] == ["restart", "web-1"]
@@ -62,7 +64,8 @@ async def test_deny_expiry_and_kill_switch_over_http(tmp_path):
     denied = await pending_action(state, "web-1", 0)
     stale = await pending_action(state, "web-2", 0)
     guarded = await pending_action(state, "web-3", 700)
-    async with TestClient(TestServer(make_app(state), host="127.0.0.1")) as client:
+    async with TestClient(TestServer(make_app(state, tokens=team("bob")), host="127.0.0.1"),
+                          headers=auth("bob")) as client:
         resp = await client.post(f"/api/actions/{denied.id}/deny", json={"who": "bob", "comment": "peak hours"})
         assert (await resp.json())["status"] == "denied"
         clock.now = 700
@@ -81,7 +84,7 @@ async def test_deny_expiry_and_kill_switch_over_http(tmp_path):
     assert "executed" not in events
 
 
-async def test_approval_through_the_cli(tmp_path, capsys):
+async def test_approval_through_the_cli(tmp_path, capsys, monkeypatch):
     """aiops actions list / approve against the live API runs the pending action."""
     import argparse
     import asyncio
@@ -93,7 +96,8 @@ async def test_approval_through_the_cli(tmp_path, capsys):
     action = await pending_action(state, "web-1", 0)
     parser = argparse.ArgumentParser(prog="aiops")
     cli.register(parser.add_subparsers(dest="command", required=True))
-    async with TestServer(make_app(state), host="127.0.0.1") as server:
+    monkeypatch.setenv("AIOPS_API_TOKEN", token_of("operator"))
+    async with TestServer(make_app(state, tokens=team("operator")), host="127.0.0.1") as server:
         api = ["--api", str(server.make_url(""))]
         args = parser.parse_args(["actions", "list", "--status", "awaiting_approval", *api])
         assert await asyncio.to_thread(args.func, args) == 0
@@ -102,5 +106,5 @@ async def test_approval_through_the_cli(tmp_path, capsys):
         assert await asyncio.to_thread(args.func, args) == 0
         args = parser.parse_args(["actions", "deny", action.id, "--by", "ana", *api])
         assert await asyncio.to_thread(args.func, args) == 1
-    assert (action.status, action.decided_by) == ("executed", "ana")
+    assert (action.status, action.decided_by) == ("executed", "operator/ana")
     assert recorded(out) == [["restart", "web-1"]]
