@@ -136,7 +136,7 @@ class TestFamilies:
         check_bounds(results["lognormal_latency"])
 
     def test_flat_then_step(self, results):
-        """A constant that steps once is one page, at the step."""
+        """A constant that steps once is one page, at the step, and nothing else (there is no noise to excuse it)."""
         check_bounds(results["flat_then_step"])
 
     @xfail("a 4-quantum jump is missed once blips have set the calibration scale (3 of 4 found)")
