@@ -118,15 +118,33 @@ class LineVerdicts:
         return Detection(len(self.truth), sum(self.truth), flagged, tp, by_kind, self.window_anomalies)
 
 
-def run_bgl(truth: list[bool], events: list[Event], config: LogsConfig | None = None) -> LineVerdicts:
-    """Feed the events in order, in batches as the worker sends them, to a fresh ``LogIntelligence``."""
+def run_bgl(
+    truth: list[bool],
+    events: list[Event],
+    config: LogsConfig | None = None,
+    *,
+    learn_from: list[Event] | None = None,
+    reasons: list[str] | None = None,
+) -> LineVerdicts:
+    """Feed the events in order, in batches as the worker sends them, to a fresh ``LogIntelligence``;
+    ``learn_from`` is fed first and only learned (a time split: learn on one part, judge another).
+    ``reasons``, when given, receives one line per alert (episode opening) saying why."""
     intelligence = LogIntelligence(config or LogsConfig())
+    for start in range(0, len(learn_from or ()), 100):
+        batch = (learn_from or [])[start : start + 100]
+        intelligence.process(batch, now=batch[-1].time, judge=False)
     kinds: list[frozenset[str]] = []
     alerts: list[bool] = []
     windows = 0
     for start in range(0, len(events), 100):
         batch = events[start : start + 100]
         result = intelligence.process(batch, now=batch[-1].time)
+        if reasons is not None:
+            reasons.extend(
+                f"{a.labels.get('service', a.series_id)} {a.kind}: {a.reason}"
+                for a in result.anomalies
+                if a.kind in LINE_KINDS
+            )
         windows += sum(1 for a in result.anomalies if a.kind == "template_frequency")
         kinds.extend(frozenset(scores) for scores in result.line_scores)
         alerts.extend(result.line_alerts)

@@ -76,11 +76,12 @@ class LogIntelligence:
         self._sources: dict[str, SourceState] = {}
 
     # --- processing -----------------------------------------------------------------
-    def process(self, events: Sequence[Event], *, now: float) -> LogResult:
+    def process(self, events: Sequence[Event], *, now: float, judge: bool = True) -> LogResult:
+        """Enrich, judge and learn a batch; ``judge=False`` only learns (a history replayed on purpose)."""
         result = LogResult()
         for index, event in enumerate(events):
             try:
-                scores = self._process_one(event, now, result)
+                scores = self._process_one(event, now, result, judge=judge)
             except InputError as exc:
                 result.rejected.append((index, str(exc)))
                 result.line_alerts.append(False)
@@ -94,12 +95,13 @@ class LogIntelligence:
             log.warning("log events rejected", count=len(result.rejected), first=result.rejected[0][1])
         return result
 
-    def _process_one(self, event: Event, now: float, result: LogResult) -> dict[str, float]:
+    def _process_one(self, event: Event, now: float, result: LogResult, *, judge: bool = True) -> dict[str, float]:
         if event.source != "log" or not isinstance(event.message, str):
             raise InputError(f"not a log event with a message: {event.series_id!r}")
         state = self._state_for(event)
         cfg = self.config
-        judge = cfg.learn_only_older_than_s is None or now - event.time <= cfg.learn_only_older_than_s
+        age_limit = cfg.learn_only_older_than_s
+        judge = judge and (age_limit is None or now - event.time <= age_limit)
         state.profile.observe(event.time)
         weights = state.profile.weights() if state.profile.sparse or not state.profile.decided else None
         match = state.miner.add(event.message)
