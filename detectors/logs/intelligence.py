@@ -220,7 +220,9 @@ class LogIntelligence:
                 ingest_time=now,
             )
         )
-        if not judge or state.profile.sparse or not state.profile.decided:
+        age_limit = self.config.learn_only_older_than_s
+        replayed = age_limit is not None and now - window.end > age_limit
+        if not judge or replayed or state.profile.sparse or not state.profile.decided:
             return  # a replayed window, or windows of seconds on a sampled stream: counts only
         for finding in window.findings:
             result.anomalies.append(self._anomaly(state.key, state, finding, now))
