@@ -100,14 +100,23 @@ class TestJudging:
         assert r.failures() == [f"false {1e4 / (n - 13):.1f}/10k > 1", "1 settle episodes > 0", "1 stuck"]
 
     def test_table_names_every_family(self, report):
+        """The table has a row per family and a closing count of the families within their bounds."""
         text = format_families(report)
         for name in FAMILIES:
             assert name in text
         assert f"/{len(FAMILIES)} families within their bounds" in text
 
     def test_cli_refuses_an_unknown_family(self, capsys):
+        """An unknown family name is an error naming it, exit code 2."""
         assert cli_main(["quality", "--family", "nope", "--no-skab"]) == 2
         assert "unknown scenario family 'nope'" in capsys.readouterr().err
+
+    def test_cli_prints_the_chosen_families(self, capsys):
+        """``aiops quality --family NAME`` prints that family's row only, without the older tables."""
+        assert cli_main(["quality", "--family", "flat_then_step", "--no-skab"]) == 0
+        out = capsys.readouterr().out
+        assert "flat_then_step" in out and "/1 families within their bounds" in out
+        assert "quantised" not in out and "injected faults" not in out
 
 
 class TestFamilies:
