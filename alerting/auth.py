@@ -5,7 +5,8 @@ Scopes: ``read`` (alerts, silences, actions, kill switch state, /metrics),
 ``approve`` (approve or deny remediation actions) and ``admin`` (the kill
 switch, and every other scope). Tokens come from ``alerting.api.tokens`` in
 the configuration (``token: ${ENV}`` or its ``sha256``) and from the
-``AIOPS_API_TOKEN`` environment variable (an ``operator`` with every scope).
+``AIOPS_API_TOKEN`` environment variable, or the file ``AIOPS_API_TOKEN_FILE``
+names (an ``operator`` with every scope).
 Only a SHA-256 of each token is kept; a presented token is hashed and compared
 with every known hash in constant time.
 
@@ -45,6 +46,7 @@ PUBLIC = "public"
 #: The URL itself carries a signed, expiring, single-use credential (feedback and approval links).
 SIGNED_LINK = "signed-link"
 TOKEN_ENV = "AIOPS_API_TOKEN"
+TOKEN_FILE_ENV = "AIOPS_API_TOKEN_FILE"
 OPERATOR = "operator"
 MIN_TOKEN_CHARS = 16
 
@@ -110,6 +112,26 @@ def new_token() -> str:
     return secrets.token_urlsafe(32)
 
 
+def secret_file(path: str | os.PathLike[str]) -> str:
+    """The secret kept in ``path``, made (random, readable by its owner only) when the file does not exist.
+
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "token"
+    >>> first = secret_file(p)
+    >>> secret_file(p) == first, len(first) >= 40, oct(p.stat().st_mode & 0o777)
+    (True, True, '0o600')
+    """
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        with open(path) as f:
+            return f.read().strip()
+    token = new_token()
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+    return token
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who made a request, and what they may do."""
@@ -136,7 +158,7 @@ class TokenBook:
     def from_config(cls, config: ApiConfig | None, environ: dict[str, str] | None = None) -> TokenBook:
         """The configured tokens, plus ``AIOPS_API_TOKEN`` as the ``operator`` with every scope."""
         entries = [(t.name, t.digest(), t.scopes) for t in (config.tokens if config else [])]
-        env_token = (os.environ if environ is None else environ).get(TOKEN_ENV, "")
+        env_token = env_api_token(environ)
         if env_token:
             if len(env_token) < MIN_TOKEN_CHARS:
                 raise ConfigError(f"{TOKEN_ENV} must have at least {MIN_TOKEN_CHARS} characters")
@@ -156,6 +178,20 @@ class TokenBook:
             if hmac.compare_digest(digest, presented):
                 found = principal
         return found
+
+
+def env_api_token(environ: dict[str, str] | None = None) -> str:
+    """``AIOPS_API_TOKEN``, or the content of the file ``AIOPS_API_TOKEN_FILE`` names ("" when neither).
+
+    >>> env_api_token({"AIOPS_API_TOKEN": "t"}), env_api_token({})
+    ('t', '')
+    """
+    env = os.environ if environ is None else environ
+    token = env.get(TOKEN_ENV, "")
+    if not token and env.get(TOKEN_FILE_ENV):
+        with open(env[TOKEN_FILE_ENV]) as f:
+            token = f.read().strip()
+    return token
 
 
 def is_loopback(host: str) -> bool:

@@ -18,13 +18,12 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
-from aiops.alerting.auth import TOKEN_ENV
+from aiops.alerting.auth import TOKEN_ENV, env_api_token
 from aiops.alerting.config import parse_duration
 
 DEFAULT_API = "http://127.0.0.1:6066"
@@ -39,7 +38,7 @@ class ApiFailure(Exception):
 def _call(args: argparse.Namespace, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
     data = None if body is None else json.dumps(body).encode()
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
-    token = os.environ.get(TOKEN_ENV, "")
+    token = env_api_token()
     if token:
         headers["Authorization"] = f"Bearer {token}"
     req = urllib.request.Request(args.api.rstrip("/") + path, data=data, method=method, headers=headers)

@@ -55,6 +55,7 @@ SEAL_MAGIC = b"AIOK"
 SEAL_VERSION = 1
 #: The environment variable holding the key that signs state records.
 STATE_KEY_ENV = "AIOPS_STATE_KEY"
+STATE_KEY_FILE_ENV = "AIOPS_STATE_KEY_FILE"
 #: A record never inflates past this many bytes (a decompression bomb is refused).
 MAX_STATE_BYTES = 256 * 1024 * 1024
 _MAX_DEPTH = 48  # each level is a C unpacker frame of ~40 KB of stack: keep well under a thread stack
@@ -120,12 +121,16 @@ def loads(data: bytes, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> Any:
 
 
 def state_key_from_env(environ: dict[str, str] | None = None) -> bytes | None:
-    """The signing key from ``AIOPS_STATE_KEY`` (None when unset or empty).
+    """The signing key from ``AIOPS_STATE_KEY``, or the file named by ``AIOPS_STATE_KEY_FILE`` (None when neither).
 
     >>> state_key_from_env({"AIOPS_STATE_KEY": "s3cret"}), state_key_from_env({})
     (b's3cret', None)
     """
-    value = (os.environ if environ is None else environ).get(STATE_KEY_ENV, "")
+    env = os.environ if environ is None else environ
+    value = env.get(STATE_KEY_ENV, "")
+    if not value and env.get(STATE_KEY_FILE_ENV):
+        with open(env[STATE_KEY_FILE_ENV]) as f:
+            value = f.read().strip()
     return value.encode() if value else None
 
 

@@ -1,9 +1,11 @@
 """Run an allow-listed program with templated arguments, never through a shell.
 
-Each argv element is rendered on its own; an element that contains a
-placeholder must match the action's ``arg_pattern`` in full after rendering,
-so label values such as ``web-1; rm -rf /`` or ``$(id)`` are refused, and
-even an accepted value stays one argument of ``execve`` (``shell=False``).
+Each argv element is rendered on its own (``--host={host}`` works); each
+placeholder is filled only from trusted labels and its value must pass the
+placeholder's allow-list (``allowed_values``; otherwise ``arg_pattern``, in
+full), so label values such as ``web-1; rm -rf /``, ``$(id)`` or ``--all`` are
+refused, and even an accepted value stays inside one argument of ``execve``
+(``shell=False``).
 
 >>> from aiops.alerting.alert import Alert
 >>> from aiops.alerting.remediation.config import CommandActionConfig
@@ -15,19 +17,18 @@ even an accepted value stays one argument of ``execve`` (``shell=False``).
 >>> action.prepare(bad)  # doctest: +IGNORE_EXCEPTION_DETAIL
 Traceback (most recent call last):
 ...
-ActionRefused: argument 2 'web-1; rm -rf /' does not match ^[A-Za-z0-9_][A-Za-z0-9._:@=+-]{0,127}$
+ActionRefused: host 'web-1; rm -rf /' holds spaces, control or non-ASCII characters
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 from aiops.alerting.alert import Alert
-from aiops.alerting.remediation.action import ActionRefused, Plan, template_values
+from aiops.alerting.remediation.action import Plan
+from aiops.alerting.remediation.arguments import action_allow_lists, default_allow_list, fill, trusted_values
 from aiops.alerting.remediation.config import CommandActionConfig
-from aiops.alerting.templates import render
 
 SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
@@ -38,20 +39,13 @@ class CommandAction:
     def __init__(self, name: str, config: CommandActionConfig) -> None:
         self.name = name
         self.config = config
-        self.pattern = re.compile(config.arg_pattern)
+        self.allow = action_allow_lists(config)
+        self.default = default_allow_list(config.arg_pattern)
 
     def prepare(self, alert: Alert) -> Plan:
-        values = template_values(alert)
-        argv = [self.config.argv[0]]
-        for i, template in enumerate(self.config.argv[1:], start=1):
-            if "{" not in template:
-                argv.append(template)
-                continue
-            arg = render(template, values)
-            if not self.pattern.fullmatch(arg):
-                raise ActionRefused(f"argument {i} {arg!r} does not match {self.config.arg_pattern}")
-            argv.append(arg)
-        target = render(self.config.target, values)
+        values = trusted_values(alert, tuple(self.config.extra_labels))
+        argv = [self.config.argv[0]] + [fill(t, values, self.allow, self.default) for t in self.config.argv[1:]]
+        target = fill(self.config.target, values, self.allow, self.default)
         return Plan(target=target, details={"argv": argv})
 
     async def execute(self, plan: Plan) -> dict[str, Any]:

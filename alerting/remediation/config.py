@@ -15,6 +15,7 @@ apply.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -28,9 +29,57 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class ValueAllowList(_Model):
+    """What one placeholder may be: exactly one of an explicit set, an inventory file, an anchored pattern."""
+
+    values: list[str] | None = None
+    inventory: str | None = Field(None, description="file with one allowed value per line ('#' comments)")
+    pattern: str | None = Field(None, description="anchored regular expression (^...$)")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ValueAllowList:
+        try:
+            self.build()
+        except (ValueError, re.error) as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def build(self):  # noqa: ANN201 - AllowList
+        from aiops.alerting.remediation.arguments import AllowList
+
+        if self.pattern is not None:
+            re.compile(self.pattern)
+            if not (self.pattern.startswith("^") and self.pattern.endswith("$")):
+                raise ValueError(f"allow-list pattern {self.pattern!r} must be anchored (^...$)")
+        return AllowList(values=None if self.values is None else frozenset(self.values), inventory=self.inventory,
+                         pattern=self.pattern)
+
+
 class _ActionBase(_Model):
     target: str = Field("{host}", description="template naming what the action acts on (kubernetes: namespace/deployment)")
     allowed_targets: list[str] = Field(default_factory=list, description="glob patterns; empty allows nothing")
+    allowed_values: dict[str, ValueAllowList] = Field(
+        default_factory=dict, description="per placeholder: the values it may take (others: the default pattern)")
+    extra_labels: list[str] = Field(
+        default_factory=list, description="labels besides the trusted ones placeholders may read; each needs allowed_values")
+
+    @model_validator(mode="after")
+    def _placeholders_are_trusted(self) -> _ActionBase:
+        from aiops.alerting.remediation.arguments import TRUSTED_LABELS, placeholders
+
+        known = {*TRUSTED_LABELS, "severity", "fingerprint", *self.extra_labels}
+        for label in self.extra_labels:
+            if label not in self.allowed_values:
+                raise ValueError(f"extra label {label!r} needs an entry in allowed_values")
+        for template in self._templates():
+            for name in placeholders(template):
+                if name not in known:
+                    raise ValueError(f"placeholder {{{name}}} in {template!r} is not a trusted label "
+                                     f"({', '.join(sorted(known))}); add it to extra_labels with allowed_values")
+        return self
+
+    def _templates(self) -> list[str]:
+        return [self.target]
     rollback: str | None = Field(None, description="action to run when verification fails")
     timeout_s: float = Field(30.0, gt=0)
 
@@ -44,6 +93,13 @@ class WebhookActionConfig(_ActionBase):
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, str] = Field(default_factory=dict, description="JSON body; each value is a template")
 
+    def _templates(self) -> list[str]:
+        from aiops.alerting.remediation.arguments import FREE_TEXT
+
+        # a body value may also carry the alert's free text ({summary}, {description}): JSON strings, never targets
+        body = [t for t in self.body.values() if not (set(_names(t)) & set(FREE_TEXT))]
+        return [self.target, self.url, *body]
+
 
 class CommandActionConfig(_ActionBase):
     """Run an allow-listed program with templated arguments (argv list, never a shell)."""
@@ -51,8 +107,11 @@ class CommandActionConfig(_ActionBase):
     type: Literal["command"] = "command"
     argv: list[str] = Field(min_length=1)
     arg_pattern: str = Field(r"^[A-Za-z0-9_][A-Za-z0-9._:@=+-]{0,127}$",
-                             description="every templated argument must match this, whole (no leading dash: no option injection)")
+                             description="a placeholder value without allowed_values must match this, whole")
     max_output_bytes: int = Field(4096, ge=0)
+
+    def _templates(self) -> list[str]:
+        return [self.target, *self.argv[1:]]
 
     @field_validator("argv")
     @classmethod
@@ -73,6 +132,9 @@ class KubernetesActionConfig(_ActionBase):
     name_pattern: str = Field(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
                               description="rendered namespace and deployment must match (RFC 1123)")
     api_url: str | None = Field(None, description="API server URL; None: kubeconfig or in-cluster")
+
+    def _templates(self) -> list[str]:
+        return [self.namespace, self.deployment]
     token: SecretStr | None = None
     ca_file: str | None = None
     verify_ssl: bool = True
@@ -84,6 +146,12 @@ class KubernetesActionConfig(_ActionBase):
         if self.operation == "scale" and self.replicas is None:
             raise ValueError("operation 'scale' needs replicas")
         return self
+
+
+def _names(template: str) -> list[str]:
+    from aiops.alerting.remediation.arguments import placeholders
+
+    return placeholders(template)
 
 
 ActionConfig = Annotated[

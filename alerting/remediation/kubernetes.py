@@ -7,7 +7,8 @@ subresource's ``spec.replicas``. The target is ``namespace/deployment``.
 >>> from aiops.alerting.alert import Alert
 >>> from aiops.alerting.remediation.config import KubernetesActionConfig
 >>> k = KubernetesAction("scale-up", KubernetesActionConfig(operation="scale", replicas=3,
-...                      namespace="{namespace}", deployment="{service}"))
+...                      namespace="{namespace}", deployment="{service}", extra_labels=["namespace"],
+...                      allowed_values={"namespace": {"values": ["shop"]}}))
 >>> alert = Alert.firing(labels={"namespace": "shop", "service": "api"}, annotations={}, starts_at=0,
 ...                      severity="error", score=0.97)
 >>> plan = k.prepare(alert)
@@ -23,9 +24,9 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from aiops.alerting.alert import Alert
-from aiops.alerting.remediation.action import ActionRefused, Plan, template_values
+from aiops.alerting.remediation.action import ActionRefused, Plan
+from aiops.alerting.remediation.arguments import action_allow_lists, default_allow_list, fill, trusted_values
 from aiops.alerting.remediation.config import KubernetesActionConfig
-from aiops.alerting.templates import render
 
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
@@ -41,9 +42,10 @@ class KubernetesAction:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
 
     def prepare(self, alert: Alert) -> Plan:
-        values = template_values(alert)
-        namespace = render(self.config.namespace, values)
-        deployment = render(self.config.deployment, values)
+        values = trusted_values(alert, tuple(self.config.extra_labels))
+        allow, default = action_allow_lists(self.config), default_allow_list(self.config.name_pattern)
+        namespace = fill(self.config.namespace, values, allow, default)
+        deployment = fill(self.config.deployment, values, allow, default)
         for what, value in (("namespace", namespace), ("deployment", deployment)):
             if not self.pattern.fullmatch(value):
                 raise ActionRefused(f"{what} {value!r} is not a valid Kubernetes name")

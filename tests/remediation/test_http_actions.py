@@ -33,7 +33,7 @@ async def test_webhook_action_posts_the_templated_body():
         rem = remediator_for({"hook": {
             "type": "webhook", "url": str(server.make_url("/restart")) + "?host={host}",
             "headers": {"X-Token": "t0k"}, "body": {"host": "{host}", "reason": "{summary}"},
-            "allowed_targets": ["web-*"]}}, "hook")
+            "allowed_targets": ["web-*"], "allowed_values": {"host": {"pattern": "^web-[0-9a-z&=]+$"}}}}, "hook")
         [act] = await rem.handle(alert("web-1&x=1"), now=0)
     assert act.status == "executed" and act.result["status"] == 200
     assert seen == [("POST", "/restart?host=web-1%26x%3D1", "t0k",
@@ -89,7 +89,8 @@ async def test_kubernetes_restart_and_scale():
     fake = FakeApiServer()
     async with TestServer(fake.app, host="127.0.0.1") as server:
         common = {"api_url": str(server.make_url("")).rstrip("/"), "token": "sa-token", "verify_ssl": False,
-                  "namespace": "{namespace}", "deployment": "{service}", "allowed_targets": ["shop/*"]}
+                  "namespace": "{namespace}", "deployment": "{service}", "allowed_targets": ["shop/*"],
+                  "extra_labels": ["namespace"], "allowed_values": {"namespace": {"values": ["shop", "kube-system"]}}}
         rem = Remediator(RemediationConfig.model_validate({
             "dry_run": False, "require_approval": False, "cooldown_s": 0,
             "per_target_limit": {"max_actions": 10, "window_s": 60},
@@ -118,4 +119,4 @@ async def test_kubernetes_names_are_validated():
     rem = remediator_for({"restart": {"type": "kubernetes", "operation": "restart", "api_url": "http://127.0.0.1:9",
                                       "deployment": "{service}", "allowed_targets": ["*"]}}, "restart")
     [act] = await rem.handle(alert(service="api/../secrets"), now=0)
-    assert act.status == "refused" and "not a valid Kubernetes name" in act.reason
+    assert act.status == "refused" and "allow-list" in act.reason
