@@ -2,16 +2,17 @@
 
 Clean cases (unit noise, 1 s spacing): iid Gaussian, AR(1) with phi 0.8,
 Student-t with 3 degrees of freedom, a sine of period 600 points plus noise,
-and 4 correlated Gaussian features. False alarms are counted per 10,000
-points after the first ``settle`` points of each series.
+and 4 correlated Gaussian features. False-alarm episodes (openings: what
+pages a person) are counted per 10,000 points after the first ``settle``
+points of each series.
 
 Injected faults, each in its own series of iid Gaussian noise (the
 correlation break in the 4-feature case), starting at ``inject_at``: a
 6-sigma single-point spike, a 3-sigma level shift, the standard deviation
 times 3, a drift of 5 sigma over 100 points, and a correlation break (one
 sensor stops following the others, same marginal spread). A fault counts as
-found when a point is flagged within ``window`` points of its start; the
-delay is the number of points from its start to that first flag.
+found when an episode opens within ``window`` points of its start; the
+delay is the number of points from its start to that opening.
 
 The scenario families (``aiops.detectors.scenarios``) are scored the same
 way and judged on episodes: false-alarm episodes per 10,000 clean points,
@@ -105,6 +106,27 @@ def inject(X: np.ndarray, kind: str, at: int, rng: np.random.Generator | None = 
     return X
 
 
+def episode_marks(result: object) -> tuple[np.ndarray, np.ndarray]:
+    """``(alert, inside)`` of one scored series: episode openings and rows inside an episode.
+
+    Read from the result's ``alert`` and ``is_anomaly`` when it has them;
+    otherwise an episode is a run of flagged rows, opened at its first row.
+
+    >>> from types import SimpleNamespace
+    >>> alert, inside = episode_marks(SimpleNamespace(flagged=np.array([0, 1, 1, 0, 1], dtype=bool)))
+    >>> alert.astype(int).tolist(), inside.astype(int).tolist()
+    ([0, 1, 0, 0, 1], [0, 1, 1, 0, 1])
+    """
+    inside = getattr(result, "is_anomaly", None)
+    if inside is None:
+        inside = result.flagged  # type: ignore[attr-defined]
+    inside = np.asarray(inside, dtype=bool)
+    alert = getattr(result, "alert", None)
+    if alert is None:
+        alert = inside & ~np.r_[False, inside[:-1]]
+    return np.asarray(alert, dtype=bool), inside
+
+
 @dataclass(frozen=True)
 class CaseResult:
     name: str
@@ -139,7 +161,7 @@ class QualityReport:
 def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000, clean_series: int = 3,
             fault_series: int = 20, fault_points: int = 2_600, inject_at: int = 2_000, settle: int = 1_000,
             seed: int = 0) -> QualityReport:
-    """False alarms per clean case and detection per fault kind, all series scored side by side."""
+    """False-alarm episodes per clean case and detection per fault kind, all series scored side by side."""
     start = time.perf_counter()
     config = config or DetectionConfig()
     engine = build_engine(config)
@@ -160,11 +182,11 @@ def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000
             X = inject(make(fault_points, rng), kind, inject_at, rng)
             layouts.setdefault(tuple(feats), []).append((sid, np.arange(fault_points, dtype=float), X))
             meta[sid] = ("fault", kind)
-    flagged: dict[str, np.ndarray] = {}
+    flagged: dict[str, np.ndarray] = {}  # series id -> episode openings
     for feats, items in layouts.items():
         results = engine.score_many_series(items, list(feats))
         for (sid, _, _), (_, res) in zip(items, results):
-            flagged[sid] = res.flagged
+            flagged[sid] = episode_marks(res)[0]
     clean = []
     for case in CLEAN:
         runs = [f for sid, f in flagged.items() if meta[sid] == ("clean", case)]
@@ -183,38 +205,17 @@ def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000
 
 
 def format_report(report: QualityReport) -> str:
-    lines = ["false alarms on clean series (after the first 1,000 points of each)",
-             f"{'case':<18}{'points':>10}{'flagged':>9}{'per 10k':>9}"]
+    lines = ["false-alarm episodes on clean series (after the first 1,000 points of each)",
+             f"{'case':<18}{'points':>10}{'episodes':>9}{'per 10k':>9}"]
     for c in report.clean:
         lines.append(f"{c.name:<18}{c.points:>10,}{c.false_alarms:>9}{c.per_10k:>9.2f}")
-    lines += ["", f"injected faults (found = flagged within {WINDOW} points of the start)",
-              f"{'fault':<20}{'found':>9}{'rate':>7}{'median delay':>14}{'flags before':>14}"]
+    lines += ["", f"injected faults (found = an episode opens within {WINDOW} points of the start)",
+              f"{'fault':<20}{'found':>9}{'rate':>7}{'median delay':>14}{'opened before':>14}"]
     for f in report.faults:
         delay = "n/a" if math.isnan(f.median_delay) else f"{f.median_delay:.0f}"
         lines.append(f"{f.kind:<20}{f'{f.found}/{f.total}':>9}{f.found / f.total:>7.2f}{delay:>14}{f.false_before:>14}")
     lines.append(f"({report.elapsed_s:.1f} s)")
     return "\n".join(lines)
-
-
-def episode_marks(result: object) -> tuple[np.ndarray, np.ndarray]:
-    """``(alert, inside)`` of one scored series: episode openings and rows inside an episode.
-
-    Read from the result's ``alert`` and ``is_anomaly`` when it has them;
-    otherwise an episode is a run of flagged rows, opened at its first row.
-
-    >>> from types import SimpleNamespace
-    >>> alert, inside = episode_marks(SimpleNamespace(flagged=np.array([0, 1, 1, 0, 1], dtype=bool)))
-    >>> alert.astype(int).tolist(), inside.astype(int).tolist()
-    ([0, 1, 0, 0, 1], [0, 1, 1, 0, 1])
-    """
-    inside = getattr(result, "is_anomaly", None)
-    if inside is None:
-        inside = result.flagged  # type: ignore[attr-defined]
-    inside = np.asarray(inside, dtype=bool)
-    alert = getattr(result, "alert", None)
-    if alert is None:
-        alert = inside & ~np.r_[False, inside[:-1]]
-    return np.asarray(alert, dtype=bool), inside
 
 
 @dataclass(frozen=True)
