@@ -104,6 +104,7 @@ class SourceMiner:
         )
         self._placeholder = re.compile("|".join(re.escape(p) for p in self.masker.placeholders()) or "(?!)")
         self._repeats: dict[str, tuple[Any, tuple[str, ...], TemplateMatch]] = {}  # recent lines, word for word
+        self._placeholders = frozenset(self.masker.placeholders())
 
     def add(self, message: str) -> TemplateMatch:
         """Mine one message: learn it into the tree and say which template it joined."""
@@ -142,7 +143,12 @@ class SourceMiner:
         standalone: list[int] = []
         pending = iter(values)
         for i, token in enumerate(tokens):
-            restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token) if "<" in token else token
+            if "<" not in token:
+                restored = token
+            elif token in self._placeholders:  # a whole masked token: its value, without a regex
+                restored = next(pending, token)
+            else:
+                restored = self._placeholder.sub(lambda _m: next(pending, _m.group(0)), token)
             shape = template[i] if i < len(template) else WILDCARD
             if shape == WILDCARD or (restored != token and self._placeholder.fullmatch(token)):
                 standalone.append(len(params))

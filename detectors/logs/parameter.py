@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+from functools import lru_cache
 from typing import Sequence
 
 from aiops.detectors.logs.config import ParameterConfig
@@ -34,6 +35,7 @@ _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?:ms|s|us|ns|sec|secs
 _LEADING = re.compile(r"[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
 
 
+@lru_cache(maxsize=65536)
 def numeric_value(param: str) -> float | None:
     """The number in a parameter like ``42``, ``-3.5``, ``120ms``; None for anything else.
 
