@@ -132,6 +132,10 @@ def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
         check_exposure(settings.worker.web_host, TokenBook.from_config(settings.alerting.api))
     log.info("config.applied", hash=settings.digest(), path=config_path)
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
+    from aiops.pipeline.kafka_access import check_access
+
+    if settings.kafka.security_protocol != "PLAINTEXT":  # a wrong password or an untrusted certificate: one line
+        check_access(settings.kafka)
     if create_topics:
         ensure_topics(settings)
     worker = build_worker(settings, config_path=config_path)

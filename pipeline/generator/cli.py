@@ -121,6 +121,10 @@ def handler(args: argparse.Namespace) -> int:
         settings = load_settings(args.config) if args.config else None
         config = config_from_args(args, settings)
         bootstrap, conf = producer_conf_from_args(args, settings)
+        if conf.get("security.protocol", "PLAINTEXT") != "PLAINTEXT":
+            from aiops.pipeline.kafka_access import check_conf
+
+            check_conf({"bootstrap.servers": bootstrap, **conf})
         if args.duration < 0:
             raise ConfigError(f"--duration must be >= 0 (got {args.duration})")
         counts = asyncio.run(run(config, bootstrap=bootstrap, duration_s=args.duration,
