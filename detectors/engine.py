@@ -532,7 +532,7 @@ class Engine:
                 state = state_codec.loads(blob)
             except state_codec.StateError as exc:
                 raise InputError(f"state of {sid!r} cannot be read: {exc}") from None
-            if not isinstance(state, dict) or state.get("v") != STATE_VERSION:
+            if not isinstance(state, dict) or type(state.get("v")) is not int or state["v"] != STATE_VERSION:
                 raise InputError(f"state of {sid!r} is not a version {STATE_VERSION} engine state")
             self.forget([sid])
             try:
@@ -544,8 +544,8 @@ class Engine:
     def _restore_series(self, sid: str, state: dict[str, Any]) -> None:
         labels, source, features = state["labels"], state["source"], state["features"]
         if not (isinstance(labels, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items())
-                and isinstance(source, str) and isinstance(features, (list, tuple))
-                and all(isinstance(f, str) for f in features)):
+                and isinstance(source, str) and isinstance(features, (list, tuple)) and features
+                and all(isinstance(f, str) for f in features) and len(set(features)) == len(features)):
             raise InputError("labels, source or features are malformed")
         keys, digests, banks, saved = state["keys"], state["digests"], state["banks"], state["slot"]
         if not (isinstance(keys, list) and isinstance(digests, list) and isinstance(banks, list)

@@ -107,6 +107,9 @@ class Worker:
         self.deadletter_topic = self.app.topic(t.deadletter, **raw)
         self.state_topic = self.app.topic(t.state, partitions=k.partitions, **raw)
         self.state_key = state_codec.state_key_from_env()  # signs state records when set
+        if self.state_key is None:
+            log.warning("state.unsigned", why=f"{state_codec.STATE_KEY_ENV} is not set: anyone who can produce to "
+                        "the state topic can reset or skew detector state (never run code)")
         self._snapshot_lock = asyncio.Lock()
         self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False

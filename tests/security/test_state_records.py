@@ -203,3 +203,44 @@ class TestEveryBankCrossesTheCodec:
         restored.import_state(first.export_state(["s"]))
         group = next(iter(restored._groups.values()))
         assert restored.series_ids() == ["s"] and not group.members[0].bank.warm(["s"])[0]
+
+
+class TestMalformedRecordsNeverCrash:
+    """Truncated, bit-flipped or type-confused engine records are refused with InputError; scoring goes on."""
+
+    def test_mutations(self):
+        import random
+
+        config = DetectionConfig(warmup=10)
+        source = build_engine(config)
+        source.process(_events("s", 80))
+        good = source.export_state(["s"])["s"]
+        rng = random.Random(7)
+        blobs = [good[:n] for n in range(0, len(good), max(1, len(good) // 40))]
+        for _ in range(60):
+            b = bytearray(good)
+            b[rng.randrange(5, len(b))] ^= 1 << rng.randrange(8)
+            blobs.append(bytes(b))
+        state = loads(good)
+        wrong = [1, "x", None, [], {}, -1.5, np.zeros(3), np.array([True]), np.int8(3), (1,), {"a": np.zeros((2, 2))}]
+        for key in ("labels", "source", "features", "keys", "digests", "banks", "slot", "v"):
+            for value in wrong:
+                blobs.append(dumps({**state, key: value}))
+        for name in state["slot"]:
+            for value in wrong:
+                blobs.append(dumps({**state, "slot": {**state["slot"], name: value}}))
+        for j in range(len(state["banks"])):
+            for value in wrong:
+                banks = list(state["banks"])
+                banks[j] = value
+                blobs.append(dumps({**state, "banks": banks}))
+        engine = build_engine(config)
+        refused = 0
+        for blob in blobs:
+            try:
+                engine.import_state({"s": blob})
+            except InputError:
+                refused += 1
+            engine.process(_events("s", 2, 200))  # restored or fresh, the series still scores
+            engine.forget(["s"])
+        assert refused > len(blobs) // 2
