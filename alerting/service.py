@@ -120,13 +120,17 @@ class AlertingService:
 
     def export_state(self) -> dict[str, Any]:
         return {"policy": self.state.policy.export_state(), "silences": self.state.policy.silences.export(),
-                "remediation": self.state.remediator.export_state()}
+                "remediation": self.state.remediator.export_state(), "used_links": dict(self.state.used_links)}
 
     def import_state(self, data: dict[str, Any]) -> None:
         self.state.policy.import_state(data["policy"])
         self.state.policy.silences.import_(data.get("silences", []))
         if "remediation" in data:
             self.state.remediator.import_state(data["remediation"])
+        used = data.get("used_links", {})
+        if isinstance(used, dict):  # a used feedback link stays used across a restart
+            self.state.used_links.update({str(k): float(v) for k, v in used.items()
+                                          if isinstance(v, (int, float)) and not isinstance(v, bool)})
 
 
 def _anomaly_from(data: Any) -> Anomaly:

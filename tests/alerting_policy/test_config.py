@@ -77,8 +77,10 @@ def test_full_example_validates():
      "alerting.inhibit_rules.0.source_matchers"),
     ({"route": {"receiver": "sre", "group_wiat_s": 3}}, "alerting.route.group_wiat_s: unknown key"),
     ({"receivers": [{"name": "sre", "sinks": [{"type": "carrier-pigeon"}]}]}, "alerting.receivers.0.sinks.0"),
-    ({"remediation": {"actions": {"x": {"type": "command", "argv": ["/bin/sh", "-c", "{cmd}"]}}}},
+    ({"remediation": {"actions": {"x": {"type": "command", "argv": ["/bin/sh", "-c", "{host}"]}}}},
      "not in allowed_programs"),
+    ({"remediation": {"actions": {"x": {"type": "command", "argv": ["/bin/sh", "-c", "{cmd}"]}}}},
+     r"alerting.remediation.actions.x.command: .*\{cmd\} .* is not a trusted label"),
     ({"remediation": {"policies": [{"name": "p", "action": "missing"}]}}, "unknown action 'missing'"),
 ])
 def test_mistakes_name_their_key(patch, key):

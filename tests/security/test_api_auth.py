@@ -156,6 +156,23 @@ class TestFeedbackLinks:
         [record] = state.policy.feedback.drain()
         assert (record["verdict"], record["via"], record["who"]) == ("false_positive", "link", "link:default")
 
+    def test_a_used_link_stays_used_after_a_restart(self):
+        from aiops.alerting.service import AlertingService
+
+        class Nowhere:
+            async def submit(self, note):
+                pass
+
+        first = AlertingService(config(), Nowhere(), clock=lambda: 0.0, signer_secret=b"api-secret-0123456789")
+        first.ingest([anomaly("web-1")])
+        [note] = first.policy.tick(10)
+        token = urlsplit(note.alerts[0].annotations["feedback_true_positive_url"]).path.rsplit("/", 1)[1]
+        first.state.record_link_feedback(token, "true_positive")
+        again = AlertingService(config(), Nowhere(), clock=lambda: 0.0, signer_secret=b"api-secret-0123456789")
+        again.import_state(first.export_state())
+        with pytest.raises(Exception, match="already been used"):
+            again.state.record_link_feedback(token, "false_positive")
+
 
 class TestExposure:
     """The worker will not serve the API beyond loopback when no token could authenticate anybody."""
