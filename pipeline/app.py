@@ -113,6 +113,7 @@ class Worker:
         self._snapshot_lock = asyncio.Lock()
         self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False
+        self.ready = False  # partitions assigned and their state restored
 
     # -- agents -------------------------------------------------------------------
 
@@ -265,6 +266,7 @@ class Worker:
         if self.owns_alerting:
             wanted.add(self._alerting_state_partition())
         if not wanted:
+            self.ready = True  # a member of the group with nothing to own: idle, but serving
             return
         scorer = self.ensure_scorer()
         states = self.unsealed(await asyncio.to_thread(read_state, self.settings, sorted(wanted)))
@@ -283,6 +285,7 @@ class Worker:
             applied = scorer.import_states(states)
             self.stats.state_records_rejected += scorer.state_rejected - rejected_before
         self.stats.state_records_loaded += applied
+        self.ready = True
         log.info("state.restored", partitions=parts, records=applied)
 
     def unsealed(self, records: dict[str, bytes]) -> dict[str, bytes]:

@@ -41,7 +41,7 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
 
 
 def web_application(worker: Worker) -> web.Application:
-    """/metrics (Prometheus text), /healthz, and the alerting API under /api; every route with its scope."""
+    """/metrics (Prometheus text), /healthz, /ready, and the alerting API under /api; every route with its scope."""
     from aiops.alerting.auth import PUBLIC, TOKENS_KEY, TokenBook, add_route, authenticate
 
     def health() -> dict:
@@ -65,7 +65,12 @@ def web_application(worker: Worker) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})
 
+    async def ready(request: web.Request) -> web.Response:
+        """200 once partitions are assigned and their state restored (a load balancer's check); 503 before."""
+        return web.json_response({"ready": worker.ready}, status=200 if worker.ready else 503)
+
     add_route(app, "GET", "/metrics", metrics, PUBLIC if worker.settings.alerting.api.public_metrics else "read")
+    add_route(app, "GET", "/ready", ready, PUBLIC)
     if worker.alerting is None:
         add_route(app, "GET", "/healthz", healthz, PUBLIC)
     return app

@@ -44,3 +44,25 @@ def test_forged_records_write_nothing_and_the_worker_scores_on(broker, workers, 
     assert worker.proc.poll() is None
     logs = worker.logs()
     assert logs.count('"state.rejected"') == len(forged) and "signature does not match" in logs
+
+
+def test_ready_and_health_are_public_and_nothing_else_is(broker, workers):
+    """On a real worker: /healthz and /ready answer without a token, /metrics and the API do not."""
+    import urllib.error
+    import urllib.request
+
+    worker = workers.start(workers.config())
+    worker.wait_for(lambda s: True)
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline and status != 200:
+        try:
+            status = urllib.request.urlopen(f"http://127.0.0.1:{worker.port}/ready", timeout=2).status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            time.sleep(0.5)
+    assert status == 200
+    for path in ("/metrics", "/api/alerts", "/api/actions"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{worker.port}{path}", timeout=2)
+        assert refused.value.code == 401
