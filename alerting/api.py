@@ -3,8 +3,9 @@
 ``make_app(state, tokens=...)`` returns the application; the worker mounts or
 runs it. Every route but ``/healthz`` needs a bearer token with the route's
 scope (``aiops.alerting.auth``); the caller is recorded on every change.
-Feedback links carry their own signed, expiring, single-use credential: GET
-shows a confirmation page, only its POST records the verdict. Every endpoint
+Feedback and approval links carry their own signed, expiring, single-use
+credential: GET shows a confirmation page, only its POST records the verdict
+or the decision. Every endpoint
 speaks JSON; bad input answers 400 with ``{"error": ...}``, unknown ids 404.
 """
 
@@ -163,6 +164,35 @@ async def feedback_link_confirm(request: web.Request) -> web.Response:
                        f"{html.escape(record.series_id)}. Thank you.</p>"))
 
 
+async def approval_link(request: web.Request) -> web.Response:
+    """GET of an approval link: the action and two buttons; nothing is decided by a GET."""
+    state = request.app[STATE_KEY]
+    try:
+        _, action = state.check_approval_link(request.match_info["token"])
+    except FeedbackError as exc:
+        return _page(400, f"<p>This approval link cannot be used: {html.escape(str(exc))}</p>")
+    path = html.escape(request.path)
+    return _page(200, (
+        f"<p>Run <b>{html.escape(action.name)}</b> on <b>{html.escape(action.target)}</b>?</p>"
+        f"<p>Why: {html.escape(action.why)}</p>"
+        f"<form method=post action='{path}'><input type=hidden name=decision value=approve>"
+        f"<button type=submit>Approve</button></form>"
+        f"<form method=post action='{path}'><input type=hidden name=decision value=deny>"
+        f"<button type=submit>Deny</button></form>"))
+
+
+async def approval_link_decide(request: web.Request) -> web.Response:
+    """POST from the approval page: decides once, for the link's recipient."""
+    state = request.app[STATE_KEY]
+    form = await request.post()
+    try:
+        action = await state.decide_by_link(request.match_info["token"], str(form.get("decision", "")))
+    except (FeedbackError, ActionError) as exc:
+        return _page(400, f"<p>Nothing decided: {html.escape(str(exc))}</p>")
+    return _page(200, f"<p>{html.escape(action.name)} on {html.escape(action.target)}: "
+                      f"<b>{html.escape(action.status)}</b>.</p>")
+
+
 async def list_actions(request: web.Request) -> web.Response:
     state = request.app[STATE_KEY]
     status = request.query.get("status") or None
@@ -210,6 +240,8 @@ ROUTES = (
     ("POST", "/api/feedback", post_feedback, "feedback"),
     ("GET", "/feedback/{token}", feedback_link, SIGNED_LINK),
     ("POST", "/feedback/{token}", feedback_link_confirm, SIGNED_LINK),
+    ("GET", "/approve/{token}", approval_link, SIGNED_LINK),
+    ("POST", "/approve/{token}", approval_link_decide, SIGNED_LINK),
     ("GET", "/api/actions", list_actions, "read"),
     ("POST", "/api/actions/{id}/approve", approve_action, "approve"),
     ("POST", "/api/actions/{id}/deny", deny_action, "approve"),

@@ -25,12 +25,14 @@ The worker (Faust agent or plain loop) does::
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Protocol
 
 import structlog
 from aiohttp import web
 
-from aiops.alerting.alert import Notification
+from aiops.alerting.alert import Alert, Notification
+from aiops.alerting.remediation.action import Action
 from aiops.alerting.api import make_app
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackRecord, FeedbackTarget, apply_feedback
@@ -86,9 +88,24 @@ class AlertingService:
         firing = self.state.policy.active_alerts()
         for alert in firing:
             if not self.state.policy.muted_by(alert, now):
-                await self.state.remediator.handle(alert, now)
+                for action in await self.state.remediator.handle(alert, now):
+                    if action.status == "awaiting_approval":
+                        await self._ask_approval(alert, action)
         await self.state.remediator.tick(now, [a.fingerprint for a in firing])
         return notes
+
+    async def _ask_approval(self, alert: Alert, action: Action) -> None:
+        """Each receiver of the alert gets it once more with signed approve/deny links for the action."""
+        policy = self.state.policy
+        base = self.config.api_url.rstrip("/")
+        for receiver in sorted({r.receiver for r in policy.routes.match(policy.match_labels(alert))}):
+            token = self.state.approval_token(action, receiver)
+            notes = {**alert.annotations, "approval_action": action.name, "approval_target": action.target,
+                     "approval_url": f"{base}/approve/{token}"}
+            asking = replace(alert, annotations=notes)
+            await self.delivery.submit(Notification(receiver=receiver, group_key=f"approval/{action.id}",
+                                                    group_labels={"action": action.name}, alerts=[asking],
+                                                    sent_at=self.state.clock()))
 
     def should_learn(self, labels: dict[str, str], time: float) -> bool:
         return self.state.policy.should_learn(labels, time)

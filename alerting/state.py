@@ -9,11 +9,13 @@
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Callable
 
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner, check_verdict
+from aiops.alerting.remediation.action import Action
 from aiops.alerting.policy import AlertPolicy
 from aiops.alerting.remediation.remediator import Remediator
 
@@ -70,3 +72,36 @@ class AlertingState:
     @staticmethod
     def _link_id(token: str, payload: dict) -> str:
         return str(payload.get("id") or token)
+
+    # -- approval links ------------------------------------------------------------------------
+    def approval_token(self, action: Action, recipient: str) -> str:
+        """A signed, single-use link credential deciding one pending action, for one recipient."""
+        now = self.clock()
+        expires = action.expires_at if action.expires_at is not None else now + self.policy.config.feedback.link_ttl_s
+        return self.policy.signer.sign({"kind": "approval", "act": action.id, "id": uuid.uuid4().hex[:16],
+                                        "to": recipient}, expires_at=expires)
+
+    def check_approval_link(self, token: str) -> tuple[dict, Action]:
+        """The payload and the pending action of a usable approval link; ``FeedbackError`` otherwise."""
+        payload = self.policy.signer.verify(token, now=self.clock())
+        if payload.get("kind") != "approval" or not isinstance(payload.get("act"), str):
+            raise FeedbackError("not an approval link")
+        if self._link_id(token, payload) in self.used_links:
+            raise FeedbackError("approval link has already been used")
+        action = self.remediator.actions.get(payload["act"])
+        if action is None or action.status != "awaiting_approval":
+            raise FeedbackError("the action is no longer awaiting approval")
+        return payload, action
+
+    async def decide_by_link(self, token: str, decision: str) -> Action:
+        """Approve or deny through a link, once, attributed to the link's recipient."""
+        if decision not in ("approve", "deny"):
+            raise FeedbackError("decision must be approve or deny")
+        payload, action = self.check_approval_link(token)
+        now = self.clock()
+        self.used_links = {k: exp for k, exp in self.used_links.items() if exp >= now}
+        self.used_links[self._link_id(token, payload)] = float(payload.get("exp", now))
+        who = f"link:{payload.get('to') or 'recipient'}"
+        if decision == "approve":
+            return await self.remediator.approve(action.id, who=who, now=now)
+        return self.remediator.deny(action.id, who=who, now=now, comment="denied through an approval link")

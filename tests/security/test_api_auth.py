@@ -62,7 +62,7 @@ class TestEveryRoute:
                 public.add(path)
             if scope == SIGNED_LINK:
                 links.add(path)
-        assert public == {"/healthz", "/ready"} and links == {"/feedback/{token}"}
+        assert public == {"/healthz", "/ready"} and links == {"/feedback/{token}", "/approve/{token}"}
 
     async def test_anonymous_and_wrong_scope_are_refused(self, worker_app):
         app, runtime = worker_app
@@ -206,3 +206,49 @@ class TestExposure:
 
         book = TokenBook.from_config(load_settings(str(path)).alerting.api)
         assert secret not in repr(vars(book)) and book.authenticate(f"Bearer {secret}").name == "ci"
+
+
+class TestApprovalLinks:
+    """An action awaiting approval is sent to the alert's receivers with a signed link; only its POST decides."""
+
+    async def test_get_never_decides_post_decides_once_for_the_recipient(self, tmp_path):
+        from aiops.alerting.api import make_app
+        from aiops.alerting.service import AlertingService
+        from tests.remediation.builders import argv_recorder, command_config, recorded
+
+        program, out = argv_recorder(tmp_path)
+        remediation = command_config(program, out, require_approval=True, approval_timeout_s=600)
+        cfg = AlertingConfig.model_validate({"route": {"group_wait_s": 0, "receiver": "oncall"},
+                                             "receivers": [{"name": "oncall"}],
+                                             "remediation": remediation.model_dump(mode="json")})
+
+        class Inbox:
+            def __init__(self):
+                self.notes = []
+
+            async def submit(self, note):
+                self.notes.append(note)
+
+        inbox, clock = Inbox(), [0.0]
+        service = AlertingService(cfg, inbox, clock=lambda: clock[0], signer_secret=b"api-secret-0123456789")
+        service.ingest([anomaly("web-1", time=0.0)])
+        await service.tick()
+        asks = [n for n in inbox.notes if n.group_key.startswith("approval/")]
+        assert len(asks) == 1 and asks[0].receiver == "oncall"
+        link = urlsplit(asks[0].alerts[0].annotations["approval_url"])
+        [action] = service.remediator.list(status="awaiting_approval")
+        feedback = urlsplit(next(n for n in inbox.notes if not n.group_key.startswith("approval/"))
+                            .alerts[0].annotations["feedback_true_positive_url"])
+        async with TestClient(TestServer(make_app(service.state, tokens=token_book()), host="127.0.0.1")) as client:
+            for _ in range(2):
+                page = await client.get(link.path)
+                assert page.status == 200 and "Approve" in await page.text()
+            assert action.status == "awaiting_approval" and recorded(out) == []
+            crossed = await client.post(feedback.path.replace("/feedback/", "/approve/"), data={"decision": "approve"})
+            assert crossed.status == 400  # a feedback link decides nothing
+            done = await client.post(link.path, data={"decision": "approve"})
+            assert done.status == 200 and "executed" in await done.text()
+            again = await client.post(link.path, data={"decision": "deny"})
+            assert again.status == 400
+        assert (action.status, action.decided_by) == ("executed", "link:oncall")
+        assert recorded(out) == [["restart", "web-1"]]
