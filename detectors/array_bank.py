@@ -32,6 +32,9 @@ class ArrayBank:
     name: ClassVar[str] = "bank"
     Params: ClassVar[type[BankParams]] = BankParams
     multivariate_only: ClassVar[bool] = False
+    # scores a row as a whole (correlations, density): on several features its flags see what per-feature
+    # forecasts cannot, so they open an episode without the surprise track's agreement
+    joint: ClassVar[bool] = False
     accepts_missing: ClassVar[bool] = True  # NaN features are scored and skipped by learning
     chart_fields: ClassVar[tuple[str, ...]] = ()  # advanced by ``learn`` on every row, never by ``learn_late``
     # ``learn_late`` of a row with NaN features moves only the features it has (``detection.partial_learning``)

@@ -181,7 +181,8 @@ def run_backtests(frames: Sequence[Frame], config: DetectionConfig | None = None
         results = engine.score_many_series([(sids[i], frames[i].times, frames[i].X) for i in members],
                                            list(features))
         for i, (names, res) in zip(members, results):
-            runs[i] = BacktestRun(frames[i], names, res.score, res.threshold, res.flagged, res.calibrated, trained)
+            runs[i] = BacktestRun(frames[i], names, res.score, res.threshold, res.flagged, res.calibrated, trained,
+                                  res.anomaly_score, res.alert, res.episode)
     return runs  # type: ignore[return-value]
 
 

@@ -129,6 +129,31 @@ class FeedbackConfig(_Section):
     max_notches: int = Field(6, ge=0)
 
 
+class EpisodeConfig(_Section):
+    """When an anomaly episode opens (one alert), stays open and ends (returned to baseline, or accepted)."""
+
+    horizon_s: float = Field(3600.0, gt=0.0, description="an episode this long is the new normal: it ends as "
+                                                          "'accepted' and the series' detectors re-base on it")
+    close_after: int = Field(3, ge=1, description="points in a row neither flagged nor surprising that end an "
+                                                   "episode as 'returned'")
+    open_surprise: float = Field(4.0, ge=0.0, description="evidence (decades, -log10 p) a point flagged by per-feature "
+                                                          "detectors needs to open an episode (a joint detector's "
+                                                          "flag on a multivariate series needs none)")
+    strong_surprise: float = Field(5.0, ge=0.0, description="evidence that opens an episode on its own")
+    stay_surprise: float | None = Field(None, ge=0.0, description="evidence that keeps an open episode going besides "
+                                                                  "flags (null: only flags do)")
+
+
+class SurpriseConfig(_Section):
+    """The forecasts behind ``anomaly_score`` (see ``aiops.detectors.surprise``)."""
+
+    alpha_slow: float = Field(0.02, gt=0.0, le=1.0, description="weight of a point in the slow level")
+    alpha_fast: float = Field(0.3, gt=0.0, le=1.0, description="weight of a point in the fast level")
+    alpha_season: float = Field(0.15, gt=0.0, le=1.0, description="weight of a day's point in its phase's profile")
+    rebase_run: int = Field(4, ge=2, description="errors in a row on one side that re-base the slow level")
+    tail_quantile: float = Field(0.95, gt=0.5, lt=1.0, description="where the streamed Pareto tail of errors starts")
+
+
 class MatchRule(_Section):
     """Which series a profile applies to; every given condition must hold (regexes, full match)."""
 
@@ -225,6 +250,8 @@ class DetectionConfig(_Section):
                     "set, largest contribution first, that explains this share of it (in the banks that can learn "
                     "some features of a row); null: a flagged point teaches nothing")
     calibration: CalibrationConfig = CalibrationConfig()
+    episodes: EpisodeConfig = EpisodeConfig()
+    surprise: SurpriseConfig = SurpriseConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(default_factory=list, description="first match wins")
     pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")

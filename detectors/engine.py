@@ -38,10 +38,12 @@ import structlog
 from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
+from aiops.detectors.episodes import ACCEPTED, EpisodeRules, Episodes
 from aiops.detectors.explain import contributions, implicated
 from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
 from aiops.detectors.slots import SlotStore
+from aiops.detectors.surprise import SurpriseTrack, anomaly_score
 from aiops.pipeline import state_codec
 from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.shapes import Event, Score
@@ -87,6 +89,11 @@ class StepResult:
     contributions: np.ndarray
     low: np.ndarray | None
     high: np.ndarray | None
+    anomaly_score: np.ndarray | None = None  # the point's surprise given the past, in [0, 1)
+    alert: np.ndarray | None = None  # an episode opened here
+    episode: np.ndarray | None = None  # the episode a row belongs to (0: none); ``flagged`` says it is in one
+    ended: np.ndarray | None = None  # why an episode ended here (``episodes.END_REASONS``)
+    hot: np.ndarray | None = None  # the detectors' own verdict, which decides what they learn
 
 
 class _Group:
@@ -130,7 +137,13 @@ class _Group:
                                start=2 * window) if config.learn_delay and self._late.any() else None)
         if self.lag is not None:
             fields.update(self.lag.fields())
+        self.episodes = Episodes(EpisodeRules(**config.episodes.model_dump()))
+        fields.update(self.episodes.fields())
+        self._rebased = ("count", "run", "seen", "ring", "ranked", "tail", *(self.lag.fields() if self.lag else ()))
         self.store = SlotStore(fields)
+        self.surprise = SurpriseTrack(**config.surprise.model_dump())
+        self._joint = (np.array([bool(getattr(m.bank, "joint", False)) for m in self.members])
+                       if len(features) > 1 else np.zeros(d, dtype=bool))
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
         self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
 
@@ -141,7 +154,9 @@ class _Group:
         out = StepResult(
             score=np.empty(m_rows), threshold=np.empty(m_rows), flagged=np.empty(m_rows, dtype=bool),
             learned=np.empty(m_rows, dtype=bool), calibrated=np.empty((m_rows, d)), raw=np.empty((m_rows, d)),
-            contributions=np.empty((m_rows, f)), low=None, high=None)
+            contributions=np.empty((m_rows, f)), low=None, high=None, anomaly_score=np.empty(m_rows),
+            alert=np.empty(m_rows, dtype=bool), episode=np.empty(m_rows, dtype=np.int64),
+            ended=np.empty(m_rows, dtype=np.int8), hot=np.empty(m_rows, dtype=bool))
         shares: list[np.ndarray | None] = [None] * d
         cfg, prof, feats = self.config, self.profile, self.features
         arrays = self.store.arrays
@@ -216,9 +231,32 @@ class _Group:
                     self._remember(rows, keep, R, level, tail_rate)
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
-            out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, flagged, mask
+            surprise, evidence, alone = self.surprise.step(s, x, t)
+            vouched = flagged & (P[:, self._joint] >= threshold[:, None]).any(axis=1) if self._joint.any() else None
+            ep = self.episodes.step(arrays, rows, t, flagged, evidence, count >= warmup, vouched, alone)
+            out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, ep.open, mask
+            out.anomaly_score[a:b], out.alert[a:b], out.episode[a:b], out.ended[a:b], out.hot[a:b] = (
+                anomaly_score(surprise), ep.alert, ep.episode, ep.ended, flagged)
+            accepted = ep.ended == ACCEPTED
+            if accepted.any():
+                self._rebase([s[i] for i in np.flatnonzero(accepted)], rows[accepted])
         out.contributions[:] = contributions(shares, out.calibrated, self.weights, f)
         return out
+
+    def _rebase(self, series: list[str], rows: np.ndarray) -> None:
+        """Start the detectors of series whose episode was accepted afresh: the new behaviour is their normal.
+
+        Feedback notches and the episode count stay; the series warms up again
+        (never flagged meanwhile), while the surprise track, which never froze,
+        goes on scoring it.
+        """
+        for m in self.members:
+            for sid in series:
+                m.bank.forget(sid)
+        arrays, fields = self.store.arrays, self.store.fields
+        for name in self._rebased:
+            arrays[name][rows] = fields[name][1]
+        log.info("new behaviour accepted as normal", series=series[:10], count=len(series))
 
     def _learn_bystanders(self, s: Sequence[str], x: np.ndarray, t: np.ndarray, P: np.ndarray,
                           shares: list[np.ndarray | None], start: int, pick: np.ndarray) -> None:
@@ -517,7 +555,7 @@ class Engine:
                      "keys": [m.key for m in group.members],
                      "digests": [m.digest if ok else None for m, ok in zip(group.members, portable)],
                      "banks": [m.bank.export_state(sid) if ok else None for m, ok in zip(group.members, portable)],
-                     "slot": rec}
+                     "slot": rec, "surprise": group.surprise.export(sid)}
             out[sid] = state_codec.dumps(state)
         return out
 
@@ -567,6 +605,9 @@ class Engine:
                 arrays["ranked"][slot] = rank_rings(arrays["ring"][slot], arrays["seen"][slot])
         else:
             self._restore_changed(group, slot, saved, keys, digests)
+        surprise = state.get("surprise")
+        if isinstance(surprise, dict):  # a record without it (an older one) starts the surprise track afresh
+            group.surprise.load(sid, {k: np.asarray(v) for k, v in surprise.items()}, len(group.features))
         for m in group.members:
             if (m.key, m.digest) in zip(keys, digests):
                 bank_state = banks[keys.index(m.key)]
@@ -615,6 +656,7 @@ class Engine:
                 continue
             group = self._groups[info.group]
             group.store.drop(sid)
+            group.surprise.forget([sid])
             for m in group.members:
                 m.bank.forget(sid)
 
@@ -775,7 +817,8 @@ def _scores(group: _Group, ids: list[str], times: list[Any], res: StepResult) ->
     detectors = by_detector(zip(*res.calibrated.T.tolist()))
     raw = by_detector(zip(*res.raw.T.tolist()))
     return list(map(Score, ids, times, res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(),
-                    detectors, raw, contributions, expected, res.learned.tolist()))
+                    detectors, raw, contributions, expected, res.learned.tolist(),
+                    res.anomaly_score.tolist(), res.alert.tolist(), res.episode.tolist()))
 
 
 @lru_cache(maxsize=1024)
@@ -841,7 +884,9 @@ _DISPLAYS: dict[int, Callable[..., Callable[[Iterable[Iterable[Any]]], list[dict
 def _take(res: StepResult, pick: np.ndarray) -> StepResult:
     return StepResult(res.score[pick], res.threshold[pick], res.flagged[pick], res.learned[pick],
                       res.calibrated[pick], res.raw[pick], res.contributions[pick],
-                      None if res.low is None else res.low[pick], None if res.high is None else res.high[pick])
+                      None if res.low is None else res.low[pick], None if res.high is None else res.high[pick],
+                      *(None if v is None else v[pick]
+                        for v in (res.anomaly_score, res.alert, res.episode, res.ended, res.hot)))
 
 
 def build_engine(config: DetectionConfig | None = None) -> Engine:

@@ -48,6 +48,7 @@ class HalfSpaceTreesBank(ArrayBank):
     name: ClassVar[str] = "hst"
     Params: ClassVar[type[BankParams]] = HSTParams
     multivariate_only: ClassVar[bool] = True
+    joint: ClassVar[bool] = True
     params: HSTParams
 
     def __init__(self, **params: Any) -> None:

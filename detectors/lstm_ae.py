@@ -235,6 +235,7 @@ class LSTMAEBank:
     """``DetectorBank`` over an LSTM autoencoder; see the module docstring."""
 
     name = "lstm_ae"
+    joint = True  # reconstructs whole windows of rows
 
     def __init__(self, config: LSTMAEConfig | None = None, **params: Any) -> None:
         try:

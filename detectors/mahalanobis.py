@@ -46,6 +46,7 @@ class MahalanobisBank(ArrayBank):
     name: ClassVar[str] = "mahalanobis"
     Params: ClassVar[type[BankParams]] = MahalanobisParams
     multivariate_only: ClassVar[bool] = True
+    joint: ClassVar[bool] = True
     learns_partial: ClassVar[bool] = True
     derived_fields: ClassVar[tuple[str, ...]] = ("prec",)
     params: MahalanobisParams

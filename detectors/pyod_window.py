@@ -196,6 +196,7 @@ class PyODBank:
     """``DetectorBank`` keeping one PyOD model per series; see the module docstring."""
 
     name = "pyod"
+    joint = True  # models whole windows of rows
 
     def __init__(self, config: PyODConfig | None = None, **params: Any) -> None:
         try:

@@ -85,6 +85,11 @@ _OPTIONAL_EVENT_FIELDS = ("message", "level", "template_id", "template", "params
 class Score:
     """What the scoring engine says about one event.
 
+    ``anomaly_score`` in [0, 1) is how surprising the point is given the
+    series' past (rises at an onset, decays as the model adapts; 0.5 is a
+    1-in-100 point, 0.75 1 in a million); ``is_anomaly`` says the series is
+    inside an anomaly episode, ``alert`` that this point opened it (what pages
+    a person) and ``episode`` its number within the series (0: none).
     ``score`` is the ensemble's calibrated score in [0, 1]; ``detectors`` maps
     each detector to its own calibrated score; ``contributions`` maps each
     feature to its share of the anomaly (summing to about 1); ``expected``
@@ -106,6 +111,9 @@ class Score:
     contributions: dict[str, float] = field(default_factory=dict)
     expected: dict[str, tuple[float, float]] = field(default_factory=dict)
     learned: bool = True
+    anomaly_score: float = 0.0
+    alert: bool = False
+    episode: int = 0
 
 
 def severity_for(score: float) -> str:

@@ -298,7 +298,8 @@ class TestSingleStepPath:
         paired = build_engine(DetectionConfig(warmup=20))
         general = [s for a, b in zip(steps[::2], steps[1::2]) for s in paired.process(a + b)]
         assert fast == general
-        assert [(s.series_id, s.time) for s in fast if s.is_anomaly] == [("s1", 155.0)]
+        assert [(s.series_id, s.time) for s in fast if s.alert] == [("s1", 155.0)]
+        assert [s.time for s in fast if s.is_anomaly] == [155.0, 156.0, 157.0]  # returned after close_after points
         assert all(len(s.expected) == len(features) and set(s.contributions) == set(features) for s in fast[200:])
 
     def test_dicts_are_not_shared(self):

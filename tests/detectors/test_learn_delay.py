@@ -33,7 +33,7 @@ def test_points_before_a_flag_are_never_learned():
     dropped, skipped = engine(30), engine(30)
     res = run(dropped, x)
     run(skipped, x, learn=paused)
-    assert res.flagged[610] and not res.flagged[600:610].any()
+    assert res.hot[610] and not res.hot[600:610].any()
     assert all(np.array_equal(a["arrays"]["mean"], b["arrays"]["mean"])
                for a, b in zip(bank_state(dropped), bank_state(skipped)))
     learned_now = engine(0)
@@ -76,9 +76,9 @@ def test_a_slow_drift_is_found_sooner_with_the_delay():
         eng = build_engine(DetectionConfig.model_validate({**cfg, "learn_delay": delay}))
         items = [(f"s{i}", np.arange(n, dtype=float), X[i][:, None]) for i in range(n_series)]
         results = eng.score_many_series(items, ["v"])
-        delays[delay] = [int(np.argmax(res.flagged[start:])) if res.flagged[start:].any() else 200
+        delays[delay] = [int(np.argmax(res.hot[start:])) if res.hot[start:].any() else 200
                          for _, res in results]
-        assert all(not res.flagged[1000:start].any() for _, res in results)
+        assert all(not res.hot[1000:start].any() for _, res in results)
     assert np.median(delays[30]) < np.median(delays[0])
     assert sum(d < 200 for d in delays[30]) >= sum(d < 200 for d in delays[0])
 
@@ -96,7 +96,8 @@ def test_waiting_points_survive_a_snapshot():
     assert group.store.arrays["lag_ok"][group.store.rows(["s"])[0]].any()
     _, rest = second.score_series("s", np.arange(710, 800, dtype=float), x[710:, None], ["v"])
     assert np.array_equal(rest.score, expected.score[710:])
-    assert np.array_equal(rest.flagged, expected.flagged[710:])
+    assert np.array_equal(rest.hot, expected.hot[710:]) and np.array_equal(rest.flagged, expected.flagged[710:])
+    assert np.array_equal(rest.anomaly_score, expected.anomaly_score[710:])
 
 
 def test_a_new_delay_drops_the_waiting_points_and_keeps_the_rest():

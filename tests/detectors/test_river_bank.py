@@ -41,7 +41,8 @@ class TestRiverBank:
         X = (10 * np.sin(t / 40) + np.random.default_rng(1).normal(size=800) * 0.3)[:, None]
         X[700, 0] += 8.0
         _, res = engine.score_series("wave", t, X, ["v"])
-        assert res.flagged[700] and res.flagged[100:].sum() <= 3
+        assert res.hot[700] and res.hot[100:].sum() <= 3
+        assert np.flatnonzero(res.alert[100:]).tolist() == [600]  # one page, for the spike
 
     def test_state_bytes_are_small(self):
         """A Page-Hinkley series exports a few hundred bytes."""

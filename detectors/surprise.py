@@ -1,0 +1,299 @@
+"""The surprise of each point given its series' past: what ``anomaly_score`` reports.
+
+Per feature, four forecasts of the next value compete: a slow robust level,
+a fast level, a daily profile (per 5 minutes of the day) and a weekly one
+(per hour of the week), each profile with an offset that follows level
+changes. The profiles take part once the series has spanned two days (two
+weeks). The forecast whose recent absolute errors are smallest is trusted;
+the point's standardised error against it becomes a tail probability ``p``
+under the series' own streamed tail of such errors (a generalised Pareto
+above their running 95th percentile, so a heavy-tailed, bursty series learns
+how wild it usually is), and the surprise is ``S = -log10 p`` decades. A
+live series that goes flat for longer than it ever has is surprising once,
+at the point where the run becomes unusual.
+
+Everything learns from every point, anomalies included, with bounded weight
+(errors clipped at a few scales), so no baseline freezes: a level that
+moves and stays re-bases the slow level after a few errors in a row on one
+side (a change point); the surprise rises at the onset and decays as the
+forecasts adapt. A point is scored before it is learned, so its score never
+depends on later points.
+
+``anomaly_score = S / (S + 2)``: 0.5 is a 1-in-100 point, 0.67 1 in 10^4,
+0.75 1 in 10^6, 0.8 1 in 10^8; it never reaches 1, and a larger surprise
+always scores higher.
+
+>>> import numpy as np
+>>> track = SurpriseTrack()
+>>> rng = np.random.default_rng(1)
+>>> x = 10 + rng.normal(size=400)
+>>> x[300:] += 8.0                       # a level shift that stays
+>>> S = np.array([track.step(["s"], np.array([[v]]), np.array([float(t)]))[0][0] for t, v in enumerate(x)])
+>>> bool(S[300] > 4 and S[200:300].max() < 4)   # the onset is rarer than anything before it
+True
+>>> bool(S[310:].max() < 3)               # the new level became the normal within a few points
+True
+>>> score = anomaly_score(S)
+>>> bool(0 <= score.min() and score.max() < 1 and score[300] == score.max())
+True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+from scipy.special import erfc
+
+from aiops.detectors.slots import SlotStore
+
+DAY_S = 86_400.0
+WEEK_S = 7 * DAY_S
+SCORE_HALF = 2.0  # surprise (decades) at which anomaly_score is 0.5
+FORECASTS = ("slow", "fast", "daily", "weekly")
+_Z95 = 1.959964
+
+
+def anomaly_score(surprise: np.ndarray) -> np.ndarray:
+    """Map surprise in decades (``-log10 p``) to a bounded, ranked score in [0, 1).
+
+    >>> anomaly_score(np.array([0.0, 2.0, 4.0, 1e6])).round(4).tolist()
+    [0.0, 0.5, 0.6667, 1.0]
+    >>> bool(anomaly_score(np.array([1e12]))[0] < 1.0)
+    True
+    """
+    s = np.maximum(surprise, 0.0)
+    return s / (s + SCORE_HALF)
+
+
+def _cusum_surprise(c: np.ndarray, k: float) -> np.ndarray:
+    """Decades of surprise of a CUSUM at ``c``: about ``-log10`` of its per-point rate of reaching that height.
+
+    Siegmund's approximation of the in-control run length, ``exp(2k(c + 1.166)) / (2k^2)``, for errors of unit
+    scale with reference value ``k``: 3 decades at ``c = 5``, 4.3 at 8, 6 at 12 (``k = 0.5``).
+    """
+    return np.where(c > 0, (2.0 * k * (c + 1.166)) / math.log(10.0) - math.log10(2.0 * k * k), 0.0)
+
+
+class SurpriseTrack:
+    """Per-series, per-feature forecasts and tail calibration; ``step`` scores a step's rows, then learns them.
+
+    The constructor's arguments are kept as attributes of the same name; the
+    state of a series is a few hundred floats per feature in a ``SlotStore``.
+    """
+
+    def __init__(self, *, alpha_slow: float = 0.02, alpha_fast: float = 0.3, alpha_dev: float = 0.02,
+                 alpha_season: float = 0.15, alpha_offset: float = 0.1, daily_buckets: int = 288,
+                 weekly_buckets: int = 168, rebase_run: int = 4, rebase_z: float = 2.5, huber: float = 4.0,
+                 tail_quantile: float = 0.95, tail_rate: float = 0.01, min_count: int = 10,
+                 rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
+                 cusum_k: float = 0.5, peak_memory: int = 2000) -> None:
+        self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
+        self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
+        self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
+        self.rebase_run, self.rebase_z, self.huber = rebase_run, rebase_z, huber
+        self.tail_quantile, self.tail_rate, self.min_count = tail_quantile, tail_rate, min_count
+        self.rel_floor, self.abs_floor, self.excess_cap = rel_floor, abs_floor, excess_cap
+        self.cusum_k, self.peak_memory = cusum_k, peak_memory
+        self.features: int | None = None
+        self.store: SlotStore | None = None
+
+    def _bind(self, f: int) -> SlotStore:
+        if self.store is None:
+            self.features = f
+            k = len(FORECASTS)
+            self.store = SlotStore({
+                "n": ((f,), 0), "first": ((), np.nan), "prev": ((f,), np.nan), "step": ((f,), 0.0),
+                "slow": ((f,), 0.0), "fast": ((f,), 0.0), "dev": ((f, k), 0.0), "run": ((f,), 0),
+                "daily": ((f, self.daily_buckets), np.float32(0.0)), "dvisits": ((f, self.daily_buckets), np.int32(0)),
+                "weekly": ((f, self.weekly_buckets), np.float32(0.0)), "wvisits": ((f, self.weekly_buckets), np.int32(0)),
+                "offset": ((f, 2), 0.0), "u": ((f,), 0.0), "tail": ((f, 3), 0.0),
+                "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
+            })
+        elif f != self.features:
+            raise ValueError(f"surprise track holds {self.features} features, got {f}")
+        return self.store
+
+    def export(self, series_id: str) -> dict[str, np.ndarray] | None:
+        """The series' arrays (None when unknown), for a state record."""
+        return None if self.store is None else self.store.export(series_id)
+
+    def load(self, series_id: str, state: dict[str, np.ndarray], features: int) -> None:
+        """Restore a series from ``export``'s arrays; arrays of another name, kind or shape are refused."""
+        store = self._bind(features)
+        wanted = {name: (arr.shape[1:], arr.dtype.kind) for name, arr in store.arrays.items()}
+        for name, value in state.items():
+            if name not in wanted or np.shape(value) != wanted[name][0] or np.asarray(value).dtype.kind != wanted[name][1]:
+                raise ValueError(f"surprise state field {name!r} does not fit")
+        if set(state) != set(wanted):
+            raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
+        store.load(series_id, state)
+
+    def forget(self, series_ids: Sequence[str]) -> None:
+        if self.store is not None:
+            for sid in series_ids:
+                if sid in self.store:
+                    self.store.drop(sid)
+
+    # -- one step ----------------------------------------------------------------------------------
+    def step(self, series: Sequence[str], X: np.ndarray, times: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Surprise (decades) of each row, and the evidence behind it as it is and corrected; then learn the rows.
+
+        Each series at most once per step.
+
+        The surprise is the point's own; the evidence is the larger of it and
+        what a CUSUM of the recent errors has accumulated (a small shift or a
+        slow drift, which no single point shows). A row's surprise is its most
+        surprising feature's, less ``log10`` of the number of features, so a
+        many-sensor series is not more alarming for having more sensors. The
+        evidence comes as it is (the most surprising feature's: what to ask of a
+        point the detectors already flagged) and with that same correction
+        (what a point must show on its own).
+        """
+        store = self._bind(X.shape[1])
+        rows = store.rows(series)
+        a = store.arrays
+        m, f = X.shape
+        ok = np.isfinite(X)
+        x = np.where(ok, X, 0.0)
+        n = a["n"][rows]
+        first = a["first"][rows]
+        first = np.where(np.isnan(first), times, first)
+        a["first"][rows] = first
+        span = (times - first)[:, None]
+        idx = np.arange(m)[:, None]
+        feat = np.arange(f)[None, :]
+        dphase = np.broadcast_to(((np.mod(times, DAY_S) / DAY_S * self.daily_buckets).astype(np.intp)
+                                  % self.daily_buckets)[:, None], (m, f))
+        wphase = np.broadcast_to(((np.mod(times, WEEK_S) / WEEK_S * self.weekly_buckets).astype(np.intp)
+                                  % self.weekly_buckets)[:, None], (m, f))
+        slow, fast, offset = a["slow"][rows], a["fast"][rows], a["offset"][rows]
+        daily_all, weekly_all = a["daily"][rows], a["weekly"][rows]
+        dvisits_all, wvisits_all = a["dvisits"][rows], a["wvisits"][rows]
+        daily, weekly = daily_all[idx, feat, dphase], weekly_all[idx, feat, wphase]
+        dvisits, wvisits = dvisits_all[idx, feat, dphase], wvisits_all[idx, feat, wphase]
+        dev = a["dev"][rows]                                          # (m, f, k)
+        floor = np.maximum(0.5 * a["step"][rows], self.rel_floor * np.abs(slow) + self.abs_floor)
+        pred = np.stack([slow, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
+        resid = x[..., None] - pred
+        scale = np.maximum(1.25 * dev, floor[..., None])
+        z = np.abs(resid) / scale
+        usable = np.stack([np.ones_like(ok), np.ones_like(ok), (span >= 2 * DAY_S) & (dvisits >= 2),
+                           (span >= 2 * WEEK_S) & (wvisits >= 2)], axis=2)
+        best = np.argmin(np.where(usable, dev, np.inf), axis=2)
+        zb = np.take_along_axis(z, best[..., None], axis=2)[..., 0]
+        young = n < self.min_count
+        u, tail = a["u"][rows], a["tail"][rows]
+        # the CUSUM follows the slow level's errors: a slow drift, which the other forecasts follow, shows there
+        cusum = self._cusum(a["cusum"][rows], resid[..., 0] / scale[..., 0], ok & ~young)
+        S = np.maximum(self._tail_surprise(zb, u, tail), self._flat_surprise(a, rows, x, ok))
+        S = np.where(ok & ~young, S, 0.0)
+        # the CUSUM's surprise, less what this series' own recent CUSUM peaks show is ordinary for it (a series
+        # that switches between states piles up errors at every switch)
+        peak = a["cpeak"][rows]
+        ordinary = np.maximum(_cusum_surprise(peak, self.cusum_k) - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
+        sustained = np.maximum(_cusum_surprise(cusum.max(axis=2), self.cusum_k) - ordinary, 0.0)
+        evidence = np.where(ok & ~young, np.maximum(S, sustained), 0.0)
+        a["cpeak"][rows] = np.where(ok, np.maximum(peak * (1.0 - 1.0 / self.peak_memory), cusum.max(axis=2)), peak)
+        # -- learn (after scoring) ---------------------------------------------------------------
+        n1 = n + ok
+        limit = self.huber * scale
+        clipped = np.where(young[..., None], resid, np.clip(resid, -limit, limit))
+        first_point = ok & (n == 0)
+        w_slow = np.maximum(self.alpha_slow, 1.0 / np.maximum(n1, 1))
+        w_fast = np.maximum(self.alpha_fast, 1.0 / np.maximum(n1, 1))
+        new_slow = np.where(first_point, x, slow + np.where(ok, w_slow * clipped[..., 0], 0.0))
+        new_fast = np.where(first_point, x, fast + np.where(ok, w_fast * resid[..., 1], 0.0))
+        # a change point: errors in a row far on one side re-base the slow level on the fast one
+        side = np.sign(resid[..., 0]) * (z[..., 0] > self.rebase_z) * ok
+        run = a["run"][rows]
+        run = np.where(side == 0, 0, np.where(np.sign(run) == side, run + side, side)).astype(np.int64)
+        rebase = ~young & (np.abs(run) >= self.rebase_run)
+        new_slow = np.where(rebase, new_fast, new_slow)
+        a["cusum"][rows] = cusum
+        a["run"][rows] = np.where(rebase, 0, run)
+        w_dev = np.where(ok, np.maximum(self.alpha_dev, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
+        a["dev"][rows] = np.where(first_point[..., None], 0.0, dev + w_dev * (np.abs(clipped) - dev))
+        # the profiles learn the value at their phase; their offsets follow level changes
+        for name, visits_name, phase, prof, visits, j in (("daily", "dvisits", dphase, daily, dvisits, 2),
+                                                           ("weekly", "wvisits", wphase, weekly, wvisits, 3)):
+            w = np.where(ok, np.maximum(self.alpha_season, 1.0 / (visits + 1.0)), 0.0)
+            target = np.where(visits == 0, x, prof + clipped[..., j])
+            table, seen = (daily_all, dvisits_all) if j == 2 else (weekly_all, wvisits_all)
+            table[idx, feat, phase] = prof + w * (target - prof)
+            seen[idx, feat, phase] = visits + ok
+            a[name][rows], a[visits_name][rows] = table, seen
+        w_off = np.where(ok, self.alpha_offset, 0.0)[..., None]
+        a["offset"][rows] = offset + w_off * (clipped[..., 2:] - offset)
+        self._learn_tail(a, rows, zb, u, tail, ok & ~young, ok & young)
+        a["slow"][rows], a["fast"][rows], a["n"][rows] = new_slow, new_fast, n1
+        many = math.log10(f) if f > 1 else 0.0
+        return np.maximum(S.max(axis=1) - many, 0.0), evidence.max(axis=1), np.maximum(evidence.max(axis=1) - many, 0.0)
+
+    # -- pieces --------------------------------------------------------------------------------------
+    def _tail_surprise(self, z: np.ndarray, u: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        """-log10 of the tail probability of ``z``: Gaussian-like below ``u``, the streamed Pareto above it."""
+        q = 1.0 - self.tail_quantile
+        u = np.maximum(u, 1e-6)
+        below = -np.log10(np.maximum(erfc(np.minimum(z, u) * (_Z95 / math.sqrt(2.0)) / u), 1e-300))
+        # a young tail leans on an exponential prior with the scale of Gaussian excesses over u
+        prior_weight = 20.0
+        w = tail[..., 0] / (tail[..., 0] + prior_weight)
+        prior_m1 = 0.5 * u / _Z95
+        m1 = w * tail[..., 1] + (1 - w) * prior_m1
+        m2 = w * tail[..., 2] + (1 - w) * 2 * prior_m1 * prior_m1
+        var = np.maximum(m2 - m1 * m1, 1e-300)
+        xi = np.clip(0.5 * (1.0 - m1 * m1 / var), 0.0, 0.45)
+        sigma = np.maximum(m1 * (1.0 - xi), 1e-9)
+        y = np.maximum(z - u, 0.0) / sigma
+        small = xi < 1e-6
+        nats = np.where(small, y, np.log1p(np.where(small, 0.0, xi) * y) / np.where(small, 1.0, xi))
+        above = -math.log10(q) + nats / math.log(10.0)
+        return np.where(z > u, above, np.minimum(below, -math.log10(q)))
+
+    def _cusum(self, sums: np.ndarray, z: np.ndarray, warm: np.ndarray) -> np.ndarray:
+        """Two-sided CUSUM of the slow level's standardised errors (each counted at most ``huber``)."""
+        z = np.clip(np.where(warm, z, 0.0), -self.huber, self.huber)[..., None] * np.array([1.0, -1.0])
+        return np.where(warm[..., None], np.maximum(sums + z - self.cusum_k, 0.0), 0.0)
+
+    def _flat_surprise(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        """Surprise of a series that stopped moving, once: where the run of equal values becomes unusual.
+
+        ``repeat`` is the share of points equal to their predecessor; a run of
+        ``k`` repeats has probability ``repeat**k``, and the run is judged once,
+        when it reaches twice the longest run seen before (at least 3).
+        """
+        prev, same, longest, repeat = a["prev"][rows], a["same"][rows], a["longest"][rows], a["repeat"][rows]
+        equal = ok & (x == prev)
+        same = np.where(equal, same + 1, 0)
+        mark = np.maximum(2 * longest, 3)
+        S = np.where(equal & (same == mark), same * -np.log10(np.clip(repeat, 1e-3, 1.0)), 0.0)
+        # learn: the share of repeats, the longest run once it ends, the resolution of moves
+        moved = ok & np.isfinite(prev) & ~equal
+        a["repeat"][rows] = np.where(ok & np.isfinite(prev), repeat + 0.01 * (equal - repeat), repeat)
+        a["longest"][rows] = np.where(moved, np.maximum(longest, a["same"][rows]), longest)
+        a["same"][rows] = same
+        step = a["step"][rows]
+        move = np.abs(x - prev)
+        a["step"][rows] = np.where(moved, np.where(step > 0, np.minimum(step, move), move), step)
+        a["prev"][rows] = np.where(ok, x, prev)
+        return S
+
+    def _learn_tail(self, a: dict[str, np.ndarray], rows: np.ndarray, z: np.ndarray, u: np.ndarray,
+                    tail: np.ndarray, warm: np.ndarray, young: np.ndarray) -> None:
+        """Move the running quantile ``u`` and the moments of the excesses over it."""
+        q = 1.0 - self.tail_quantile
+        gain = 0.02 * np.maximum(u, 1.0)  # stochastic approximation: a share q of errors settles above u
+        a["u"][rows] = np.maximum(np.where(warm, u + gain * ((z > u) - q), np.where(young, _Z95, u)), 0.1)
+        above = warm & (z > u)
+        # an excess counts at most ``excess_cap`` scales: one wild point (a constant's first step, an early
+        # outlier) must not make every later excess look ordinary
+        excess = np.where(above, np.minimum(z - u, self.excess_cap), 0.0)
+        cnt = tail[..., 0] + above
+        wt = np.where(above, np.maximum(self.tail_rate, 1.0 / np.maximum(cnt, 1.0)), 0.0)
+        tail[..., 1] += wt * (excess - tail[..., 1])
+        tail[..., 2] += wt * (excess * excess - tail[..., 2])
+        tail[..., 0] = cnt
+        a["tail"][rows] = tail
