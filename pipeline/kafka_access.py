@@ -14,6 +14,7 @@ the cause (``KafkaAccessError``): the commands print it and exit non-zero.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -44,11 +45,15 @@ def check_conf(conf: dict[str, Any], *, timeout_s: float = 15.0) -> None:
             seen.append(err.str())
 
     admin = AdminClient({k: v for k, v in conf.items() if k != "logger"} | {"log_level": 0, "error_cb": on_error})
-    try:
-        admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        admin.poll(1.0)  # deliver the error callbacks that say why
-        raise KafkaAccessError(describe_failure(conf, seen, str(exc.args[0]))) from None
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin.list_topics(timeout=min(2.0, max(0.1, deadline - time.monotonic())))
+            return
+        except KafkaException as exc:
+            admin.poll(0.2)  # deliver the error callbacks that say why
+            if seen or time.monotonic() >= deadline:  # refused: no point in waiting out the timeout
+                raise KafkaAccessError(describe_failure(conf, seen, str(exc.args[0]))) from None
 
 
 def describe_failure(conf: dict[str, Any], reasons: list[str], fallback: str) -> str:

@@ -32,6 +32,9 @@ class KafkaSinkConfig(SinkConfig):
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
     sasl_password: SecretStr | None = None
+    ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers' certificates")
+    ssl_certfile: str | None = Field(None, description="client certificate (mutual TLS)")
+    ssl_keyfile: str | None = None
     producer: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                           description="extra librdkafka producer settings")
 
@@ -47,6 +50,10 @@ class KafkaSinkConfig(SinkConfig):
         }
         conf.update(librdkafka_security(self.security_protocol, self.sasl_mechanism, self.sasl_username,
                                         self.sasl_password))
+        for key, value in (("ssl.ca.location", self.ssl_cafile), ("ssl.certificate.location", self.ssl_certfile),
+                           ("ssl.key.location", self.ssl_keyfile)):
+            if value:
+                conf[key] = value
         conf.update(self.producer)
         return conf
 

@@ -104,8 +104,13 @@ def test_scoring_end_to_end_over_sasl_ssl(secure_kafka, certificates, tmp_path, 
     gateway = secure_kafka
     monkeypatch.setenv("AIOPS_TEST_KAFKA_PASSWORD", USERS["aiops-worker"][0])
     prefix = f"sec{uuid.uuid4().hex[:6]}"
+    sink = {"type": "kafka", "topic": f"{prefix}.alerts.out", **{k: v for k, v in kafka_section(
+        gateway, certificates, "telegraf").items()}, "sasl_password": "${AIOPS_TEST_SINK_PASSWORD}"}
+    monkeypatch.setenv("AIOPS_TEST_SINK_PASSWORD", USERS["telegraf"][0])
+    alerting = {"route": {"receiver": "bus", "group_wait_s": 0}, "receivers": [{"name": "bus", "sinks": [sink]}]}
     config = isolated_config(gateway.host + f":{gateway.port}", prefix,
-                             {"kafka": kafka_section(gateway, certificates), "worker": {"data_dir": str(tmp_path)}})
+                             {"kafka": kafka_section(gateway, certificates), "worker": {"data_dir": str(tmp_path)},
+                              "alerting": alerting})
     ensure_topics(parse_settings(config))  # confluent-kafka admin over SASL_SSL
     port = free_port()
     config["worker"]["web_port"] = port
@@ -123,6 +128,8 @@ def test_scoring_end_to_end_over_sasl_ssl(secure_kafka, certificates, tmp_path, 
         anomalies = read_all(client_conf(gateway, certificates, "telegraf"), config["topics"]["anomalies"])
         spiked = series_id_for("app", {"host": SPIKED})
         assert spiked in {a["series_id"] for a in anomalies}
+        notifications = read_all(client_conf(gateway, certificates, "telegraf"), sink["topic"], timeout_s=60)
+        assert any(a["labels"].get("series_id") == spiked for n in notifications for a in n["alerts"]), notifications
     finally:
         worker.stop()
     assert gateway.authenticated >= 4 and gateway.refused == 0
@@ -130,9 +137,14 @@ def test_scoring_end_to_end_over_sasl_ssl(secure_kafka, certificates, tmp_path, 
 
 def read_all(conf: dict, topic: str, timeout_s: float = 30.0) -> list[dict]:
     consumer = Consumer(conf | {"group.id": f"t-{uuid.uuid4().hex[:6]}", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(topic, 0, 0)])
-    out: list[dict] = []
     deadline = time.monotonic() + timeout_s
+    partitions: list[int] = []
+    while not partitions and time.monotonic() < deadline:  # a topic a sink creates appears on its first record
+        partitions = sorted(consumer.list_topics(topic, timeout=5).topics[topic].partitions)
+        if not partitions:
+            time.sleep(0.5)
+    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
+    out: list[dict] = []
     try:
         while time.monotonic() < deadline:
             msg = consumer.poll(0.5)

@@ -235,12 +235,15 @@ class KafkaSecurityGateway:
         return self
 
     def stop(self) -> None:
-        def shutdown() -> None:
-            for task in asyncio.all_tasks(self._loop):
+        async def shutdown() -> None:
+            self._server.close()
+            tasks = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+            for task in tasks:
                 task.cancel()
-            self._loop.call_later(0.2, self._loop.stop)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
 
-        self._loop.call_soon_threadsafe(shutdown)
+        asyncio.run_coroutine_threadsafe(shutdown(), self._loop)
         self._thread.join(5)
 
     def _serve(self) -> None:
@@ -252,10 +255,8 @@ class KafkaSecurityGateway:
             except (ConnectionError, OSError, ssl.SSLError, asyncio.IncompleteReadError):
                 writer.close()
 
-        server = self._loop.run_until_complete(
+        self._server = self._loop.run_until_complete(
             asyncio.start_server(handle, self.host, self.port, ssl=self.ssl_context))
         self._ready.set()
-        try:
-            self._loop.run_forever()
-        finally:
-            server.close()
+        self._loop.run_forever()
+        self._loop.close()
