@@ -4,7 +4,9 @@ A detector sees one series' feature dicts in time order. ``score_one`` says
 how abnormal ``x`` is against what was learned so far (higher = more
 anomalous, any scale: calibration is a separate step); ``learn_one`` then
 updates the state. ``score_many`` scores a batch against the current state
-without learning. Detectors must pickle (their state is snapshotted).
+without learning. A bank's exported state is plain data (numbers, strings,
+NumPy arrays, lists and dicts of them) that ``aiops.pipeline.state_codec``
+encodes for the state topic; nothing read back is ever unpickled.
 """
 
 from __future__ import annotations
