@@ -58,6 +58,20 @@ def shape(token: str) -> str:
     return _VARIABLE.sub("", token)
 
 
+_PUNCTUATION = ".:=,;()[]{}/-_#"
+
+
+@lru_cache(maxsize=65536)
+def token_facts(token: str) -> tuple[str | None, bool]:
+    """A token's shape (None when nothing constant stays: a parameter) and whether it is a plain word.
+
+    >>> token_facts("<IP>:<NUM>"), token_facts("r27"), token_facts("Resumed.")
+    ((None, False), ('r', True), ('Resumed.', True))
+    """
+    form = shape(token)
+    return (form if form.strip(_PUNCTUATION) else None), form.strip(".,:;!?'\"").isalpha()
+
+
 class MaskedDrain(Drain):
     """``Drain`` comparing tokens by shape, with masked values as parameters."""
 
@@ -67,18 +81,23 @@ class MaskedDrain(Drain):
 
     def get_seq_distance(self, seq1, seq2, include_params: bool):  # noqa: ANN001 - Drain3 signature
         constant = equal = params = 0
+        wildcard = self.param_str
         for token1, token2 in zip(seq1, seq2):
-            if token1 == token2 and (token1 == self.param_str or is_placeholder(token1)):
+            if token1 == wildcard:
                 params += 1
                 continue
-            form = shape(token1)
-            if token1 == self.param_str or not form.strip(".:=,;()[]{}/-_#"):
+            form, word = token_facts(token1)
+            if form is None:  # a masked value, a number: a parameter
                 params += 1
                 continue
             constant += 1
-            if token1 == token2 or form == shape(token2):
+            if token1 == token2:
                 equal += 1
-            elif is_word(token1) and is_word(token2):
+                continue
+            form2, word2 = token_facts(token2)
+            if form == form2:
+                equal += 1
+            elif word and word2:
                 return 0.0, params  # two different words: different events
         if constant == 0:
             return 1.0, params

@@ -94,6 +94,53 @@ RULE_HINTS: dict[str, tuple[str, ...]] = {
     "NUM": _DIGITS,
 }
 
+#: Built-in rules that can only match where the character before is not a word character (each
+#: starts with ``\b`` before a word character or a look-behind excluding ``\w``).
+STARTS_AFTER_NON_WORD = frozenset(
+    ("URL", "TIMESTAMP", "DATE", "UUID", "MAC", "TIME", "IPV6", "IP", "HOSTPORT", "BLK", "HEX", "PATH",
+     "DURATION", "NUM")
+)
+
+#: What a line must hold for a rule to match, beyond the rule's hint.
+_NEEDED = {
+    "IP": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),
+    "HEX": re.compile(r"0[xX]|[0-9a-f]{8}"),
+    "DURATION": re.compile(r"\d[mnsuhµ]"),
+}
+
+
+def ruled_out(message: str, active: int, bit_of: dict[str, int]) -> int:
+    """The bits of the built-in rules that cannot match ``message`` though their hint is in it: a
+    further condition, counted once, is cheaper than trying the rule at every position of the line.
+    ``bit_of`` gives each built-in rule's bit in ``active``.
+
+    >>> bit_of = {name: 1 << i for i, name in enumerate(RULE_HINTS)}
+    >>> out = ruled_out("took 12ms at 10:00", -1, bit_of)
+    >>> [name for name, bit in bit_of.items() if out & bit]
+    ['TIMESTAMP', 'UUID', 'MAC', 'TIME', 'IPV6', 'IP', 'HOSTPORT', 'HEX']
+    """
+    colons, dashes = message.count(":"), message.count("-")
+    names = []
+    if colons < 2 or dashes < 2:
+        names.append("TIMESTAMP")
+    if colons < 2:
+        names.append("TIME")
+    if dashes < 4:
+        names.append("UUID")
+    if colons + dashes < 5:
+        names.append("MAC")
+    if colons < 7 and "::" not in message:
+        names.append("IPV6")
+    if "." not in message:
+        names.append("HOSTPORT")
+    for name, needed in _NEEDED.items():
+        if active & bit_of.get(name, 0) and needed.search(message) is None:
+            names.append(name)
+    out = 0
+    for name in names:
+        out |= bit_of.get(name, 0)
+    return out
+
 
 class Masker:
     """Compiled masking rules (one alternation, first rule wins at each position).
@@ -123,7 +170,14 @@ class Masker:
                 for h in hints:
                     by_hint[h] = by_hint.get(h, 0) | 1 << i
         self._by_hint = tuple(by_hint.items())
+        # the bit of each built-in rule that ``ruled_out`` may switch off again
+        self._hinted = {r.name: 1 << i for i, (r, hints) in enumerate(zip(self.rules, self._hints)) if hints}
+        self._any_hinted = sum(self._hinted.values())
+        self._after_word = frozenset(
+            i for i, r in enumerate(self.rules) if r.name in STARTS_AFTER_NON_WORD and self._hints[i] is not None
+        )
         rules_key = tuple((r.name, r.pattern) for r in self.rules)
+        self._placeholder_of = {f"g{i}": f"<{name}>" for i, name in enumerate(self._names)}
         self._compiled = _COMPILED.setdefault(rules_key, {})  # shared by every masker with these rules
         self._recent: dict[str, tuple[str, list[str]]] = {}
 
@@ -132,11 +186,12 @@ class Masker:
         for hint, bits in self._by_hint:
             if hint in message:
                 active |= bits
+        if active & self._any_hinted:
+            active &= ~ruled_out(message, active, self._hinted)
         regex = self._compiled.get(active, False)
         if regex is False:
-            joined = "|".join(
-                f"(?P<g{i}>{_anonymise_groups(r.pattern)})" for i, r in enumerate(self.rules) if active >> i & 1
-            )
+            chosen = [(i, r) for i, r in enumerate(self.rules) if active >> i & 1]
+            joined = _alternation(chosen, self._after_word)
             regex = re.compile(joined) if joined else None
             if len(self._compiled) < 4096:
                 self._compiled[active] = regex
@@ -153,10 +208,11 @@ class Masker:
             return message, []
         values: list[str] = []
 
+        placeholder = self._placeholder_of
+
         def replace(match: re.Match[str]) -> str:
-            group = match.lastgroup or ""
             values.append(match.group(0))
-            return f"<{self._names[int(group[1:])]}>"
+            return placeholder[match.lastgroup]
 
         masked = regex.sub(replace, message)
         if len(self._recent) >= 4096:
@@ -172,6 +228,31 @@ class Masker:
 
     def placeholders(self) -> set[str]:
         return {f"<{n}>" for n in self._names}
+
+
+def _alternation(chosen: list[tuple[int, MaskingRule]], after_non_word: frozenset[int]) -> str:
+    """One alternation of the chosen rules, in order, each a named group ``g<index>``; each run of
+    consecutive rules that only match after a non-word character shares one look-behind, so that
+    inside a word the regex tries one assertion instead of every rule.
+
+    >>> rules = [MaskingRule(name=n, pattern=p) for n, p in (("IP", "a"), ("NUM", "b"), ("X", "c"))]
+    >>> print(_alternation(list(enumerate(rules)), frozenset({0, 1})))
+    (?<!\\w)(?:(?P<g0>a)|(?P<g1>b))|(?P<g2>c)
+    """
+    parts: list[str] = []
+    run: list[str] = []
+    for i, rule in chosen:
+        group = f"(?P<g{i}>{_anonymise_groups(rule.pattern)})"
+        if i in after_non_word:
+            run.append(group)
+            continue
+        if run:
+            parts.append(f"(?<!\\w)(?:{'|'.join(run)})")
+            run = []
+        parts.append(group)
+    if run:
+        parts.append(f"(?<!\\w)(?:{'|'.join(run)})")
+    return "|".join(parts)
 
 
 def _anonymise_groups(pattern: str) -> str:

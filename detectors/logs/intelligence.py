@@ -32,6 +32,7 @@ from aiops.detectors.logs.novelty import Verdict
 from aiops.detectors.logs.scoring import exceedance_score
 from aiops.detectors.logs.source_state import SourceState
 from aiops.detectors.logs.template_frequency import ClosedWindow
+from aiops.detectors.security.auth_events import read_auth_event
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.shapes import Anomaly, Event, anomaly_id, series_id_for, severity_for
 
@@ -149,7 +150,7 @@ class LogIntelligence:
             found = state.errors.observe(event.level, event.time)
             findings.append(found if weights is None or weights["error_burst"] > 0 else None)
         service = event.labels.get(cfg.rules_label, "")
-        security = state.security.observe(event.message, event.time, service=service)
+        security = self._security(state, event.message, event.time, service)
         if state.frequency is not None:
             for window in state.frequency.add(template_id, event.time, template=match.template):
                 self._window_closed(state, window, now, result, judge=judge)
@@ -174,6 +175,20 @@ class LogIntelligence:
                 result.episodes_ended.append(EpisodeEnd(state.key, kind, ended.key, "quiet", event.time, ended.lines))
         result.line_alerts.append(alerted)
         return scores
+
+    @staticmethod
+    def _security(state: SourceState, message: str, time: float, service: str) -> list[Finding]:
+        """The security detectors' findings on a line; a line repeated word for word that held no
+        authentication event before holds none now, and is not read again."""
+        key = (service, message)
+        if key in state.without_auth:
+            return []
+        if read_auth_event(message, time, service=service) is None:
+            if len(state.without_auth) >= 4096:
+                state.without_auth.clear()
+            state.without_auth.add(key)
+            return []
+        return state.security.observe(message, time, service=service)
 
     def _novelty_finding(self, verdict: Verdict, event: Event, state: SourceState) -> Finding:
         """The judge's verdict as a finding: what the line said and why it weighs."""

@@ -47,6 +47,7 @@ class SourceState:
         self.profile = StreamProfile(config.stream)
         self.books: dict[str, EpisodeBook] = {}
         self.content: dict[str, float] = {}
+        self.without_auth: set[tuple[str, str]] = set()  # recent (service, message) without an auth event
         self.lines = 0
 
     def book(self, kind: str, config: LogsConfig) -> EpisodeBook:

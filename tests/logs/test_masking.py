@@ -79,3 +79,37 @@ def test_long_messages_are_cut() -> None:
     """Masking works on at most ``max_chars`` characters so a huge line cannot stall the miner."""
     masked, _ = Masker(DEFAULT_RULES, max_chars=20).mask("x" * 10_000)
     assert len(masked) == 20
+
+
+def _reference_mask(message: str) -> tuple[str, list[str]]:
+    """Every built-in rule in one plain alternation, tried at every position: what masking must equal."""
+    import re
+
+    names = [r.name for r in DEFAULT_RULES]
+    regex = re.compile("|".join(f"(?P<g{i}>{r.pattern})" for i, r in enumerate(DEFAULT_RULES)))
+    values: list[str] = []
+
+    def replace(match: re.Match[str]) -> str:
+        values.append(match.group(0))
+        return f"<{names[int((match.lastgroup or 'g0')[1:])]}>"
+
+    return regex.sub(replace, message), values
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "nic aa:bb-cc:dd-ee:ff up",  # a MAC written with both separators
+        "addr 1:2:3:4:5:6:7:8 up",  # IPv6 without '::'
+        "addr ::ffff:10.0.0.1 up",
+        "took 12ms, 3.5s and 7 h; 12 ms is not one",
+        "crc deadbeef12 and 0XFF and cafebabe",
+        "at 2024-05-01 12:30:45,123+02:00 and 12:30:45",
+        "user=alice for user bob: Invalid user eve from 10.1.2.3:22 to db-1.example.com:5432",
+        "word0x12 r27 core.3401 a-12 x/1/2 ~/a/b ../c/d -5 +6 1e-3 2.5.6",
+        'k="v w" ok=true,null Jun  3 15:42:50 2005 blk_-12 mail a.b@c.io https://x.y/z',
+    ],
+)
+def test_rules_skipped_for_a_line_change_nothing(message: str) -> None:
+    """Rules left out of a line's regex (hint absent, a condition unmet, inside a word) could not have matched."""
+    assert Masker(DEFAULT_RULES).mask(message) == _reference_mask(message)

@@ -120,3 +120,19 @@ def test_syslog_reader_rejects_bad_lines() -> None:
             parse_syslog_line(bad, year=2017)
     line = parse_syslog_line("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: check pass; user unknown", year=2005)
     assert (line.program, line.pid, line.message) == ("sshd(pam_unix)", 19939, "check pass; user unknown")
+
+
+def test_repeated_lines_reach_the_security_detectors_through_log_intelligence() -> None:
+    """Lines repeated word for word are still read: an auth failure repeated fires, an ordinary line does not."""
+    from aiops.detectors.logs.config import LogsConfig
+    from aiops.detectors.logs.intelligence import LogIntelligence
+    from aiops.pipeline.shapes import Event
+
+    li = LogIntelligence(LogsConfig())
+    labels = {"host": "h1", "service": "sshd"}
+    kinds: list[str] = []
+    for i in range(12):
+        for text in ("Connection closed by 10.0.0.9 [preauth]", "Failed password for root from 10.0.0.9 port 22 ssh2"):
+            ev = Event("log", "log|host=h1,service=sshd", labels, float(i), {}, message=text, level="info")
+            kinds += [a.kind for a in li.process([ev], now=float(i)).anomalies]
+    assert "auth_failure_burst" in kinds
