@@ -165,7 +165,9 @@ class NoveltyConfig(_Section):
     less as it recurs in ordinary lines, and a familiar one counts against). At ``threshold`` the
     line opens an episode of its template: one alert; the template's next lines belong to it,
     until the source has been quiet of it (``quiet_lines`` and ``quiet_s``), or until
-    ``accept_after`` ordinary lines of the source came in between (the pattern is then normal)."""
+    ``accept_after`` ordinary lines of the source came in between (the pattern is then normal), or
+    until it has ``accept_lines`` lines (or lasted ``accept_s`` seconds, when set): a long storm of
+    one pattern is the new normal, as a metric episode is accepted after its horizon; it paged once."""
 
     enabled: bool = True
     threshold: float = Field(3.0, description="evidence (log-odds) at which a line opens an episode")
@@ -180,6 +182,14 @@ class NoveltyConfig(_Section):
     familiar_after: int = Field(10, ge=1, description="ordinary recurrences that make a template familiar")
     familiar_weight: float = Field(3.0, ge=0, description="subtracted for a familiar template")
     accept_after: int = Field(10, ge=1, description="ordinary lines of the source during an episode that accept it")
+    accept_lines: int = Field(
+        60, ge=1, description="an episode with this many lines is accepted: a storm of one pattern that long is the "
+        "source's new normal (it paged once; its later lines are not flagged, nor counted as error bursts)",
+    )
+    accept_s: float | None = Field(
+        None, gt=0, description="an episode open this long is accepted too, as a metric episode after its horizon "
+        "(None: no time bound; on a sampled stream a storm of a few dozen lines spans hours or days)",
+    )
     ordinary_below: float = Field(-1.0, description="a line below this evidence is ordinary")
     context_lines: int = Field(20, ge=1, description="recent lines that tell an ordinary context from a storm")
     quiet_lines: int = Field(30, ge=1, description="an episode ends after this many lines of the source without it")

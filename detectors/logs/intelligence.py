@@ -147,7 +147,9 @@ class LogIntelligence:
             found = state.sequence.observe(template_id, event.time, template=match.template, judge=not match.is_new)
             findings.append(found if weights is None or weights["sequence"] > 0 else None)
         if state.errors is not None:
-            found = state.errors.observe(event.level, event.time)
+            accepted = state.novelty is not None and template_id in state.novelty.accepted
+            # an error of a pattern accepted as normal is no longer part of a burst
+            found = state.errors.observe(None if accepted else event.level, event.time)
             findings.append(found if weights is None or weights["error_burst"] > 0 else None)
         service = event.labels.get(cfg.rules_label, "")
         security = self._security(state, event.message, event.time, service)
@@ -162,6 +164,8 @@ class LogIntelligence:
                 if finding.kind in ("sequence", "error_burst"):
                     key = ""
                 number, opened = state.book(finding.kind, cfg).see(key, line=line, time=event.time)
+                if opened is None:
+                    continue  # its episode is accepted: this pattern is now the source's normal
                 scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
                 if opened:
                     alerted = True
@@ -171,6 +175,10 @@ class LogIntelligence:
                 scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
                 result.anomalies.append(self._anomaly(event.series_id, state, finding, now, event=event))
         for kind, book in state.books.items():
+            for ended in book.take_accepted():
+                result.episodes_ended.append(
+                    EpisodeEnd(state.key, kind, ended.key, "accepted", event.time, ended.lines)
+                )
             for ended in book.expire(line=line, time=event.time):
                 result.episodes_ended.append(EpisodeEnd(state.key, kind, ended.key, "quiet", event.time, ended.lines))
         result.line_alerts.append(alerted)

@@ -16,7 +16,9 @@ template's next lines belong to the episode (flagged, not alerted again) until
 it ends: quiet (no line of it for ``quiet_lines`` of the source and
 ``quiet_s``), or accepted as normal (``accept_after`` ordinary lines of the
 source came in between: the system works beside it, and the template becomes
-familiar). Recurrences inside a storm (the source's recent lines mostly
+familiar), or after ``accept_lines`` lines of it (or ``accept_s`` seconds, when
+set): a long storm of one pattern is the new normal; it paged once, its later
+lines are not flagged, and the source's error-burst count leaves it out. Recurrences inside a storm (the source's recent lines mostly
 flagged) do not make a template familiar: novelty settles only with
 recurrence in ordinary patterns. Flagged lines are not learned as the
 source's usual levels. Scored first, then learned.
@@ -95,6 +97,7 @@ class NoveltyJudge:
         self.recent_flagged: deque[bool] = deque(maxlen=config.context_lines)
         self.recent_new: deque[bool] = deque(maxlen=200)
         self.episodes: dict[str, Episode] = {}
+        self.accepted: set[str] = set()  # templates whose episode was accepted: the source's new normal
         self.opened = 0
         self.ended: list[Ended] = []
 
@@ -118,7 +121,11 @@ class NoveltyJudge:
             episode.last_line, episode.last_time = self.lines, time
             episode.lines += 1
             episode.peak = max(episode.peak, evidence)
-            if episode.ordinary_since >= cfg.accept_after:
+            if (
+                episode.ordinary_since >= cfg.accept_after
+                or episode.lines > cfg.accept_lines
+                or (cfg.accept_s is not None and time - episode.opened_time >= cfg.accept_s)
+            ):
                 self._end(template_id, "accepted", time)
                 self.ordinary[template_id] = max(self.ordinary.get(template_id, 0), cfg.familiar_after)
             else:
@@ -171,6 +178,8 @@ class NoveltyJudge:
 
     def _end(self, template_id: str, reason: str, time: float) -> None:
         episode = self.episodes.pop(template_id)
+        if reason == "accepted" and len(self.accepted) < self.config.max_templates:
+            self.accepted.add(template_id)
         self.ended.append(Ended(template_id, episode, reason, time))
 
     def take_ended(self) -> list[Ended]:

@@ -51,11 +51,13 @@ class SourceState:
         self.lines = 0
 
     def book(self, kind: str, config: LogsConfig) -> EpisodeBook:
-        """The episodes of one detector kind in this source (quiet ends as the judge's)."""
+        """The episodes of one detector kind in this source (they end, quiet or accepted, as the judge's)."""
         found = self.books.get(kind)
         if found is None:
+            judge = config.novelty
             found = self.books[kind] = EpisodeBook(
-                quiet_lines=config.novelty.quiet_lines, quiet_s=config.novelty.quiet_s
+                quiet_lines=judge.quiet_lines, quiet_s=judge.quiet_s, accept_lines=judge.accept_lines,
+                accept_s=judge.accept_s,
             )
         return found
 
@@ -123,8 +125,16 @@ class SourceState:
         if self.errors is not None:
             self.errors.levels = frozenset(config.error_burst.levels)
         self.profile.config = config.stream
+        if self.novelty is not None and not hasattr(self.novelty, "accepted"):  # snapshots from before acceptance
+            self.novelty.accepted = set()
+        judge = config.novelty
         for book in self.books.values():
-            book.quiet_lines, book.quiet_s = config.novelty.quiet_lines, config.novelty.quiet_s
+            book.quiet_lines, book.quiet_s = judge.quiet_lines, judge.quiet_s
+            book.accept_lines, book.accept_s = judge.accept_lines, judge.accept_s
+            if not hasattr(book, "accepted"):  # snapshots taken before episodes could be accepted
+                book.accepted = []
+                for episode in book.open.values():
+                    episode.reason = ""
         fresh = SecurityBank(config.security)
         learned = {type(d): d for d in self.security.detectors}
         for i, detector in enumerate(fresh.detectors):

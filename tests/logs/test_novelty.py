@@ -46,6 +46,25 @@ class TestNoveltyJudge:
         assert [e.reason for e in ended] == ["accepted"]
         assert judge.observe("err", "error", t + 500, content=1.5) is None  # familiar now
 
+    def test_a_long_storm_of_one_pattern_is_accepted_after_accept_lines(self) -> None:
+        """It pages once; its first ``accept_lines`` lines are flagged, later ones are the new normal."""
+        judge = NoveltyJudge(NoveltyConfig(accept_lines=25))
+        t = _warm(judge)
+        verdicts = [judge.observe("rm", "error", t + i, content=FAULT) for i in range(80)]
+        flagged = [v is not None for v in verdicts]
+        assert flagged == [True] * 25 + [False] * 55
+        assert sum(v.opened for v in verdicts if v is not None) == 1
+        assert [(e.template_id, e.reason, e.episode.lines) for e in judge.take_ended()] == [("rm", "accepted", 26)]
+        assert "rm" in judge.accepted
+
+    def test_a_time_bound_accepts_a_slow_storm_only_when_set(self) -> None:
+        """``accept_s`` is off by default: a sampled storm of a line an hour stays one flagged episode."""
+        for accept_s, expected in ((None, 10), (3 * 3600.0, 3)):
+            judge = NoveltyJudge(NoveltyConfig(accept_s=accept_s, quiet_s=1e9))
+            t = _warm(judge)
+            verdicts = [judge.observe("tlb", "critical", t + i * 3600.0, content=FAULT) for i in range(10)]
+            assert sum(v is not None for v in verdicts) == expected
+
     def test_an_episode_ends_when_quiet_and_a_return_opens_another(self) -> None:
         cfg = NoveltyConfig(quiet_lines=5, quiet_s=60)
         judge = NoveltyJudge(cfg)
@@ -141,6 +160,17 @@ class TestIntelligence:
         live = li.process([_event(0, "request 3 served", "info", now)], now=now + 0.1)
         assert not live.anomalies
 
+    def test_an_accepted_storm_stops_being_flagged_by_every_detector(self) -> None:
+        """Past ``accept_lines`` neither the judge nor the error-burst count flags the storm; both paged once."""
+        li = LogIntelligence(LogsConfig.model_validate({"novelty": {"accept_lines": 30}}))
+        events = [_event(i, f"request {i % 7} served", "info", i * 10.0) for i in range(300)]
+        events += [_event(300 + i, "ERROR IN CONTACTING RM.", "error", 3000.0 + i * 2) for i in range(200)]
+        result = li.process(events, now=events[-1].time)
+        storm = result.line_scores[300:]
+        assert [i for i, scores in enumerate(storm) if scores] == list(range(30))
+        assert sorted(a.kind for a in result.anomalies if a.kind != "template_frequency") == ["error_burst", "new_template"]
+        assert {(e.kind, e.reason) for e in result.episodes_ended} >= {("new_template", "accepted")}
+
     def test_episodes_survive_a_snapshot(self) -> None:
         li = LogIntelligence(LogsConfig())
         events = [_event(i, f"request {i % 7} served", "info", float(i)) for i in range(300)]
@@ -151,6 +181,25 @@ class TestIntelligence:
         restored.import_state(li.export_state(li.keys()))
         more = restored.process([_event(303, "rts panic! - stopping execution", "critical", 303.0)], now=303.0)
         assert more.line_scores[0] and not more.anomalies  # still the same episode
+
+
+    def test_a_snapshot_from_before_acceptance_restores_and_runs(self) -> None:
+        """State saved without the accepted templates and episode reasons is completed on restore."""
+        li = LogIntelligence(LogsConfig())
+        events = [_event(i, f"request {i % 7} served", "info", float(i)) for i in range(300)]
+        events += [_event(300 + i, "disk I/O error on sda", "error", 300.0 + i * 0.1) for i in range(20)]
+        li.process(events, now=events[-1].time)
+        for state in li._sources.values():
+            del state.novelty.accepted
+            for book in state.books.values():
+                del book.accepted
+                for episode in book.open.values():
+                    del episode.reason
+        restored = LogIntelligence(LogsConfig())
+        restored.import_state(li.export_state(li.keys()))
+        more = [_event(320 + i, "disk I/O error on sda", "error", 302.0 + i * 0.1) for i in range(100)]
+        result = restored.process(more, now=more[-1].time)
+        assert not result.anomalies and not any(result.line_scores[60:])
 
 
 def test_backtest_command_scores_a_labelled_file(tmp_path, capsys) -> None:
