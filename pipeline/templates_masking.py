@@ -76,7 +76,7 @@ _COMPILED: dict[tuple[tuple[str, str], ...], dict[int, "re.Pattern[str] | None"]
 RULE_HINTS: dict[str, tuple[str, ...]] = {
     "URL": ("://",),
     "EMAIL": ("@",),
-    "TIMESTAMP": _DIGITS,
+    "TIMESTAMP": ("-",),
     "DATE": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"),
     "UUID": ("-",),
     "MAC": (":", "-"),
@@ -100,47 +100,6 @@ STARTS_AFTER_NON_WORD = frozenset(
     ("URL", "TIMESTAMP", "DATE", "UUID", "MAC", "TIME", "IPV6", "IP", "HOSTPORT", "BLK", "HEX", "PATH",
      "DURATION", "NUM")
 )
-
-#: What a line must hold for a rule to match, beyond the rule's hint.
-_NEEDED = {
-    "IP": re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d"),
-    "HEX": re.compile(r"0[xX]|[0-9a-f]{8}"),
-    "DURATION": re.compile(r"\d[mnsuhµ]"),
-}
-
-
-def ruled_out(message: str, active: int, bit_of: dict[str, int]) -> int:
-    """The bits of the built-in rules that cannot match ``message`` though their hint is in it: a
-    further condition, counted once, is cheaper than trying the rule at every position of the line.
-    ``bit_of`` gives each built-in rule's bit in ``active``.
-
-    >>> bit_of = {name: 1 << i for i, name in enumerate(RULE_HINTS)}
-    >>> out = ruled_out("took 12ms at 10:00", -1, bit_of)
-    >>> [name for name, bit in bit_of.items() if out & bit]
-    ['TIMESTAMP', 'UUID', 'MAC', 'TIME', 'IPV6', 'IP', 'HOSTPORT', 'HEX']
-    """
-    colons, dashes = message.count(":"), message.count("-")
-    names = []
-    if colons < 2 or dashes < 2:
-        names.append("TIMESTAMP")
-    if colons < 2:
-        names.append("TIME")
-    if dashes < 4:
-        names.append("UUID")
-    if colons + dashes < 5:
-        names.append("MAC")
-    if colons < 7 and "::" not in message:
-        names.append("IPV6")
-    if "." not in message:
-        names.append("HOSTPORT")
-    for name, needed in _NEEDED.items():
-        if active & bit_of.get(name, 0) and needed.search(message) is None:
-            names.append(name)
-    out = 0
-    for name in names:
-        out |= bit_of.get(name, 0)
-    return out
-
 
 class Masker:
     """Compiled masking rules (one alternation, first rule wins at each position).
@@ -170,9 +129,6 @@ class Masker:
                 for h in hints:
                     by_hint[h] = by_hint.get(h, 0) | 1 << i
         self._by_hint = tuple(by_hint.items())
-        # the bit of each built-in rule that ``ruled_out`` may switch off again
-        self._hinted = {r.name: 1 << i for i, (r, hints) in enumerate(zip(self.rules, self._hints)) if hints}
-        self._any_hinted = sum(self._hinted.values())
         self._after_word = frozenset(
             i for i, r in enumerate(self.rules) if r.name in STARTS_AFTER_NON_WORD and self._hints[i] is not None
         )
@@ -186,8 +142,6 @@ class Masker:
         for hint, bits in self._by_hint:
             if hint in message:
                 active |= bits
-        if active & self._any_hinted:
-            active &= ~ruled_out(message, active, self._hinted)
         regex = self._compiled.get(active, False)
         if regex is False:
             chosen = [(i, r) for i, r in enumerate(self.rules) if active >> i & 1]

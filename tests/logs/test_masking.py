@@ -111,5 +111,5 @@ def _reference_mask(message: str) -> tuple[str, list[str]]:
     ],
 )
 def test_rules_skipped_for_a_line_change_nothing(message: str) -> None:
-    """Rules left out of a line's regex (hint absent, a condition unmet, inside a word) could not have matched."""
+    """Rules left out of a line's regex (their hint absent) or tried only after a non-word character could not have matched."""
     assert Masker(DEFAULT_RULES).mask(message) == _reference_mask(message)
