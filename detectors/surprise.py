@@ -76,6 +76,20 @@ def _cusum_surprise(c: np.ndarray, k: float) -> np.ndarray:
     return np.where(c > 0, (2.0 * k * (c + 1.166)) / math.log(10.0) - math.log10(2.0 * k * k), 0.0)
 
 
+def _recent_peak(peak: np.ndarray, value: np.ndarray, ok: np.ndarray, memory: int) -> np.ndarray:
+    """The recent peak of an accumulated statistic (the current value included), decaying over ``memory`` points.
+
+    An accumulation is judged against this series' own recent peaks: what a
+    series that keeps wandering or switching reaches all the time is ordinary
+    for it, and only what beats its recent record by a margin is evidence.
+
+    >>> peak = _recent_peak(np.array([4.0]), np.array([1.0]), np.array([True]), 1000)
+    >>> round(float(peak[0]), 3), float(_recent_peak(peak, np.array([6.0]), np.array([True]), 1000)[0])
+    (3.996, 6.0)
+    """
+    return np.where(ok, np.maximum(peak * (1.0 - 1.0 / memory), value), peak)
+
+
 class SurpriseTrack:
     """Per-series, per-feature forecasts and tail calibration; ``step`` scores a step's rows, then learns them.
 
@@ -88,7 +102,9 @@ class SurpriseTrack:
                  weekly_buckets: int = 168, rebase_run: int = 4, rebase_z: float = 2.5, huber: float = 4.0,
                  tail_quantile: float = 0.95, tail_rate: float = 0.01, min_count: int = 10,
                  rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
-                 cusum_k: float = 0.5, peak_memory: int = 2000) -> None:
+                 cusum_k: float = 0.5, peak_memory: int = 2000, trend_share: float = 0.0,
+                 alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
+                 state_k: float = 1.5) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
@@ -96,6 +112,8 @@ class SurpriseTrack:
         self.tail_quantile, self.tail_rate, self.min_count = tail_quantile, tail_rate, min_count
         self.rel_floor, self.abs_floor, self.excess_cap = rel_floor, abs_floor, excess_cap
         self.cusum_k, self.peak_memory = cusum_k, peak_memory
+        self.trend_share, self.alpha_select = trend_share, alpha_select
+        self.states, self.state_width, self.state_k = states, state_width, state_k
         self.features: int | None = None
         self.store: SlotStore | None = None
 
@@ -105,11 +123,14 @@ class SurpriseTrack:
             k = len(FORECASTS)
             self.store = SlotStore({
                 "n": ((f,), 0), "first": ((), np.nan), "prev": ((f,), np.nan), "step": ((f,), 0.0),
-                "slow": ((f,), 0.0), "fast": ((f,), 0.0), "dev": ((f, k), 0.0), "run": ((f,), 0),
+                "slow": ((f,), 0.0), "trend": ((f,), 0.0), "fast": ((f,), 0.0), "dev": ((f, k), 0.0),
+                "err": ((f, k), 0.0), "run": ((f,), 0),
                 "daily": ((f, self.daily_buckets), np.float32(0.0)), "dvisits": ((f, self.daily_buckets), np.int32(0)),
                 "weekly": ((f, self.weekly_buckets), np.float32(0.0)), "wvisits": ((f, self.weekly_buckets), np.int32(0)),
                 "offset": ((f, 2), 0.0), "u": ((f,), 0.0), "tail": ((f, 3), 0.0),
                 "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
+                "centers": ((f, self.states), 0.0), "weights": ((f, self.states), 0.0), "novelty": ((f,), 0.0), "nstate": ((f,), np.nan),
+                "npeak": ((f,), 0.0),
             })
         elif f != self.features:
             raise ValueError(f"surprise track holds {self.features} features, got {f}")
@@ -169,25 +190,30 @@ class SurpriseTrack:
                                   % self.daily_buckets)[:, None], (m, f))
         wphase = np.broadcast_to(((np.mod(times, WEEK_S) / WEEK_S * self.weekly_buckets).astype(np.intp)
                                   % self.weekly_buckets)[:, None], (m, f))
-        slow, fast, offset = a["slow"][rows], a["fast"][rows], a["offset"][rows]
+        slow, trend, fast, offset = a["slow"][rows], a["trend"][rows], a["fast"][rows], a["offset"][rows]
         daily_all, weekly_all = a["daily"][rows], a["weekly"][rows]
         dvisits_all, wvisits_all = a["dvisits"][rows], a["wvisits"][rows]
         daily, weekly = daily_all[idx, feat, dphase], weekly_all[idx, feat, wphase]
         dvisits, wvisits = dvisits_all[idx, feat, dphase], wvisits_all[idx, feat, wphase]
         dev = a["dev"][rows]                                          # (m, f, k)
         floor = np.maximum(0.5 * a["step"][rows], self.rel_floor * np.abs(slow) + self.abs_floor)
-        pred = np.stack([slow, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
+        pred = np.stack([slow + trend, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
         resid = x[..., None] - pred
         scale = np.maximum(1.25 * dev, floor[..., None])
         z = np.abs(resid) / scale
         usable = np.stack([np.ones_like(ok), np.ones_like(ok), (span >= 2 * DAY_S) & (dvisits >= 2),
-                           (span >= 2 * WEEK_S) & (wvisits >= 2)], axis=2)
-        best = np.argmin(np.where(usable, dev, np.inf), axis=2)
+                           (span >= WEEK_S + DAY_S) & (wvisits >= 1)], axis=2)
+        best = np.argmin(np.where(usable, a["err"][rows], np.inf), axis=2)
         zb = np.take_along_axis(z, best[..., None], axis=2)[..., 0]
         young = n < self.min_count
         u, tail = a["u"][rows], a["tail"][rows]
-        # the CUSUM follows the slow level's errors: a slow drift, which the other forecasts follow, shows there
-        cusum = self._cusum(a["cusum"][rows], resid[..., 0] / scale[..., 0], ok & ~young)
+        # the CUSUM follows the errors of the trusted forecast other than the fast level, which follows every
+        # drift: a slow drift shows against the slow level, a seasonal series is judged against its profile
+        steady = np.argmin(np.where(usable & (np.arange(len(FORECASTS)) != 1), a["err"][rows], np.inf), axis=2)
+        # (against the slow level without its trend, which would follow a drift too)
+        signed = (np.where(steady == 0, x - slow, np.take_along_axis(resid, steady[..., None], axis=2)[..., 0])
+                  / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0])
+        cusum = self._cusum(a["cusum"][rows], signed, ok & ~young)
         S = np.maximum(self._tail_surprise(zb, u, tail), self._flat_surprise(a, rows, x, ok))
         S = np.where(ok & ~young, S, 0.0)
         # the CUSUM's surprise, less what this series' own recent CUSUM peaks show is ordinary for it (a series
@@ -195,8 +221,11 @@ class SurpriseTrack:
         peak = a["cpeak"][rows]
         ordinary = np.maximum(_cusum_surprise(peak, self.cusum_k) - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
         sustained = np.maximum(_cusum_surprise(cusum.max(axis=2), self.cusum_k) - ordinary, 0.0)
-        evidence = np.where(ok & ~young, np.maximum(S, sustained), 0.0)
-        a["cpeak"][rows] = np.where(ok, np.maximum(peak * (1.0 - 1.0 / self.peak_memory), cusum.max(axis=2)), peak)
+        novelty, npeak = self._state_novelty(a, rows, x, ok, np.abs(signed) > 2.0,
+                                             np.maximum(1.25 * dev[..., 1], floor))
+        unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
+        evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), unusual), 0.0)
+        a["cpeak"][rows] = _recent_peak(peak, cusum.max(axis=2), ok, self.peak_memory)
         # -- learn (after scoring) ---------------------------------------------------------------
         n1 = n + ok
         limit = self.huber * scale
@@ -204,7 +233,9 @@ class SurpriseTrack:
         first_point = ok & (n == 0)
         w_slow = np.maximum(self.alpha_slow, 1.0 / np.maximum(n1, 1))
         w_fast = np.maximum(self.alpha_fast, 1.0 / np.maximum(n1, 1))
-        new_slow = np.where(first_point, x, slow + np.where(ok, w_slow * clipped[..., 0], 0.0))
+        step_slow = np.where(ok, w_slow * clipped[..., 0], 0.0)
+        new_slow = np.where(first_point, x, slow + trend + step_slow)
+        new_trend = np.where(young, 0.0, trend + self.trend_share * step_slow)  # Holt's linear trend
         new_fast = np.where(first_point, x, fast + np.where(ok, w_fast * resid[..., 1], 0.0))
         # a change point: errors in a row far on one side re-base the slow level on the fast one
         side = np.sign(resid[..., 0]) * (z[..., 0] > self.rebase_z) * ok
@@ -212,10 +243,15 @@ class SurpriseTrack:
         run = np.where(side == 0, 0, np.where(np.sign(run) == side, run + side, side)).astype(np.int64)
         rebase = ~young & (np.abs(run) >= self.rebase_run)
         new_slow = np.where(rebase, new_fast, new_slow)
+        a["trend"][rows] = np.where(rebase, 0.0, new_trend)  # a jump is not a trend
         a["cusum"][rows] = cusum
         a["run"][rows] = np.where(rebase, 0, run)
         w_dev = np.where(ok, np.maximum(self.alpha_dev, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
         a["dev"][rows] = np.where(first_point[..., None], 0.0, dev + w_dev * (np.abs(clipped) - dev))
+        # the trusted forecast is the one with the smallest errors over a longer memory (days of a season)
+        err = a["err"][rows]
+        w_err = np.where(ok, np.maximum(self.alpha_select, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
+        a["err"][rows] = np.where(first_point[..., None], 0.0, err + w_err * (np.abs(clipped) - err))
         # the profiles learn the value at their phase; their offsets follow level changes
         for name, visits_name, phase, prof, visits, j in (("daily", "dvisits", dphase, daily, dvisits, 2),
                                                            ("weekly", "wvisits", wphase, weekly, wvisits, 3)):
@@ -254,9 +290,52 @@ class SurpriseTrack:
         return np.where(z > u, above, np.minimum(below, -math.log10(q)))
 
     def _cusum(self, sums: np.ndarray, z: np.ndarray, warm: np.ndarray) -> np.ndarray:
-        """Two-sided CUSUM of the slow level's standardised errors (each counted at most ``huber``)."""
+        """Two-sided CUSUM of standardised errors (each counted at most ``huber``)."""
         z = np.clip(np.where(warm, z, 0.0), -self.huber, self.huber)[..., None] * np.array([1.0, -1.0])
         return np.where(warm[..., None], np.maximum(sums + z - self.cusum_k, 0.0), 0.0)
+
+    def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,
+                       off: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Evidence that the series sits in a state it rarely or never visits, accumulated over the points there.
+
+        The series' recent values are summarised by a few states (centres with
+        decayed weights, ``spread`` wide); a point in a state of share ``p``
+        has ``-log10 p`` decades of novelty, and a CUSUM adds the excess over
+        ``state_k`` per point: one sample between two known states is not
+        news, ten minutes at a level never seen is. A run starts only on a point
+        ``off`` its steady forecast (a trend or a season explains new values)
+        and goes on while the series stays in that state. Returns the CUSUM after
+        this point and its recent peak before it (what is ordinary here).
+        """
+        centers, weights = a["centers"][rows], a["weights"][rows]      # (m, f, K)
+        d = np.abs(x[..., None] - centers) / spread[..., None]
+        d = np.where(weights > 0, d, np.inf)
+        near = np.argmin(d, axis=2)
+        member = np.take_along_axis(d, near[..., None], axis=2)[..., 0] <= self.state_width
+        total = weights.sum(axis=2)
+        share = np.where(member, np.take_along_axis(weights, near[..., None], axis=2)[..., 0], 0.0)
+        surprise = -np.log10((share + 0.5) / (total + 1.0))
+        # a run of novelty starts on a point off its forecast and goes on while the series stays in that state
+        before, anchor = a["novelty"][rows], a["nstate"][rows]
+        staying = np.isfinite(anchor) & (np.abs(x - anchor) <= self.state_width * spread)
+        counts = ok & (off | staying)
+        cusum = np.where(ok, np.maximum(before + np.where(counts, surprise, 0.0) - self.state_k, 0.0), before)
+        a["nstate"][rows] = np.where(cusum > 0, np.where(np.isfinite(anchor) & (before > 0), anchor, x), np.nan)
+        peak = a["npeak"][rows]
+        # learn: the point joins its state (or replaces the lightest one), every weight decays
+        slot = np.where(member, near, np.argmin(weights, axis=2))
+        weights *= np.where(ok, 1.0 - 1.0 / self.peak_memory, 1.0)[..., None]
+        idx = np.arange(len(rows))[:, None]
+        feat = np.arange(x.shape[1])[None, :]
+        w_old = np.where(member, weights[idx, feat, slot], 0.0)
+        c_old = centers[idx, feat, slot]
+        gain = 1.0 / np.minimum(w_old + 1.0, 50.0)
+        centers[idx, feat, slot] = np.where(ok, np.where(member, c_old + gain * (x - c_old), x), c_old)
+        weights[idx, feat, slot] = np.where(ok, w_old + 1.0, weights[idx, feat, slot])
+        a["centers"][rows], a["weights"][rows] = centers, weights
+        a["novelty"][rows] = cusum
+        a["npeak"][rows] = _recent_peak(peak, cusum, ok, self.peak_memory)
+        return cusum, peak
 
     def _flat_surprise(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:
         """Surprise of a series that stopped moving, once: where the run of equal values becomes unusual.
