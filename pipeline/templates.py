@@ -104,6 +104,7 @@ class SourceMiner:
         )
         self._placeholder = re.compile("|".join(re.escape(p) for p in self.masker.placeholders()) or "(?!)")
         self._repeats: dict[str, tuple[Any, tuple[str, ...], TemplateMatch]] = {}  # recent lines, word for word
+        self._masked: dict[str, tuple[Any, tuple[str, ...], list[str]]] = {}  # recent masked lines
         self._placeholders = frozenset(self.masker.placeholders())
 
     def add(self, message: str) -> TemplateMatch:
@@ -119,8 +120,7 @@ class SourceMiner:
                 return TemplateMatch(known.template_id, known.template, list(known.params), False,
                                      known.cluster_id, known.standalone)
         masked, values = self.masker.mask(message)
-        cluster, change = self.drain.add_log_message(masked)
-        tokens = self.drain.get_content_as_tokens(masked)
+        cluster, change, tokens = self._mine(masked)
         template_tokens = list(cluster.log_template_tokens)
         params, standalone = self._params(template_tokens, tokens, values)
         match = TemplateMatch(
@@ -135,6 +135,23 @@ class SourceMiner:
             self._repeats.clear()
         self._repeats[message] = (cluster, cluster.log_template_tokens, match)
         return match
+
+    def _mine(self, masked: str) -> tuple[Any, str, list[str]]:
+        """Drain's cluster for a masked message, its change and the message's tokens. Messages that
+        differ only in masked values are one masked string: while its cluster's template is unchanged,
+        Drain would only count it again, so it is not searched again."""
+        known = self._masked.get(masked) if self.drain.max_clusters is None else None
+        if known is not None:
+            cluster, shape, tokens = known
+            if cluster.log_template_tokens is shape and self.drain.id_to_cluster.get(cluster.cluster_id) is cluster:
+                cluster.size += 1
+                return cluster, "none", tokens
+        cluster, change = self.drain.add_log_message(masked)
+        tokens = self.drain.get_content_as_tokens(masked)
+        if len(self._masked) >= 4096:
+            self._masked.clear()
+        self._masked[masked] = (cluster, cluster.log_template_tokens, tokens)
+        return cluster, change, tokens
 
     def _params(self, template: list[str], tokens: list[str], values: list[str]) -> tuple[list[str], list[int]]:
         """The variable parts in order (wildcard tokens whole, masked values and digit runs alone),
@@ -171,6 +188,7 @@ class SourceMiner:
             raise TemplateStateError(f"template state of {self.source!r} holds no Drain tree")
         self.drain = drain
         self._repeats.clear()
+        self._masked.clear()
 
 
 def _variable_parts(placeholder: re.Pattern[str], shape: str, restored: str) -> list[str]:

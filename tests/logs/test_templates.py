@@ -31,6 +31,21 @@ def test_variable_tokens_become_wildcards_and_params() -> None:
     assert not m.is_new
 
 
+def test_messages_masked_alike_keep_their_own_params_and_follow_template_changes() -> None:
+    """A masked string seen before joins its cluster with this message's values; a generalised template shows."""
+    miners = TemplateMiners(MiningConfig())
+    first = miners.add("app", "job 12 done on node3 in 5 ms")
+    again = miners.add("app", "job 99 done on node3 in 7 ms")
+    assert again.template_id == first.template_id and not again.is_new
+    assert again.params == ["99", "7"] and first.params == ["12", "5"]
+    miners.add("app", "job 13 done on node4 in 5 ms")  # generalises node3 into node<*>
+    later = miners.add("app", "job 14 done on node3 in 8 ms")
+    assert later.template == "job <NUM> done on node<*> in <NUM> ms"
+    assert later.params == ["14", "3", "8"]
+    drain = miners.miner("app").drain
+    assert [c.size for c in drain.clusters] == [4]
+
+
 def test_different_words_make_different_templates() -> None:
     """'VM Started' and 'VM Paused' are different events, not one template with a parameter."""
     miners = TemplateMiners(MiningConfig())
