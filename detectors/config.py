@@ -249,6 +249,9 @@ class DetectionConfig(_Section):
         description="a flagged point still teaches the features that did not make it unusual: all but the smallest "
                     "set, largest contribution first, that explains this share of it (in the banks that can learn "
                     "some features of a row); null: a flagged point teaches nothing")
+    learn_only_older_than_s: float | None = Field(
+        None, gt=0.0, description="an event this much older than its ingest time (replayed history) is scored and "
+                                  "learned but opens no episode (null: every event may)")
     calibration: CalibrationConfig = CalibrationConfig()
     episodes: EpisodeConfig = EpisodeConfig()
     surprise: SurpriseConfig = SurpriseConfig()

@@ -148,8 +148,11 @@ class _Group:
         self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
 
     def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
-            bounds: Sequence[tuple[int, int]]) -> StepResult:
-        """Score rows ordered by step (``bounds``: each step's slice), learning as it goes."""
+            bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> StepResult:
+        """Score rows ordered by step (``bounds``: each step's slice), learning as it goes.
+
+        ``quiet`` rows (replayed history) are scored and learned but open no episode.
+        """
         m_rows, d, f = len(series), len(self.members), len(self.features)
         out = StepResult(
             score=np.empty(m_rows), threshold=np.empty(m_rows), flagged=np.empty(m_rows, dtype=bool),
@@ -233,7 +236,8 @@ class _Group:
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
             surprise, evidence, alone = self.surprise.step(s, x, t)
             vouched = flagged & (P[:, self._joint] >= threshold[:, None]).any(axis=1) if self._joint.any() else None
-            ep = self.episodes.step(arrays, rows, t, flagged, evidence, count >= warmup, vouched, alone)
+            may_open = count >= warmup if quiet is None else (count >= warmup) & ~quiet[a:b]
+            ep = self.episodes.step(arrays, rows, t, flagged, evidence, may_open, vouched, alone)
             out.score[a:b], out.threshold[a:b], out.flagged[a:b], out.learned[a:b] = combined, threshold, ep.open, mask
             out.anomaly_score[a:b], out.alert[a:b], out.episode[a:b], out.ended[a:b], out.hot[a:b] = (
                 anomaly_score(surprise), ep.alert, ep.episode, ep.ended, flagged)
@@ -388,12 +392,22 @@ class Engine:
             return []
         ids, times, feats = [e.series_id for e in events], [e.time for e in events], [e.features for e in events]
         flags = np.ones(n, dtype=bool) if learn is None else np.asarray(learn, dtype=bool)
+        quiet = self._replayed(events)
         group = self._single_step_group(ids)
         if group is not None:  # the steady state of a worker: each known series once, scored in batch order
             X = _layout_matrix(group.features, times, feats)
             if X is not None:
-                return self._score_rows(group, ids, times, X, flags, [(0, n)])
-        return self._process_by_group(events, ids, times, feats, flags)
+                return self._score_rows(group, ids, times, X, flags, [(0, n)], quiet)
+        return self._process_by_group(events, ids, times, feats, flags, quiet)
+
+    def _replayed(self, events: Sequence[Event]) -> np.ndarray | None:
+        """Events older than ``detection.learn_only_older_than_s`` when ingested (replayed history); None: none."""
+        limit = self.config.learn_only_older_than_s
+        if limit is None:
+            return None
+        age = np.fromiter((e.ingest_time - e.time if e.ingest_time else 0.0 for e in events), dtype=float,
+                          count=len(events))
+        return age > limit
 
     def _single_step_group(self, ids: list[str]) -> _Group | None:
         """The group of a batch of known series all of one group, each once; None for any other batch."""
@@ -405,7 +419,8 @@ class Engine:
         return self._groups[key] if keys.count(key) == len(keys) else None
 
     def _process_by_group(self, events: Sequence[Event], ids: list[str], times: list[Any],
-                          feats: list[dict[str, float]], flags: np.ndarray) -> list[Score]:
+                          feats: list[dict[str, float]], flags: np.ndarray,
+                          quiet: np.ndarray | None = None) -> list[Score]:
         """Any batch: check it, register new series, score each group step by step, put the scores back in order."""
         n = len(events)
         plain = _plainly_valid(times, feats)
@@ -431,15 +446,16 @@ class Engine:
             group = self._groups[key]
             rows = [ids[i] for i in order]
             X = self._matrix(group.features, rows, [feats[i] for i in order], plain)
-            scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds)
+            scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds,
+                                      None if quiet is None else quiet[order])
             for pos, score in zip(order, scores):
                 results[pos] = score
         return results  # type: ignore[return-value]
 
     def _score_rows(self, group: _Group, ids: list[str], times: list[Any], X: np.ndarray, flags: np.ndarray,
-                    bounds: Sequence[tuple[int, int]]) -> list[Score]:
+                    bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> list[Score]:
         """Run one group on its rows (already in step order) and build their ``Score`` objects."""
-        res = group.run(ids, X, np.array(times, dtype=float), flags, bounds)
+        res = group.run(ids, X, np.array(times, dtype=float), flags, bounds, quiet)
         return _scores(group, ids, times, res)
 
     def _matrix(self, features: tuple[str, ...], ids: Sequence[str], feats: Sequence[dict[str, float]],

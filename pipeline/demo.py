@@ -30,14 +30,16 @@ DEMO_DEFAULTS: dict[str, Any] = {
     "kafka": {"partitions": 2, "group_id": "aiops-demo", "session_timeout_s": 6, "rebalance_timeout_s": 7},
     "worker": {"snapshot_interval_s": 10, "batch_within_s": 0.1, "data_dir": "var/demo/worker"},
     "ingest": {"log_window_s": 10},
-    # the replayed history teaches the log detectors and raises nothing (see REPLAY_GAP_S)
+    # the replayed history teaches the detectors and raises nothing (see REPLAY_GAP_S)
     "logs": {"learn_only_older_than_s": 10},
+    "detection": {"learn_only_older_than_s": 10},
     "logging": {"level": "info", "format": "console"},
 }
 
 
 #: The replayed history ends this long before live traffic starts, so each of its lines is older than
-#: ``logs.learn_only_older_than_s`` when the worker reads it: learned from, never alerted on.
+#: ``logs.learn_only_older_than_s`` and ``detection.learn_only_older_than_s`` when the worker reads it:
+#: learned from, never alerted on.
 REPLAY_GAP_S = 15.0
 
 

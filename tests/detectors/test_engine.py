@@ -370,3 +370,25 @@ class TestSingleStepPath:
         together = [s for u, t in zip(uni, tri) for s in mixed.process(u + t)]
         separate = [s for u, t in zip(uni, tri) for s in apart.process(u) + apart.process(t)]
         assert together == separate
+
+
+class TestReplayedHistory:
+    """Events much older than their ingest time (a replayed history) teach the detectors and page nobody."""
+
+    def _events(self, start: int, stop: int, ingest_lag: float, spike_at: int) -> list[Event]:
+        rng = np.random.default_rng(4)
+        return [Event("metric", "cpu|host=a", {"host": "a"}, float(t),
+                      {"user": 10.0 + rng.normal() + (30.0 if t == spike_at else 0.0)}, ingest_time=t + ingest_lag)
+                for t in range(start, stop)]
+
+    def test_replayed_spike_opens_no_episode_but_a_live_one_does(self):
+        engine = build_engine(DetectionConfig(warmup=30, learn_only_older_than_s=10.0))
+        history = engine.process(self._events(0, 400, ingest_lag=600.0, spike_at=300))
+        assert history[300].anomaly_score > 0.7 and not any(s.alert or s.is_anomaly for s in history)
+        live = engine.process(self._events(400, 500, ingest_lag=0.5, spike_at=450))
+        assert [s.time for s in live if s.alert] == [450.0]
+
+    def test_without_the_setting_history_pages_as_live_traffic_does(self):
+        engine = build_engine(DetectionConfig(warmup=30))
+        history = engine.process(self._events(0, 400, ingest_lag=600.0, spike_at=300))
+        assert [s.time for s in history if s.alert] == [300.0]
