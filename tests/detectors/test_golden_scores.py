@@ -27,8 +27,8 @@ from aiops.pipeline.shapes import Event, Score
 # (partial_learning 0.5), and when scores gained anomaly_score and episodes: is_anomaly now spans an episode (the
 # flagged point, then until close_after (3) points in a row are not flagged), an alert opens it once, and the
 # one-feature false alarm at 91 no longer pages (its evidence is below episodes.open_surprise)
-DIGEST = "cde861a17e4a37309d9a3133ac8ab805"
-ONE_FEATURE_DIGEST = "c1483d5cd6b495a5c5760ed3796498ae"
+DIGEST = "f7ccdf59526bb77184a40dafeb55031a"
+ONE_FEATURE_DIGEST = "c5f786bd32668eac84fba658d8677f22"
 ONE_FEATURE_ALERTED = [("golden1|s=2", 450.0)]
 # the 8-sd spike at 450 stays in CUSUM's sums for a point after it (the charts advance on flagged points)
 ONE_FEATURE_FLAGGED = [("golden1|s=2", 450.0), ("golden1|s=2", 451.0), ("golden1|s=2", 452.0), ("golden1|s=2", 453.0)]
