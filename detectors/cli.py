@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add the ``backtest``, ``skab``, ``bench-detectors`` and ``quality`` subcommands."""
+    """Add the ``backtest``, ``skab``, ``bench-detectors``, ``quality`` and ``ablation`` subcommands."""
     p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output-dir", required=True, type=Path)
@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--family", nargs="+", metavar="NAME", help="score only these scenario families")
     q.add_argument("--seed", type=int, default=0, help="seed of the scenario families")
     q.set_defaults(func=quality_command)
+
+    a = sub.add_parser("ablation", help="the default with each detector removed in turn, and without the episode "
+                                        "gate: families, SKAB F1, points/s (a few minutes)")
+    a.add_argument("--config", type=Path)
+    a.set_defaults(func=ablation_command)
 
 
 def _quiet_logs() -> None:
@@ -232,6 +237,17 @@ def quality_command(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def ablation_command(args: argparse.Namespace) -> int:
+    from aiops.detectors.ablation import main as ablation_main
+
+    _quiet_logs()
+    try:
+        return ablation_main(load_detection_config(args.config))
+    except (AiopsError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:
