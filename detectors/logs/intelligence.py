@@ -175,6 +175,8 @@ class LogIntelligence:
                 scores[finding.kind] = max(scores.get(finding.kind, 0.0), finding.score)
                 result.anomalies.append(self._anomaly(event.series_id, state, finding, now, event=event))
         for kind, book in state.books.items():
+            if not book.open:
+                continue
             for ended in book.take_accepted():
                 result.episodes_ended.append(
                     EpisodeEnd(state.key, kind, ended.key, "accepted", event.time, ended.lines)
