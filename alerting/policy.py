@@ -50,6 +50,9 @@ from aiops.pipeline.shapes import Anomaly
 log = structlog.get_logger(__name__)
 
 SEVERITIES = ["info", "warning", "error", "critical"]
+#: why an anomaly episode ended, as the resolved alert's ``ended`` annotation says it
+EPISODE_ENDINGS = {"returned": "the series returned to its baseline",
+                   "accepted": "the new behaviour was accepted as the series' normal (a change point)"}
 
 
 class AlertPolicyError(InputError):
@@ -69,12 +72,14 @@ class AlertState:
     held_flapping: bool = False
     latest: Anomaly | None = None
     placed_severity: str | None = None
+    ended: str | None = None  # the series' episode ended ("returned" or "accepted"): resolve at the next tick
 
     def to_dict(self) -> dict[str, Any]:
         return {"alert": self.alert.to_dict(), "series_id": self.series_id, "anomaly_times": self.anomaly_times,
                 "last_anomaly_time": self.last_anomaly_time, "last_seen_at": self.last_seen_at,
                 "normal_until": None if self.normal_until == -math.inf else self.normal_until,
-                "held_flapping": self.held_flapping, "latest": self.latest.to_dict() if self.latest else None}
+                "held_flapping": self.held_flapping, "latest": self.latest.to_dict() if self.latest else None,
+                "ended": self.ended}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertState:
@@ -169,12 +174,27 @@ class AlertPolicy:
             keep = self.config.policy.max_anomaly_ids
             del alert.anomaly_ids[:-keep], state.anomaly_times[:-keep]
         alert.updated_at = now
+        if anomaly.time > state.last_anomaly_time:
+            state.ended = None  # a later anomaly: the episode that ended was not the last word
+            alert.annotations.pop("ended", None)
         state.last_anomaly_time = max(state.last_anomaly_time, anomaly.time)
         state.last_seen_at = now
         state.latest = anomaly
         if state.placed_severity != alert.severity:
             self._place(alert, now)
             state.placed_severity = alert.severity
+
+    def end_episode(self, series_id: str, time: float, reason: str) -> None:
+        """The series' anomaly episode ended at event time ``time``: its firing alerts resolve at the next tick.
+
+        ``reason`` is ``returned`` (back at its baseline) or ``accepted`` (the new
+        behaviour is the new normal, a change point); the alert says which.
+        """
+        for fp in self._by_series.get(series_id, ()):
+            state = self.states[fp]
+            if state.alert.status == "firing" and time >= state.last_anomaly_time:
+                state.ended = reason
+                state.alert.annotations["ended"] = EPISODE_ENDINGS[reason]
 
     def observe_normal(self, series_id: str, time: float) -> None:
         """A normal point of a series at event time ``time`` (lets its alert resolve)."""
@@ -346,7 +366,8 @@ class AlertPolicy:
             alert = state.alert
             if alert.status != "firing":
                 continue
-            normal = (state.normal_until >= state.last_anomaly_time + cfg.resolve_after_s
+            normal = (state.ended is not None
+                      or state.normal_until >= state.last_anomaly_time + cfg.resolve_after_s
                       or now >= state.last_seen_at + silence_after)
             if not normal:
                 continue

@@ -36,6 +36,7 @@ from aiops.alerting.remediation.action import Action
 from aiops.alerting.api import make_app
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackRecord, FeedbackTarget, apply_feedback
+from aiops.alerting.policy import EPISODE_ENDINGS
 from aiops.alerting.state import AlertingState
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.shapes import Anomaly
@@ -70,6 +71,9 @@ class AlertingService:
         """Add anomalies (records or their dicts); bad ones go to ``rejected`` with the reason."""
         now, taken = self.state.clock(), 0
         for item in anomalies:
+            if isinstance(item, dict) and item.get("kind") == "episode_end":
+                taken += self._end_episode(item)
+                continue
             try:
                 anomaly = item if isinstance(item, Anomaly) else _anomaly_from(item)
                 self.state.policy.ingest(anomaly, now)
@@ -77,6 +81,17 @@ class AlertingService:
             except InputError as exc:
                 self.rejected.append({"record": item if isinstance(item, dict) else repr(item), "reason": str(exc)})
         return taken
+
+    def _end_episode(self, record: dict[str, Any]) -> int:
+        """An ``episode_end`` record: the series' alerts resolve at the next tick, saying why (1 if taken)."""
+        sid, t, reason = record.get("series_id"), record.get("time"), record.get("reason")
+        if not isinstance(sid, str) or isinstance(t, bool) or not isinstance(t, (int, float)) \
+                or reason not in EPISODE_ENDINGS:
+            self.rejected.append({"record": record, "reason": "episode_end needs series_id, a numeric time and a "
+                                                             f"reason among {', '.join(EPISODE_ENDINGS)}"})
+            return 0
+        self.state.policy.end_episode(sid, float(t), reason)
+        return 1
 
     async def tick(self) -> list[Notification]:
         """Flush due groups to delivery, then run remediation over firing alerts and its timers."""

@@ -38,7 +38,7 @@ import structlog
 from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.ensemble import combine
-from aiops.detectors.episodes import ACCEPTED, EpisodeRules, Episodes
+from aiops.detectors.episodes import ACCEPTED, END_REASONS, EpisodeRules, Episodes
 from aiops.detectors.explain import contributions, implicated
 from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
@@ -834,7 +834,8 @@ def _scores(group: _Group, ids: list[str], times: list[Any], res: StepResult) ->
     raw = by_detector(zip(*res.raw.T.tolist()))
     return list(map(Score, ids, times, res.score.tolist(), res.threshold.tolist(), res.flagged.tolist(),
                     detectors, raw, contributions, expected, res.learned.tolist(),
-                    res.anomaly_score.tolist(), res.alert.tolist(), res.episode.tolist()))
+                    res.anomaly_score.tolist(), res.alert.tolist(), res.episode.tolist(),
+                    [END_REASONS[e] for e in res.ended.tolist()]))
 
 
 @lru_cache(maxsize=1024)

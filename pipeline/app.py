@@ -196,6 +196,8 @@ class Worker:
         for anomaly in out.anomalies:
             await self.anomalies_topic.send(
                 key=anomaly.series_id.encode(), value=json.dumps(anomaly.to_dict()).encode())
+        for end in out.episode_ends:  # after the series' anomalies: its alert resolves with the episode
+            await self.anomalies_topic.send(key=end["series_id"].encode(), value=json.dumps(end).encode())
         self.stats.points_scored += out.scored
         self.stats.anomalies += len(out.anomalies)
 

@@ -89,7 +89,8 @@ class Score:
     series' past (rises at an onset, decays as the model adapts; 0.5 is a
     1-in-100 point, 0.75 1 in a million); ``is_anomaly`` says the series is
     inside an anomaly episode, ``alert`` that this point opened it (what pages
-    a person) and ``episode`` its number within the series (0: none).
+    a person) and ``episode`` its number within the series (0: none);
+    ``ended`` says an episode ended here and why.
     ``score`` is the ensemble's calibrated score in [0, 1]; ``detectors`` maps
     each detector to its own calibrated score; ``contributions`` maps each
     feature to its share of the anomaly (summing to about 1); ``expected``
@@ -114,6 +115,7 @@ class Score:
     anomaly_score: float = 0.0
     alert: bool = False
     episode: int = 0
+    ended: str = ""  # an episode ended at this point: "returned" (to baseline) or "accepted" (the new normal)
 
 
 def severity_for(score: float) -> str:

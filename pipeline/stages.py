@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Literal
+from typing import Any, Callable, Iterable, Literal
 
 import structlog
 
@@ -23,7 +23,7 @@ from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.guard import IngestGuard
-from aiops.pipeline.shapes import Anomaly, Event
+from aiops.pipeline.shapes import Anomaly, Event, Score
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
@@ -122,9 +122,19 @@ def decode_batch(payload: bytes) -> tuple[list[Event], list[dict]]:
     return events, controls
 
 
+def episode_end(score: Score) -> dict[str, Any]:
+    """The record that tells alerting a series' episode ended, and why (it resolves the series' alert).
+
+    >>> episode_end(Score("cpu|host=a", 60.0, 0.2, 0.99, False, episode=0, ended="returned"))
+    {'kind': 'episode_end', 'series_id': 'cpu|host=a', 'time': 60.0, 'reason': 'returned'}
+    """
+    return {"kind": "episode_end", "series_id": score.series_id, "time": score.time, "reason": score.ended}
+
+
 @dataclass
 class ScoredBatch:
     anomalies: list[Anomaly] = field(default_factory=list)
+    episode_ends: list[dict[str, Any]] = field(default_factory=list)  # ``episode_end`` records, see ``_score``
     scored: int = 0
     log_lines: int = 0
 
@@ -162,14 +172,17 @@ class ScoreStage:
             self.dirty_log_sources.update(e.series_id for e in logs)
         metrics.extend(self.log_windows.flush(now))
         if metrics:
-            out.anomalies.extend(self._score(metrics, now=now))
+            out.anomalies.extend(self._score(metrics, now=now, ends=out.episode_ends))
             out.scored = len(metrics)
         return out
 
-    def _score(self, events: list[Event], *, now: float) -> list[Anomaly]:
+    def _score(self, events: list[Event], *, now: float, ends: list[dict[str, Any]] | None = None) -> list[Anomaly]:
+        """Anomalies of the scored points; each episode that ended becomes an ``episode_end`` record in ``ends``."""
         learn = [self.learn_filter(e) for e in events] if self.learn_filter else None
         scores = self.engine.process(events, learn=learn)
         self.dirty.update(e.series_id for e in events)
+        if ends is not None:
+            ends.extend(episode_end(s) for s in scores if s.ended)
         return [
             Anomaly.from_scored(event, score, detected_time=now)
             for event, score in zip(events, scores)

@@ -83,6 +83,28 @@ class TestResolve:
         [note] = p.tick(130)
         assert note.status == "resolved"
 
+    def test_an_ended_episode_resolves_at_the_next_tick_saying_why(self):
+        """The engine's episode end resolves the alert at once (no silence timeout), with the reason."""
+        p = policy(policy={"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000})
+        a = anomaly("web-1", time=1000)
+        p.ingest(a, now=0)
+        [firing] = p.tick(10)
+        p.end_episode(a.series_id, 1060, "accepted")
+        assert p.tick(20) == [] and p.active_alerts() == []
+        [note] = p.tick(70)
+        assert note.status == "resolved" and "accepted" in note.alerts[0].annotations["ended"]
+
+    def test_an_anomaly_after_the_end_keeps_the_alert_firing(self):
+        """An end older than the series' latest anomaly (records crossing) does not resolve it."""
+        p = policy(policy={"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000})
+        a = anomaly("web-1", time=1000)
+        p.ingest(a, now=0)
+        p.end_episode(a.series_id, 990, "returned")
+        p.ingest(anomaly("web-1", time=1100), now=5)
+        p.end_episode(a.series_id, 1050, "returned")
+        p.tick(10)
+        assert len(p.active_alerts()) == 1
+
     def test_resolved_but_never_notified_sends_nothing(self):
         """An alert that resolves while muted leaves no resolved notification."""
         p = policy()

@@ -88,3 +88,20 @@ def test_feedback_records_from_the_topic_reach_the_engine():
     assert calls == [("cpu|host=a", 1.0, "false_positive"), ("cpu|host=a", 2.0, "false_positive")]
     assert service.policy.feedback.suppresses("f", 10.0)
     assert len(service.drain_rejected()) == 1
+
+
+async def test_episode_end_records_resolve_and_bad_ones_are_rejected():
+    """An ``episode_end`` record on the anomalies topic resolves the series' alert; a malformed one is rejected."""
+    config = AlertingConfig.model_validate({"policy": {"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000}})
+    clock = Clock()
+    service = AlertingService(config, build_delivery({}, dead_letter=None), clock=clock,
+                              signer_secret=b"svc-secret-0123456789")
+    a = anomaly("web-1", time=clock.now)
+    assert service.ingest([a.to_dict()]) == 1
+    end = {"kind": "episode_end", "series_id": a.series_id, "time": clock.now + 30, "reason": "returned"}
+    assert service.ingest([end, {**end, "reason": "bored"}]) == 1
+    [rejected] = service.drain_rejected()
+    assert "reason among" in rejected["reason"]
+    clock.now += 1
+    await service.tick()
+    assert service.state.policy.active_alerts() == []
