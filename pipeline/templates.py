@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import structlog
 from drain3.drain import Drain
@@ -120,12 +120,11 @@ class SourceMiner:
                 return TemplateMatch(known.template_id, known.template, list(known.params), False,
                                      known.cluster_id, known.standalone)
         masked, values = self.masker.mask(message)
-        cluster, change, tokens = self._mine(masked)
-        template_tokens = list(cluster.log_template_tokens)
-        params, standalone = self._params(template_tokens, tokens, values)
+        cluster, change, tokens, variable = self._mine(masked)
+        params, standalone = self._params(cluster.log_template_tokens, tokens, values, variable)
         match = TemplateMatch(
             template_id=f"{self.source}:{cluster.cluster_id}",
-            template=" ".join(template_tokens),
+            template=" ".join(cluster.log_template_tokens),
             params=params,
             is_new=change == "cluster_created",
             cluster_id=cluster.cluster_id,
@@ -136,30 +135,40 @@ class SourceMiner:
         self._repeats[message] = (cluster, cluster.log_template_tokens, match)
         return match
 
-    def _mine(self, masked: str) -> tuple[Any, str, list[str]]:
-        """Drain's cluster for a masked message, its change and the message's tokens. Messages that
-        differ only in masked values are one masked string: while its cluster's template is unchanged,
-        Drain would only count it again, so it is not searched again."""
+    def _mine(self, masked: str) -> tuple[Any, str, list[str], list[int]]:
+        """Drain's cluster for a masked message, its change, the message's tokens and the indices of
+        those that can hold a parameter. Messages that differ only in masked values are one masked
+        string: while its cluster's template is unchanged, Drain would only count it again, so it is
+        not searched again."""
         known = self._masked.get(masked) if self.drain.max_clusters is None else None
         if known is not None:
-            cluster, shape, tokens = known
+            cluster, shape, tokens, variable = known
             if cluster.log_template_tokens is shape and self.drain.id_to_cluster.get(cluster.cluster_id) is cluster:
                 cluster.size += 1
-                return cluster, "none", tokens
+                return cluster, "none", tokens, variable
         cluster, change = self.drain.add_log_message(masked)
         tokens = self.drain.get_content_as_tokens(masked)
+        template = cluster.log_template_tokens
+        variable = [
+            i for i, token in enumerate(tokens)
+            if "<" in token or i >= len(template) or WILDCARD in template[i]
+        ]
         if len(self._masked) >= 4096:
             self._masked.clear()
-        self._masked[masked] = (cluster, cluster.log_template_tokens, tokens)
-        return cluster, change, tokens
+        self._masked[masked] = (cluster, template, tokens, variable)
+        return cluster, change, tokens, variable
 
-    def _params(self, template: list[str], tokens: list[str], values: list[str]) -> tuple[list[str], list[int]]:
+    def _params(
+        self, template: Sequence[str], tokens: list[str], values: list[str], variable: list[int]
+    ) -> tuple[list[str], list[int]]:
         """The variable parts in order (wildcard tokens whole, masked values and digit runs alone),
-        and the indices of those that are whole tokens."""
+        and the indices of those that are whole tokens; ``variable`` lists the tokens that can hold one
+        (a masked value, or a wildcard in the template), in order."""
         params: list[str] = []
         standalone: list[int] = []
         pending = iter(values)
-        for i, token in enumerate(tokens):
+        for i in variable:
+            token = tokens[i]
             if "<" not in token:
                 restored = token
             elif token in self._placeholders:  # a whole masked token: its value, without a regex
