@@ -354,9 +354,9 @@ class AlertPolicy:
         base = self.config.api_url.rstrip("/")
         notes["feedback_false_positive_url"] = f"{base}/feedback/{token}?verdict=false_positive"
         notes["feedback_true_positive_url"] = f"{base}/feedback/{token}?verdict=true_positive"
-        old = alert.annotations.get("flapping")
-        if old:
-            notes["flapping"] = old
+        for kept in ("flapping", "ended"):  # set by the policy itself, not rendered from the anomaly
+            if alert.annotations.get(kept):
+                notes[kept] = alert.annotations[kept]
         return notes
 
     def _resolve(self, now: float) -> None:
@@ -366,7 +366,8 @@ class AlertPolicy:
             alert = state.alert
             if alert.status != "firing":
                 continue
-            normal = (state.ended is not None
+            ended = state.ended is not None and (self._told(fp) or bool(self.muted_by(alert, now)))
+            normal = (ended
                       or state.normal_until >= state.last_anomaly_time + cfg.resolve_after_s
                       or now >= state.last_seen_at + silence_after)
             if not normal:
@@ -385,6 +386,10 @@ class AlertPolicy:
             self.flaps.record(fp, now)
             log.info("alert.resolved", fingerprint=fp)
             self._place(alert, now)
+
+    def _told(self, fp: str) -> bool:
+        """Whether some group has sent this alert as firing (an episode that ended before then still pages once)."""
+        return any(fp in group.notified_firing for group in self.groups.values())
 
     def _forget_old(self, now: float) -> None:
         in_groups = set().union(*(g.fingerprints for g in self.groups.values())) if self.groups else set()

@@ -94,6 +94,19 @@ class TestResolve:
         [note] = p.tick(70)
         assert note.status == "resolved" and "accepted" in note.alerts[0].annotations["ended"]
 
+    def test_an_episode_that_ended_before_its_first_notification_still_pages_once(self):
+        """A spike's episode may end within the group wait: the alert goes out firing, then resolved."""
+        p = policy(policy={"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000})
+        a = anomaly("web-1", time=1000)
+        p.ingest(a, now=0)
+        p.end_episode(a.series_id, 1030, "returned")
+        assert p.tick(5) == []
+        [firing] = p.tick(10)
+        assert firing.status == "firing"
+        p.tick(11)
+        [resolved] = p.tick(70)
+        assert resolved.status == "resolved" and "baseline" in resolved.alerts[0].annotations["ended"]
+
     def test_an_anomaly_after_the_end_keeps_the_alert_firing(self):
         """An end older than the series' latest anomaly (records crossing) does not resolve it."""
         p = policy(policy={"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000})

@@ -92,9 +92,15 @@ def test_feedback_records_from_the_topic_reach_the_engine():
 
 async def test_episode_end_records_resolve_and_bad_ones_are_rejected():
     """An ``episode_end`` record on the anomalies topic resolves the series' alert; a malformed one is rejected."""
-    config = AlertingConfig.model_validate({"policy": {"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000}})
+    config = AlertingConfig.model_validate({"route": {"group_wait_s": 0},
+                                            "policy": {"resolve_after_s": 10_000, "resolve_after_silence_s": 10_000}})
     clock = Clock()
-    service = AlertingService(config, build_delivery({}, dead_letter=None), clock=clock,
+    dead = []
+
+    async def dead_letter(record) -> None:
+        dead.append(record)
+
+    service = AlertingService(config, build_delivery({}, dead_letter=dead_letter), clock=clock,
                               signer_secret=b"svc-secret-0123456789")
     a = anomaly("web-1", time=clock.now)
     assert service.ingest([a.to_dict()]) == 1
@@ -102,6 +108,9 @@ async def test_episode_end_records_resolve_and_bad_ones_are_rejected():
     assert service.ingest([end, {**end, "reason": "bored"}]) == 1
     [rejected] = service.drain_rejected()
     assert "reason among" in rejected["reason"]
+    clock.now += 1
+    await service.tick()  # the alert is told firing first: an episode that ended still pages once
+    assert len(service.state.policy.active_alerts()) == 1
     clock.now += 1
     await service.tick()
     assert service.state.policy.active_alerts() == []

@@ -69,7 +69,7 @@ class TestDetection:
             params = {"model": model, "background": False, "beyond_window": beyond}
             engine = build_engine(DetectionConfig.model_validate({"detectors": [{"type": "pyod", "params": params}]}))
             _, res = engine.score_series("svc", np.arange(1500.0), X, FEATURES)
-            flagged[beyond] = np.flatnonzero(res.flagged).tolist()
+            flagged[beyond] = np.flatnonzero(res.hot).tolist()  # the detector's own verdict, not the episode
         assert flagged == {True: [1499], False: []}
 
     def test_each_series_is_judged_against_its_own_window(self):
