@@ -37,6 +37,7 @@ class SequenceDetector:
         self.config = config
         self.recent: deque[str] = deque(maxlen=config.order)
         self.successors: dict[tuple[str, ...], dict[str, int]] = {}
+        self.totals: dict[tuple[str, ...], int] = {}  # successors counted per context
         self.unusual: deque[bool] = deque(maxlen=config.evidence_lines)
 
     def observe(self, template_id: str, time: float, *, template: str = "", judge: bool = True) -> Finding | None:
@@ -59,7 +60,7 @@ class SequenceDetector:
         counts = self.successors.get(context)
         if not counts:
             return None
-        total = sum(counts.values())
+        total = self.totals[context]
         if total < cfg.min_context:
             return None
         seen = counts.get(template_id, 0)
@@ -92,4 +93,5 @@ class SequenceDetector:
                 counts = self.successors[context] = {}
             if counts is not None:
                 counts[template_id] = counts.get(template_id, 0) + 1
+                self.totals[context] = self.totals.get(context, 0) + 1
         self.recent.append(template_id)

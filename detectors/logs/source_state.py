@@ -125,6 +125,8 @@ class SourceState:
         if self.errors is not None:
             self.errors.levels = frozenset(config.error_burst.levels)
         self.profile.config = config.stream
+        if self.sequence is not None and not hasattr(self.sequence, "totals"):  # snapshots from before totals
+            self.sequence.totals = {c: sum(counts.values()) for c, counts in self.sequence.successors.items()}
         if self.novelty is not None and not hasattr(self.novelty, "accepted"):  # snapshots from before acceptance
             self.novelty.accepted = set()
         judge = config.novelty

@@ -184,13 +184,14 @@ class TestIntelligence:
 
 
     def test_a_snapshot_from_before_acceptance_restores_and_runs(self) -> None:
-        """State saved without the accepted templates and episode reasons is completed on restore."""
+        """State saved without accepted templates, episode reasons or successor totals is completed on restore."""
         li = LogIntelligence(LogsConfig())
         events = [_event(i, f"request {i % 7} served", "info", float(i)) for i in range(300)]
         events += [_event(300 + i, "disk I/O error on sda", "error", 300.0 + i * 0.1) for i in range(20)]
         li.process(events, now=events[-1].time)
         for state in li._sources.values():
             del state.novelty.accepted
+            del state.sequence.totals
             for book in state.books.values():
                 del book.accepted
                 for episode in book.open.values():
