@@ -239,7 +239,8 @@ def calibrate_ranked(ranked: np.ndarray, ring: np.ndarray, rows: np.ndarray, see
         top = flat.take((starts[hot] + nh - k)[:, None] + np.arange(k)).astype(np.float64)
         # exponential tail above the k-th largest score (peaks over threshold), matched to the ranks at u
         sigma = np.maximum((top - uh[:, None]).sum(axis=1) / (k - 1), np.maximum(sd * 1e-3, floor))
-        excess = (rh - uh) / sigma
+        with np.errstate(over="ignore"):  # a raw score beyond the floats' range is as far out as can be: inf
+            excess = (rh - uh) / sigma
         beyond = np.maximum(excess - 20.0, 0.0)
         survival = (k / (nh + 1.0)) * np.exp(-np.minimum(excess, 20.0)) / (1.0 + np.log1p(beyond))
         if tail is not None:

@@ -32,7 +32,7 @@ FEATS = ["a", "b", "c"]
 
 def as_tuple(s):
     return (s.series_id, s.time, s.score, s.threshold, s.is_anomaly, s.detectors, s.raw, s.contributions,
-            s.expected, s.learned)
+            s.expected, s.learned, s.anomaly_score, s.alert, s.episode, s.ended)
 
 
 class TestOnline:
@@ -392,3 +392,32 @@ class TestReplayedHistory:
         engine = build_engine(DetectionConfig(warmup=30))
         history = engine.process(self._events(0, 400, ingest_lag=600.0, spike_at=300))
         assert [s.time for s in history if s.alert] == [300.0]
+
+
+class TestAnomalyScore:
+    """anomaly_score is a bounded, ranked surprise: never exactly 1, highest at an onset, lower as the model adapts."""
+
+    def test_no_score_reaches_one_on_wild_series(self):
+        """Heavy tails, huge outliers, a constant that steps, a series that jumps by 1e12: no score is 1.0."""
+        rng = np.random.default_rng(9)
+        n = 3000
+        wild = {
+            "cauchy": rng.standard_cauchy(n),
+            "outliers": np.where(rng.random(n) < 0.01, 1e9, rng.normal(size=n)),
+            "steps": np.repeat([5.0, 5.0, 1e6, 1e6, -1e12, 7.0], n // 6),
+            "counts": rng.poisson(rng.gamma(0.3, 10.0, n)).astype(float),
+        }
+        engine = build_engine()
+        items = [(name, np.arange(n, dtype=float) * 60.0, x[:, None]) for name, x in wild.items()]
+        for (name, _, _), (_, res) in zip(items, engine.score_many_series(items, ["v"])):
+            assert res.anomaly_score.max() < 1.0 and res.anomaly_score.min() >= 0.0, name
+
+    def test_a_level_shift_scores_highest_at_its_onset_then_decays(self):
+        """The onset outranks everything before it; ten points on, the new level scores like ordinary points."""
+        x = 20.0 + np.random.default_rng(2).normal(size=800)
+        x[600:] += 10.0
+        _, res = build_engine().score_series("s", np.arange(800.0) * 60.0, x[:, None], ["v"])
+        before = res.anomaly_score[100:600].max()
+        assert res.anomaly_score[600:603].max() > before
+        assert res.anomaly_score[620:].max() < before
+        assert res.alert[600:603].sum() == 1 and res.alert[603:].sum() == 0
