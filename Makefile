@@ -1,13 +1,13 @@
 # The two commands of the README:
 #   make demo   set up, then run the embedded demo (broker, worker, traffic, alerts on the console)
-#   make test   set up (including the Debian services the tests start), then run the whole suite
+#   make test   set up (including the Debian services and tools the tests use), then run the whole suite
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
-SYSTEM_PACKAGES := kcat prometheus-alertmanager victoria-metrics
+SYSTEM_PACKAGES := kcat prometheus-alertmanager victoria-metrics prometheus
 
 .PHONY: demo test setup system-packages bench clean
 
@@ -36,6 +36,7 @@ system-packages:
 	command -v kcat >/dev/null || missing="$$missing kcat"; \
 	[ -x /usr/bin/prometheus-alertmanager ] || missing="$$missing prometheus-alertmanager"; \
 	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
+	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \

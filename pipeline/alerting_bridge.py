@@ -159,24 +159,13 @@ class AlertingRuntime:
         if self.worker is None:
             log.error("alerting.dead_letter_without_worker", bytes=len(record))
             return
-        await self.worker.send_dead_letter(record)
+        await self.worker.send_dead_letter(record, stage="delivery")
 
     def web_app(self, *, health=None):
         """The API, accepting the configured tokens and ``AIOPS_API_TOKEN``."""
         from aiops.alerting.auth import TokenBook
 
         return self.service.web_app(health=health, tokens=TokenBook.from_config(self.settings.alerting.api))
-
-    def metrics(self) -> dict[str, float]:
-        out: dict[str, float] = {"anomalies_received": self.received, "anomalies_stale": self.stale,
-                                 "alerts_raised": self.alerts_raised,
-                                 "notifications": self.notifications}
-        sinks = self.delivery.metrics().get("sinks", {})
-        for name, counters in sinks.items():
-            for key, value in counters.items():
-                if isinstance(value, (int, float)):
-                    out[f"sink_{key}{{sink=\"{name}\"}}"] = value
-        return out
 
     def reconfigure(self, settings: Settings) -> None:
         """Policy, routes and receivers change with the file; alert state is carried over."""

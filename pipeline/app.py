@@ -40,6 +40,7 @@ from aiops.pipeline.stages import (
     state_series_id,
 )
 from aiops.pipeline.state_store import read_state
+from aiops.pipeline.self_metrics import WorkerMetrics
 from aiops.pipeline.stats import WorkerStats
 from aiops.pipeline.topics import partition_for
 
@@ -78,6 +79,8 @@ class Worker:
         self.alert_handler = alerting.handle if alerting is not None else None
         self.stats = WorkerStats()
         self.normaliser = NormaliseStage(settings)
+        self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting)
+        self._series_counted_at = 0.0
         self.scorer: ScoreStage | None = None
         k = settings.kafka
         self.app = faust.App(
@@ -165,10 +168,15 @@ class Worker:
         for partition, events in result.events_by_partition.items():
             for chunk in chunked(events, size):
                 await self.events_topic.send(value=encode_events(chunk), partition=partition)
+                self.metrics.records_out(self.settings.topics.events)
         for record in result.dead_letters:
-            await self.send_dead_letter(record)
+            await self.send_dead_letter(record, stage="normalise")
         self.stats.messages_in += len(messages)
         self.stats.events_in += result.event_count
+        self.metrics.messages_in(self.settings.topics.metrics if kind == "metrics" else self.settings.topics.logs,
+                                 len(messages))
+        self.metrics.events_in(self.settings.topics.metrics if kind == "metrics" else self.settings.topics.logs,
+                               result.event_count)
         self.stats.duplicates += result.skipped
 
     async def score_and_forward(self, batch) -> None:
@@ -198,8 +206,18 @@ class Worker:
                 key=anomaly.series_id.encode(), value=json.dumps(anomaly.to_dict()).encode())
         for end in out.episode_ends:  # after the series' anomalies: its alert resolves with the episode
             await self.anomalies_topic.send(key=end["series_id"].encode(), value=json.dumps(end).encode())
+        self.metrics.records_out(self.settings.topics.anomalies, len(out.anomalies) + len(out.episode_ends))
         self.stats.points_scored += out.scored
         self.stats.anomalies += len(out.anomalies)
+        self.count_scored(events)
+
+    def count_scored(self, events) -> None:
+        """Ingest-to-score latency of a scored batch; the series held, at most once a second."""
+        now = time.time()
+        self.metrics.observe_latency(now - e.ingest_time for e in events if e.ingest_time > 0)
+        if self.scorer is not None and now - self._series_counted_at >= 1.0:
+            self._series_counted_at = now
+            self.metrics.series_tracked.set(len(self.scorer.engine.series_ids()))
 
     async def alert_batch(self, batch) -> None:
         """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
@@ -215,16 +233,18 @@ class Worker:
         await self.alert_handler(anomalies)
         await self.snapshot_alerting()
 
-    async def send_dead_letter(self, record: bytes) -> None:
+    async def send_dead_letter(self, record: bytes, *, stage: str) -> None:
         """Every dead letter of the worker goes out, and is counted, here."""
         await self.deadletter_topic.send(value=record)
         self.stats.dead_letters += 1
+        self.metrics.dead_letter(stage)
+        self.metrics.records_out(self.settings.topics.deadletter)
 
     async def dead_letter_record_of(self, record, value: bytes, reason: str, *, stage: str) -> None:
         """Dead-letter a Kafka record this worker consumed, with its coordinates."""
         m = record.message
         await self.send_dead_letter(dead_letter_record(value, reason, topic=m.topic, partition=m.partition,
-                                                       offset=m.offset, stage=stage, now=time.time()))
+                                                       offset=m.offset, stage=stage, now=time.time()), stage=stage)
 
     async def snapshot_alerting(self) -> None:
         """Write the alerting state alone and wait until the broker has it."""
@@ -260,6 +280,7 @@ class Worker:
         if states:
             await self.app.producer.flush()
         self.stats.state_records_saved += len(states)
+        self.metrics.records_out(self.settings.topics.state, len(states))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)

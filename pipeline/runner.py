@@ -14,6 +14,7 @@ from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings, load_settings
 from aiops.pipeline.errors import ConfigError
 from aiops.pipeline.logsetup import configure_logging
+from aiops.pipeline.self_metrics import CONTENT_TYPE
 from aiops.pipeline.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -57,10 +58,7 @@ def web_application(worker: Worker) -> web.Application:
         app[TOKENS_KEY] = TokenBook.from_config(worker.settings.alerting.api)
 
     async def metrics(request: web.Request) -> web.Response:
-        extra = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
-        if worker.alerting is not None:
-            extra.update(worker.alerting.metrics())
-        return web.Response(text=worker.stats.prometheus(extra), content_type="text/plain")
+        return web.Response(body=worker.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})

@@ -1,8 +1,8 @@
-"""The worker's counters, served as Prometheus text on /metrics.
+"""The worker's counters, as /healthz serves them (``aiops.pipeline.self_metrics`` serves /metrics).
 
 >>> s = WorkerStats(); s.events_in += 3
->>> "aiops_events_in_total 3" in s.prometheus()
-True
+>>> s.as_dict()["events_in"]
+3
 """
 
 from __future__ import annotations
@@ -25,11 +25,3 @@ class WorkerStats:
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
-
-    def prometheus(self, extra: dict[str, float] | None = None) -> str:
-        lines = []
-        for name, value in {**self.as_dict(), **(extra or {})}.items():
-            metric = f"aiops_{name}_total" if not name.endswith("_total") else f"aiops_{name}"
-            lines.append(f"# TYPE {metric} counter")
-            lines.append(f"{metric} {value}")
-        return "\n".join(lines) + "\n"
