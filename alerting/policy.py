@@ -111,6 +111,21 @@ def observed_vs_expected(anomaly: Anomaly) -> str:
     return ", ".join(parts) or "no values"
 
 
+def detectors_that_fired(anomaly: Anomaly) -> str:
+    """The detectors at or over the threshold, strongest first (else the strongest one), with their scores.
+
+    >>> from aiops.pipeline.shapes import Anomaly
+    >>> a = Anomaly("i", "metric", "s", {}, 0.0, {"user": 97.0}, 0.99, 0.9, "error",
+    ...             {"zscore": 0.99, "cusum": 0.95, "hst": 0.2}, {}, {})
+    >>> detectors_that_fired(a)
+    'zscore 0.990, cusum 0.950'
+    """
+    scores = anomaly.detectors
+    fired = sorted((k for k, v in scores.items() if v >= anomaly.threshold), key=lambda k: -scores[k])
+    fired = fired or sorted(scores, key=lambda k: -scores[k])[:1]
+    return ", ".join(f"{k} {scores[k]:.3f}" for k in fired)
+
+
 class AlertPolicy:
     """Groups, routes, mutes and times alerts made from anomalies."""
 
@@ -342,7 +357,10 @@ class AlertPolicy:
         values = {**alert.labels, "severity": alert.severity, "score": f"{alert.score:.3f}",
                   "reason": anomaly.reason or anomaly.message or "", "observed_vs_expected":
                   observed_vs_expected(anomaly), "fingerprint": alert.fingerprint, "anomaly_id": anomaly.id}
-        notes = {"summary": render(cfg.summary, values), "description": render(cfg.description, values).strip()}
+        notes = {"summary": render(cfg.summary, values), "description": render(cfg.description, values).strip(),
+                 "observed_vs_expected": values["observed_vs_expected"]}
+        if anomaly.detectors:
+            notes["detectors"] = detectors_that_fired(anomaly)
         if cfg.runbook_url:
             notes["runbook_url"] = render_url(cfg.runbook_url, values)
         if cfg.dashboard_url:

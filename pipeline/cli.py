@@ -6,6 +6,7 @@
     aiops backtest FILE...           the detector stack, strictly online, over CSV files
     aiops config validate FILE       check a configuration file
     aiops bench pipeline             end-to-end throughput and latency through a real broker
+    aiops --version                  the installed version
 
 Each subsystem adds its own subcommands through a ``register(subparsers)``
 function listed in ``SUBCOMMAND_MODULES``.
@@ -16,9 +17,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import signal
 import sys
+from importlib import metadata
 
 from aiops.pipeline.errors import AiopsError, ConfigError
+from aiops.pipeline.logsetup import configure_logging
 
 #: Modules whose ``register(subparsers)`` add subcommands.
 SUBCOMMAND_MODULES = (
@@ -30,8 +35,17 @@ SUBCOMMAND_MODULES = (
 )
 
 
+def version() -> str:
+    """The installed distribution's version."""
+    try:
+        return metadata.version("aiops-pipeline")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="aiops", description="Streaming anomaly detection for logs and metrics.")
+    parser.add_argument("--version", action="version", version=f"aiops {version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("worker", help="run the pipeline worker against a Kafka cluster")
@@ -77,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    configure_logging("info", "console")  # to stderr, times in ISO 8601 UTC; a command may narrow it
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
@@ -87,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`aiops ... | head`): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush must not fail again
+        return 128 + signal.SIGPIPE
 
 
 def cmd_config_validate(args: argparse.Namespace) -> int:

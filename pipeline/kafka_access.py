@@ -53,7 +53,7 @@ def check_conf(conf: dict[str, Any], *, timeout_s: float = 15.0) -> None:
         except KafkaException as exc:
             admin.poll(0.2)  # deliver the error callbacks that say why
             if seen or time.monotonic() >= deadline:  # refused: no point in waiting out the timeout
-                raise KafkaAccessError(describe_failure(conf, seen, str(exc.args[0]))) from None
+                raise KafkaAccessError(describe_failure(conf, seen, _said(exc))) from None
 
 
 def describe_failure(conf: dict[str, Any], reasons: list[str], fallback: str) -> str:
@@ -67,3 +67,9 @@ def describe_failure(conf: dict[str, Any], reasons: list[str], fallback: str) ->
         return f"TLS with Kafka at {where} failed: {reason}"
     return (f"Kafka at {where} refused SASL {conf.get('sasl.mechanism')} login of user "
             f"{conf.get('sasl.username')!r}: {reason}")
+
+
+def _said(exc: KafkaException) -> str:
+    """The client library's own words, without the error object's wrapping."""
+    err = exc.args[0] if exc.args else None
+    return err.str() if isinstance(err, KafkaError) else str(exc)

@@ -137,8 +137,7 @@ def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
     Path(settings.worker.data_dir).mkdir(parents=True, exist_ok=True)
     from aiops.pipeline.kafka_access import check_access
 
-    if settings.kafka.security_protocol != "PLAINTEXT":  # a wrong password or an untrusted certificate: one line
-        check_access(settings.kafka)
+    check_access(settings.kafka)  # a broker down, a wrong password or an untrusted certificate: one line
     if create_topics:
         ensure_topics(settings)
     worker = build_worker(settings, config_path=config_path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import pytest
@@ -31,6 +32,10 @@ def workers(broker, tmp_path) -> WorkerFactory:
 
 @pytest.fixture(autouse=True)
 def _log_settings_isolated():
-    """A test that configures structlog (a CLI command quieting info logs) leaves the next test the defaults."""
+    """A test that configures logging (every CLI command does) leaves the next test the defaults."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     yield
     structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -1,5 +1,9 @@
 """Human-readable lines on a terminal, for the demo; colour only when writing to a tty.
 
+Each alert says why: what was seen against what was expected, the detectors
+that fired, and when its episode began (and ended, and why). Times are ISO
+8601 UTC.
+
 >>> import io
 >>> from aiops.alerting.alert import Alert, Notification
 >>> a = Alert.firing(labels={"alertname": "AnomalyDetected"}, annotations={"summary": "cpu high"},
@@ -10,6 +14,7 @@
 >>> print(out.getvalue(), end="")
 sre [FIRING:1] AnomalyDetected
   error cpu high (score 0.970, since 1970-01-01T00:00:00Z)
+    episode began 1970-01-01T00:00:00Z
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from pydantic import Field
 
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
-from aiops.alerting.sinks.render import alert_line, title
+from aiops.alerting.sinks.render import alert_line, explanation, title
 from aiops.pipeline.errors import RetryableDeliveryError
 
 _COLOURS = {"critical": "\033[1;31m", "error": "\033[31m", "warning": "\033[33m", "info": "\033[36m",
@@ -56,6 +61,7 @@ class ConsoleSink:
         for alert in notification.alerts:
             key = "resolved" if alert.status == "resolved" else alert.severity
             lines.append("  " + self._paint(alert_line(alert), key))
+            lines.extend(f"    {line}" for line in explanation(alert))
         try:
             self.writer.write("\n".join(lines) + "\n")
             self.writer.flush()

@@ -50,6 +50,36 @@ def alert_line(alert: Alert) -> str:
     return f"{alert.severity} {alert_summary(alert)} (score {alert.score:.3f}, {when})"
 
 
+def explanation(alert: Alert) -> list[str]:
+    """Why the alert fired, one fact a line: what was seen, which detectors, the episode's span and end.
+
+    >>> from aiops.alerting.alert import Alert
+    >>> a = Alert.firing(labels={}, annotations={"description": "user=97 (expected 10..30). zscore fired",
+    ...                  "observed_vs_expected": "user=97 (expected 10..30)", "detectors": "zscore 0.990",
+    ...                  "ended": "the series returned to its baseline"}, starts_at=0.0, severity="error", score=0.99)
+    >>> print("\\n".join(explanation(a)))
+    why: user=97 (expected 10..30). zscore fired
+    detectors: zscore 0.990
+    episode began 1970-01-01T00:00:00Z, ended: the series returned to its baseline
+    """
+    notes = alert.annotations
+    lines = []
+    description = notes.get("description", "")
+    if description:
+        lines.append(f"why: {description}")
+    seen = notes.get("observed_vs_expected", "")
+    if seen and seen != "no values" and seen not in description:
+        lines.append(f"observed: {seen}")
+    if notes.get("detectors"):
+        lines.append(f"detectors: {notes['detectors']}")
+    episode = f"episode began {rfc3339(alert.starts_at)}"
+    if alert.status == "resolved" and alert.ends_at is not None:
+        episode += f", resolved {rfc3339(alert.ends_at)}"
+    if notes.get("ended"):
+        episode += f", ended: {notes['ended']}"
+    return [*lines, episode]
+
+
 def truncate(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, ending with an ellipsis when cut.
 

@@ -9,10 +9,13 @@ import pytest
 import structlog
 from pydantic import TypeAdapter, ValidationError
 
+from aiops.alerting.config import AlertingConfig
 from aiops.alerting.delivery import Delivery
+from aiops.alerting.policy import AlertPolicy, LinkSigner
 from aiops.alerting.sinks.console import ConsoleSink, ConsoleSinkConfig
 from aiops.alerting.sinks.registry import SINKS, SinkConfigUnion, build_sink
 from aiops.pipeline.errors import ConfigError
+from aiops.pipeline.shapes import Anomaly
 
 SECRETS = {
     "slack": {"webhook_url": "https://hooks.example/services/T1/B1/SLACKSECRET"},
@@ -41,7 +44,39 @@ class TestConsoleSink:
         lines = out.getvalue().splitlines()
         assert lines == ["sre [FIRING:1] AnomalyDetected",
                          "  error cpu.user high on web-1 (score 0.970, since 2023-11-14T22:13:21Z)",
-                         "  error cpu.user high on web-2 (score 0.970, resolved 2023-11-14T22:15:22Z)"]
+                         "    episode began 2023-11-14T22:13:21Z",
+                         "  error cpu.user high on web-2 (score 0.970, resolved 2023-11-14T22:15:22Z)",
+                         "    episode began 2023-11-14T22:13:22Z, resolved 2023-11-14T22:15:22Z"]
+
+    async def test_each_alert_of_the_policy_says_why_and_how_its_episode_ended(self):
+        """An alert the real policy raised prints what was seen against what was expected, the detectors that
+        fired and its score; once the episode ends, the resolved alert says when it began and why it ended."""
+        config = AlertingConfig.model_validate({"route": {"group_wait_s": 0, "group_interval_s": 1}})
+        policy = AlertPolicy(config, signer=LinkSigner(b"0" * 32))
+        policy.ingest(Anomaly(id="a1", source="metric", series_id="cpu|host=web-1", labels={"host": "web-1"},
+                              time=1_700_000_000.0, values={"user": 97.0}, score=0.97, threshold=0.9,
+                              severity="error", detectors={"zscore": 0.97, "cusum": 0.93, "hst": 0.1},
+                              contributions={"user": 1.0}, expected={"user": (10.0, 30.0)},
+                              reason="user=97 outside expected 10..30 (zscore 0.97)"), now=1_700_000_001.0)
+        out = io.StringIO()
+        sink = ConsoleSink(ConsoleSinkConfig(), writer=out)
+        for notification in policy.tick(1_700_000_002.0):
+            await sink.send(notification)
+        firing = out.getvalue().splitlines()
+        assert firing[1].startswith("  error ") and "(score 0.970, since 2023-11-14T22:13:20Z)" in firing[1]
+        assert firing[2:] == ["    why: user=97 (expected 10..30). user=97 outside expected 10..30 (zscore 0.97)",
+                              "    detectors: zscore 0.970, cusum 0.930",
+                              "    episode began 2023-11-14T22:13:20Z"]
+
+        policy.end_episode("cpu|host=web-1", 1_700_000_030.0, "returned")
+        out.seek(0), out.truncate()
+        for t in range(3, 40):
+            for notification in policy.tick(1_700_000_000.0 + t):
+                await sink.send(notification)
+        resolved = out.getvalue().splitlines()
+        assert resolved[0].startswith("default [RESOLVED:1]"), resolved
+        assert resolved[-1].startswith("    episode began 2023-11-14T22:13:20Z, resolved 2023-11-14T22:13:")
+        assert resolved[-1].endswith(", ended: the series returned to its baseline")
 
     async def test_colour_on_a_tty(self, new_notification):
         """A tty gets ANSI colours."""
