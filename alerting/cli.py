@@ -25,6 +25,7 @@ from typing import Any
 
 from aiops.alerting.auth import TOKEN_ENV, env_api_token
 from aiops.alerting.config import parse_duration
+from aiops.alerting.sinks.render import rfc3339
 
 DEFAULT_API = "http://127.0.0.1:6066"
 
@@ -64,10 +65,27 @@ def _run(func):  # noqa: ANN001, ANN202 - decorator keeping the handler's name
         except ApiFailure as exc:
             print(str(exc), file=sys.stderr)
             return exc.code
-        print(json.dumps(result, indent=2, sort_keys=True))
+        print(json.dumps(with_iso_times(result), indent=2, sort_keys=True))
         return 0
     handler.__name__ = func.__name__
     return handler
+
+
+def with_iso_times(value: Any) -> Any:
+    """Beside each time in Unix seconds (``*_at``, ``time``), the same time in ISO 8601 UTC (``*_iso``).
+
+    >>> with_iso_times({"silences": [{"ends_at": 1800.5, "created_by": "ana"}], "time": None})
+    {'silences': [{'ends_at': 1800.5, 'created_by': 'ana', 'ends_at_iso': '1970-01-01T00:30:00.500000Z'}], 'time': None}
+    """
+    if isinstance(value, list):
+        return [with_iso_times(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {k: with_iso_times(v) for k, v in value.items()}
+    for key, v in value.items():
+        if (key.endswith("_at") or key == "time") and isinstance(v, (int, float)) and not isinstance(v, bool):
+            out.setdefault(f"{key}_iso", rfc3339(v))
+    return out
 
 
 @_run

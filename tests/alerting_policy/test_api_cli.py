@@ -95,6 +95,7 @@ async def test_cli_against_a_started_api(capsys, monkeypatch):
                                        "--by", "ana", "--comment", "deploy", *api], capsys)
         assert code == 0 and silence["matchers"] == ["host=web-1", 'service=~"api|web"']
         assert silence["ends_at"] == 1800 and silence["created_by"] == "operator/ana"
+        assert silence["ends_at_iso"] == "1970-01-01T00:30:00Z"  # each time also in ISO 8601 UTC
         code, listed = await run_cli(["silence", "list", *api], capsys)
         assert [s["id"] for s in listed["silences"]] == [silence["id"]]
         code, expired = await run_cli(["silence", "expire", silence["id"], *api], capsys)
