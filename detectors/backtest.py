@@ -54,6 +54,7 @@ class Frame:
     X: np.ndarray
     features: list[str]
     labels: np.ndarray | None
+    stamps: list[str] | None = None  # each row's time as the file wrote it (the scores file writes it back)
 
 
 @dataclass
@@ -152,8 +153,9 @@ def read_csv(path: str | Path, *, sep: str = "auto", label_column: str | None = 
     if np.isinf(X).any():
         raise CSVFormatError(f"{path}: infinite values")
     order = np.argsort(times, kind="stable")
+    stamps = [body[i][time_col].strip() for i in order.tolist()]
     return Frame(Path(path).stem, times[order], X[order], [header[c] for c in feature_cols],
-                 None if labels is None else labels[order])
+                 None if labels is None else labels[order], stamps)
 
 
 def run_backtest(frame: Frame, config: DetectionConfig | None = None, *, train: Frame | None = None,
@@ -325,14 +327,15 @@ def file_labels(path: str | Path, frame: Frame,
 
 
 def write_scores(run: BacktestRun, path: Path) -> None:
-    """``timestamp,anomaly_score,is_anomaly,alert,episode`` per row."""
+    """``timestamp,anomaly_score,is_anomaly,alert,episode`` per row, the timestamp as the input file wrote it."""
     assert run.anomaly_score is not None and run.alert is not None and run.episode is not None
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"])
-        for t, s, f, a, e in zip(run.frame.times.tolist(), run.anomaly_score.tolist(), run.flagged.tolist(),
+        stamps = run.frame.stamps or [f"{t:.6f}".rstrip("0").rstrip(".") for t in run.frame.times.tolist()]
+        for t, s, f, a, e in zip(stamps, run.anomaly_score.tolist(), run.flagged.tolist(),
                                  run.alert.tolist(), run.episode.tolist()):
-            w.writerow([f"{t:.6f}".rstrip("0").rstrip("."), f"{s:.9g}", int(f), int(a), e])
+            w.writerow([t, f"{s:.9g}", int(f), int(a), e])
 
 
 def median_step(times: np.ndarray) -> float | None:

@@ -163,6 +163,8 @@ class TestCommandLine:
         assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"] and len(rows) == 401
         assert {r[2] for r in rows[1:]} <= {"0", "1"} and {r[3] for r in rows[1:]} <= {"0", "1"}
         assert all(r[4] != "0" for r in rows[1:] if r[3] == "1")
+        with open(labelled) as fh:  # the timestamps exactly as the input wrote them, in time order
+            assert [r[0] for r in rows[1:]] == sorted(line.split(";")[0] for line in fh.read().splitlines()[1:])
         png = (out / "shift.png").read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
