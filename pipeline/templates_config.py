@@ -20,6 +20,21 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
+def compiling_pattern(value: str) -> str:
+    """``value`` if it compiles as a regular expression, else ``ValueError`` saying why (for validators).
+
+    >>> compiling_pattern("a+"), compiling_pattern("(")
+    Traceback (most recent call last):
+    ...
+    ValueError: not a valid regular expression: missing ), unterminated subpattern at position 0
+    """
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression: {exc}") from None
+    return value
+
+
 class MaskingRule(BaseModel):
     """One masking rule: text matching ``pattern`` becomes the placeholder ``<name>``."""
 
@@ -31,11 +46,7 @@ class MaskingRule(BaseModel):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return compiling_pattern(value)
 
 
 class DrainSettings(BaseModel):

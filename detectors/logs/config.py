@@ -7,12 +7,11 @@
 
 from __future__ import annotations
 
-import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.detectors.security.config import SecurityConfig
-from aiops.pipeline.templates_config import MiningConfig
+from aiops.pipeline.templates_config import MiningConfig, compiling_pattern
 
 
 class _Section(BaseModel):
@@ -119,11 +118,7 @@ class ContentTerm(_Section):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"not a valid regular expression: {exc}") from None
-        return value
+        return compiling_pattern(value)
 
 
 _FAULT = (
