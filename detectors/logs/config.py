@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aiops.detectors.security.config import SecurityConfig
