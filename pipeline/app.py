@@ -182,6 +182,7 @@ class Worker:
     async def score_and_forward(self, batch) -> None:
         now = time.time()
         scorer = self.ensure_scorer()
+        self.metrics.messages_in(self.settings.topics.events, len(batch))
         events, controls = [], []
         for record in batch:
             value = _as_bytes(record.value)
@@ -223,6 +224,7 @@ class Worker:
         """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
         if self.alert_handler is None:
             return
+        self.metrics.messages_in(self.settings.topics.anomalies, len(batch))
         anomalies = []
         for record in batch:
             value = _as_bytes(record.value)

@@ -21,7 +21,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from aiops.pipeline.config import KafkaSettings
-from aiops.pipeline.errors import AiopsError
+from aiops.pipeline.errors import AiopsError, ConfigError
 
 
 class KafkaAccessError(AiopsError):
@@ -44,7 +44,10 @@ def check_conf(conf: dict[str, Any], *, timeout_s: float = 15.0) -> None:
         if err.code() in _FATAL:
             seen.append(err.str())
 
-    admin = AdminClient({k: v for k, v in conf.items() if k != "logger"} | {"log_level": 0, "error_cb": on_error})
+    try:
+        admin = AdminClient({k: v for k, v in conf.items() if k != "logger"} | {"log_level": 0, "error_cb": on_error})
+    except KafkaException as exc:  # an option the client library does not know, or a bad value
+        raise ConfigError(f"Kafka client configuration: {_said(exc)}") from None
     deadline = time.monotonic() + timeout_s
     while True:
         try:

@@ -65,7 +65,7 @@ class WorkerMetrics:
         disable_created_metrics()  # a *_created gauge per counter is noise for a scraper that has the counter
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
-        self._messages_in = Counter("aiops_messages_in", "Raw Kafka records read, per topic", ["topic"], registry=r)
+        self._messages_in = Counter("aiops_messages_in", "Kafka records read, per topic", ["topic"], registry=r)
         self._events_in = Counter("aiops_events_in", "Events normalised from raw records, per topic", ["topic"],
                                   registry=r)
         self._records_out = Counter("aiops_records_out", "Kafka records this worker wrote, per topic", ["topic"],

@@ -82,6 +82,17 @@ class TestOneClearLine:
         assert "KafkaError{" not in errors[0]
 
 
+    def test_generator_with_no_broker_there_says_so_in_one_line(self, tmp_path):
+        """The generator checks the broker first too: exit 2 and one line, not endless reconnect logs."""
+        address = f"127.0.0.1:{free_port()}"
+        done = run("generate", "--bootstrap", address, "--truth", str(tmp_path / "truth.jsonl"), timeout=90)
+        assert done.returncode == 2
+        assert "Traceback" not in done.stderr and "%3|" not in done.stderr
+        assert done.stderr.strip().splitlines() == [
+            line for line in done.stderr.strip().splitlines() if line.startswith("aiops generate: cannot reach")]
+        assert address in done.stderr
+
+
 class TestLogTimes:
     def test_command_logs_carry_iso_utc_times_on_stderr(self, tmp_path, capsys):
         """After the CLI starts, a log line goes to stderr stamped in ISO 8601 UTC; stdout stays for output."""

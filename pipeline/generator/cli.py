@@ -121,12 +121,11 @@ def handler(args: argparse.Namespace) -> int:
         settings = load_settings(args.config) if args.config else None
         config = config_from_args(args, settings)
         bootstrap, conf = producer_conf_from_args(args, settings)
-        if conf.get("security.protocol", "PLAINTEXT") != "PLAINTEXT":
-            from aiops.pipeline.kafka_access import check_conf
-
-            check_conf({"bootstrap.servers": bootstrap, **conf})
         if args.duration < 0:
             raise ConfigError(f"--duration must be >= 0 (got {args.duration})")
+        from aiops.pipeline.kafka_access import check_conf
+
+        check_conf({"bootstrap.servers": bootstrap, **conf})  # a broker down or a refused login: one line
         counts = asyncio.run(run(config, bootstrap=bootstrap, duration_s=args.duration,
                                  rate_multiplier=args.rate_multiplier, truth_path=args.truth, producer_conf=conf))
     except AiopsError as exc:

@@ -47,7 +47,8 @@ def test_scraped_metrics_are_valid_and_count_what_the_worker_did(broker, workers
     assert got[("aiops_ingest_rejected_total", (("reason", "parse"),))] == 1
     assert got[("aiops_points_scored_total", ())] == stats["points_scored"]
     assert got[("aiops_state_records_rejected_total", ())] == stats["state_records_rejected"]
-    assert got[("aiops_records_out_total", (("topic", cfg["topics"]["events"]),))] >= 1
+    events_out = got[("aiops_records_out_total", (("topic", cfg["topics"]["events"]),))]
+    assert events_out >= 1 and got[("aiops_messages_in_total", (("topic", cfg["topics"]["events"]),))] == events_out
     assert got[("aiops_records_out_total", (("topic", cfg["topics"]["anomalies"]),))] >= stats["anomalies"] >= 1
     assert got[("aiops_ingest_to_score_latency_seconds_count", ())] == stats["points_scored"]
     assert 0 < got[("aiops_ingest_to_score_latency_seconds_sum", ())] < 60 * stats["points_scored"]
