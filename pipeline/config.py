@@ -207,7 +207,10 @@ def parse_settings(data: dict[str, Any] | None) -> Settings:
     try:
         return Settings.model_validate(resolve_secrets(data))
     except ValidationError as exc:
-        raise ConfigError("invalid configuration:\n" + describe_validation_error(exc)) from None
+        problems = describe_validation_error(exc).splitlines()
+        if len(problems) == 1:  # one bad key: one line
+            raise ConfigError(f"invalid configuration: {problems[0]}") from None
+        raise ConfigError("invalid configuration:\n" + "\n".join(f"  {p}" for p in problems)) from None
 
 
 def load_settings(path: str | os.PathLike[str] | None) -> Settings:

@@ -65,7 +65,18 @@ class TestOneClearLine:
         done = run("worker", "--config", str(path))
         assert done.returncode == 2
         assert "Traceback" not in done.stderr
-        assert done.stderr.startswith("aiops: configuration error:") and "kafka.bootstrap: unknown key" in done.stderr
+        assert done.stderr.splitlines() == ["aiops: configuration error: invalid configuration: "
+                                            "kafka.bootstrap: unknown key"]
+
+    def test_several_bad_keys_one_line_each(self, tmp_path):
+        """Each bad key on its own indented line under one heading."""
+        path = tmp_path / "bad.yaml"
+        path.write_text("kafka: {bootstrap: kafka:9092}\nworker: {batch_size: -1}\n")
+        done = run("config", "validate", str(path))
+        assert done.returncode == 1
+        assert done.stderr.splitlines() == [
+            f"{path}: invalid configuration:", "  kafka.bootstrap: unknown key",
+            "  worker.batch_size: Input should be greater than or equal to 1 (got: -1)"]
 
     def test_worker_with_no_broker_there_says_so_in_one_line(self, tmp_path):
         """Nothing listening at the bootstrap address: exit 1 and one line naming it, without the client
