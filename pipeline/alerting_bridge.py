@@ -112,11 +112,14 @@ class AlertingRuntime:
                     self._firing.discard(alert.fingerprint)
         if self.worker is None:
             return
+        metrics = self.worker.metrics
         for record in self.service.drain_audit():
             await self.audit_topic.send(value=json.dumps(record, default=str).encode())
+            metrics.records_out(self.settings.topics.audit)
         for record in self.service.drain_feedback():
             await self.feedback_topic.send(key=str(record.get("series_id", "")).encode(),
                                            value=json.dumps(record, default=str).encode())
+            metrics.records_out(self.settings.topics.feedback)
 
     def should_learn(self, event: Event) -> bool:
         """False inside a maintenance window that pauses learning for the event's labels."""
@@ -135,13 +138,14 @@ class AlertingRuntime:
                 await self._dead_letter(dead_letter_record(
                     json.dumps(record, default=str).encode(), "feedback record without series_id",
                     topic=self.settings.topics.feedback, partition=None, offset=None, stage="feedback",
-                    now=time.time()))
+                    now=time.time()), stage="feedback")
                 continue
             self.service.state.policy.feedback.remember(FeedbackRecord.from_dict(record))
             part = partition_for(record["series_id"], self.settings.kafka.partitions)
             by_partition.setdefault(part, []).append({"control": "feedback", "record": record})
         for part, controls in by_partition.items():
             await self.worker.events_topic.send(value=encode_controls(controls), partition=part)
+            self.worker.metrics.records_out(self.settings.topics.events)
 
     def apply_controls(self, controls: list[dict[str, Any]], engine) -> int:
         """Control items found on the events topic (feedback for series this worker owns)."""
@@ -155,11 +159,11 @@ class AlertingRuntime:
 
     # -- plumbing -----------------------------------------------------------------
 
-    async def _dead_letter(self, record: bytes) -> None:
+    async def _dead_letter(self, record: bytes, *, stage: str = "delivery") -> None:
         if self.worker is None:
             log.error("alerting.dead_letter_without_worker", bytes=len(record))
             return
-        await self.worker.send_dead_letter(record, stage="delivery")
+        await self.worker.send_dead_letter(record, stage=stage)
 
     def web_app(self, *, health=None):
         """The API, accepting the configured tokens and ``AIOPS_API_TOKEN``."""
