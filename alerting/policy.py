@@ -116,14 +116,14 @@ def detectors_that_fired(anomaly: Anomaly) -> str:
 
     >>> from aiops.pipeline.shapes import Anomaly
     >>> a = Anomaly("i", "metric", "s", {}, 0.0, {"user": 97.0}, 0.99, 0.9, "error",
-    ...             {"zscore": 0.99, "cusum": 0.95, "hst": 0.2}, {}, {})
+    ...             {"zscore": 0.999987, "cusum": 0.95, "hst": 0.2}, {}, {})
     >>> detectors_that_fired(a)
-    'zscore 0.990, cusum 0.950'
+    'zscore 0.999987, cusum 0.95'
     """
     scores = anomaly.detectors
     fired = sorted((k for k, v in scores.items() if v >= anomaly.threshold), key=lambda k: -scores[k])
     fired = fired or sorted(scores, key=lambda k: -scores[k])[:1]
-    return ", ".join(f"{k} {scores[k]:.3f}" for k in fired)
+    return ", ".join(f"{k} {scores[k]:.6g}" for k in fired)  # far-tail scores differ in the 5th decimal
 
 
 class AlertPolicy:

@@ -55,11 +55,11 @@ def explanation(alert: Alert) -> list[str]:
 
     >>> from aiops.alerting.alert import Alert
     >>> a = Alert.firing(labels={}, annotations={"description": "user=97 (expected 10..30). zscore fired",
-    ...                  "observed_vs_expected": "user=97 (expected 10..30)", "detectors": "zscore 0.990",
+    ...                  "observed_vs_expected": "user=97 (expected 10..30)", "detectors": "zscore 0.99",
     ...                  "ended": "the series returned to its baseline"}, starts_at=0.0, severity="error", score=0.99)
     >>> print("\\n".join(explanation(a)))
     why: user=97 (expected 10..30). zscore fired
-    detectors: zscore 0.990
+    detectors: zscore 0.99
     episode began 1970-01-01T00:00:00Z, ended: the series returned to its baseline
     """
     notes = alert.annotations

@@ -65,7 +65,7 @@ class TestConsoleSink:
         firing = out.getvalue().splitlines()
         assert firing[1].startswith("  error ") and "(score 0.970, since 2023-11-14T22:13:20Z)" in firing[1]
         assert firing[2:] == ["    why: user=97 (expected 10..30). user=97 outside expected 10..30 (zscore 0.97)",
-                              "    detectors: zscore 0.970, cusum 0.930",
+                              "    detectors: zscore 0.97, cusum 0.93",
                               "    episode began 2023-11-14T22:13:20Z"]
 
         policy.end_episode("cpu|host=web-1", 1_700_000_030.0, "returned")
