@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 ARGS ?=
 PYTEST_ARGS ?=
-SYSTEM_PACKAGES := kcat prometheus-alertmanager victoria-metrics prometheus
+SYSTEM_PACKAGES := kcat prometheus-alertmanager victoria-metrics prometheus docker-compose
 
 .PHONY: demo test setup system-packages bench clean
 
@@ -22,7 +22,12 @@ bench: setup
 
 setup: $(VENV)/.installed
 
-# torch is installed first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+# torch is installed first, pinned to the release the code is tested with. Which build comes depends on
+# where pip looks: where its configuration offers a CPU-only wheel of torch 2.13.0 on disk (a find-links
+# directory, as on the machines the tests run on), that wheel is installed; elsewhere (Linux x86_64)
+# PyPI's torch 2.13.0 is the CUDA build, which pulls several GB of NVIDIA libraries even without a GPU.
+# For a CPU-only venv, install torch==2.13.0 into $(VENV) first from PyTorch's CPU wheel index (the one
+# docker/Dockerfile uses); this step then keeps it.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -38,6 +43,7 @@ system-packages:
 	[ -x /usr/bin/victoria-metrics ] || missing="$$missing victoria-metrics"; \
 	command -v promtool >/dev/null || missing="$$missing prometheus"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing:$$missing"; \
