@@ -9,6 +9,11 @@ Agents:
   scoring stage; anomalies to the anomalies topic.
 - ``alert``: anomalies to the alert policy and its sinks.
 
+No record stops an agent: bad records become dead letters with the reason,
+every record written is bounded in size (``worker.max_record_bytes``), and a
+batch that fails for a reason not its own is held uncommitted
+(``aiops.pipeline.batch_guard``) instead of being skipped.
+
 Per-series state is snapshotted to the compacted state topic on a timer and
 when partitions are revoked, and read back for the partitions assigned, so a
 restart or a rebalance does not re-warm from zero.
@@ -26,6 +31,7 @@ import faust
 import structlog
 
 from aiops.pipeline import state_codec
+from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.config import Settings
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
@@ -34,9 +40,8 @@ from aiops.pipeline.stages import (
     NormaliseStage,
     RawMessage,
     ScoreStage,
-    chunked,
     decode_batch,
-    encode_events,
+    event_records,
     state_series_id,
 )
 from aiops.pipeline.state_store import read_state
@@ -126,7 +131,7 @@ class Worker:
 
         async def normalise(kind: str, stream) -> None:
             async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
-                await self.normalise_and_forward(kind, batch)
+                await self.guarded(lambda b: self.normalise_and_forward(kind, b), batch, stage="normalise")
 
         @app.agent(self.metrics_topic, name="normalise_metrics")
         async def normalise_metrics(stream):
@@ -139,12 +144,12 @@ class Worker:
         @app.agent(self.events_topic, name="score")
         async def score(stream):
             async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
-                await self.score_and_forward(batch)
+                await self.guarded(self.score_and_forward, batch, stage="score")
 
         @app.agent(self.anomalies_topic, name="alert")
         async def alert(stream):
             async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
-                await self.alert_batch(batch)
+                await self.guarded(self.alert_batch, batch, stage="alert")
 
         @app.timer(w.snapshot_interval_s)
         async def snapshot():
@@ -157,6 +162,26 @@ class Worker:
 
     # -- stage calls ------------------------------------------------------------
 
+    async def guarded(self, handle, batch, *, stage: str) -> bool:
+        """``handle(batch)``; if it raises, the batch is held uncommitted and counted (see ``batch_guard``)."""
+        def held(count: int) -> None:
+            self.stats.records_held += count
+        return await run_guarded(handle, batch, stage=stage, on_held=held)
+
+    async def send_record(self, topic, value: bytes, *, stage: str, key: bytes | None = None,
+                          partition: int | None = None) -> bool:
+        """Write one record; one over ``worker.max_record_bytes`` becomes a dead letter instead (False)."""
+        limit = self.settings.worker.max_record_bytes
+        if len(value) + len(key or b"") > limit:
+            reason = (f"{stage} output record of {len(value)} bytes for {topic.get_topic_name()} is over "
+                      f"worker.max_record_bytes {limit}")
+            await self.send_dead_letter(dead_letter_record(value, reason, topic=topic.get_topic_name(),
+                                                           partition=partition, offset=None, stage=stage,
+                                                           now=time.time()), stage=stage)
+            return False
+        await topic.send(key=key, value=value, partition=partition)
+        return True
+
     async def normalise_and_forward(self, kind: str, batch) -> None:
         now = time.time()
         messages = [
@@ -164,11 +189,11 @@ class Worker:
             for e in batch
         ]
         result = self.normaliser.process(kind, messages, now=now)  # type: ignore[arg-type]
-        size = self.settings.worker.events_per_record
+        w = self.settings.worker
         for partition, events in result.events_by_partition.items():
-            for chunk in chunked(events, size):
-                await self.events_topic.send(value=encode_events(chunk), partition=partition)
-                self.metrics.records_out(self.settings.topics.events)
+            for record in event_records(events, max_events=w.events_per_record, max_bytes=w.max_record_bytes):
+                if await self.send_record(self.events_topic, record, partition=partition, stage="normalise"):
+                    self.metrics.records_out(self.settings.topics.events)
         for record in result.dead_letters:
             await self.send_dead_letter(record, stage="normalise")
         self.stats.messages_in += len(messages)
@@ -183,34 +208,58 @@ class Worker:
         now = time.time()
         scorer = self.ensure_scorer()
         self.metrics.messages_in(self.settings.topics.events, len(batch))
-        events, controls = [], []
+        events, controls, decoded = [], [], []
         for record in batch:
             value = _as_bytes(record.value)
             try:
                 got, ctl = decode_batch(value)
-                events.extend(got)
-                controls.extend(ctl)
             except (ValueError, TypeError, KeyError) as exc:
                 await self.dead_letter_record_of(record, value, f"events record is not an event batch: {exc}",
                                                  stage="score")
+                continue
+            events.extend(got)
+            controls.extend(ctl)
+            decoded.append((record, value, got))
         if controls and self.alerting is not None:
             async with self._state_lock:
                 self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
         if not events:
             return
+        try:
+            await self.score_events(scorer, events, now=now)
+        except Exception:
+            log.exception("score.batch_failed", records=len(decoded), events=len(events))
+            await self.score_one_by_one(scorer, decoded, now=now)
+
+    async def score_events(self, scorer: ScoreStage, events, *, now: float) -> None:
+        """Score events in time order and send what comes out."""
         events.sort(key=lambda e: e.time)
         # Scoring is CPU work: off the event loop, so heartbeats, timers and the API stay responsive.
         async with self._state_lock:
             out = await asyncio.to_thread(scorer.process, events, now=now)
+        sent = 0
         for anomaly in out.anomalies:
-            await self.anomalies_topic.send(
-                key=anomaly.series_id.encode(), value=json.dumps(anomaly.to_dict()).encode())
+            value = json.dumps(anomaly.to_dict()).encode()
+            sent += await self.send_record(self.anomalies_topic, value, key=anomaly.series_id.encode(), stage="score")
         for end in out.episode_ends:  # after the series' anomalies: its alert resolves with the episode
-            await self.anomalies_topic.send(key=end["series_id"].encode(), value=json.dumps(end).encode())
-        self.metrics.records_out(self.settings.topics.anomalies, len(out.anomalies) + len(out.episode_ends))
+            sent += await self.send_record(self.anomalies_topic, json.dumps(end).encode(),
+                                           key=end["series_id"].encode(), stage="score")
+        self.metrics.records_out(self.settings.topics.anomalies, sent)
         self.stats.points_scored += out.scored
         self.stats.anomalies += len(out.anomalies)
         self.count_scored(events)
+
+    async def score_one_by_one(self, scorer: ScoreStage, decoded, *, now: float) -> None:
+        """After a batch failed: each events record alone; one that still fails is a dead letter."""
+        for record, value, events in decoded:
+            if not events:
+                continue
+            try:
+                await self.score_events(scorer, events, now=now)
+            except Exception as exc:
+                log.exception("score.record_failed", events=len(events))
+                await self.dead_letter_record_of(record, value, f"scoring failed: {type(exc).__name__}: {exc}",
+                                                 stage="score")
 
     def count_scored(self, events) -> None:
         """Ingest-to-score latency of a scored batch; the series held, at most once a second."""
@@ -225,14 +274,25 @@ class Worker:
         if self.alert_handler is None:
             return
         self.metrics.messages_in(self.settings.topics.anomalies, len(batch))
-        anomalies = []
+        anomalies, parsed = [], []
         for record in batch:
             value = _as_bytes(record.value)
             try:
                 anomalies.append(json.loads(value))
             except ValueError as exc:
                 await self.dead_letter_record_of(record, value, f"anomaly record is not JSON: {exc}", stage="alert")
-        await self.alert_handler(anomalies)
+                continue
+            parsed.append((record, value, anomalies[-1]))
+        try:
+            await self.alert_handler(anomalies)
+        except Exception:
+            log.exception("alert.batch_failed", records=len(parsed))
+            for record, value, anomaly in parsed:  # each alone; one that still fails is a dead letter
+                try:
+                    await self.alert_handler([anomaly])
+                except Exception as exc:
+                    await self.dead_letter_record_of(record, value, f"alert policy failed: {type(exc).__name__}: "
+                                                     f"{exc}", stage="alert")
         await self.snapshot_alerting()
 
     async def send_dead_letter(self, record: bytes, *, stage: str) -> None:

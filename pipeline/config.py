@@ -115,6 +115,11 @@ class IngestSettings(_Section):
     max_future_s: float = Field(300.0, gt=0, description="reject event times later than now plus this")
     dedup_cache: int = Field(200_000, ge=0, description="recent event keys remembered to drop exact duplicates")
     log_window_s: float = Field(60.0, gt=0, description="window over which log counts become metric features")
+    max_label_chars: int = Field(1024, ge=16, description="longer label values are cut, with a marker")
+    max_message_chars: int = Field(16_384, ge=64, description="longer log messages are cut, with a marker")
+    max_event_bytes: int = Field(
+        64 * 1024, ge=1024, le=512 * 1024,
+        description="an event still larger once cut (names, many features) is dead-lettered with the reason")
     default_timezone: str = "UTC"
 
 
@@ -127,6 +132,9 @@ class WorkerSettings(_Section):
     events_per_record: int = Field(
         1000, ge=1, le=20_000,
         description="events per record on the events topic (keeps records well under Kafka's 1 MB default)")
+    max_record_bytes: int = Field(
+        900_000, ge=64 * 1024, le=1_000_000,
+        description="largest record the worker writes; events records are split to stay under it")
     web_port: int = Field(6066, ge=0, le=65535)
     web_host: str = "127.0.0.1"
     data_dir: str = "var/aiops"

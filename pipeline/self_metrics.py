@@ -50,6 +50,7 @@ _HELP = {
     "state_records_loaded": "Per-series state records restored from the state topic",
     "state_records_rejected": "State records refused (bad envelope, signature or body)",
     "feedback_applied": "Feedback items (false/true positive) applied to detector state",
+    "records_held": "Records of batches that failed for a reason not their own, left uncommitted",
     "anomalies_received": "Anomalies the alert policy received",
     "anomalies_stale": "Anomalies the alert policy dropped as too old",
     "alerts_raised": "Alerts the policy raised",

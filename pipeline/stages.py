@@ -83,13 +83,32 @@ def encode_events(events: list[Event]) -> bytes:
     return json.dumps([e.to_dict() for e in events], separators=(",", ":")).encode()
 
 
-def chunked(events: list[Event], size: int) -> list[list[Event]]:
-    """Split into runs of at most ``size`` events, keeping order.
+def event_records(events: list[Event], *, max_events: int, max_bytes: int) -> list[bytes]:
+    """The events in records of at most ``max_events`` events and ``max_bytes`` bytes, in order.
 
-    >>> [len(c) for c in chunked(list(range(5)), 2)]
+    A single event larger than ``max_bytes`` is a record of its own (the caller refuses to send it).
+
+    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
+    >>> one = len(encode_events([e]))
+    >>> [len(decode_batch(r)[0]) for r in event_records([e] * 5, max_events=2, max_bytes=10_000)]
     [2, 2, 1]
+    >>> records = event_records([e] * 5, max_events=100, max_bytes=2 * one)
+    >>> [len(decode_batch(r)[0]) for r in records], max(map(len, records)) <= 2 * one
+    ([2, 2, 1], True)
     """
-    return [events[i:i + size] for i in range(0, len(events), size)]
+    records: list[bytes] = []
+    pieces: list[bytes] = []
+    size = 2
+    for event in events:
+        piece = json.dumps(event.to_dict(), separators=(",", ":")).encode()
+        if pieces and (len(pieces) >= max_events or size + 1 + len(piece) > max_bytes):
+            records.append(b"[" + b",".join(pieces) + b"]")
+            pieces, size = [], 2
+        pieces.append(piece)
+        size += len(piece) + (1 if len(pieces) > 1 else 0)
+    if pieces:
+        records.append(b"[" + b",".join(pieces) + b"]")
+    return records
 
 
 def encode_controls(controls: list[dict]) -> bytes:

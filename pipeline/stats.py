@@ -22,6 +22,7 @@ class WorkerStats:
     state_records_loaded: int = 0
     state_records_rejected: int = 0
     feedback_applied: int = 0
+    records_held: int = 0  # records of failed batches, left uncommitted to be read again
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

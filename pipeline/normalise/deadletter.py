@@ -10,12 +10,23 @@ a tool can replay them exactly.
 >>> parsed = parse_dead_letter(record)
 >>> parsed["original"], parsed["original_text"], parsed["offset"], parsed["time_iso"]
 (b'cpu user=abc', 'cpu user=abc', 42, '2023-11-14T22:13:20.000Z')
+
+A record stays well under Kafka's 1 MB default whatever it holds: past
+``MAX_ORIGINAL_BYTES`` only the head of the original is kept (``truncated``,
+with ``size`` and ``sha256`` of the whole; the source coordinates say where
+to read it in full), and the reason is cut at ``MAX_REASON_CHARS``.
+
+>>> big = parse_dead_letter(dead_letter_record(b"x" * 5_000_000, "too big", topic="logs.raw", partition=0,
+...                                            offset=7, stage="normalise", now=0.0))
+>>> big["truncated"], big["size"], len(big["original"]) == MAX_ORIGINAL_BYTES, big["sha256"][:12]
+(True, 5000000, True, '03a7bd518f3e')
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from typing import Any
 
@@ -23,6 +34,12 @@ from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.timestamps import iso
 
 FORMAT_VERSION = 1
+#: The most of an original a record carries; with base64 and text it stays far below 1 MB.
+MAX_ORIGINAL_BYTES = 128 * 1024
+#: The longest reason kept (a reason may quote the input).
+MAX_REASON_CHARS = 2000
+#: A record whose JSON would be larger drops ``original_text`` (control characters escape to six bytes).
+MAX_RECORD_BYTES = 512 * 1024
 _REQUIRED = {"original_b64": str, "reason": str, "topic": str, "stage": str, "time": (int, float)}
 
 
@@ -40,7 +57,10 @@ def dead_letter_record(
     stage: str,
     now: float,
 ) -> bytes:
-    """The JSON bytes of one dead-letter record."""
+    """The JSON bytes of one dead-letter record, bounded in size (see the module's doc)."""
+    kept = original[:MAX_ORIGINAL_BYTES]
+    if len(reason) > MAX_REASON_CHARS:
+        reason = f"{reason[:MAX_REASON_CHARS]}…[reason cut, {len(reason)} chars]"
     record: dict[str, Any] = {
         "version": FORMAT_VERSION,
         "reason": reason,
@@ -51,12 +71,23 @@ def dead_letter_record(
         "time": now,
         "time_iso": iso(now),
         "size": len(original),
-        "original_b64": base64.b64encode(original).decode("ascii"),
+        "original_b64": base64.b64encode(kept).decode("ascii"),
     }
+    if len(kept) < len(original):
+        record["truncated"] = True
+        record["sha256"] = hashlib.sha256(original).hexdigest()
     try:
-        record["original_text"] = original.decode("utf-8")
+        record["original_text"] = kept.decode("utf-8")
     except UnicodeDecodeError:
         pass
+    data = _encoded(record)
+    if len(data) > MAX_RECORD_BYTES and "original_text" in record:
+        del record["original_text"]
+        data = _encoded(record)
+    return data
+
+
+def _encoded(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False, allow_nan=False).encode("utf-8", "surrogatepass")
 
 

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import structlog
 
 from aiops.pipeline.errors import InputError
+from aiops.pipeline.normalise.bounds import bounded
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
 from aiops.pipeline.normalise.line_protocol import parse_series_line
 from aiops.pipeline.normalise.log_json import log_record
@@ -150,7 +151,11 @@ class _Normaliser:
     # -- per item --------------------------------------------------------------
 
     def _admit(self, event: Event) -> GuardReject | None:
-        """Pass the event through the guard; the refusal, if any, is returned, not raised."""
+        """Bound the event, then pass it through the guard; the refusal, if any, is returned, not raised.
+
+        ``InputError`` from ``bounded``: an event too large even once cut.
+        """
+        event = bounded(event, self.guard.settings)
         distinct = None
         if event.source == "log":
             seen = (event.series_id, event.time, event.message, self.pid)

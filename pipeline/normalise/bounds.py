@@ -1,0 +1,72 @@
+"""Bounds on one normalised event, so that no record the pipeline writes outgrows Kafka's limits.
+
+Label values and log messages longer than the limits are cut, with a marker
+that says how long they were; the series id is rebuilt from the cut labels.
+An event still larger than ``max_event_bytes`` (huge names, thousands of
+features) is refused with the reason: it becomes a dead letter.
+
+>>> from aiops.pipeline.config import IngestSettings
+>>> limits = IngestSettings(max_label_chars=16)
+>>> e = Event("metric", series_id_for("cpu", {"host": "h" * 600_000}), {"host": "h" * 600_000}, 1.0, {"u": 1.0})
+>>> short = bounded(e, limits)
+>>> short.labels["host"]
+'hhhhhhhhhhhhhhhh…[cut, 600000 chars]'
+>>> short.series_id == series_id_for("cpu", short.labels)
+True
+>>> bounded(Event("metric", "cpu", {}, 1.0, {"f" * 70_000: 1.0}), limits)
+Traceback (most recent call last):
+...
+aiops.pipeline.errors.InputError: event of series 'cpu' is about 70163 bytes, over ingest.max_event_bytes 65536
+"""
+
+from __future__ import annotations
+
+from aiops.pipeline.config import IngestSettings
+from aiops.pipeline.errors import InputError
+from aiops.pipeline.shapes import Event, series_id_for
+
+#: Bytes counted per feature beside its name (the number and the JSON around it).
+_FEATURE_OVERHEAD = 32
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` itself, or its first ``limit`` characters and a marker with the full length.
+
+    >>> cut("abcdef", 3), cut("abc", 3)
+    ('abc…[cut, 6 chars]', 'abc')
+    """
+    return text if len(text) <= limit else f"{text[:limit]}…[cut, {len(text)} chars]"
+
+
+def bounded(event: Event, limits: IngestSettings) -> Event:
+    """The event with long label values and message cut; ``InputError`` when it is still too large."""
+    label_limit = limits.max_label_chars
+    if any(len(v) > label_limit for v in event.labels.values()):
+        name = _series_name(event)
+        event.labels = {k: cut(v, label_limit) for k, v in event.labels.items()}
+        event.series_id = series_id_for(name, event.labels)
+    if event.message is not None and len(event.message) > limits.max_message_chars:
+        event.message = cut(event.message, limits.max_message_chars)
+    size = _size(event)
+    if size > limits.max_event_bytes:
+        raise InputError(f"event of series {event.series_id[:120]!r} is about {size} bytes, "
+                         f"over ingest.max_event_bytes {limits.max_event_bytes}")
+    return event
+
+
+def _series_name(event: Event) -> str:
+    """The name the series id was built from (the id is the name, ``|``, then the labels)."""
+    tags = series_id_for("", event.labels)
+    if tags and event.series_id.endswith(tags):
+        return event.series_id[: len(event.series_id) - len(tags)]
+    return event.series_id.partition("|")[0]
+
+
+def _size(event: Event) -> int:
+    """A cheap upper estimate of the event's JSON size."""
+    size = 128 + len(event.series_id) + len(event.message or "")
+    for key, value in event.labels.items():
+        size += len(key) + len(value) + 6
+    for name in event.features:
+        size += len(name) + _FEATURE_OVERHEAD
+    return size
