@@ -18,6 +18,10 @@ import time
 import pytest
 from confluent_kafka import Producer
 
+from aiops.pipeline.shapes import Event, series_id_for
+from aiops.pipeline.stages import encode_events
+from aiops.pipeline.topics import partition_for
+
 pytestmark = pytest.mark.integration
 
 HOSTS = [f"web-{i}" for i in range(5)]
@@ -99,3 +103,42 @@ def test_oversized_and_poison_input_is_scored_or_dead_lettered(broker, workers):
     stats = worker.wait_for(lambda s: s["points_scored"] >= good_points + 10 * len(HOSTS), timeout_s=30)
     assert stats["points_scored"] == good_points + 10 * len(HOSTS)
     assert worker.health()["status"] == "ok"
+
+
+def test_an_events_record_the_detectors_refuse_is_dead_lettered_and_the_rest_scored(broker, workers):
+    """Events records that decode but cannot be scored (a text value, a text time) go to the dead-letter topic
+    with the reason; the good records of the same batches are all scored."""
+    cfg = workers.config()
+    worker = workers.start(cfg)
+    parts = cfg["kafka"]["partitions"]
+    start = time.time() - 600
+    records: list[tuple[int, bytes]] = []
+    for k in range(60):
+        events = [Event("metric", series_id_for("app", {"host": h}), {"host": h}, start + k, {"v": 50.0 + k % 3})
+                  for h in HOSTS]
+        for e in events:
+            records.append((partition_for(e.series_id, parts), encode_events([e])))
+        if k % 20 == 10:
+            bad_value = Event("metric", "app|host=bad", {"host": "bad"}, start + k, {"v": 1.0})
+            bad_value.features = {"v": "abc"}  # type: ignore[dict-item]
+            bad_time = Event("metric", "app|host=bad", {"host": "bad"}, start + k, {"v": 1.0})
+            bad_time.time = "noon"  # type: ignore[assignment]
+            for bad in (bad_value, bad_time):
+                records.append((partition_for(bad.series_id, parts), encode_events([bad])))
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 5})
+    for partition, value in records:
+        producer.produce(cfg["topics"]["events"], value=value, partition=partition)
+    assert producer.flush(15) == 0
+
+    good_points = 60 * len(HOSTS)
+    stats = worker.wait_for(lambda s: s["points_scored"] >= good_points and s["dead_letters"] >= 6, timeout_s=60)
+    assert stats["points_scored"] == good_points
+    assert stats["dead_letters"] == 6 and stats["records_held"] == 0
+    dead = [json.loads(m.value()) for m in broker.read_all(cfg["topics"]["deadletter"], min_count=6)]
+    assert len(dead) == 6
+    assert all(d["stage"] == "score" and d["topic"] == cfg["topics"]["events"] for d in dead)
+    reasons = sorted(d["reason"] for d in dead)
+    assert all(r.startswith("scoring failed: InputError: ") for r in reasons), reasons
+    assert sum("is not a number: 'abc'" in r for r in reasons) == 3
+    assert sum("has no numeric time: 'noon'" in r for r in reasons) == 3
+    assert worker.proc.poll() is None and worker.health()["status"] == "ok"
