@@ -86,7 +86,9 @@ def encode_events(events: list[Event]) -> bytes:
 def event_records(events: list[Event], *, max_events: int, max_bytes: int) -> list[bytes]:
     """The events in records of at most ``max_events`` events and ``max_bytes`` bytes, in order.
 
-    A single event larger than ``max_bytes`` is a record of its own (the caller refuses to send it).
+    A run of ``max_events`` is encoded at once (the common case); only a run
+    over ``max_bytes`` is split by size. A single event larger than
+    ``max_bytes`` is a record of its own (the caller refuses to send it).
 
     >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
     >>> one = len(encode_events([e]))
@@ -97,11 +99,20 @@ def event_records(events: list[Event], *, max_events: int, max_bytes: int) -> li
     ([2, 2, 1], True)
     """
     records: list[bytes] = []
+    for i in range(0, len(events), max_events):
+        run = events[i:i + max_events]
+        record = encode_events(run)
+        records.extend([record] if len(record) <= max_bytes else _split_by_size(run, max_bytes))
+    return records
+
+
+def _split_by_size(events: list[Event], max_bytes: int) -> list[bytes]:
+    records: list[bytes] = []
     pieces: list[bytes] = []
     size = 2
     for event in events:
         piece = json.dumps(event.to_dict(), separators=(",", ":")).encode()
-        if pieces and (len(pieces) >= max_events or size + 1 + len(piece) > max_bytes):
+        if pieces and size + 1 + len(piece) > max_bytes:
             records.append(b"[" + b",".join(pieces) + b"]")
             pieces, size = [], 2
         pieces.append(piece)
