@@ -121,16 +121,20 @@ class SurpriseTrack:
         if self.store is None:
             self.features = f
             k = len(FORECASTS)
+            d, w, c = self.daily_buckets, self.weekly_buckets, self.states
             self.store = SlotStore({
+                # counts, the first time, resolution and the flat-run record
                 "n": ((f,), 0), "first": ((), np.nan), "prev": ((f,), np.nan), "step": ((f,), 0.0),
-                "slow": ((f,), 0.0), "trend": ((f,), 0.0), "fast": ((f,), 0.0), "dev": ((f, k), 0.0),
-                "err": ((f, k), 0.0), "run": ((f,), 0),
-                "daily": ((f, self.daily_buckets), np.float32(0.0)), "dvisits": ((f, self.daily_buckets), np.int32(0)),
-                "weekly": ((f, self.weekly_buckets), np.float32(0.0)), "wvisits": ((f, self.weekly_buckets), np.int32(0)),
-                "offset": ((f, 2), 0.0), "u": ((f,), 0.0), "tail": ((f, 3), 0.0),
-                "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
-                "centers": ((f, self.states), 0.0), "weights": ((f, self.states), 0.0), "novelty": ((f,), 0.0), "nstate": ((f,), np.nan),
-                "npeak": ((f,), 0.0),
+                "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0),
+                # the forecasts and their errors
+                "slow": ((f,), 0.0), "trend": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
+                "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "offset": ((f, 2), 0.0),
+                "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int32(0)),
+                "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int32(0)),
+                # the tail of the errors, and the accumulated evidence with its recent peaks
+                "u": ((f,), 0.0), "tail": ((f, 3), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
+                "centers": ((f, c), 0.0), "weights": ((f, c), 0.0), "novelty": ((f,), 0.0),
+                "nstate": ((f,), np.nan), "npeak": ((f,), 0.0),
             })
         elif f != self.features:
             raise ValueError(f"surprise track holds {self.features} features, got {f}")
@@ -145,7 +149,8 @@ class SurpriseTrack:
         store = self._bind(features)
         wanted = {name: (arr.shape[1:], arr.dtype.kind) for name, arr in store.arrays.items()}
         for name, value in state.items():
-            if name not in wanted or np.shape(value) != wanted[name][0] or np.asarray(value).dtype.kind != wanted[name][1]:
+            shape, kind = wanted.get(name, (None, None))
+            if shape is None or np.shape(value) != shape or np.asarray(value).dtype.kind != kind:
                 raise ValueError(f"surprise state field {name!r} does not fit")
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
