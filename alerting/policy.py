@@ -45,7 +45,7 @@ from aiops.alerting.routing import RouteTree
 from aiops.alerting.silences import SilenceStore
 from aiops.alerting.templates import render, render_url
 from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Anomaly
+from aiops.pipeline.shapes import Anomaly, surprise_decades
 
 log = structlog.get_logger(__name__)
 
@@ -73,13 +73,14 @@ class AlertState:
     latest: Anomaly | None = None
     placed_severity: str | None = None
     ended: str | None = None  # the series' episode ended ("returned" or "accepted"): resolve at the next tick
+    peak_surprise: float | None = None  # the highest anomaly_score among the alert's anomalies
 
     def to_dict(self) -> dict[str, Any]:
         return {"alert": self.alert.to_dict(), "series_id": self.series_id, "anomaly_times": self.anomaly_times,
                 "last_anomaly_time": self.last_anomaly_time, "last_seen_at": self.last_seen_at,
                 "normal_until": None if self.normal_until == -math.inf else self.normal_until,
                 "held_flapping": self.held_flapping, "latest": self.latest.to_dict() if self.latest else None,
-                "ended": self.ended}
+                "ended": self.ended, "peak_surprise": self.peak_surprise}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertState:
@@ -88,6 +89,17 @@ class AlertState:
         data["normal_until"] = -math.inf if data.get("normal_until") is None else data["normal_until"]
         data["latest"] = Anomaly.from_dict(data["latest"]) if data.get("latest") else None
         return cls(**data)
+
+
+def describe_surprise(score: float) -> str:
+    """An anomaly_score in words: how rare such a point is given the series' own past.
+
+    >>> describe_surprise(0.5), describe_surprise(0.8), describe_surprise(0.97)
+    ('0.500: a 1-in-100 point for this series', '0.800: a 1-in-10^8 point for this series', '0.970: a 1-in-10^65 point for this series')
+    """
+    decades = surprise_decades(score)
+    rare = f"{10 ** decades:,.0f}" if decades < 3.0 else f"10^{decades:.0f}"
+    return f"{score:.3f}: a 1-in-{rare} point for this series"
 
 
 def observed_vs_expected(anomaly: Anomaly) -> str:
@@ -193,6 +205,8 @@ class AlertPolicy:
             state.ended = None  # a later anomaly: the episode that ended was not the last word
             alert.annotations.pop("ended", None)
         state.last_anomaly_time = max(state.last_anomaly_time, anomaly.time)
+        if anomaly.surprise is not None:
+            state.peak_surprise = max(state.peak_surprise or 0.0, anomaly.surprise)
         state.last_seen_at = now
         state.latest = anomaly
         if state.placed_severity != alert.severity:
@@ -350,6 +364,8 @@ class AlertPolicy:
         if state.latest is not None:
             state.alert.annotations = self._annotations(state.alert, state.latest, state.alert.updated_at)
             state.latest = None
+        if state.peak_surprise is not None:
+            state.alert.annotations["surprise"] = describe_surprise(state.peak_surprise)
         return state
 
     def _annotations(self, alert: Alert, anomaly: Anomaly, now: float) -> dict[str, str]:

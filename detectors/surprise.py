@@ -47,10 +47,10 @@ import numpy as np
 from scipy.special import erfc
 
 from aiops.detectors.slots import SlotStore
+from aiops.pipeline.shapes import SCORE_HALF
 
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
-SCORE_HALF = 2.0  # surprise (decades) at which anomaly_score is 0.5
 FORECASTS = ("slow", "fast", "daily", "weekly")
 _Z95 = 1.959964
 

@@ -118,6 +118,20 @@ class Score:
     ended: str = ""  # an episode ended at this point: "returned" (to baseline) or "accepted" (the new normal)
 
 
+#: the surprise (decades, ``-log10 p``) at which ``anomaly_score`` is 0.5: ``anomaly_score = S / (S + SCORE_HALF)``
+SCORE_HALF = 2.0
+
+
+def surprise_decades(anomaly_score: float) -> float:
+    """The surprise ``S = -log10 p`` behind an ``anomaly_score``: how many decades rarer than usual a point is.
+
+    >>> surprise_decades(0.5), surprise_decades(0.8)
+    (2.0, 8.000000000000002)
+    """
+    score = min(max(anomaly_score, 0.0), 1.0 - 1e-12)
+    return SCORE_HALF * score / (1.0 - score)
+
+
 def severity_for(score: float) -> str:
     """Map a calibrated score to a severity name.
 
@@ -153,6 +167,8 @@ class Anomaly:
     reason: str = ""
     ingest_time: float = 0.0
     detected_time: float = 0.0
+    surprise: float | None = None  # the point's anomaly_score (metric points; None for log findings)
+    episode: int = 0  # the series' episode the point belongs to (metric points)
 
     @classmethod
     def from_scored(cls, event: Event, score: Score, *, detected_time: float) -> Anomaly:
@@ -174,6 +190,8 @@ class Anomaly:
             reason=explain(event, score),
             ingest_time=event.ingest_time,
             detected_time=detected_time,
+            surprise=score.anomaly_score,
+            episode=score.episode,
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -72,6 +72,8 @@ def explanation(alert: Alert) -> list[str]:
         lines.append(f"observed: {seen}")
     if notes.get("detectors"):
         lines.append(f"detectors: {notes['detectors']}")
+    if notes.get("surprise"):
+        lines.append(f"anomaly score: {notes['surprise']}")
     episode = f"episode began {rfc3339(alert.starts_at)}"
     if alert.status == "resolved" and alert.ends_at is not None:
         episode += f", resolved {rfc3339(alert.ends_at)}"

@@ -213,3 +213,26 @@ def test_observe_normal_after_restore_and_for_unknown_series():
     restored.observe_normal(a.series_id, 1120)
     [note] = restored.tick(130)
     assert note.status == "resolved"
+
+
+class TestSurprise:
+    def test_the_alert_says_how_rare_its_rarest_point_was(self):
+        """The alert carries the highest anomaly_score of its anomalies, in words, not a detector's 1.000."""
+        from dataclasses import replace
+
+        from aiops.alerting.sinks.render import explanation
+
+        p = policy()
+        p.ingest(replace(anomaly("web-1", time=0), surprise=0.8), now=0)
+        p.ingest(replace(anomaly("web-1", time=10), surprise=0.6), now=10)
+        [note] = p.tick(10)
+        [alert] = note.alerts
+        assert alert.annotations["surprise"] == "0.800: a 1-in-10^8 point for this series"
+        assert "anomaly score: 0.800: a 1-in-10^8 point for this series" in explanation(alert)
+
+    def test_log_findings_carry_no_surprise(self):
+        """An anomaly without a surprise (a log finding) adds no such line."""
+        p = policy()
+        p.ingest(anomaly("web-1", time=0), now=0)
+        [note] = p.tick(10)
+        assert "surprise" not in note.alerts[0].annotations
