@@ -147,15 +147,23 @@ class AlertingRuntime:
             await self.worker.events_topic.send(value=encode_controls(controls), partition=part)
             self.worker.metrics.records_out(self.settings.topics.events)
 
-    def apply_controls(self, controls: list[dict[str, Any]], engine) -> int:
-        """Control items found on the events topic (feedback for series this worker owns)."""
-        applied = 0
+    def apply_controls(self, controls: list[dict[str, Any]], engine) -> tuple[int, list[tuple[dict[str, Any], str]]]:
+        """Control items found on the events topic (feedback for series this worker owns).
+
+        Returns the ``engine.feedback`` calls made and the items refused, each with its reason (an
+        unknown series, a malformed record): those are the caller's dead letters, the others still apply.
+        """
+        applied, refused = 0, []
         for item in controls:
-            if item.get("control") == "feedback":
-                applied += apply_feedback(FeedbackRecord.from_dict(item["record"]), engine)
+            if not isinstance(item, dict) or item.get("control") != "feedback":
+                continue
+            try:
+                applied += apply_feedback(FeedbackRecord.from_dict(item.get("record")), engine)
+            except (InputError, TypeError, ValueError) as exc:
+                refused.append((item, f"feedback not applied: {exc}"))
         if applied:
             log.info("feedback.applied", calls=applied)
-        return applied
+        return applied, refused
 
     # -- plumbing -----------------------------------------------------------------
 

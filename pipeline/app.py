@@ -218,11 +218,11 @@ class Worker:
                                                  stage="score")
                 continue
             events.extend(got)
-            controls.extend(ctl)
+            if ctl:
+                controls.append((record, value, ctl))
             decoded.append((record, value, got))
         if controls and self.alerting is not None:
-            async with self._state_lock:
-                self.stats.feedback_applied += self.alerting.apply_controls(controls, scorer.engine)
+            await self.apply_controls(scorer, controls)
         if not events:
             return
         try:
@@ -230,6 +230,18 @@ class Worker:
         except Exception:
             log.exception("score.batch_failed", records=len(decoded), events=len(events))
             await self.score_one_by_one(scorer, decoded, now=now)
+
+    async def apply_controls(self, scorer: ScoreStage, controls) -> None:
+        """Feedback found on the events topic; an item that cannot be applied is a dead letter of stage feedback."""
+        for record, value, items in controls:
+            async with self._state_lock:
+                applied, refused = self.alerting.apply_controls(items, scorer.engine)
+            self.stats.feedback_applied += applied
+            for item, reason in refused:
+                m = record.message
+                await self.send_dead_letter(dead_letter_record(
+                    json.dumps(item, default=str).encode(), reason, topic=m.topic, partition=m.partition,
+                    offset=m.offset, stage="feedback", now=time.time()), stage="feedback")
 
     async def score_events(self, scorer: ScoreStage, events, *, now: float) -> None:
         """Score events in time order and send what comes out."""

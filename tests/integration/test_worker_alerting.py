@@ -131,3 +131,29 @@ def test_configuration_reloads_without_restart_and_bad_files_are_refused(broker,
     assert rejected and "detection.threshold" in rejected[0]["error"]
     assert worker.proc.poll() is None, "a bad file must not stop the worker"
     assert worker.health()["status"] == "ok"
+
+
+def test_feedback_for_a_series_the_worker_does_not_know_is_a_dead_letter_and_scoring_goes_on(broker, workers):
+    """A verdict on an unknown series is a dead letter of stage feedback with its reason; the score agent goes on."""
+    from confluent_kafka import Producer
+
+    cfg = workers.config()
+    worker = workers.start(cfg)
+    unknown = series_id_for("app", {"host": "never-seen"})
+    record = {"id": "f1", "fingerprint": "fp-unknown", "series_id": unknown, "anomaly_ids": ["a1"],
+              "anomaly_times": [time.time() - 10], "verdict": "false_positive", "who": "sre@example.com",
+              "when": time.time()}
+    producer = Producer({"bootstrap.servers": broker.bootstrap})
+    producer.produce(cfg["topics"]["feedback"], key=unknown.encode(), value=json.dumps(record).encode())
+    assert producer.flush(15) == 0
+    dead = [json.loads(m.value()) for m in broker.read_all(cfg["topics"]["deadletter"], min_count=1,
+                                                               timeout_s=60)]
+    assert [d["stage"] for d in dead] == ["feedback"]
+    assert "unknown series" in dead[0]["reason"] and unknown in dead[0]["reason"]
+    assert dead[0]["topic"] == cfg["topics"]["events"]
+
+    start = time.time() - 200
+    broker.produce(cfg["topics"]["metrics"], history_batches(start, 40))
+    stats = worker.wait_for(lambda s: s["points_scored"] >= 40, timeout_s=60)
+    assert stats["records_held"] == 0 and stats["feedback_applied"] == 0
+    assert worker.proc.poll() is None and worker.health()["status"] == "ok"
