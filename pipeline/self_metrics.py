@@ -164,7 +164,7 @@ def _ingest_families(guard: dict[str, int]) -> Iterator[CounterMetricFamily | Ga
                    guard.get("refused_series", 0))
     yield GaugeMetricFamily("aiops_ingest_series_seen", "Distinct series the ingest guard has seen",
                             value=guard.get("series_seen", 0))
-    rejected = CounterMetricFamily("aiops_ingest_rejected", "Items refused at ingest (dead-lettered), per reason",
+    rejected = CounterMetricFamily("aiops_ingest_rejected", "Dead-letter records of ingest, per reason (one payload with nothing good is one record)",
                                    labels=["reason"])
     for key, value in sorted(guard.items()):
         if key.startswith("rejected_"):

@@ -47,12 +47,17 @@ def normalise(kind: Kind, payload: bytes, *, now: float, guard: IngestGuard) -> 
     """Events, rejects and the skipped count of one raw message of ``kind``."""
     raw = _as_bytes(payload)
     if kind not in _TEXT_FORMAT:
-        return NormaliseResult(rejects=[Reject(f"unknown payload kind {kind!r}", raw)])
-    try:
-        return _Normaliser(kind, now, guard).run(raw)
-    except Exception as exc:  # the worker must survive any input; the reason goes to dead letters
-        log.exception("normalise_failed", kind=kind, size=len(raw))
-        return NormaliseResult(rejects=[Reject(f"internal error: {type(exc).__name__}: {exc}", raw)])
+        result = NormaliseResult(rejects=[Reject(f"unknown payload kind {kind!r}", raw)])
+    else:
+        try:
+            result = _Normaliser(kind, now, guard).run(raw)
+        except Exception as exc:  # the worker must survive any input; the reason goes to dead letters
+            log.exception("normalise_failed", kind=kind, size=len(raw))
+            result = NormaliseResult(rejects=[Reject(f"internal error: {type(exc).__name__}: {exc}", raw,
+                                                     "internal")])
+    for reject in result.rejects:  # the rejects handed on are the dead letters: one count each
+        guard.count_reject(reject.reason_class)
+    return result
 
 
 class _Normaliser:
@@ -109,7 +114,7 @@ class _Normaliser:
                 continue
             if refusal is not None:
                 where = "" if single else f"item {index}: "
-                self.result.rejects.append(Reject(f"{where}{refusal}", _item_bytes(item)))
+                self.result.rejects.append(Reject(f"{where}{refusal}", _item_bytes(item), refusal.reason_class))
 
     def _lines(self, raw: bytes) -> None:
         from_text = self._line_protocol if self.kind == "metrics" else self._syslog
@@ -133,7 +138,8 @@ class _Normaliser:
                 self._parse_reject(f"line {number}: {exc}", _fragment(line, line_bytes))
                 continue
             if refusal is not None:
-                self.result.rejects.append(Reject(f"line {number}: {refusal}", _fragment(line, line_bytes)))
+                self.result.rejects.append(Reject(f"line {number}: {refusal}", _fragment(line, line_bytes),
+                                                  refusal.reason_class))
 
     def _collapse(self, raw: bytes, prefix: str) -> NormaliseResult:
         """A payload with nothing good becomes one reject holding the whole payload."""
@@ -145,7 +151,7 @@ class _Normaliser:
             more = len(result.rejects) - 1
             parse_only = self.parse_rejects == len(result.rejects)
             reason = (prefix if parse_only else "") + first + (f" (and {more} more bad items)" if more else "")
-            result.rejects = [Reject(reason, raw)]
+            result.rejects = [Reject(reason, raw, result.rejects[0].reason_class)]
         return result
 
     # -- per item --------------------------------------------------------------
@@ -174,7 +180,6 @@ class _Normaliser:
 
     def _parse_reject(self, reason: str, fragment: bytes) -> None:
         self.parse_rejects += 1
-        self.guard.count_parse_reject()
         self.result.rejects.append(Reject(reason, fragment))
 
     def _line_protocol(self, text: str) -> Event:

@@ -5,6 +5,11 @@ now + max_future_s]`` are refused with the reason; exact duplicates (the
 fields of ``Event.dedup_key``, a bounded LRU of ``dedup_cache`` keys) are dropped; new
 series beyond ``max_series`` are refused. The state is in memory, one per worker.
 
+``rejected_<class>`` counts dead-letter records, not refused items: the
+normaliser calls ``count_reject`` once for each reject it hands on as a dead
+letter (a payload with nothing good is one dead letter however many of its
+items were bad). ``refused_series`` counts the events the series cap refused.
+
 >>> from aiops.pipeline.config import IngestSettings
 >>> from aiops.pipeline.shapes import Event
 >>> guard = IngestGuard(IngestSettings(max_series=1))
@@ -20,8 +25,8 @@ series beyond ``max_series`` are refused. The state is in memory, one per worker
 series_cap - series cap 1 reached: series 'mem|host=a' refused
 >>> logs[0]["event"]
 'series_cap_reached'
->>> guard.stats()["accepted"], guard.stats()["duplicates"], guard.refused_series
-(1, 1, 1)
+>>> guard.stats()["accepted"], guard.stats()["duplicates"], guard.refused_series, guard.stats()["rejected_series_cap"]
+(1, 1, 1, 0)
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from aiops.pipeline.shapes import Event
 
 log = structlog.get_logger(__name__)
 
-REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap")
+REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap", "internal")
 
 
 def duplicate_key(event: Event, distinct: Hashable = None) -> int:
@@ -126,9 +131,9 @@ class IngestGuard:
         self.accepted += 1
         return True
 
-    def count_parse_reject(self) -> None:
-        """Count an item refused before it became an event."""
-        self.rejected["parse"] += 1
+    def count_reject(self, reason_class: str) -> None:
+        """Count one dead-letter record of ingest, by the class of its reason."""
+        self.rejected[reason_class] += 1
 
     def stats(self) -> dict[str, int]:
         """Counters since start: accepted, duplicates, rejected_<class>, series_seen, refused_series."""
@@ -152,7 +157,6 @@ class IngestGuard:
         return False
 
     def _refuse(self, reason_class: str, reason: str) -> None:
-        self.rejected[reason_class] += 1
         raise GuardReject(reason_class, reason)
 
     def _log_cap_once(self) -> None:

@@ -19,6 +19,7 @@ class Reject:
 
     reason: str
     fragment: bytes
+    reason_class: str = "parse"  #: one of ``guard.REASON_CLASSES``; the counter this reject adds to
 
 
 @dataclass(slots=True)

@@ -27,7 +27,7 @@ class TestValues:
         guard = IngestGuard()
         assert str(refusal(guard, metric(x=float("nan")))) == "feature 'x' is NaN"
         assert str(refusal(guard, metric(y=float("-inf")))) == "feature 'y' is infinite"
-        assert guard.stats()["rejected_non_finite"] == 2
+        assert guard.stats()["rejected_non_finite"] == 0, "the caller counts what it dead-letters"
         assert guard.stats()["accepted"] == 0
 
     def test_non_finite_time_refused(self) -> None:
@@ -97,7 +97,7 @@ class TestSeriesCap:
         refusal(guard, metric("d"))
         assert guard.refused_series == 2
         stats = guard.stats()
-        assert stats["series_seen"] == 2 and stats["rejected_series_cap"] == 2 and stats["accepted"] == 3
+        assert stats["series_seen"] == 2 and stats["rejected_series_cap"] == 0 and stats["accepted"] == 3
 
     def test_default_cap_message(self) -> None:
         guard = IngestGuard()
@@ -113,5 +113,5 @@ class TestSettings:
     def test_stats_has_every_counter(self) -> None:
         assert set(IngestGuard().stats()) == {
             "accepted", "duplicates", "series_seen", "refused_series", "rejected_parse",
-            "rejected_non_finite", "rejected_too_old", "rejected_too_new", "rejected_series_cap",
+            "rejected_non_finite", "rejected_too_old", "rejected_too_new", "rejected_series_cap", "rejected_internal",
         }
