@@ -99,24 +99,39 @@ async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0
         except ConfigError as exc:
             log.error("config.rejected", path=path, error=str(exc))
             continue
-        apply_settings(worker, settings)
+        await apply_settings(worker, settings)
 
 
-def apply_settings(worker: Worker, settings: Settings) -> None:
-    """Hot-reloadable parts: detection, log intelligence, alerting. Kafka and topics need a restart."""
-    restart_needed = [
-        name for name in ("kafka", "topics", "worker")
-        if getattr(settings, name) != getattr(worker.settings, name)
-    ]
-    worker.settings = settings
-    if worker.scorer is not None:
-        worker.scorer.engine.reconfigure(settings.detection)
-        reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
-        if reconfigure:
-            reconfigure(settings.logs)
-    if worker.alerting is not None:
-        worker.alerting.reconfigure(settings)
+#: Sections a running worker cannot take over: a changed one is logged (``config.restart_needed``) and kept.
+RESTART_SECTIONS = ("kafka", "topics", "worker", "ingest")
+
+
+async def apply_settings(worker: Worker, settings: Settings) -> list[str]:
+    """Apply what can change in place; return the changed sections that need a restart.
+
+    Logging (level, format), detection, log intelligence and alerting are applied, the scorer and the
+    alerting state under the worker's state lock (no batch is scored and no snapshot taken half-way).
+    Kafka, topics, worker and ingest settings keep their running values until a restart, and say so.
+    """
+    restart_needed = [name for name in RESTART_SECTIONS if getattr(settings, name) != getattr(worker.settings, name)]
+    if settings.logging != worker.settings.logging:
+        configure_logging(settings.logging.level, settings.logging.format)
+    running = {name: getattr(worker.settings, name) for name in restart_needed}
+    effective = settings.model_copy(update=running)
+    async with worker._state_lock:
+        worker.settings = effective
+        if worker.scorer is not None:
+            worker.scorer.engine.reconfigure(settings.detection)
+            reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
+            if reconfigure:
+                reconfigure(settings.logs)
+        if worker.alerting is not None:
+            worker.alerting.reconfigure(effective)
+    if restart_needed:
+        log.warning("config.restart_needed", sections=restart_needed,
+                    why="these settings keep their running values until the worker restarts")
     log.info("config.applied", hash=settings.digest(), restart_needed_for=restart_needed or None)
+    return restart_needed
 
 
 def _mtime(path: str) -> float:

@@ -1,0 +1,73 @@
+"""A configuration reload: applied under the worker's state lock; logging applied; restart-only sections named."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import structlog
+from structlog.testing import capture_logs
+
+from aiops.pipeline.alerting_bridge import AlertingRuntime
+from aiops.pipeline.app import Worker
+from aiops.pipeline.config import Settings
+from aiops.pipeline.runner import apply_settings
+
+
+def worker_with_scorer(settings: Settings) -> Worker:
+    worker = Worker(settings, alerting=AlertingRuntime(settings))
+    worker.ensure_scorer()
+    return worker
+
+
+def changed(settings: Settings, **sections) -> Settings:
+    data = settings.model_dump()
+    for name, values in sections.items():
+        data[name] = {**data[name], **values}
+    return Settings.model_validate(data)
+
+
+async def test_reload_waits_for_the_state_lock():
+    worker = worker_with_scorer(Settings())
+    engine = worker.scorer.engine
+    before = engine.config
+    new = changed(worker.settings, detection={"threshold": 0.9999})
+    async with worker._state_lock:  # a batch being scored, or a snapshot being taken
+        task = asyncio.ensure_future(apply_settings(worker, new))
+        await asyncio.sleep(0.1)
+        assert not task.done()
+        assert engine.config is before and worker.settings.detection.threshold != 0.9999
+    assert await asyncio.wait_for(task, 5) == []
+    assert worker.settings.detection.threshold == 0.9999
+    assert engine.config is not before
+
+
+async def test_log_settings_are_applied(capsys):
+    worker = Worker(Settings())
+    await apply_settings(worker, changed(worker.settings, logging={"level": "warning", "format": "console"}))
+    assert logging.getLogger().level == logging.WARNING
+    structlog.get_logger("t").info("quiet.now")
+    structlog.get_logger("t").warning("still.heard", n=1)
+    err = capsys.readouterr().err
+    assert "quiet.now" not in err
+    line = next(x for x in err.splitlines() if "still.heard" in x)
+    try:
+        json.loads(line)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError(f"console format expected, got JSON: {line}")
+
+
+async def test_sections_that_need_a_restart_are_named_and_keep_their_running_values():
+    worker = Worker(Settings())
+    running = worker.settings.worker.batch_size
+    new = changed(worker.settings, worker={"batch_size": running + 7}, ingest={"max_series": 5})
+    with capture_logs() as logs:
+        needed = await apply_settings(worker, new)
+    assert needed == ["worker", "ingest"]
+    warning = next(x for x in logs if x["event"] == "config.restart_needed")
+    assert warning["log_level"] == "warning" and warning["sections"] == ["worker", "ingest"]
+    assert worker.settings.worker.batch_size == running
+    assert worker.settings.ingest.max_series == Settings().ingest.max_series
