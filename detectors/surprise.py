@@ -346,14 +346,16 @@ class SurpriseTrack:
         """Surprise of a series that stopped moving, once: where the run of equal values becomes unusual.
 
         ``repeat`` is the share of points equal to their predecessor; a run of
-        ``k`` repeats has probability ``repeat**k``, and the run is judged once,
-        when it reaches twice the longest run seen before (at least 3).
+        ``k`` repeats has probability ``repeat**k``, and the run is judged on the
+        two points where it reaches, then passes, twice the longest run seen
+        before (at least 3): its onset, not every point of a flat stretch.
         """
         prev, same, longest, repeat = a["prev"][rows], a["same"][rows], a["longest"][rows], a["repeat"][rows]
         equal = ok & (x == prev)
         same = np.where(equal, same + 1, 0)
         mark = np.maximum(2 * longest, 3)
-        S = np.where(equal & (same == mark), same * -np.log10(np.clip(repeat, 1e-3, 1.0)), 0.0)
+        judged = equal & (same >= mark) & (same <= mark + 1)
+        S = np.where(judged, same * -np.log10(np.clip(repeat, 1e-3, 1.0)), 0.0)
         # learn: the share of repeats, the longest run once it ends, the resolution of moves
         moved = ok & np.isfinite(prev) & ~equal
         a["repeat"][rows] = np.where(ok & np.isfinite(prev), repeat + 0.01 * (equal - repeat), repeat)
