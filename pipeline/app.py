@@ -121,6 +121,8 @@ class Worker:
         self._snapshot_lock = asyncio.Lock()
         self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False
+        self.alerting_restored = False  # the alerting state was read back (or there was none): it may be saved
+        self._restoring = 0  # restores under way: no snapshot overwrites state not yet read back
         self.ready = False  # partitions assigned and their state restored
 
     # -- agents -------------------------------------------------------------------
@@ -321,8 +323,8 @@ class Worker:
                                                        offset=m.offset, stage=stage, now=time.time()), stage=stage)
 
     async def snapshot_alerting(self) -> None:
-        """Write the alerting state alone and wait until the broker has it."""
-        if self.alerting is None:
+        """Write the alerting state alone and wait until the broker has it (not before it was restored)."""
+        if self.alerting is None or not self.alerting_restored:
             return
         async with self._snapshot_lock:
             await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
@@ -336,9 +338,15 @@ class Worker:
     # -- state ------------------------------------------------------------------
 
     async def snapshot_state(self) -> int:
+        """Write changed state; none while a restore is under way, and the alerting state only once restored."""
+        if self._restoring:
+            log.info("state.snapshot_deferred", why="state is being restored")
+            return 0
         async with self._snapshot_lock, self._state_lock:
+            if self._restoring:
+                return 0
             states = self.scorer.export_dirty() if self.scorer is not None else {}
-            if self.alerting is not None and self.owns_alerting:
+            if self.alerting is not None and self.owns_alerting and self.alerting_restored:
                 states[ALERTING_STATE_KEY] = self.alerting.export_state()
             await self._write_states(states)
             if states:
@@ -357,24 +365,43 @@ class Worker:
         self.metrics.records_out(self.settings.topics.state, len(states))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
+        self._restoring += 1
+        try:
+            await self._restore(assigned)
+        finally:
+            self._restoring -= 1
+
+    async def _restore(self, assigned) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
         self.owns_alerting = any(tp.topic == self.settings.topics.anomalies for tp in assigned)
         wanted = set(parts)
         if self.owns_alerting:
             wanted.add(self._alerting_state_partition())
+            self.alerting_restored = False
         if not wanted:
             self.ready = True  # a member of the group with nothing to own: idle, but serving
             return
         scorer = self.ensure_scorer()
-        states = self.unsealed(await asyncio.to_thread(read_state, self.settings, sorted(wanted)))
+        unfinished: set[int] = set()
+        states = self.unsealed(await asyncio.to_thread(read_state, self.settings, sorted(wanted),
+                                                       unfinished=unfinished))
+        if unfinished:
+            log.error("state.read_incomplete", partitions=sorted(unfinished),
+                      why="not read to the end in time: their series start from what was read")
         alerting_state = states.pop(ALERTING_STATE_KEY, None)
-        if alerting_state is not None and self.alerting is not None and self.owns_alerting:
-            try:
-                self.alerting.import_state(alerting_state)
-                log.info("alerting.state_restored")
-            except InputError as exc:
-                self.stats.state_records_rejected += 1
-                log.warning("state.rejected", key=ALERTING_STATE_KEY, reason=str(exc))
+        if self.owns_alerting and self._alerting_state_partition() in unfinished:
+            # Never save over an alerting state that was not read: silences and alerts would be lost.
+            log.error("alerting.state_not_restored", why="its partition of the state topic was not read to the "
+                      "end; the alerting state is not saved until a restore succeeds")
+        elif self.owns_alerting and self.alerting is not None:
+            if alerting_state is not None:
+                try:
+                    self.alerting.import_state(alerting_state)
+                    log.info("alerting.state_restored")
+                except InputError as exc:
+                    self.stats.state_records_rejected += 1
+                    log.warning("state.rejected", key=ALERTING_STATE_KEY, reason=str(exc))
+            self.alerting_restored = True
         n = self.settings.kafka.partitions
         states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
         async with self._state_lock:

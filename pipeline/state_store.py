@@ -18,8 +18,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartiti
 from aiops.pipeline.config import Settings
 
 
-def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 30.0) -> dict[str, bytes]:
-    """Latest state record per key on the given partitions (an empty value deletes the key)."""
+def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 30.0,
+               unfinished: set[int] | None = None) -> dict[str, bytes]:
+    """Latest state record per key on the given partitions (an empty value deletes the key).
+
+    The partitions not read to their end within ``timeout_s`` are added to ``unfinished`` when given.
+    """
     topic = settings.topics.state
     conf = settings.kafka.confluent() | {
         "group.id": f"{settings.kafka.group_id}-state-{uuid.uuid4().hex[:8]}",
@@ -51,6 +55,8 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
                 states[key] = msg.value()
             else:
                 states.pop(key, None)
+        if unfinished is not None:
+            unfinished.update(pending)
     finally:
         consumer.close()
     return states

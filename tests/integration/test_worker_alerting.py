@@ -157,3 +157,47 @@ def test_feedback_for_a_series_the_worker_does_not_know_is_a_dead_letter_and_sco
     stats = worker.wait_for(lambda s: s["points_scored"] >= 40, timeout_s=60)
     assert stats["records_held"] == 0 and stats["feedback_applied"] == 0
     assert worker.proc.poll() is None and worker.health()["status"] == "ok"
+
+
+def get(port: int, path: str) -> dict:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=auth("sre"))
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def wait_log(worker, needle: str, timeout_s: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while needle not in worker.logs():
+        assert time.monotonic() < deadline, f"no {needle} in the worker's log:\n{worker.logs()[-3000:]}"
+        assert worker.proc.poll() is None, worker.logs()[-3000:]
+        time.sleep(0.2)
+
+
+def test_silences_survive_a_restart_whose_restore_outlasts_the_snapshot_interval(broker, workers, receiver):
+    """A restore slowed by many state records, with a snapshot due every 0.3 s: the silence is kept."""
+    from confluent_kafka import Producer
+
+    cfg = workers.config({"alerting": alerting_config(receiver), "worker": {"snapshot_interval_s": 0.3}})
+    first = workers.start(cfg)
+    wait_log(first, '"state.restored"')
+    silence = post(first.port, "/api/silences", {"matchers": ["host=web-1"],
+                                                  "duration_s": 3600, "comment": "maintenance"})
+    time.sleep(1.5)  # snapshots taken with the silence
+    assert first.stop() == 0
+
+    # Many tombstones on every state partition: the next restore reads for a while.
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "linger.ms": 20, "batch.num.messages": 10000})
+    for k in range(300_000):
+        producer.produce(cfg["topics"]["state"], key=b"scorer/slow-%d" % k, value=None,
+                         partition=k % cfg["kafka"]["partitions"])
+        if k % 50_000 == 0:
+            producer.poll(0)
+    assert producer.flush(60) == 0
+
+    for _ in range(2):  # the second restart reads what the first wrote during and after its restore
+        worker = workers.start(cfg)
+        wait_log(worker, '"state.restored"')
+        ids = [s["id"] for s in get(worker.port, "/api/silences")["silences"]]
+        assert silence["id"] in ids, worker.logs()[-3000:]
+        time.sleep(1.0)
+        assert worker.stop() == 0
