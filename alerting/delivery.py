@@ -11,10 +11,13 @@ Two budgets bound a submission:
 
 * ``max_attempts`` counts failed tries while the sink's breaker is closed,
   i.e. while the sink otherwise works: a notification the sink keeps failing
-  on goes to the dead letter.
+  on goes to the dead letter. The failure that opens the breaker says the
+  sink is down, not that the notification is bad: it is not counted.
 * ``max_wait_s`` bounds the whole submission; while a sink is down (breaker
   open or probing), submissions wait for it without spending attempts, so an
-  outage shorter than ``max_wait_s`` loses and dead-letters nothing.
+  outage shorter than ``max_wait_s`` loses and dead-letters nothing, and a
+  notification is dead-lettered for an outage only once ``max_wait_s`` has
+  passed.
 
 Retries sleep with exponential backoff and full jitter, at least as long as a
 ``Retry-After`` the receiver gave.
@@ -283,6 +286,9 @@ class Delivery:
         attempts = tries = 0
         last_error = ""
         while True:
+            if tries and loop.time() >= deadline:
+                return await self._give_up(slot, notification, tries,
+                                           f"not delivered in {self.max_wait_s:g}s: {last_error}")
             try:
                 probe = (False if slot.breaker.state == "closed"
                          else await asyncio.wait_for(slot.breaker.admit(), max(0.0, deadline - loop.time())))
@@ -299,14 +305,13 @@ class Delivery:
             except (RetryableDeliveryError, TimeoutError, OSError) as exc:
                 last_error = str(exc) or type(exc).__name__
                 slot.breaker.record_failure()
-                attempts += 0 if probe else 1
+                # Only a failure the breaker stays closed after is the notification's own.
+                attempts += 0 if probe or slot.breaker.state != "closed" else 1
                 if attempts >= self.max_attempts:
                     return await self._give_up(slot, notification, tries,
                                                f"gave up after {tries} tries: {last_error}")
-                delay = self._backoff(tries, getattr(exc, "retry_after_s", None))
-                if loop.time() + delay > deadline:
-                    return await self._give_up(slot, notification, tries,
-                                               f"no time left to retry: {last_error}")
+                delay = min(self._backoff(tries, getattr(exc, "retry_after_s", None)),
+                            max(0.0, deadline - loop.time()))
                 slot.counters.retried += 1
                 log.warning("delivery.retry", sink=slot.id, tries=tries, delay_s=round(delay, 3), error=last_error)
                 await asyncio.sleep(delay)
