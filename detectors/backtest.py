@@ -67,18 +67,10 @@ class BacktestRun:
     threshold: np.ndarray
     flagged: np.ndarray
     calibrated: np.ndarray
+    anomaly_score: np.ndarray  # the surprise of each row given the past, in [0, 1)
+    alert: np.ndarray  # True on the row where an episode opens (what pages a person)
+    episode: np.ndarray  # the episode id a row belongs to (0: none); ``flagged``: inside one
     trained_rows: int = 0
-    anomaly_score: np.ndarray | None = None  # the surprise of each row given the past, in [0, 1)
-    alert: np.ndarray | None = None  # True on the row where an episode opens (what pages a person)
-    episode: np.ndarray | None = None  # the episode id a row belongs to (0: none)
-
-    def __post_init__(self) -> None:
-        if self.anomaly_score is None:
-            self.anomaly_score = self.score
-        if self.alert is None:
-            self.alert = self.flagged & ~np.concatenate(([False], self.flagged[:-1]))
-        if self.episode is None:
-            self.episode = np.where(self.flagged, np.cumsum(self.alert), 0)
 
 
 def _parse_time(value: str, row: int, path: str) -> float:
@@ -183,8 +175,8 @@ def run_backtests(frames: Sequence[Frame], config: DetectionConfig | None = None
         results = engine.score_many_series([(sids[i], frames[i].times, frames[i].X) for i in members],
                                            list(features))
         for i, (names, res) in zip(members, results):
-            runs[i] = BacktestRun(frames[i], names, res.score, res.threshold, res.flagged, res.calibrated, trained,
-                                  res.anomaly_score, res.alert, res.episode)
+            runs[i] = BacktestRun(frames[i], names, res.score, res.threshold, res.flagged, res.calibrated,
+                                  res.anomaly_score, res.alert, res.episode, trained)
     return runs  # type: ignore[return-value]
 
 
@@ -328,7 +320,6 @@ def file_labels(path: str | Path, frame: Frame,
 
 def write_scores(run: BacktestRun, path: Path) -> None:
     """``timestamp,anomaly_score,is_anomaly,alert,episode`` per row, the timestamp as the input file wrote it."""
-    assert run.anomaly_score is not None and run.alert is not None and run.episode is not None
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"])

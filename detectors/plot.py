@@ -5,8 +5,9 @@
 >>> x = np.sin(np.arange(300) / 9.0)[:, None]
 >>> flagged = np.zeros(300, dtype=bool); flagged[200:210] = True
 >>> labels = np.zeros(300, dtype=bool); labels[195:215] = True
+>>> opened = flagged & ~np.r_[False, flagged[:-1]]
 >>> run = BacktestRun(Frame("demo", np.arange(300.0), x, ["v"], labels), ["z"], np.abs(x[:, 0]),
-...                   np.full(300, 0.9), flagged, np.abs(x[:, 0]))
+...                   np.full(300, 0.9), flagged, np.abs(x[:, 0]), np.abs(x[:, 0]), opened, np.cumsum(opened) * flagged)
 >>> path = os.path.join(tempfile.mkdtemp(), "demo.png")
 >>> plot_run(run, path, threshold=0.8)
 >>> open(path, "rb").read(4)
@@ -42,7 +43,6 @@ def plot_run(run: BacktestRun, path: str | Path, *, labels: np.ndarray | None = 
     import matplotlib.pyplot as plt
 
     frame = run.frame
-    assert run.anomaly_score is not None and run.alert is not None
     labels = frame.labels if labels is None else labels
     x = np.arange(len(frame.times))
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(12, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})

@@ -106,27 +106,6 @@ def inject(X: np.ndarray, kind: str, at: int, rng: np.random.Generator | None = 
     return X
 
 
-def episode_marks(result: object) -> tuple[np.ndarray, np.ndarray]:
-    """``(alert, inside)`` of one scored series: episode openings and rows inside an episode.
-
-    Read from the result's ``alert`` and ``is_anomaly`` when it has them;
-    otherwise an episode is a run of flagged rows, opened at its first row.
-
-    >>> from types import SimpleNamespace
-    >>> alert, inside = episode_marks(SimpleNamespace(flagged=np.array([0, 1, 1, 0, 1], dtype=bool)))
-    >>> alert.astype(int).tolist(), inside.astype(int).tolist()
-    ([0, 1, 0, 0, 1], [0, 1, 1, 0, 1])
-    """
-    inside = getattr(result, "is_anomaly", None)
-    if inside is None:
-        inside = result.flagged  # type: ignore[attr-defined]
-    inside = np.asarray(inside, dtype=bool)
-    alert = getattr(result, "alert", None)
-    if alert is None:
-        alert = inside & ~np.r_[False, inside[:-1]]
-    return np.asarray(alert, dtype=bool), inside
-
-
 @dataclass(frozen=True)
 class CaseResult:
     name: str
@@ -186,7 +165,7 @@ def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000
     for feats, items in layouts.items():
         results = engine.score_many_series(items, list(feats))
         for (sid, _, _), (_, res) in zip(items, results):
-            flagged[sid] = episode_marks(res)[0]
+            flagged[sid] = res.alert
     clean = []
     for case in CLEAN:
         runs = [f for sid, f in flagged.items() if meta[sid] == ("clean", case)]
@@ -279,7 +258,7 @@ def measure_families(config: DetectionConfig | None = None, *, seed: int = 0,
     scored = engine.score_many_series([(f"quality|{sc.series_id}", sc.times, sc.X) for _, sc in scenarios], FEATURE)
     runs: dict[str, list[tuple[Scenario, np.ndarray, np.ndarray]]] = {}
     for (fam, sc), (_, res) in zip(scenarios, scored):
-        runs.setdefault(fam.name, []).append((sc, *episode_marks(res)))
+        runs.setdefault(fam.name, []).append((sc, res.alert, res.flagged))
     results = [judge_family(fam, runs[fam.name]) for fam in families]
     return FamilyReport(results, time.perf_counter() - start)
 
