@@ -102,7 +102,7 @@ class SurpriseTrack:
                  weekly_buckets: int = 168, rebase_run: int = 4, rebase_z: float = 2.5, huber: float = 4.0,
                  tail_quantile: float = 0.95, tail_rate: float = 0.01, min_count: int = 10,
                  rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
-                 cusum_k: float = 0.5, peak_memory: int = 2000, trend_share: float = 0.0,
+                 cusum_k: float = 0.5, peak_memory: int = 2000,
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
                  state_k: float = 1.5) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
@@ -112,7 +112,7 @@ class SurpriseTrack:
         self.tail_quantile, self.tail_rate, self.min_count = tail_quantile, tail_rate, min_count
         self.rel_floor, self.abs_floor, self.excess_cap = rel_floor, abs_floor, excess_cap
         self.cusum_k, self.peak_memory = cusum_k, peak_memory
-        self.trend_share, self.alpha_select = trend_share, alpha_select
+        self.alpha_select = alpha_select
         self.states, self.state_width, self.state_k = states, state_width, state_k
         self.features: int | None = None
         self.store: SlotStore | None = None
@@ -127,7 +127,7 @@ class SurpriseTrack:
                 "n": ((f,), 0), "first": ((), np.nan), "prev": ((f,), np.nan), "step": ((f,), 0.0),
                 "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0),
                 # the forecasts and their errors
-                "slow": ((f,), 0.0), "trend": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
+                "slow": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
                 "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "offset": ((f, 2), 0.0),
                 "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int32(0)),
                 "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int32(0)),
@@ -195,14 +195,14 @@ class SurpriseTrack:
                                   % self.daily_buckets)[:, None], (m, f))
         wphase = np.broadcast_to(((np.mod(times, WEEK_S) / WEEK_S * self.weekly_buckets).astype(np.intp)
                                   % self.weekly_buckets)[:, None], (m, f))
-        slow, trend, fast, offset = a["slow"][rows], a["trend"][rows], a["fast"][rows], a["offset"][rows]
+        slow, fast, offset = a["slow"][rows], a["fast"][rows], a["offset"][rows]
         daily_all, weekly_all = a["daily"][rows], a["weekly"][rows]
         dvisits_all, wvisits_all = a["dvisits"][rows], a["wvisits"][rows]
         daily, weekly = daily_all[idx, feat, dphase], weekly_all[idx, feat, wphase]
         dvisits, wvisits = dvisits_all[idx, feat, dphase], wvisits_all[idx, feat, wphase]
         dev = a["dev"][rows]                                          # (m, f, k)
         floor = np.maximum(0.5 * a["step"][rows], self.rel_floor * np.abs(slow) + self.abs_floor)
-        pred = np.stack([slow + trend, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
+        pred = np.stack([slow, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
         resid = x[..., None] - pred
         scale = np.maximum(1.25 * dev, floor[..., None])
         z = np.abs(resid) / scale
@@ -215,8 +215,7 @@ class SurpriseTrack:
         # the CUSUM follows the errors of the trusted forecast other than the fast level, which follows every
         # drift: a slow drift shows against the slow level, a seasonal series is judged against its profile
         steady = np.argmin(np.where(usable & (np.arange(len(FORECASTS)) != 1), a["err"][rows], np.inf), axis=2)
-        # (against the slow level without its trend, which would follow a drift too)
-        signed = (np.where(steady == 0, x - slow, np.take_along_axis(resid, steady[..., None], axis=2)[..., 0])
+        signed = (np.take_along_axis(resid, steady[..., None], axis=2)[..., 0]
                   / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0])
         cusum = self._cusum(a["cusum"][rows], signed, ok & ~young)
         S = np.maximum(self._tail_surprise(zb, u, tail), self._flat_surprise(a, rows, x, ok))
@@ -239,8 +238,7 @@ class SurpriseTrack:
         w_slow = np.maximum(self.alpha_slow, 1.0 / np.maximum(n1, 1))
         w_fast = np.maximum(self.alpha_fast, 1.0 / np.maximum(n1, 1))
         step_slow = np.where(ok, w_slow * clipped[..., 0], 0.0)
-        new_slow = np.where(first_point, x, slow + trend + step_slow)
-        new_trend = np.where(young, 0.0, trend + self.trend_share * step_slow)  # Holt's linear trend
+        new_slow = np.where(first_point, x, slow + step_slow)
         new_fast = np.where(first_point, x, fast + np.where(ok, w_fast * resid[..., 1], 0.0))
         # a change point: errors in a row far on one side re-base the slow level on the fast one
         side = np.sign(resid[..., 0]) * (z[..., 0] > self.rebase_z) * ok
@@ -248,7 +246,6 @@ class SurpriseTrack:
         run = np.where(side == 0, 0, np.where(np.sign(run) == side, run + side, side)).astype(np.int64)
         rebase = ~young & (np.abs(run) >= self.rebase_run)
         new_slow = np.where(rebase, new_fast, new_slow)
-        a["trend"][rows] = np.where(rebase, 0.0, new_trend)  # a jump is not a trend
         a["cusum"][rows] = cusum
         a["run"][rows] = np.where(rebase, 0, run)
         w_dev = np.where(ok, np.maximum(self.alpha_dev, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
