@@ -639,7 +639,7 @@ class Engine:
         def fits(name: str, value: np.ndarray | None, shape: tuple[int, ...]) -> bool:
             return value is not None and name in arrays and value.shape == shape
 
-        for name in ("count", "notches", "run", "last"):
+        for name in ("count", "notches", "run", "last", *Episodes.fields()):  # the series', not a detector's
             if fits(name, saved.get(name), arrays[name].shape[1:] if name in arrays else ()):
                 arrays[name][slot] = saved[name]
         lag = group.lag

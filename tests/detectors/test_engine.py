@@ -250,6 +250,18 @@ class TestFeedbackAndState:
         assert [s.raw["zscore"] for s in a] != [s.raw["zscore"] for s in b]
         assert a[0].threshold == 0.999
 
+    def test_reconfigure_keeps_an_open_episode(self):
+        """A reload that changes a detector does not forget that the series is inside an episode."""
+        x = 20.0 + np.random.default_rng(5).normal(size=700)
+        x[600:] += 12.0  # a level that stays: its episode is open until the horizon
+        engine = build_engine()
+        _, before = engine.score_series("s", np.arange(650.0), x[:650, None], ["v"])
+        assert before.flagged[-1] and before.alert[600:].sum() == 1
+        engine.reconfigure(DetectionConfig.model_validate({"detectors": [
+            {"type": "zscore", "params": {"alpha": 0.2}}, {"type": "cusum"}, {"type": "ewma"}]}))
+        _, after = engine.score_series("s", np.arange(650.0, 700.0), x[650:, None], ["v"])
+        assert after.alert.sum() == 0 and after.episode[0] == before.episode[-1]
+
 
 class TestProfiles:
     def test_first_matching_profile_wins(self):
