@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import re
 import shlex
-import shutil
 import subprocess
 import sys
 from functools import cache
 from pathlib import Path
 
-import pytest
 import yaml
+
+from tests.support.tools import system_tool
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKER = ROOT / "docker"
@@ -26,9 +26,7 @@ IMAGE_UID = 10001
 
 
 def _compose(*args: str) -> subprocess.CompletedProcess:
-    exe = shutil.which("docker-compose")
-    if exe is None:
-        pytest.skip("docker-compose (Debian) not installed: `make test` installs it")
+    exe = system_tool("docker-compose", "docker-compose")
     return subprocess.run([exe, "-f", str(COMPOSE), *args], capture_output=True, text=True, timeout=120,
                           cwd=ROOT)
 

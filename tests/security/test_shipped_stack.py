@@ -1,12 +1,12 @@
-"""The compose stack publishes nothing beyond the host's loopback and gives the worker a token and a state key."""
+"""The compose stack publishes nothing beyond the host's loopback and gives the worker a token and a state key.
+
+That docker-compose accepts the file is tests/test_compose.py's to check.
+"""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
-import pytest
 import yaml
 
 COMPOSE = Path(__file__).resolve().parents[2] / "docker" / "docker-compose.yml"
@@ -24,9 +24,3 @@ def test_worker_reads_its_token_and_state_key_from_the_generated_files():
     assert env["AIOPS_API_TOKEN_FILE"].startswith("/run/aiops/") and env["AIOPS_STATE_KEY_FILE"].startswith("/run/aiops/")
     assert services["worker"]["depends_on"]["secrets"] == {"condition": "service_completed_successfully"}
 
-
-@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose (Debian) not installed")
-def test_compose_file_validates():
-    done = subprocess.run(["docker-compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr

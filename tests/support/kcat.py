@@ -10,12 +10,13 @@ at that library with LD_LIBRARY_PATH. Against Apache Kafka either works.
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import confluent_kafka
+
+from tests.support.tools import system_tool
 
 
 def wheel_librdkafka() -> Path:
@@ -33,7 +34,5 @@ def kcat_env() -> dict[str, str]:
 
 
 def run_kcat(args: list[str], *, input: bytes | None = None, timeout: float = 30) -> subprocess.CompletedProcess:
-    kcat = shutil.which("kcat")
-    if kcat is None:
-        raise FileNotFoundError("kcat is not installed (Debian package kcat; `make test` installs it)")
+    kcat = system_tool("kcat", "kcat")
     return subprocess.run([kcat, *args], input=input, capture_output=True, timeout=timeout, env=kcat_env())

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
-import pytest
+from tests.support.tools import system_tool
 
 
 def promtool_check(text: bytes) -> subprocess.CompletedProcess:
-    """promtool's verdict on ``text``; the test is skipped, saying why, when promtool is not installed."""
-    tool = shutil.which("promtool")
-    if tool is None:
-        pytest.skip("promtool not installed (Debian package `prometheus`; `make test` installs it as root)")
+    """promtool's verdict on ``text`` (``FileNotFoundError`` when promtool is not installed)."""
+    tool = system_tool("promtool", "prometheus")
     return subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, timeout=30)
 
 
