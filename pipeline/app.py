@@ -44,6 +44,7 @@ from aiops.pipeline.stages import (
     event_records,
     state_series_id,
 )
+from aiops.pipeline.score_writer import score_writer_for
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.self_metrics import WorkerMetrics
 from aiops.pipeline.stats import WorkerStats
@@ -86,6 +87,7 @@ class Worker:
         self.normaliser = NormaliseStage(settings)
         self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting)
         self._series_counted_at = 0.0
+        self.score_writer = score_writer_for(settings.score_output, self.metrics.registry)
         self.scorer: ScoreStage | None = None
         k = settings.kafka
         self.app = faust.App(
@@ -156,6 +158,9 @@ class Worker:
         @app.timer(w.snapshot_interval_s)
         async def snapshot():
             await self.snapshot_state()
+
+        if self.score_writer is not None:
+            app.task(self.score_writer.run)
 
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -332,7 +337,8 @@ class Worker:
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
             learn_filter = self.alerting.should_learn if self.alerting is not None else None
-            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter)
+            on_scored = self.score_writer.offer if self.score_writer is not None else None
+            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
         return self.scorer
 
     # -- state ------------------------------------------------------------------
@@ -442,6 +448,8 @@ class Worker:
             await self.snapshot_state()
         except Exception as exc:  # the broker may already be gone
             log.warning("state.snapshot_failed", error=str(exc))
+        if self.score_writer is not None:
+            await self.score_writer.close()
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -173,7 +173,8 @@ class ScoreStage:
     """Events of owned partitions to anomalies; keeps every per-series state it touches."""
 
     def __init__(self, settings: Settings, *, engine=None, log_intelligence=None, log_windows=None,
-                 learn_filter: Callable[[Event], bool] | None = None) -> None:
+                 learn_filter: Callable[[Event], bool] | None = None,
+                 on_scored: Callable[[list[Event], list[Score]], None] | None = None) -> None:
         from aiops.detectors.engine import build_engine
 
         self.settings = settings
@@ -185,6 +186,7 @@ class ScoreStage:
             log_intelligence = LogIntelligence(settings.logs)
         self.log_intelligence = log_intelligence
         self.learn_filter = learn_filter
+        self.on_scored = on_scored  # every scored point, e.g. to the score output
         self.dirty: set[str] = set()
         self.dirty_log_sources: set[str] = set()
         self.state_rejected = 0
@@ -210,6 +212,8 @@ class ScoreStage:
         """Anomalies of the scored points; each episode that ended becomes an ``episode_end`` record in ``ends``."""
         learn = [self.learn_filter(e) for e in events] if self.learn_filter else None
         scores = self.engine.process(events, learn=learn)
+        if self.on_scored is not None:
+            self.on_scored(events, scores)
         self.dirty.update(e.series_id for e in events)
         if ends is not None:
             ends.extend(episode_end(s) for s in scores if s.ended)
