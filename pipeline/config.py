@@ -81,11 +81,9 @@ class KafkaSettings(_Section):
     rebalance_timeout_s: float = Field(12.0, gt=0,
         description="longest the group waits for members to rejoin during a rebalance")
     fetch_max_wait_ms: int = Field(
-        100, ge=1, le=30_000,
-            description="longest a fetch waits on an idle partition (latency on brokers that hold fetches)")
+        100, ge=1, le=30_000, description="longest a fetch waits on an idle partition (latency on brokers that hold fetches)")
     partitions: int = Field(4, ge=1, description="partitions for the topics the worker creates")
-    replication_factor: int = Field(1, ge=1,
-        description="replication of the topics the worker creates (3 in production)")
+    replication_factor: int = Field(1, ge=1, description="replication of the topics the worker creates (3 in production)")
 
     def confluent(self) -> dict[str, Any]:
         """The same settings as a librdkafka (confluent-kafka) config dict."""
