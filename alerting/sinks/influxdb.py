@@ -38,11 +38,12 @@ SCORE_MEASUREMENT = "aiops_score"
 
 
 class InfluxdbSinkConfig(SinkConfig):
-    type: Literal["influxdb"] = "influxdb"
-    url: str = "http://127.0.0.1:8086"
+    type: Literal["influxdb"] = Field("influxdb",
+            description="selects the InfluxDB 2 sink (one aiops_alert point per alert)")
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB 2 URL")
     token: SecretStr = Field(SecretStr(""), description="API token (a secret)")
-    org: str = "aiops"
-    bucket: str = "aiops"
+    org: str = Field("aiops", description="organisation")
+    bucket: str = Field("aiops", description="bucket written to")
 
 
 def _point(measurement: str) -> Any:
