@@ -45,10 +45,10 @@ class ScoreOutputSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="write every scored point to InfluxDB 2")
     url: str = Field("http://127.0.0.1:8086", description="InfluxDB 2 (or any server of its /api/v2/write)")
-    org: str = "aiops"
-    bucket: str = "aiops"
+    org: str = Field("aiops", description="organisation")
+    bucket: str = Field("aiops", description="bucket written to")
     token: SecretStr = Field(SecretStr(""), description="API token: ${NAME} in the file, read from the environment")
     detectors: bool = Field(True, description="write each detector's calibrated score as a field detector_<name>")
     batch_points: int = Field(1000, ge=1, le=20_000, description="scored points per write request at most")
