@@ -278,8 +278,9 @@ a test fails when this file is out of date. Every section rejects unknown keys, 
 the reason.
 
 **Paths.** `a.b` is key `b` of section `a`; `[]` is an item of a list, `<name>` a key you choose
-(a map), and `[type=slack]` the keys of an item whose `type` is `slack`. A default of `null` means
-unset. Durations ending in `_s` are seconds.
+(a map), and `[type=slack]` the keys of an item whose `type` is `slack`. Defaults are written as
+JSON, which is YAML too (a regular expression's backslashes are doubled in it); `null` means unset.
+Keys ending in `_s` are seconds.
 
 **From the environment.** No environment variable overrides a key by itself. Instead any value in
 the file may be written `${{NAME}}`, read from the environment variable `NAME`, or `${{file:/path}}`,
