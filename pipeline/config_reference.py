@@ -274,8 +274,8 @@ _INTRO = """\
 # Configuration reference
 
 Generated from the configuration models by `{command}`;
-a test fails when this file is out of date. Every section rejects unknown keys, and `aiops config validate FILE` names each bad key with
-the reason.
+a test fails when this file is out of date. Every section rejects unknown keys, and
+`aiops config validate FILE` names each bad key with the reason.
 
 **Paths.** `a.b` is key `b` of section `a`; `[]` is an item of a list, `<name>` a key you choose
 (a map), and `[type=slack]` the keys of an item whose `type` is `slack`. Defaults are written as
@@ -291,12 +291,14 @@ environment or a file this way; they are redacted in `aiops config validate --sh
 
 {secrets}
 
-The worker also reads these variables directly:
+These variables are read directly, besides the file:
 
 | variable | meaning |
 |---|---|
-| `AIOPS_API_TOKEN` / `AIOPS_API_TOKEN_FILE` | a bearer token (or the file holding it) with every API scope, user `operator`; the CLI sends it |
-| `AIOPS_STATE_KEY` / `AIOPS_STATE_KEY_FILE` | the key (or the file holding it) that signs per-series state records with HMAC-SHA256 |
+| `{token_env}` / `{token_file_env}` | a bearer token (or the file holding it) with every API scope, \
+user `operator`; the CLI sends it |
+| `{state_env}` / `{state_file_env}` | the key (or the file holding it) that signs per-series state \
+records with HMAC-SHA256 |
 | `AIOPS_HEALTH_URL` | the URL the Docker image's HEALTHCHECK calls (when `worker.web_port` is not 6066) |
 
 **Reload.** When the file changes, the sections {live} are applied in place (alerting state is
@@ -308,16 +310,19 @@ Changes to {restart} are logged (`config.restart_needed`) and take effect at the
 
 def render_reference() -> str:
     """The reference as Markdown."""
+    from aiops.alerting.auth import TOKEN_ENV, TOKEN_FILE_ENV
     from aiops.pipeline.runner import RESTART_SECTIONS
+    from aiops.pipeline.state_codec import STATE_KEY_ENV, STATE_KEY_FILE_ENV
 
     tables = reference_tables()
     keys = [k for t in tables for k in t.keys]
     secrets = "\n".join(f"- `{k.path}`" for k in keys if k.secret)
     sections = list(Settings.model_fields)
     other = [s for s in sections if s not in RESTART_SECTIONS and s not in RELOADED_SECTIONS]
+    other_text = f"{_names(other)} {'is' if len(other) == 1 else 'are'}" if other else "nothing else is"
     parts = [_INTRO.format(command=REFERENCE_COMMAND, secrets=secrets, live=_names(RELOADED_SECTIONS),
-                           restart=_names(RESTART_SECTIONS),
-                           other=f"{_names(other)} {'is' if len(other) == 1 else 'are'}" if other else "nothing else is")]
+                           restart=_names(RESTART_SECTIONS), other=other_text, token_env=TOKEN_ENV,
+                           token_file_env=TOKEN_FILE_ENV, state_env=STATE_KEY_ENV, state_file_env=STATE_KEY_FILE_ENV)]
     for table in tables:
         level = "##" if "." not in table.path else "###"
         parts.append(f"{level} `{table.path}`\n")

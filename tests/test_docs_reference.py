@@ -108,6 +108,22 @@ def test_what_the_intro_says_about_the_environment_holds(tmp_path):
     assert "- `kafka.sasl_password`" in reference and "- `alerting.receivers[].sinks[type=webhook].secret`" in reference
 
 
+def test_the_variables_read_directly_are_read(tmp_path):
+    """The API token and the state key come from the variables the reference names, or their files."""
+    from aiops.alerting.auth import env_api_token
+    from aiops.pipeline.state_codec import state_key_from_env
+
+    reference = render_reference()
+    for name in ("AIOPS_API_TOKEN", "AIOPS_API_TOKEN_FILE", "AIOPS_STATE_KEY", "AIOPS_STATE_KEY_FILE"):
+        assert f"`{name}`" in reference
+    token_file = tmp_path / "token"
+    token_file.write_text("token-from-a-file-0123456789\n")
+    assert env_api_token({"AIOPS_API_TOKEN": "token-from-the-env-0123456789"}) == "token-from-the-env-0123456789"
+    assert env_api_token({"AIOPS_API_TOKEN_FILE": str(token_file)}) == "token-from-a-file-0123456789"
+    assert state_key_from_env({"AIOPS_STATE_KEY": "state-key-0123456789abcdef"})
+    assert state_key_from_env({}) is None
+
+
 def test_the_reload_paragraph_names_the_worker_sections():
     """Reloaded and restart sections are disjoint Settings sections, as the worker's reload applies them."""
     assert set(RELOADED_SECTIONS) <= set(Settings.model_fields)
