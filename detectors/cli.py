@@ -15,10 +15,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from aiops.pipeline.datasets import DATA_DIR_ENV
 from aiops.pipeline.errors import AiopsError, ConfigError
 
 if TYPE_CHECKING:
     from aiops.detectors.config import DetectionConfig
+
+
+#: Where ``--data`` is looked for when not given.
+SKAB_DEFAULT = f"default: ${DATA_DIR_ENV}/skab if set, else ./data/skab or ../shared/data/skab"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -39,7 +44,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=backtest_command)
 
     s = sub.add_parser("skab", help="evaluate the default configuration on the SKAB benchmark")
-    s.add_argument("--data", type=Path, default=None, help="SKAB data folder (valve1/, valve2/, other/)")
+    s.add_argument("--data", type=Path, default=None,
+                   help=f"SKAB data folder (valve1/, valve2/, other/; {SKAB_DEFAULT})")
     s.add_argument("--config", type=Path)
     s.add_argument("--train-rows", type=int, nargs="+", default=None,
                    help="rows at the start of each file used as training (default: 400 as the leaderboard, then 0)")
@@ -56,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "the scenario family table, SKAB")
     q.add_argument("--config", type=Path)
     q.add_argument("--no-skab", action="store_true", help="skip the SKAB summary line")
+    q.add_argument("--data", type=Path, default=None, help=f"SKAB data folder of the SKAB line ({SKAB_DEFAULT})")
     q.add_argument("--family", nargs="+", metavar="NAME", help="score only these scenario families")
     q.add_argument("--seed", type=int, default=0, help="seed of the scenario families")
     q.set_defaults(func=quality_command)
@@ -183,11 +190,12 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def skab_command(args: argparse.Namespace) -> int:
-    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, format_results, labelled_files, run_skab
+    from aiops.detectors.skab import LEADERBOARD_TRAIN_ROWS, format_results, labelled_files, run_skab
+    from aiops.pipeline.datasets import SKAB
 
     _quiet_logs()
-    data = args.data or DEFAULT_DATA
     try:
+        data = SKAB.locate(args.data)
         config = load_detection_config(args.config)
         for rows in args.train_rows if args.train_rows is not None else [LEADERBOARD_TRAIN_ROWS, 0]:
             start = time.perf_counter()
@@ -223,6 +231,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def quality_command(args: argparse.Namespace) -> int:
     from aiops.detectors.quality import format_families, format_report, measure, measure_families, skab_line
+    from aiops.pipeline.datasets import SKAB
 
     _quiet_logs()
     try:
@@ -232,7 +241,7 @@ def quality_command(args: argparse.Namespace) -> int:
             print()
         print(format_families(measure_families(config, seed=args.seed, names=args.family)))
         if not args.no_skab:
-            print(skab_line(config))
+            print(skab_line(config, data=SKAB.locate(args.data) if args.data else None))
     except (AiopsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
