@@ -111,3 +111,22 @@ def test_shipper_snippet_writes_to_the_topic_the_worker_reads(readme, name):
     else:
         found = re.findall(r'(?:Topics\s+|topic=")([\w.]+)', text)
         assert found == [topic], found
+
+
+@pytest.mark.integration
+def test_a_worker_reads_every_example_from_kafka(broker, workers, readme):
+    """Produced as the shippers would, one record per example, to a real broker: a real worker takes them all."""
+    from confluent_kafka import Producer
+
+    config = workers.config({"ingest": {"max_past_s": 10 * 365 * 86400.0}})  # the examples' times are fixed
+    worker = workers.start(config)
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "compression.type": "zstd", "linger.ms": 20})
+    for kind, expected in (("metrics", METRICS), ("logs", LOGS)):
+        for name in expected:
+            producer.produce(config["topics"][kind], value=readme[name].text.encode())
+    assert producer.flush(15) == 0
+    points = sum(len(v) for v in METRICS.values())
+    events = points + sum(len(v) for v in LOGS.values())
+    stats = worker.wait_for(lambda s: s["events_in"] >= events and s["points_scored"] >= points, timeout_s=60)
+    assert stats["messages_in"] == len(METRICS) + len(LOGS)
+    assert (stats["events_in"], stats["points_scored"], stats["dead_letters"]) == (events, points, 0)
