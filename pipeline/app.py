@@ -35,6 +35,7 @@ from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.config import Settings
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
+from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.stages import (
     NormaliseStage,
@@ -126,6 +127,9 @@ class Worker:
         self.alerting_restored = False  # the alerting state was read back (or there was none): it may be saved
         self._restoring = 0  # restores under way: no snapshot overwrites state not yet read back
         self.ready = False  # partitions assigned and their state restored
+        # Faust resumes fetching before the assignment's restore is done: no batch is scored or alerted until then.
+        self._restored = asyncio.Event()
+        self.events_owned: set[int] = set()  # events partitions of the current assignment
 
     # -- agents -------------------------------------------------------------------
 
@@ -212,6 +216,8 @@ class Worker:
         self.stats.duplicates += result.skipped
 
     async def score_and_forward(self, batch) -> None:
+        await self._restored.wait()
+        batch = [r for r in batch if r.message.partition in self.events_owned]  # none of a partition moved away
         now = time.time()
         scorer = self.ensure_scorer()
         self.metrics.messages_in(self.settings.topics.events, len(batch))
@@ -292,6 +298,9 @@ class Worker:
         """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
         if self.alert_handler is None:
             return
+        await self._restored.wait()
+        if not self.owns_alerting:  # taken before the anomalies partition moved away
+            return
         self.metrics.messages_in(self.settings.topics.anomalies, len(batch))
         anomalies, parsed = [], []
         for record in batch:
@@ -371,14 +380,17 @@ class Worker:
         self.metrics.records_out(self.settings.topics.state, len(states))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
+        self._restored.clear()
         self._restoring += 1
         try:
             await self._restore(assigned)
         finally:
             self._restoring -= 1
+            self._restored.set()
 
     async def _restore(self, assigned) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
+        self.events_owned = set(parts)
         self.owns_alerting = any(tp.topic == self.settings.topics.anomalies for tp in assigned)
         wanted = set(parts)
         if self.owns_alerting:
@@ -441,6 +453,7 @@ class Worker:
         async with self._state_lock:
             gone = [sid for sid in self.scorer.engine.series_ids() if partition_for(sid, n) in parts]
             self.scorer.engine.forget(gone)
+            forget_log_state(self.scorer, lambda key: partition_for(key, n) in parts)
         log.info("state.released", partitions=sorted(parts), series=len(gone))
 
     async def _on_shutdown(self, app, **kwargs) -> None:
@@ -450,6 +463,15 @@ class Worker:
             log.warning("state.snapshot_failed", error=str(exc))
         if self.score_writer is not None:
             await self.score_writer.close()
+
+
+def forget_log_state(scorer: ScoreStage, moved) -> None:
+    """Drop the log windows and log sources whose key ``moved(key)`` says went to another worker."""
+    state = scorer.log_windows.export_state()
+    kept = {key: window for key, window in state["series"].items() if not moved(key)}
+    if len(kept) != len(state["series"]):
+        scorer.log_windows = LogWindowAggregator.from_state({**state, "series": kept})
+    scorer.log_intelligence.forget([key for key in scorer.log_intelligence.keys() if moved(key)])
 
 
 def _as_bytes(value: Any) -> bytes:
