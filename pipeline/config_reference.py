@@ -68,13 +68,15 @@ def reference_keys() -> list[KeyDoc]:
 
 def reference_tables() -> list[Table]:
     """Every mapping of the file, depth first from the top-level sections."""
-    walker = _Walker()
+    walker, defaults = _Walker(), Settings()
     for name, info in Settings.model_fields.items():
-        walker.walk(_model_of(info.annotation), name, getattr(Settings(), name))  # type: ignore[arg-type]
+        walker.walk(_model_of(info.annotation), name, getattr(defaults, name))  # type: ignore[arg-type]
     return walker.tables
 
 
 class _Walker:
+    """Collects one table per mapping; a model met again as a list or map item refers to its first table."""
+
     def __init__(self) -> None:
         self.tables: list[Table] = []
         self.item_paths: dict[type[BaseModel], str] = {}  # list/map item models already documented
@@ -89,7 +91,7 @@ class _Walker:
         for name, info in sorted(fields.items(), key=lambda item: item[0] != "type"):
             key = f"{path}.{info.alias or name}"
             value = getattr(instance, name) if instance is not None else _class_default(info)
-            table.keys.append(KeyDoc(key, _type_of(info), _default_text(value, info), _description(info),
+            table.keys.append(KeyDoc(key, _type_of(info), _default_text(value), _description(info),
                                      _is_secret(info.annotation)))
             nested.append((key, info.annotation, value, name))
         for key, annotation, value, name in nested:
@@ -235,7 +237,7 @@ def _is_secret(annotation: Any) -> bool:
     return annotation is SecretStr or SecretStr in typing.get_args(annotation)
 
 
-def _default_text(value: Any, info: FieldInfo) -> str:
+def _default_text(value: Any) -> str:
     if value is PydanticUndefined:
         return "required"
     if isinstance(value, BaseModel):
