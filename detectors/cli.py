@@ -26,9 +26,48 @@ if TYPE_CHECKING:
 SKAB_DEFAULT = f"default: ${DATA_DIR_ENV}/skab if set, else ./data/skab or ../shared/data/skab"
 
 
+BACKTEST_DESCRIPTION = """\
+Score CSV files strictly online, each row before it is learned from, by the engine the pipeline runs,
+then measure the flags against the files' labels (point-wise and per event, NAB scores with windows)."""
+
+BACKTEST_EPILOG = """\
+input columns (a header row; separator ',' ';' tab or '|', guessed from the header unless --sep):
+  timestamp     one of timestamp, datetime, time: Unix seconds or ISO 8601 (no zone: UTC);
+                rows are scored in time order
+  features      every other column, numbers (empty, nan, null: missing); one column is a
+                univariate series (timestamp,value), several are scored together as one
+                multivariate series (e.g. SKAB's eight sensors)
+  labels        anomaly, label, is_anomaly or changepoint (or the column --label-column names):
+                a number > 0 marks an anomalous row; never scored, only used to measure
+
+labels file (--nab-labels), NAB's combined_windows.json: an object of relative file path ->
+  list of [start, end] windows, times as in NAB ("2015-09-17 10:00:00.000000") or ISO 8601:
+    {"realKnownCause/machine_temperature_system_failure.csv":
+        [["2013-12-10 06:25:00.000000", "2013-12-12 05:35:00.000000"]]}
+  a file it lists is judged by its windows (its label column is ignored); other files by
+  their label column, else for false alarms only
+
+output, in --output-dir, per input file:
+  NAME.scores.csv  one row per input row, in time order:
+    timestamp      the row's time as the input file wrote it (joins back to the data and windows)
+    anomaly_score  the row's surprise given the past, in [0, 1) (what NAB's scorer thresholds)
+    is_anomaly     1 when the row is inside an anomaly episode
+    alert          1 on the row where an episode opens (what pages a person)
+    episode        the episode the row belongs to (0: none)
+    time           the row's time in ISO 8601 UTC
+  NAME.png         the series, its flags and labels (unless --no-plot)
+  printed: precision, recall, F1, false and missed alarm rates, events found, delays, NAB scores
+
+example:
+  aiops backtest data/valve1/*.csv --output-dir out/ --train data/anomaly-free/anomaly-free.csv
+  aiops backtest realKnownCause/*.csv --nab-labels labels/combined_windows.json --output-dir out/ --sweep"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``backtest``, ``skab``, ``bench-detectors``, ``quality`` and ``ablation`` subcommands."""
-    p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels")
+    p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels",
+                       description=BACKTEST_DESCRIPTION, epilog=BACKTEST_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output-dir", required=True, type=Path)
     p.add_argument("--config", type=Path, help="YAML/JSON file: a whole configuration or its 'detection' section")
