@@ -72,6 +72,16 @@ def format_float(value: float) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+def epoch_ns(seconds: float) -> int:
+    """Epoch seconds as integer nanoseconds, exact to the microsecond (``seconds * 1e9`` as a float is off by
+    up to 128 ns at today's epoch: a double has 53 bits).
+
+    >>> epoch_ns(1_700_000_000.25), int(round(1_700_000_000.25 * 1e9))
+    (1700000000250000000, 1700000000249999872)
+    """
+    return int(round(seconds * 1e6)) * 1000
+
+
 def series_tags(series_id: str, labels: dict[str, str]) -> dict[str, str]:
     """The tags every line of a series carries: ``series``, and ``host`` and ``service`` when it has them.
 
@@ -108,7 +118,7 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
 
 def point_lines(event: Event, score: Score, *, detectors: bool = True) -> Iterator[str]:
     """The lines of one scored point (see the module's docstring)."""
-    ns = int(round(event.time * 1e9))
+    ns = epoch_ns(event.time)
     tags = series_tags(event.series_id, event.labels)
     candidates = [line(VALUE_MEASUREMENT, {**tags, "feature": feature}, {"value": float(value)}, ns)
                   for feature, value in sorted(event.features.items())]
