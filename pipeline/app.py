@@ -33,6 +33,7 @@ import structlog
 from aiops.pipeline import state_codec
 from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.config import Settings
+from aiops.pipeline.consumer_lag import ConsumerLagCollector
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
 from aiops.pipeline.log_windows import LogWindowAggregator
@@ -109,6 +110,7 @@ class Worker:
             producer_linger_ms=5,
         )
         self.app.conf.aiops_fetch_max_wait_ms = k.fetch_max_wait_ms
+        self.metrics.registry.register(ConsumerLagCollector(self.app))
         t = settings.topics
         raw = {"value_serializer": "raw", "key_serializer": "raw"}
         self.metrics_topic = self.app.topic(t.metrics, **raw)

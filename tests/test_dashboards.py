@@ -281,13 +281,28 @@ def test_every_name_the_dashboards_use_is_written_by_a_running_worker(broker, wo
             assert any(value in labels[m].get(tag, ()) for m in use.measurements), f"{tag}={value}: {where}"
 
     total = points * len(hosts) * len(services)
-    metrics_text = _wait(lambda: (lambda text: text if samples(text)[("aiops_score_output_written_total", ())]
-                                  >= total else None)(_get(f"http://127.0.0.1:{worker.port}/metrics")),
-                         "every scored point written")
-    exposed = {name for name, _ in samples(metrics_text)}
     used = {n for d in dashboards().values() for e in promql_exprs(d) for n in promql_metric_names(e)}
-    assert used >= {"aiops_messages_in_total", "aiops_dead_letters_total",
+    assert used >= {"aiops_messages_in_total", "aiops_dead_letters_total", "aiops_consumer_lag",
                     "aiops_ingest_to_score_latency_seconds_bucket", "aiops_score_output_written_total"}
-    missing = sorted(used - exposed - PROMETHEUS_OWN)
-    assert not missing, f"the dashboards use metrics the worker does not expose: {missing}"
-    assert samples(metrics_text)[("aiops_score_output_dropped_total", (("reason", "write_failed"),))] == 0
+
+    def scraped() -> dict | None:
+        got = samples(_get(f"http://127.0.0.1:{worker.port}/metrics"))
+        names = {name for name, _ in got}
+        done = got[("aiops_score_output_written_total", ())] >= total and used - PROMETHEUS_OWN <= names
+        return got if done else None
+
+    try:
+        got = _wait(scraped, "every scored point written and every metric the dashboards use")
+    except AssertionError:
+        names = {name for name, _ in samples(_get(f"http://127.0.0.1:{worker.port}/metrics"))}
+        raise AssertionError(f"the dashboards use metrics the worker does not expose: "
+                             f"{sorted(used - PROMETHEUS_OWN - names)}") from None
+    assert got[("aiops_score_output_dropped_total", (("reason", "write_failed"),))] == 0
+    consumed = {cfg["topics"]["metrics"], cfg["topics"]["events"], cfg["topics"]["anomalies"]}
+
+    def caught_up() -> dict | None:
+        lags = {labels: v for (name, labels), v in samples(_get(f"http://127.0.0.1:{worker.port}/metrics")).items()
+                if name == "aiops_consumer_lag"}
+        return lags if {dict(k)["topic"] for k in lags} >= consumed and not any(lags.values()) else None
+
+    _wait(caught_up, "a lag of 0 on each topic the worker consumed")
