@@ -116,32 +116,76 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int],
     return f"{measurement.translate(_ESCAPE_MEASUREMENT)}{tags_text(tags)} {','.join(parts)} {ns}"
 
 
+class LineEncoder:
+    """Encodes scored points (``lines``); remembers the escaped tags of each series and the escaped names of
+    features and detectors, so a point costs a few string joins (at most ``max_series`` series remembered)."""
+
+    def __init__(self, *, detectors: bool = True, max_series: int = 100_000) -> None:
+        self.detectors = detectors
+        self.max_series = max_series
+        self._tags: dict[str, str] = {}
+        self._names: dict[str, str] = {}
+
+    def _series_tags(self, event: Event) -> str:
+        tags = self._tags.get(event.series_id)
+        if tags is None:
+            if len(self._tags) >= self.max_series:
+                self._tags.clear()
+            tags = self._tags[event.series_id] = tags_text(series_tags(event.series_id, event.labels))
+        return tags
+
+    def _name(self, name: str) -> str:
+        escaped = self._names.get(name)
+        if escaped is None:
+            if len(self._names) >= self.max_series:
+                self._names.clear()
+            escaped = self._names[name] = escape_key(name)
+        return escaped
+
+    def lines(self, event: Event, score: Score) -> list[str]:
+        """The lines of one scored point (see the module's docstring), tags and fields sorted."""
+        ns = epoch_ns(event.time)
+        tags = self._series_tags(event)
+        isfinite = math.isfinite
+        out = [f"{VALUE_MEASUREMENT},feature={self._name(feature)}{tags} value={format_float(value)} {ns}"
+               for feature, value in sorted(event.features.items()) if isfinite(value)]  # "feature" sorts first
+        fields = [f"alert={int(score.alert)}i"]
+        if isfinite(score.anomaly_score):
+            fields.append(f"anomaly_score={format_float(score.anomaly_score)}")
+        if self.detectors:
+            detectors = score.detectors
+            fields += [f"{self._name('detector_' + name)}={format_float(detectors[name])}"
+                       for name in sorted(detectors) if isfinite(detectors[name])]
+        fields.append(f"episode={int(score.episode)}i")
+        fields.append(f"is_anomaly={int(score.is_anomaly)}i")
+        if isfinite(score.score):
+            fields.append(f"score={format_float(score.score)}")
+        if isfinite(score.threshold):
+            fields.append(f"threshold={format_float(score.threshold)}")
+        out.append(f"{SCORE_MEASUREMENT}{tags} {','.join(fields)} {ns}")
+        if score.alert or score.ended:  # rare: the general path
+            base = series_tags(event.series_id, event.labels)
+            episode = {"anomaly_score": float(score.anomaly_score), "episode": int(score.episode)}
+            if score.alert:
+                out.append(line(EPISODE_MEASUREMENT, {**base, "event": "open"}, episode, ns))  # type: ignore[arg-type]
+            if score.ended:
+                out.append(line(EPISODE_MEASUREMENT, {**base, "event": "end", "reason": score.ended}, episode,
+                                ns))  # type: ignore[arg-type]
+        return out
+
+    def batch(self, points: Iterable[tuple[Event, Score]]) -> list[str]:
+        """All lines of a run of scored points, in order."""
+        lines: list[str] = []
+        for event, score in points:
+            lines.extend(self.lines(event, score))
+        return lines
+
+
 def point_lines(event: Event, score: Score, *, detectors: bool = True) -> Iterator[str]:
     """The lines of one scored point (see the module's docstring)."""
-    ns = epoch_ns(event.time)
-    tags = series_tags(event.series_id, event.labels)
-    candidates = [line(VALUE_MEASUREMENT, {**tags, "feature": feature}, {"value": float(value)}, ns)
-                  for feature, value in sorted(event.features.items())]
-    fields: dict[str, float | int] = {
-        "anomaly_score": float(score.anomaly_score), "score": float(score.score),
-        "threshold": float(score.threshold), "is_anomaly": int(score.is_anomaly), "alert": int(score.alert),
-        "episode": int(score.episode),
-    }
-    if detectors:
-        for name, value in score.detectors.items():
-            fields[f"detector_{name}"] = float(value)
-    candidates.append(line(SCORE_MEASUREMENT, tags, fields, ns))
-    episode = {"anomaly_score": float(score.anomaly_score), "episode": int(score.episode)}
-    if score.alert:
-        candidates.append(line(EPISODE_MEASUREMENT, {**tags, "event": "open"}, episode, ns))
-    if score.ended:
-        candidates.append(line(EPISODE_MEASUREMENT, {**tags, "event": "end", "reason": score.ended}, episode, ns))
-    return (text for text in candidates if text is not None)
+    return iter(LineEncoder(detectors=detectors).lines(event, score))
 
 
 def batch_lines(points: Iterable[tuple[Event, Score]], *, detectors: bool = True) -> list[str]:
     """All lines of a run of scored points, in order."""
-    lines: list[str] = []
-    for event, score in points:
-        lines.extend(point_lines(event, score, detectors=detectors))
-    return lines
+    return LineEncoder(detectors=detectors).batch(points)

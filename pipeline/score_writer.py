@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from aiops.pipeline.score_lines import batch_lines
+from aiops.pipeline.score_lines import LineEncoder
 
 log = structlog.get_logger(__name__)
 
@@ -71,6 +71,7 @@ class ScoreWriter:
         self.dropped = dict.fromkeys(DROP_REASONS, 0)
         self._client: Any = None
         self._failures_logged_at = 0.0
+        self.encoder = LineEncoder(detectors=settings.detectors)
 
     @property
     def buffered(self) -> int:
@@ -106,7 +107,7 @@ class ScoreWriter:
         step = self.settings.batch_points
         for start in range(0, len(points), step):
             chunk = points[start:start + step]
-            lines = await asyncio.to_thread(batch_lines, chunk, detectors=self.settings.detectors)
+            lines = await asyncio.to_thread(self.encoder.batch, chunk)
             try:
                 await self._write(lines)
             except Exception as exc:  # any failure of the server or the network: drop, count, go on
