@@ -28,6 +28,7 @@ from aiops.pipeline.child_processes import reap_group, start_group, terminate_gr
 from aiops.pipeline.config import load_settings, parse_settings
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
+from aiops.pipeline.progress import progress_bar
 from aiops.pipeline.topics import ensure_topics
 
 DEMO_DEFAULTS: dict[str, Any] = {
@@ -298,11 +299,14 @@ def _run_demo(args: argparse.Namespace) -> int:
         start = time.time()
         sent = 0
         history_end = start - REPLAY_GAP_S
-        for topic, key, value in gen.history(history_end - gen.config.history_s, history_end):
-            producer.produce(topic, key=key, value=value)
-            sent += 1
-            producer.poll(0)
-        producer.flush()
+        history = list(gen.history(history_end - gen.config.history_s, history_end))
+        with progress_bar("replaying history", len(history), unit="messages") as bar:
+            for topic, key, value in history:
+                producer.produce(topic, key=key, value=value)
+                sent += 1
+                producer.poll(0)
+                bar.advance()
+            producer.flush()
         say(f"traffic  {sent} messages of history sent ({gen.config.history_s:.0f}s of the fleet's past); "
             f"live traffic for {args.duration:.0f}s with injected anomalies follows")
         live_start = time.time()

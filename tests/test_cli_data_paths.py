@@ -88,5 +88,6 @@ class TestExplicitPath:
         shutil.copy(SHARED / "skab" / "valve1" / "0.csv", tmp_path / "data" / "skab" / "valve1" / "0.csv")
         done = aiops("skab", "--train-rows", "0", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        assert done.stderr == ""  # not a terminal: no progress bar
         assert done.stdout.startswith("SKAB outlier problem, 1 files")
         assert any(line.startswith("ensemble") for line in done.stdout.splitlines())
