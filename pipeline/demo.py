@@ -329,7 +329,10 @@ def _run_demo(args: argparse.Namespace) -> int:
                 raise  # SIGTERM: stop at once, no summary
             interrupted = True
             say("\ninterrupted: the summary of what was seen, then the worker and the broker stop")
-        producer.flush(1.0) if interrupted else producer.flush()
+        if interrupted:
+            producer.flush(1.0)  # what is still queued may go: the demo is stopping
+        else:
+            producer.flush()
         end = time.time()
         gen.finish(end)
         if not interrupted:
