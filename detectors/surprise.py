@@ -152,6 +152,8 @@ class SurpriseTrack:
             shape, kind = wanted.get(name, (None, None))
             if shape is None or np.shape(value) != shape or np.asarray(value).dtype.kind != kind:
                 raise ValueError(f"surprise state field {name!r} does not fit")
+        if "judged" not in state and "n" in state:  # a record written before forecasts kept their own counts
+            state = dict(state, judged=np.repeat(np.asarray(state["n"])[:, None], len(FORECASTS), axis=1))
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
