@@ -331,6 +331,10 @@ class Worker:
                 await self.dead_letter_record_of(record, value, f"anomaly record is not JSON: {exc}", stage="alert")
                 continue
             parsed.append((record, value, anomalies[-1]))
+        received = time.time()
+        self.metrics.observe_alert_latency(received - a["ingest_time"] for a in anomalies
+                                           if isinstance(a, dict) and isinstance(a.get("ingest_time"), (int, float))
+                                           and a["ingest_time"] > 0)
         try:
             await self.alert_handler(anomalies)
         except Exception:
@@ -366,7 +370,13 @@ class Worker:
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
             learn_filter = self.alerting.should_learn if self.alerting is not None else None
-            on_scored = self.score_writer.offer if self.score_writer is not None else None
+            writer = self.score_writer.offer if self.score_writer is not None else None
+
+            def on_scored(events, scores) -> None:
+                self.metrics.observe_scores(scores)
+                if writer is not None:
+                    writer(events, scores)
+
             self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
         return self.scorer
 
@@ -402,14 +412,17 @@ class Worker:
             await self.app.producer.flush()
         self.stats.state_records_saved += len(states)
         self.metrics.records_out(self.settings.topics.state, len(states))
+        self.metrics.state_bytes.inc(sum(len(blob) for blob in states.values()))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
         self._restored.clear()
         self._restoring += 1
+        self.metrics.restore_pending.set(len(assigned))
         try:
             await self._restore(assigned)
         finally:
             self._restoring -= 1
+            self.metrics.restore_pending.set(0)
             self._restored.set()
 
     async def _restore(self, assigned) -> None:
