@@ -266,7 +266,7 @@ class Worker:
 
     async def apply_controls(self, scorer: ScoreStage, controls) -> None:
         """Feedback found on the events topic; an item that cannot be applied is a dead letter of stage feedback."""
-        for record, value, items in controls:
+        for record, _value, items in controls:
             async with self._state_lock:
                 applied, refused = self.alerting.apply_controls(items, scorer.engine)
             self.stats.feedback_applied += applied
@@ -387,20 +387,37 @@ class Worker:
         if self._restoring:
             log.info("state.snapshot_deferred", why="state is being restored")
             return 0
-        async with self._snapshot_lock, self._state_lock:
+        async with self._snapshot_lock:
             if self._restoring:
                 return 0
-            written = 0
-            if self.scorer is not None:
-                for states in dirty_in_chunks(self.scorer, SNAPSHOT_CHUNK):
-                    await self._write_states(states)
-                    written += len(states)
+            written = await self._snapshot_series() if self.scorer is not None else 0
             if self.alerting is not None and self.owns_alerting and self.alerting_restored:
-                await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
+                async with self._state_lock:
+                    alerting_state = self.alerting.export_state()
+                await self._write_states({ALERTING_STATE_KEY: alerting_state})
                 written += 1
             if written:
                 log.info("state.snapshot", records=written)
             return written
+
+    async def _snapshot_series(self) -> int:
+        """The changed series, ``SNAPSHOT_CHUNK`` at a time: each piece exported under the state lock (off the
+        event loop), written without it, so scoring goes on between pieces; a piece not written stays dirty."""
+        scorer = self.scorer
+        async with self._state_lock:
+            ids = sorted(scorer.dirty)
+            scorer.dirty.clear()
+        written = done = 0
+        try:
+            for i in range(0, max(len(ids), 1), SNAPSHOT_CHUNK):
+                async with self._state_lock:
+                    states = await asyncio.to_thread(export_series, scorer, ids[i:i + SNAPSHOT_CHUNK])
+                await self._write_states(states)
+                written += len(states)
+                done = i + SNAPSHOT_CHUNK
+        finally:
+            scorer.dirty.update(ids[done:])
+        return written
 
     async def _write_states(self, states: dict[str, bytes]) -> None:
         """State records to the partition of the series they belong to; returns once the broker has them."""
@@ -525,23 +542,16 @@ def slices_by_bytes(batch: list, limit: int) -> list[list]:
     return runs
 
 
-def dirty_in_chunks(scorer: ScoreStage, size: int):
-    """``scorer.export_dirty()`` in pieces of at most ``size`` series (the log sources come with the first).
-
-    A snapshot of many series then holds one piece of encoded state at a time. The series of a piece
-    whose write did not return (and of the pieces after it) stay dirty.
+def export_series(scorer: ScoreStage, series: list[str]) -> dict[str, bytes]:
+    """``scorer.export_dirty()`` of these series (and of the changed log sources); the series that changed
+    meanwhile stay dirty.
     """
-    ids = sorted(scorer.dirty)
-    done = 0
+    since = scorer.dirty
+    scorer.dirty = set(series)
     try:
-        for i in range(0, max(len(ids), 1), size):
-            scorer.dirty = set(ids[i:i + size])
-            states = scorer.export_dirty()
-            if states:
-                yield states
-            done = i + size
+        return scorer.export_dirty()
     finally:
-        scorer.dirty.update(ids[done:])
+        scorer.dirty = since
 
 
 def forget_log_state(scorer: ScoreStage, moved) -> None:

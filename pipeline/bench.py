@@ -102,7 +102,7 @@ def run_pipeline_benchmark(args: argparse.Namespace) -> int:
         collector = AnomalyCollector(bootstrap, settings.topics.anomalies)
         collector.start()
         live_seconds, per_second = 20, max(args.series, 1000)
-        for sec in range(live_seconds):
+        for _ in range(live_seconds):
             tick = time.time()
             spike_series = rng.randrange(args.series)
             msgs = lp_messages(args.series, tick, 1, args.per_message, rng, spikes={(0, spike_series): 500.0})
