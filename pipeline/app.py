@@ -410,6 +410,8 @@ class Worker:
         written = done = 0
         try:
             for i in range(0, max(len(ids), 1), SNAPSHOT_CHUNK):
+                if self._restoring:  # a rebalance began: what is left is saved after the restore
+                    break
                 async with self._state_lock:
                     states = await asyncio.to_thread(export_series, scorer, ids[i:i + SNAPSHOT_CHUNK])
                 await self._write_states(states)
