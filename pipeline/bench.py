@@ -19,7 +19,8 @@ import yaml
 from confluent_kafka import Producer
 
 from aiops.pipeline.config import load_settings
-from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, start_worker, stop_process, wait_healthy
+from aiops.pipeline.child_processes import stop_group
+from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, start_worker, wait_healthy
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
@@ -121,6 +122,6 @@ def run_pipeline_benchmark(args: argparse.Namespace) -> int:
               f"p50 {percentile(latencies, 50) * 1000:.0f} ms, p99 {percentile(latencies, 99) * 1000:.0f} ms")
         return 0
     finally:
-        stop_process(worker)
+        stop_group(worker, grace_s=5.0)
         if broker is not None:
             broker.stop()
