@@ -110,6 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a = sub.add_parser("ablation", help="the default with each detector removed in turn, and without the episode "
                                         "gate: families, SKAB F1, points/s (a few minutes)")
     a.add_argument("--config", type=Path)
+    a.add_argument("--only", nargs="+", metavar="VARIANT",
+                   help="run only these variants (as the table names them, e.g. default 'no hst' '+ lstm_ae')")
     a.set_defaults(func=ablation_command)
 
 
@@ -304,7 +306,7 @@ def ablation_command(args: argparse.Namespace) -> int:
 
     _quiet_logs()
     try:
-        return ablation_main(load_detection_config(args.config))
+        return ablation_main(load_detection_config(args.config), args.only)
     except (AiopsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

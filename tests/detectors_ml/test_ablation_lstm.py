@@ -42,3 +42,12 @@ def test_four_feature_false_alarms_count_episode_openings_of_clean_series():
         strict = multivariate_false_alarms(DetectionConfig(), n_series=1, points=3_000)
         loose = multivariate_false_alarms(DetectionConfig(threshold=0.9), n_series=1, points=3_000)
     assert 0.0 <= strict < loose
+
+
+def test_the_command_passes_only_and_refuses_an_unknown_variant_in_one_line(capsys):
+    from aiops.pipeline.cli import main as cli
+
+    assert cli(["ablation", "--only", "no such"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown variant(s) 'no such'") and "no episode gate" in err
+    assert "Traceback" not in err
