@@ -101,7 +101,7 @@ class TestOnline:
         clean = build_engine(whole)
         clean.process(events_for("s", X[:300], FEATS))
         after_clean = clean.process(events_for("s", X[301:], FEATS, start=301))[0]
-        charts = {"cusum", "mewma", "ewma"}
+        charts = {"cusum", "ewma"}
         assert {k: v for k, v in scores[301].raw.items() if k not in charts} == \
             {k: v for k, v in after_clean.raw.items() if k not in charts}
         assert set(after_clean.raw) > charts
@@ -277,12 +277,12 @@ class TestProfiles:
         other = engine.process(events_for("web", x, FEATS))[0]
         assert (first.threshold, set(first.detectors)) == (0.9, {"zscore"})
         assert second.threshold == 0.95 and other.threshold == cfg.threshold
-        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "mewma", "hst", "ewma"}
+        assert set(other.detectors) == {"zscore", "cusum", "mahalanobis", "hst", "ewma"}
 
     def test_univariate_series_skip_multivariate_banks(self):
         """A one-feature series runs the per-feature detectors only."""
         score = build_engine().process([Event("metric", "u", {}, 0.0, {"v": 1.0})])[0]
-        assert set(score.detectors) == {"zscore", "cusum", "mewma", "ewma"}
+        assert set(score.detectors) == {"zscore", "cusum", "ewma"}
 
 
 def _steps_of(n_series: int, n_steps: int, seed: int = 7, features=("v",)) -> list[list[Event]]:

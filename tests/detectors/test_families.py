@@ -166,7 +166,6 @@ class TestFamilies:
         """After 3 days the daily cycle is quiet; a daytime level at night is paged within 5 minutes."""
         check_bounds(results["daily_seasonal"])
 
-    @xfail("the weekly cycle still opens false episodes after a week (1.7 per 10k clean points)")
     def test_weekly_seasonal(self, results):
         """After a week the weekly cycle is quiet; a working day's level on a Saturday is paged within 10 minutes."""
         check_bounds(results["weekly_seasonal"])
