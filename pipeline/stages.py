@@ -60,6 +60,7 @@ class NormaliseStage:
         self.settings = settings
         self.guard = IngestGuard(settings.ingest)
         self.partitions = settings.kafka.partitions
+        self._partition_of: dict[str, int] = {}  # series id -> partition, bounded like the guard's series set
 
     def process(self, kind: Kind, messages: Iterable[RawMessage], *, now: float) -> NormalisedBatch:
         batch = NormalisedBatch()
@@ -69,7 +70,7 @@ class NormaliseStage:
             batch.skipped += result.skipped
             for event in result.events:
                 event.ingest_time = now
-                grouped[partition_for(event.series_id, self.partitions)].append(event)
+                grouped[self.partition_of(event.series_id)].append(event)
             for reject in result.rejects:
                 batch.dead_letters.append(
                     dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
@@ -77,6 +78,15 @@ class NormaliseStage:
                 )
         batch.events_by_partition = dict(grouped)
         return batch
+
+    def partition_of(self, series_id: str) -> int:
+        """``partition_for(series_id, partitions)``, remembered (a fleet sends the same series again and again)."""
+        known = self._partition_of.get(series_id)
+        if known is None:
+            if len(self._partition_of) >= self.guard.settings.max_series:
+                self._partition_of.clear()
+            known = self._partition_of[series_id] = partition_for(series_id, self.partitions)
+        return known
 
 
 def encode_events(events: list[Event]) -> bytes:
