@@ -11,7 +11,9 @@ worker processes in one consumer group, then:
    goes. Events/s are points the workers *finished* (the sum of their
    ``points_scored`` counters, sampled every 0.1 s), not points produced:
    the sustained rate is the slope of that sum between 10 % and 90 % of the
-   phase's points (start-up and tail left out);
+   phase's points (start-up and tail left out). Points per worker
+   CPU-second (``/proc/PID/stat``) tell what a worker does with a core of
+   its own on a machine shared with other work;
 3. latency: ``--latency-seconds`` of paced traffic at half the sustained rate
    (event time = send time) with two spikes a second on random series; the
    latency of an anomaly is the time the bench reads its record from the
@@ -24,6 +26,7 @@ worker processes in one consumer group, then:
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import time
 import urllib.request
@@ -94,6 +97,15 @@ def memory_kib(pid: int) -> tuple[int, int]:
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used, from ``/proc/PID/stat``; 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def sustained_rate(samples: list[tuple[float, int]], total: int, low: float = 0.1, high: float = 0.9) -> float:
     """Points per second between the first samples at ``low`` and ``high`` of ``total`` finished points.
 
@@ -136,6 +148,10 @@ class WorkerGroup:
                 return False
         return True
 
+    def cpu(self) -> float:
+        """CPU seconds the workers have used, summed."""
+        return sum(cpu_seconds(p.pid) for p in self.processes)
+
     def memory(self) -> list[tuple[int, int]]:
         return [memory_kib(p.pid) for p in self.processes]
 
@@ -167,6 +183,7 @@ class Figures:
     workers: int
     sustained: float  # points/s finished, all workers together
     overall: float  # points / (all scored - first produced)
+    per_cpu_second: float  # points / CPU seconds the workers used meanwhile (what a core would do, shared or not)
     points: int
     latencies: list[float]
     latency_rate: float
@@ -238,16 +255,17 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
         points = steps * args.series
         messages = lp_messages(args.series, start + args.warm_steps, steps, args.per_message, rng)
         samples: list[tuple[float, int]] = []
-        t0 = time.monotonic()
+        t0, cpu0 = time.monotonic(), group.cpu()
         send(messages)
         t1 = wait_scored(group, base + points, 1200, lambda t, n: samples.append((t, n - base)))
+        cpu = group.cpu() - cpu0
         memory = group.memory()
         sustained = sustained_rate(samples, points)
         say(f"{count} worker(s): {points:,} points, sustained {sustained:,.0f} points/s")
 
         latencies, rate = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
                                           sustained / 2, args, rng)
-        return Figures(count, sustained, points / (t1 - t0), points, latencies, rate,
+        return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, latencies, rate,
                        [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())])
     finally:
         for proc in group.processes:
@@ -296,7 +314,8 @@ def report(f: Figures, args: argparse.Namespace) -> list[str]:
     return [
         f"{f.workers} worker(s): sustained {f.sustained:,.0f} points/s scored ({per_worker:,.0f} per worker); "
         f"{f.overall:,.0f} points/s first produced to last scored ({f.points:,} points, {args.series:,} series, "
-        f"{args.per_message} points/message, {args.partitions} partitions)",
+        f"{args.per_message} points/message, {args.partitions} partitions); "
+        f"{f.per_cpu_second:,.0f} points per worker CPU-second",
         f"{f.workers} worker(s): event-to-anomaly latency at {f.latency_rate:,.0f} points/s (half the sustained "
         f"rate), {len(f.latencies)} anomalies: {lat}",
         f"{f.workers} worker(s): RSS per worker {rss}",
