@@ -59,8 +59,10 @@ class ApiTokenConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$")
-    scopes: list[Scope] = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.@-]+$",
+            description="who holds the token (recorded on every change it makes)")
+    scopes: list[Scope] = Field(min_length=1,
+            description="what it may do: read, silence, feedback, approve, admin (admin implies all)")
     token: SecretStr | None = Field(None, description="the token itself; write ${ENV_NAME}, never the value")
     sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="hex SHA-256 of the token instead")
 
@@ -86,7 +88,7 @@ class ApiConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    tokens: list[ApiTokenConfig] = Field(default_factory=list)
+    tokens: list[ApiTokenConfig] = Field(default_factory=list, description="bearer tokens the API accepts")
     public_metrics: bool = Field(False, description="serve /metrics without a token (for a scraper on a trusted net)")
 
     @field_validator("tokens")

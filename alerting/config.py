@@ -53,24 +53,27 @@ def parse_duration(value: Any) -> float:
 class FlappingConfig(_Model):
     """An alert that changes state more than ``max_changes`` times in ``window_s`` is held firing."""
 
-    enabled: bool = True
-    max_changes: int = Field(4, ge=1)
-    window_s: float = Field(3600.0, gt=0)
+    enabled: bool = Field(True, description="hold flapping alerts firing")
+    max_changes: int = Field(4, ge=1, description="state changes in the window that make an alert flapping")
+    window_s: float = Field(3600.0, gt=0, description="length of the window")
 
 
 class PolicyConfig(_Model):
     """How anomalies become alerts."""
 
-    alertname: str = "AnomalyDetected"
+    alertname: str = Field("AnomalyDetected", description="value of the alertname label of every alert")
     identifying_labels: list[str] | None = Field(
         None, description="entity labels copied into alert labels (and so the fingerprint); None: all")
     resolve_after_s: float = Field(300.0, gt=0, description="normal this long (event time) resolves an alert")
     resolve_after_silence_s: float | None = Field(
         None, gt=0, description="no anomaly for this long (processing time) resolves; None: resolve_after_s")
-    critical_score: float = Field(0.995, ge=0, le=1)
-    error_score: float = Field(0.95, ge=0, le=1)
-    summary: str = "{alertname}: {series_id} {kind} anomaly ({severity})"
-    description: str = "{observed_vs_expected}. {reason}"
+    critical_score: float = Field(0.995, ge=0, le=1, description="calibrated score from which an alert is critical")
+    error_score: float = Field(0.95, ge=0, le=1,
+            description="calibrated score from which an alert is error (below: warning)")
+    summary: str = Field("{alertname}: {series_id} {kind} anomaly ({severity})",
+            description="template of the summary annotation ({label} placeholders)")
+    description: str = Field("{observed_vs_expected}. {reason}",
+            description="template of the description annotation ({label} placeholders)")
     runbook_url: str | None = Field(None, description='template, e.g. "https://runbooks/{service}"')
     dashboard_url: str | None = Field(None, description='template, e.g. "https://grafana/d/x?var-host={host}"')
     max_anomaly_ids: int = Field(50, ge=1, description="anomaly ids kept per alert")
@@ -85,14 +88,20 @@ class RouteConfig(_Model):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    receiver: str | None = None
-    matchers: list[str] = Field(default_factory=list)
-    group_by: list[str] | None = None
-    group_wait_s: float | None = Field(None, ge=0)
-    group_interval_s: float | None = Field(None, gt=0)
-    repeat_interval_s: float | None = Field(None, gt=0)
-    continue_: bool = Field(False, alias="continue")
-    routes: list[RouteConfig] = Field(default_factory=list)
+    receiver: str | None = Field(None, description="receiver of the alerts this route matches (null: the parent's)")
+    matchers: list[str] = Field(default_factory=list,
+            description="label matchers that must all hold: name=value, name!=value, name=~regex, name!~regex")
+    group_by: list[str] | None = Field(None,
+            description="labels that split alerts into notification groups (null: the parent's)")
+    group_wait_s: float | None = Field(None, ge=0,
+            description="wait before a new group's first notification (null: the parent's)")
+    group_interval_s: float | None = Field(None, gt=0,
+            description="wait before notifying a group of changes (null: the parent's)")
+    repeat_interval_s: float | None = Field(None, gt=0,
+            description="wait before re-sending a group that did not change (null: the parent's)")
+    continue_: bool = Field(False, alias="continue", description="after this route matched, keep trying its siblings")
+    routes: list[RouteConfig] = Field(default_factory=list,
+            description="child routes, tried in order; the first that matches takes the alert")
 
     _matchers = field_validator("matchers")(check_matchers)
 
@@ -106,11 +115,13 @@ class RouteConfig(_Model):
 class RootRouteConfig(RouteConfig):
     """The root route: matches everything and sets every default."""
 
-    receiver: str = "default"
-    group_by: list[str] = Field(default_factory=lambda: ["alertname"])
-    group_wait_s: float = Field(30.0, ge=0)
-    group_interval_s: float = Field(300.0, gt=0)
-    repeat_interval_s: float = Field(4 * 3600.0, gt=0)
+    receiver: str = Field("default", description="receiver of the alerts no child route takes")
+    group_by: list[str] = Field(default_factory=lambda: ["alertname"],
+            description="labels that split alerts into notification groups (child routes inherit it)")
+    group_wait_s: float = Field(30.0, ge=0, description="wait before a new group's first notification")
+    group_interval_s: float = Field(300.0, gt=0, description="wait before notifying a group of changes")
+    repeat_interval_s: float = Field(4 * 3600.0, gt=0,
+            description="wait before re-sending a group that did not change")
 
 
 class ReceiverConfig(_Model):
@@ -119,16 +130,17 @@ class ReceiverConfig(_Model):
     Each sink entry is validated by its own model (``type`` picks it).
     """
 
-    name: str = Field(min_length=1)
-    sinks: list[SinkConfigUnion] = Field(default_factory=list)
+    name: str = Field(min_length=1, description="the name routes use")
+    sinks: list[SinkConfigUnion] = Field(default_factory=list,
+            description="where its notifications go; each item picks a sink by type")
 
 
 class InhibitRuleConfig(_Model):
     """A firing source alert mutes target alerts that share the ``equal`` labels."""
 
-    source_matchers: list[str] = Field(min_length=1)
-    target_matchers: list[str] = Field(min_length=1)
-    equal: list[str] = Field(default_factory=list)
+    source_matchers: list[str] = Field(min_length=1, description="matchers of the firing alert that mutes")
+    target_matchers: list[str] = Field(min_length=1, description="matchers of the alerts it mutes")
+    equal: list[str] = Field(default_factory=list, description="labels the two must share")
 
     _matchers = field_validator("source_matchers", "target_matchers")(check_matchers)
 
@@ -143,15 +155,18 @@ class MaintenanceWindowConfig(_Model):
     needs ``duration`` too.
     """
 
-    name: str
-    matchers: list[str] = Field(default_factory=list)
-    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=list)
-    start: str | None = Field(None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$")
-    cron: str | None = None
-    duration: float
-    tz: str = "UTC"
-    mute_alerts: bool = True
-    pause_learning: bool = True
+    name: str = Field(description="the window's name")
+    matchers: list[str] = Field(default_factory=list,
+            description="label matchers of the series and alerts it covers (empty: all)")
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(default_factory=list,
+            description="weekdays it starts on (with start)")
+    start: str | None = Field(None, pattern=r"^([01]?\d|2[0-3]):[0-5]\d$",
+            description="start time HH:MM in tz (with days)")
+    cron: str | None = Field(None, description="or a cron line \"MIN HOUR * * DOW\" for its start")
+    duration: float = Field(description="how long it lasts: seconds, or 90s, 15m, 2h, 1d (at most 7d)")
+    tz: str = Field("UTC", description="IANA time zone of start and cron")
+    mute_alerts: bool = Field(True, description="alerts of the covered series are not notified")
+    pause_learning: bool = Field(True, description="detectors do not learn from the covered series")
 
     _matchers = field_validator("matchers")(check_matchers)
 
@@ -195,10 +210,11 @@ class FeedbackConfig(_Model):
     """Feedback links and what a false positive does."""
 
     secret: SecretStr | None = Field(None, description="HMAC key of feedback links; None: random per process")
-    link_ttl_s: float = Field(7 * 86400.0, gt=0)
+    link_ttl_s: float = Field(7 * 86400.0, gt=0, description="feedback and approval links expire after this")
     suppress_repeat_s: float = Field(3600.0, ge=0, description="after a false positive, identical repeats are dropped")
     downgrade_for_s: float = Field(7 * 86400.0, ge=0, description="after that, severity is lowered this long")
-    downgrade_steps: int = Field(1, ge=0, le=3)
+    downgrade_steps: int = Field(1, ge=0, le=3,
+            description="severity levels an alert's repeats are lowered by after a false positive")
 
 
 class AlertingConfig(_Model):
@@ -208,10 +224,12 @@ class AlertingConfig(_Model):
     policy: PolicyConfig = PolicyConfig()
     route: RootRouteConfig = RootRouteConfig()
     receivers: list[ReceiverConfig] = Field(default_factory=lambda: [ReceiverConfig.model_validate(
-        {"name": "default", "sinks": [{"type": "console"}]})])
-    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list)
-    maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list)
-    silences: SilencesConfig = SilencesConfig()
+        {"name": "default", "sinks": [{"type": "console"}]})],
+            description="named destinations of notifications; routes name them")
+    inhibit_rules: list[InhibitRuleConfig] = Field(default_factory=list, description="firing alerts that mute others")
+    maintenance: list[MaintenanceWindowConfig] = Field(default_factory=list,
+            description="recurring maintenance windows")
+    silences: SilencesConfig = Field(SilencesConfig(), description="where silences are kept")
     feedback: FeedbackConfig = FeedbackConfig()
     remediation: RemediationConfig = RemediationConfig()
     delivery: DeliveryConfig = DeliveryConfig()

@@ -78,8 +78,8 @@ class DeliveryConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_attempts: int = Field(5, ge=1, description="failed tries on a working sink before dead-lettering")
-    backoff_base_s: float = Field(0.5, gt=0)
-    backoff_max_s: float = Field(30.0, gt=0)
+    backoff_base_s: float = Field(0.5, gt=0, description="wait before the first retry, doubled per attempt")
+    backoff_max_s: float = Field(30.0, gt=0, description="longest wait between retries")
     jitter: bool = Field(True, description="full jitter: sleep uniform(0, backoff)")
     breaker_threshold: int = Field(5, ge=1, description="consecutive failures that open a sink's breaker")
     breaker_reset_s: float = Field(15.0, gt=0, description="time open before one probe is let through")

@@ -48,13 +48,15 @@ def variants(config: DetectionConfig) -> list[tuple[str, DetectionConfig]]:
 def measure_variant(name: str, config: DetectionConfig, *, bench_points: int = 100_000) -> AblationRow:
     from aiops.detectors.backtest import read_csv
     from aiops.detectors.quality import measure_families
-    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
+    from aiops.detectors.skab import LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
+    from aiops.pipeline.datasets import SKAB
 
     report = measure_families(config)
     events = EventMetrics(0, 0, (), 0, 0)
     for r in report.results:
         events = events + r.events
-    files = labelled_files(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else []
+    data = SKAB.find()
+    files = labelled_files(data) if data is not None else []
     frames = [read_csv(p) for p in files]
     f1 = []
     for rows in (LEADERBOARD_TRAIN_ROWS, 0):

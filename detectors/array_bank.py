@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, ClassVar, Sequence
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.detectors.slots import SlotStore
 from aiops.detectors.config import describe_problems
@@ -23,7 +23,7 @@ class BankParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    min_count: int = 20
+    min_count: int = Field(20, description="points of a series learned before this detector's scores count")
 
 
 class ArrayBank:

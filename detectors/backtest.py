@@ -318,15 +318,34 @@ def file_labels(path: str | Path, frame: Frame,
     return FileLabels(None, None, "no labels")
 
 
+def iso_utc(seconds: float) -> str:
+    """Unix seconds in ISO 8601 UTC, microseconds only when there are any.
+
+    >>> iso_utc(1442484000.0), iso_utc(0.25)
+    ('2015-09-17T10:00:00Z', '1970-01-01T00:00:00.250000Z')
+    """
+    moment = datetime.fromtimestamp(seconds, timezone.utc)
+    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds").replace("+00:00", "Z")
+
+
+#: The columns of a scores file, in order.
+SCORE_COLUMNS = ("timestamp", "anomaly_score", "is_anomaly", "alert", "episode", "time")
+
+
 def write_scores(run: BacktestRun, path: Path) -> None:
-    """``timestamp,anomaly_score,is_anomaly,alert,episode`` per row, the timestamp as the input file wrote it."""
+    """``timestamp,anomaly_score,is_anomaly,alert,episode,time`` per row.
+
+    ``timestamp`` is the time as the input file wrote it (it joins back to the data and to label
+    windows), ``time`` the same instant in ISO 8601 UTC.
+    """
     with open(path, "w", newline="") as fh:
         w = csv.writer(fh)
-        w.writerow(["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"])
-        stamps = run.frame.stamps or [f"{t:.6f}".rstrip("0").rstrip(".") for t in run.frame.times.tolist()]
-        for t, s, f, a, e in zip(stamps, run.anomaly_score.tolist(), run.flagged.tolist(),
-                                 run.alert.tolist(), run.episode.tolist()):
-            w.writerow([t, f"{s:.9g}", int(f), int(a), e])
+        w.writerow(SCORE_COLUMNS)
+        times = run.frame.times.tolist()
+        stamps = run.frame.stamps or [f"{t:.6f}".rstrip("0").rstrip(".") for t in times]
+        for st, s, f, a, e, t in zip(stamps, run.anomaly_score.tolist(), run.flagged.tolist(),
+                                     run.alert.tolist(), run.episode.tolist(), times):
+            w.writerow([st, f"{s:.9g}", int(f), int(a), e, iso_utc(t)])
 
 
 def median_step(times: np.ndarray) -> float | None:

@@ -15,15 +15,59 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from aiops.pipeline.datasets import DATA_DIR_ENV
 from aiops.pipeline.errors import AiopsError, ConfigError
 
 if TYPE_CHECKING:
     from aiops.detectors.config import DetectionConfig
 
 
+#: Where ``--data`` is looked for when not given.
+SKAB_DEFAULT = f"default: ${DATA_DIR_ENV}/skab if set, else ./data/skab or ../shared/data/skab"
+
+
+BACKTEST_DESCRIPTION = """\
+Score CSV files strictly online, each row before it is learned from, by the engine the pipeline runs,
+then measure the flags against the files' labels (point-wise and per event, NAB scores with windows)."""
+
+BACKTEST_EPILOG = """\
+input columns (a header row; separator ',' ';' tab or '|', guessed from the header unless --sep):
+  timestamp     one of timestamp, datetime, time: Unix seconds or ISO 8601 (no zone: UTC);
+                rows are scored in time order
+  features      every other column, numbers (empty, nan, null: missing); one column is a
+                univariate series (timestamp,value), several are scored together as one
+                multivariate series (e.g. SKAB's eight sensors)
+  labels        anomaly, label, is_anomaly or changepoint (or the column --label-column names):
+                a number > 0 marks an anomalous row; never scored, only used to measure
+
+labels file (--nab-labels), NAB's combined_windows.json: an object of relative file path ->
+  list of [start, end] windows, times as in NAB ("2015-09-17 10:00:00.000000") or ISO 8601:
+    {"realKnownCause/machine_temperature_system_failure.csv":
+        [["2013-12-10 06:25:00.000000", "2013-12-12 05:35:00.000000"]]}
+  a file it lists is judged by its windows (its label column is ignored); other files by
+  their label column, else for false alarms only
+
+output, in --output-dir, per input file:
+  NAME.scores.csv  one row per input row, in time order:
+    timestamp      the row's time as the input file wrote it (joins back to the data and windows)
+    anomaly_score  the row's surprise given the past, in [0, 1) (what NAB's scorer thresholds)
+    is_anomaly     1 when the row is inside an anomaly episode
+    alert          1 on the row where an episode opens (what pages a person)
+    episode        the episode the row belongs to (0: none)
+    time           the row's time in ISO 8601 UTC
+  NAME.png         the series, its flags and labels (unless --no-plot)
+  printed: precision, recall, F1, false and missed alarm rates, events found, delays, NAB scores
+
+example:
+  aiops backtest data/valve1/*.csv --output-dir out/ --train data/anomaly-free/anomaly-free.csv
+  aiops backtest realKnownCause/*.csv --nab-labels labels/combined_windows.json --output-dir out/ --sweep"""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``backtest``, ``skab``, ``bench-detectors``, ``quality`` and ``ablation`` subcommands."""
-    p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels")
+    p = sub.add_parser("backtest", help="score CSV files strictly online and measure against their labels",
+                       description=BACKTEST_DESCRIPTION, epilog=BACKTEST_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--output-dir", required=True, type=Path)
     p.add_argument("--config", type=Path, help="YAML/JSON file: a whole configuration or its 'detection' section")
@@ -39,7 +83,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=backtest_command)
 
     s = sub.add_parser("skab", help="evaluate the default configuration on the SKAB benchmark")
-    s.add_argument("--data", type=Path, default=None, help="SKAB data folder (valve1/, valve2/, other/)")
+    s.add_argument("--data", type=Path, default=None,
+                   help=f"SKAB data folder (valve1/, valve2/, other/; {SKAB_DEFAULT})")
     s.add_argument("--config", type=Path)
     s.add_argument("--train-rows", type=int, nargs="+", default=None,
                    help="rows at the start of each file used as training (default: 400 as the leaderboard, then 0)")
@@ -56,6 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                        "the scenario family table, SKAB")
     q.add_argument("--config", type=Path)
     q.add_argument("--no-skab", action="store_true", help="skip the SKAB summary line")
+    q.add_argument("--data", type=Path, default=None, help=f"SKAB data folder of the SKAB line ({SKAB_DEFAULT})")
     q.add_argument("--family", nargs="+", metavar="NAME", help="score only these scenario families")
     q.add_argument("--seed", type=int, default=0, help="seed of the scenario families")
     q.set_defaults(func=quality_command)
@@ -183,11 +229,12 @@ def backtest_command(args: argparse.Namespace) -> int:
 
 
 def skab_command(args: argparse.Namespace) -> int:
-    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, format_results, labelled_files, run_skab
+    from aiops.detectors.skab import LEADERBOARD_TRAIN_ROWS, format_results, labelled_files, run_skab
+    from aiops.pipeline.datasets import SKAB
 
     _quiet_logs()
-    data = args.data or DEFAULT_DATA
     try:
+        data = SKAB.locate(args.data)
         config = load_detection_config(args.config)
         for rows in args.train_rows if args.train_rows is not None else [LEADERBOARD_TRAIN_ROWS, 0]:
             start = time.perf_counter()
@@ -223,6 +270,7 @@ def bench_command(args: argparse.Namespace) -> int:
 
 def quality_command(args: argparse.Namespace) -> int:
     from aiops.detectors.quality import format_families, format_report, measure, measure_families, skab_line
+    from aiops.pipeline.datasets import SKAB
 
     _quiet_logs()
     try:
@@ -232,7 +280,7 @@ def quality_command(args: argparse.Namespace) -> int:
             print()
         print(format_families(measure_families(config, seed=args.seed, names=args.family)))
         if not args.no_skab:
-            print(skab_line(config))
+            print(skab_line(config, data=SKAB.locate(args.data) if args.data else None))
     except (AiopsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

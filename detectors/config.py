@@ -51,10 +51,13 @@ def _describe(exc: ValidationError, prefix: str) -> str:
 class DetectorSpec(_Section):
     """One detector of the ensemble: which bank (``type``), its label, weight and parameters."""
 
-    type: str
+    type: str = Field(
+            description="the detector bank: zscore, cusum, mahalanobis, mewma, hst, ewma, river, pyod, lstm_ae, or one "
+                        "installed as a plugin")
     name: str | None = Field(None, description="label in scores (default: the type)")
     weight: float = Field(1.0, ge=0.0, description="weight in weighted_mean and vote")
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(default_factory=dict,
+            description="the bank's parameters (its keys are listed per type below)")
 
     @property
     def key(self) -> str:
@@ -116,7 +119,9 @@ class CalibrationConfig(_Section):
 class EnsembleConfig(_Section):
     """How the detectors' calibrated scores combine into one."""
 
-    method: Literal["max", "mean", "weighted_mean", "vote"] = "max"
+    method: Literal["max", "mean", "weighted_mean", "vote"] = Field("max",
+            description="how the detectors' calibrated scores combine: the largest, the mean, the weighted mean, or a "
+                        "weighted vote (see quorum)")
     quorum: float = Field(
         0.5, gt=0.0, le=1.0, description="vote: share of total weight that must agree (score = the level they reach)"
     )
@@ -126,7 +131,7 @@ class FeedbackConfig(_Section):
     """How SRE verdicts move one series' threshold."""
 
     notch: float = Field(0.5, gt=0.0, lt=1.0, description="a false positive multiplies the tail (1 - threshold) by this")
-    max_notches: int = Field(6, ge=0)
+    max_notches: int = Field(6, ge=0, description="most notches false positives may move one series' threshold")
 
 
 class EpisodeConfig(_Section):
@@ -158,7 +163,8 @@ class MatchRule(_Section):
     """Which series a profile applies to; every given condition must hold (regexes, full match)."""
 
     series: str | None = Field(None, description="regex on the series id")
-    source: Literal["metric", "log"] | None = None
+    source: Literal["metric", "log"] | None = Field(None,
+            description="only events of this source, metric or log (null: both)")
     labels: dict[str, str] = Field(default_factory=dict, description="label name -> regex on its value")
 
     @field_validator("series")
@@ -196,11 +202,13 @@ def _compile(pattern: str) -> re.Pattern[str]:
 class Profile(_Section):
     """Overrides for the series a rule matches; unset fields keep the top-level value."""
 
-    name: str | None = None
+    name: str | None = Field(None, description="a label for the profile")
     match: MatchRule = MatchRule()
-    detectors: list[DetectorSpec] | None = None
-    threshold: float | None = Field(None, gt=0.0, lt=1.0)
-    warmup: int | None = Field(None, ge=0)
+    detectors: list[DetectorSpec] | None = Field(None,
+            description="the detectors of the matched series (null: detection.detectors)")
+    threshold: float | None = Field(None, gt=0.0, lt=1.0,
+            description="the threshold of the matched series (null: detection.threshold)")
+    warmup: int | None = Field(None, ge=0, description="the warm-up of the matched series (null: detection.warmup)")
     ensemble: EnsembleConfig | None = None
 
 
@@ -219,7 +227,8 @@ def _default_detectors() -> list[DetectorSpec]:
 class DetectionConfig(_Section):
     """The whole detection section of the configuration file."""
 
-    detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1)
+    detectors: list[DetectorSpec] = Field(default_factory=_default_detectors, min_length=1,
+            description="the detector ensemble every series is scored with; each item picks a bank by type")
     ensemble: EnsembleConfig = EnsembleConfig()
     # 0.99995 with the streamed Pareto tail, the default detectors and learn_delay 30, measured as flagged points
     # before episodes existed (``python -m aiops.detectors.quality``, 3 x 20k points per case; it now counts

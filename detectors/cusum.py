@@ -36,8 +36,8 @@ class CusumParams(BankParams):
     drift: float = Field(0.5, ge=0.0, description="k: residual (in sds) a point must exceed to add evidence")
     reset: float = Field(8.0, gt=0.0, description="h: sum beyond which the alarm fires and the sums restart")
     clip: float | None = Field(4.0, gt=0.0, description="residuals (in sds) are clipped to this in the sums carried forward and in learning")
-    rel_floor: float = Field(1e-3, ge=0.0)
-    abs_floor: float = Field(1e-9, ge=0.0)
+    rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant series")
+    abs_floor: float = Field(1e-9, ge=0.0, description="absolute sd floor, added to the relative one")
 
 
 class CusumBank(BaselineBank):

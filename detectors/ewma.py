@@ -53,7 +53,7 @@ class EwmaParams(BankParams):
     despike: bool = Field(True, description="the chart smooths the median of the last three residuals: a lone "
                                             "spike (the point detectors report it) does not echo in it")
     rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant sensors")
-    abs_floor: float = Field(1e-9, ge=0.0)
+    abs_floor: float = Field(1e-9, ge=0.0, description="absolute sd floor, added to the relative one")
 
 
 class EwmaBank(BaselineBank):

@@ -31,12 +31,12 @@ from aiops.detectors.base import BankScores
 
 
 class HSTParams(BankParams):
-    min_count: int = 0
-    n_trees: int = Field(10, ge=1, le=100)
-    height: int = Field(5, ge=1, le=12)
+    min_count: int = Field(0, description="points of a series learned before this detector's scores count")
+    n_trees: int = Field(10, ge=1, le=100, description="half-space trees per series")
+    height: int = Field(5, ge=1, le=12, description="depth of each tree")
     window_size: int = Field(100, ge=2, description="points per mass window")
     padding: float = Field(0.15, ge=0.0, lt=0.5, description="split points avoid this share of each node's edges")
-    seed: int = 42
+    seed: int = Field(42, description="random seed of the trees' split points")
     beyond_range: bool = Field(
         True, description="a point outside the range seen so far adds its distance beyond it (in spans of that "
                           "range) to the score, which the trees alone bound by 1 (False: the trees' score only)")

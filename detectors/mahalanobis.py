@@ -31,11 +31,11 @@ from aiops.detectors.base import BankScores
 
 
 class MahalanobisParams(BankParams):
-    min_count: int = 30
+    min_count: int = Field(30, description="points of a series learned before this detector's scores count")
     alpha: float = Field(0.0005, gt=0.0, le=1.0, description="weight of a new point once past the cumulative start")
     shrinkage: float = Field(0.1, ge=0.0, le=1.0, description="pull of the covariance towards its diagonal")
     rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant sensors")
-    abs_floor: float = Field(1e-9, ge=0.0)
+    abs_floor: float = Field(1e-9, ge=0.0, description="absolute sd floor, added to the relative one")
     clip: float | None = Field(6.0, gt=0.0, description="points further than this (sqrt T2 per feature) learn less")
     width: float = Field(3.0, gt=0.0, description="expected range is mean +- width * sd")
 

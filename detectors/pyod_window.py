@@ -48,7 +48,8 @@ class PyODConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["ecod", "copod", "iforest"] = "ecod"
+    model: Literal["ecod", "copod", "iforest"] = Field("ecod",
+            description="the PyOD model: ECOD, COPOD or isolation forest")
     window_size: int = Field(256, ge=8, description="recent learned points kept per series")
     min_points: int = Field(32, ge=4, description="points needed before the first fit")
     refit_every: int = Field(64, ge=1, description="refit after this many newly learned points")
@@ -62,7 +63,7 @@ class PyODConfig(BaseModel):
     fast_ecdf: bool = Field(
         True, description="ecod/copod: score from the fit's sorted columns (same numbers as decision_function, faster)"
     )
-    seed: int = 0
+    seed: int = Field(0, description="random seed (isolation forest)")
 
 
 class PyODInputError(InputError):

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -284,14 +285,16 @@ def format_families(report: FamilyReport) -> str:
     return "\n".join(lines)
 
 
-def skab_line(config: DetectionConfig | None = None) -> str:
-    """The ensemble's SKAB figures under both protocols, one line (empty when the data is not there)."""
+def skab_line(config: DetectionConfig | None = None, *, data: Path | None = None) -> str:
+    """The ensemble's SKAB figures under both protocols, one line (how to get the data when it is not there)."""
     from aiops.detectors.backtest import read_csv
-    from aiops.detectors.skab import DEFAULT_DATA, LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
+    from aiops.detectors.skab import LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
+    from aiops.pipeline.datasets import SKAB
 
-    files = labelled_files(DEFAULT_DATA) if DEFAULT_DATA.is_dir() else []
+    data = data or SKAB.find()
+    files = labelled_files(data) if data is not None else []
     if not files:
-        return f"SKAB: no data at {DEFAULT_DATA}"
+        return f"SKAB: no data found; {SKAB.how_to_get()}"
     config = config or DetectionConfig()
     frames = [read_csv(p) for p in files]
     parts = []

@@ -58,7 +58,8 @@ class RiverParams(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    model: Literal["HalfSpaceTrees", "GaussianScorer", "PredictiveAnomalyDetection", "PageHinkley"] = "HalfSpaceTrees"
+    model: Literal["HalfSpaceTrees", "GaussianScorer", "PredictiveAnomalyDetection", "PageHinkley"] = Field(
+        "HalfSpaceTrees", description="the River estimator each series gets")
     scale: bool = Field(True, description="HalfSpaceTrees: MinMaxScaler first (the trees expect [0, 1] features)")
     forecaster: Literal["HoltWinters", "SNARIMAX"] = Field("HoltWinters",
                                                           description="PredictiveAnomalyDetection's forecaster")

@@ -19,8 +19,6 @@ from aiops.detectors.backtest import Frame, read_csv, run_backtests
 from aiops.detectors.config import DetectionConfig, DetectorSpec
 from aiops.detectors.metrics import BinaryMetrics, binary_metrics, nab_score
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "skab"
-
 
 @dataclass(frozen=True)
 class SkabResult:

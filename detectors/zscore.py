@@ -28,7 +28,7 @@ class ZScoreParams(BankParams):
     alpha: float = Field(0.005, gt=0.0, le=1.0, description="weight of a new point in the baseline")
     clip: float | None = Field(4.0, gt=0.0, description="learning clips residuals beyond this many sds")
     rel_floor: float = Field(1e-3, ge=0.0, description="sd floor relative to the level, for near-constant series")
-    abs_floor: float = Field(1e-9, ge=0.0)
+    abs_floor: float = Field(1e-9, ge=0.0, description="absolute sd floor, added to the relative one")
     width: float = Field(3.0, gt=0.0, description="expected range is mean +- width * sd")
     period_s: float | None = Field(None, gt=0.0, description="season length in seconds (e.g. 86400); None: no season")
     buckets: int = Field(24, ge=1, le=1024, description="phases per season, each with its own baseline")

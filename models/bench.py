@@ -239,8 +239,9 @@ def bench_shapes(args: argparse.Namespace) -> None:
     from aiops.models.data import History, read_history
     from aiops.models.lstm_ae import LSTMAutoencoder
     from aiops.models.train import windows_from_histories
+    from aiops.pipeline.datasets import SKAB
 
-    free = read_history(args.data / "anomaly-free" / "anomaly-free.csv")
+    free = read_history(SKAB.locate(args.data) / "anomaly-free" / "anomaly-free.csv")
     cut = int(len(free.values) * 0.8)
     print(f"shapes: trained on the first {cut} rows of SKAB anomaly-free, errors on the other "
           f"{len(free.values) - cut} (standard units; each series standardised on its training part; at most "
@@ -339,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shapes", nargs="*", default=[], metavar="WxHxL", help="compare model shapes on SKAB")
     parser.add_argument("--shape-epochs", type=int, default=10)
     parser.add_argument("--shape-windows", type=int, default=4000, help="most windows trained on and tested per shape")
-    parser.add_argument("--data", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "data" / "skab")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="SKAB folder (default: $AIOPS_DATA_DIR/skab if set, else ./data/skab or ../shared/data/skab)")
     parser.add_argument("--engine", action="store_true", help="the whole engine with and without lstm_ae")
     parser.add_argument("--engine-series", type=int, default=1000)
     parser.add_argument("--engine-points", type=int, default=200_000)

@@ -83,7 +83,7 @@ def list_handler(args: argparse.Namespace) -> int:
     print(f"{'name':<20} {'version':>7} {'window':>6} {'windows':>8} {'val_error':>10}  {'data range (UTC)':<35} "
           f"{'from':<8}created  features")
     for m in metas:
-        span = f"{_stamp(m.data_first)}..{_stamp(m.data_last)}"
+        span = f"{_stamp(m.data_first)}/{_stamp(m.data_last)}"  # an ISO 8601 interval
         val = f"{m.val_error:.5f}" if m.val_error is not None else "-"
         print(f"{m.name:<20} {m.version:>7} {m.window:>6} {m.n_windows:>8} {val:>10}  {span:<35} "
               f"{m.trained_from:<8}{m.created_at}  "
@@ -94,7 +94,7 @@ def list_handler(args: argparse.Namespace) -> int:
 def _stamp(value: float | None) -> str:
     if value is None:
         return "?"
-    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%d %H:%M")
+    return datetime.fromtimestamp(value, timezone.utc).strftime("%Y-%m-%dT%H:%MZ")  # ISO 8601, to the minute
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -29,9 +29,9 @@ class CheckpointRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dir: str
-    name: str
-    version: str = "latest"
+    dir: str = Field(description="model registry directory")
+    name: str = Field(description="model name in the registry")
+    version: str = Field("latest", description="version to load (latest: the newest)")
 
 
 class SaveRef(BaseModel):
@@ -39,8 +39,8 @@ class SaveRef(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dir: str
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    dir: str = Field(description="model registry directory")
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="model name in the registry (letters, digits, _ . -)")
 
 
 class LSTMAEConfig(BaseModel):
@@ -59,8 +59,8 @@ class LSTMAEConfig(BaseModel):
     reverse: bool = Field(
         True, description="decode the window from its last point backwards (scoring the last point costs one step)")
     epochs: int = Field(20, ge=1, description="most passes over the training windows")
-    batch_size: int = Field(64, ge=1)
-    lr: float = Field(3e-3, gt=0)
+    batch_size: int = Field(64, ge=1, description="training windows per optimiser step")
+    lr: float = Field(3e-3, gt=0, description="learning rate of the Adam optimiser")
     patience: int = Field(3, ge=1, description="epochs without validation gain before stopping")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="latest share of windows kept for validation")
     # the first model trains on a full reservoir: on SKAB (`aiops skab`, the default detectors + lstm_ae) the
@@ -89,7 +89,8 @@ class LSTMAEConfig(BaseModel):
     torch_threads: int = Field(
         1, ge=0, description="torch intra-op threads set when the bank is built (0: leave torch's setting); "
                              "small models score fastest on one thread, and the worker's other banks need the rest")
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field("auto",
+            description="where the model runs: auto (the GPU when there is one), cpu or cuda")
     background: bool = Field(
         True, description="train while scoring goes on, where train_in says (False: inline, for tests and backtests)")
     # a thread of the scoring process competes with scoring for the GIL. `python -m aiops.models.bench --engine`,
@@ -102,7 +103,7 @@ class LSTMAEConfig(BaseModel):
                                "shared by every bank of the process) or a thread of the scoring process")
     retry_seconds: float = Field(
         60.0, gt=0, description="after a failed training, the soonest the next one starts (when it is due)")
-    seed: int = 0
+    seed: int = Field(0, description="random seed of weight initialisation and training")
 
     @model_validator(mode="after")
     def _reservoir_holds_the_first_training(self) -> LSTMAEConfig:

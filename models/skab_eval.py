@@ -35,10 +35,10 @@ from aiops.models.config import LSTMAEConfig
 from aiops.models.data import History, read_history
 from aiops.models.registry import CheckpointRegistry
 from aiops.models.train import train_histories
+from aiops.pipeline.datasets import SKAB, DataNotFound
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "skab"
 GROUPS = ("valve1", "valve2", "other")
 
 
@@ -155,7 +155,9 @@ def evaluate_per_series(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m aiops.models.skab_eval", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="SKAB folder (with anomaly-free/, valve1/...)")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="SKAB folder (with anomaly-free/, valve1/...; default: $AIOPS_DATA_DIR/skab "
+                             "if set, else ./data/skab or ../shared/data/skab)")
     shape = LSTMAEConfig()
     parser.add_argument("--window", type=int, default=shape.window)
     parser.add_argument("--epochs", type=int, default=10)
@@ -172,6 +174,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))
+    try:
+        args.data = SKAB.locate(args.data)
+    except DataNotFound as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     free = read_history(args.data / "anomaly-free" / "anomaly-free.csv")
     cut = int(len(free.values) * 0.8)

@@ -33,8 +33,10 @@ import structlog
 from aiops.pipeline import state_codec
 from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.config import Settings
+from aiops.pipeline.consumer_lag import ConsumerLagCollector
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
+from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.stages import (
     NormaliseStage,
@@ -44,6 +46,7 @@ from aiops.pipeline.stages import (
     event_records,
     state_series_id,
 )
+from aiops.pipeline.score_writer import score_writer_for
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.self_metrics import WorkerMetrics
 from aiops.pipeline.stats import WorkerStats
@@ -86,6 +89,7 @@ class Worker:
         self.normaliser = NormaliseStage(settings)
         self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting)
         self._series_counted_at = 0.0
+        self.score_writer = score_writer_for(settings.score_output, self.metrics.registry)
         self.scorer: ScoreStage | None = None
         k = settings.kafka
         self.app = faust.App(
@@ -106,6 +110,7 @@ class Worker:
             producer_linger_ms=5,
         )
         self.app.conf.aiops_fetch_max_wait_ms = k.fetch_max_wait_ms
+        self.metrics.registry.register(ConsumerLagCollector(self.app))
         t = settings.topics
         raw = {"value_serializer": "raw", "key_serializer": "raw"}
         self.metrics_topic = self.app.topic(t.metrics, **raw)
@@ -124,6 +129,9 @@ class Worker:
         self.alerting_restored = False  # the alerting state was read back (or there was none): it may be saved
         self._restoring = 0  # restores under way: no snapshot overwrites state not yet read back
         self.ready = False  # partitions assigned and their state restored
+        # Faust resumes fetching before the assignment's restore is done: no batch is scored or alerted until then.
+        self._restored = asyncio.Event()
+        self.events_owned: set[int] = set()  # events partitions of the current assignment
 
     # -- agents -------------------------------------------------------------------
 
@@ -156,6 +164,9 @@ class Worker:
         @app.timer(w.snapshot_interval_s)
         async def snapshot():
             await self.snapshot_state()
+
+        if self.score_writer is not None:
+            app.task(self.score_writer.run)
 
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_partitions_revoked.connect(self._on_revoked)
@@ -207,6 +218,8 @@ class Worker:
         self.stats.duplicates += result.skipped
 
     async def score_and_forward(self, batch) -> None:
+        await self._restored.wait()
+        batch = [r for r in batch if r.message.partition in self.events_owned]  # none of a partition moved away
         now = time.time()
         scorer = self.ensure_scorer()
         self.metrics.messages_in(self.settings.topics.events, len(batch))
@@ -287,6 +300,9 @@ class Worker:
         """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
         if self.alert_handler is None:
             return
+        await self._restored.wait()
+        if not self.owns_alerting:  # taken before the anomalies partition moved away
+            return
         self.metrics.messages_in(self.settings.topics.anomalies, len(batch))
         anomalies, parsed = [], []
         for record in batch:
@@ -332,7 +348,8 @@ class Worker:
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
             learn_filter = self.alerting.should_learn if self.alerting is not None else None
-            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter)
+            on_scored = self.score_writer.offer if self.score_writer is not None else None
+            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
         return self.scorer
 
     # -- state ------------------------------------------------------------------
@@ -365,14 +382,17 @@ class Worker:
         self.metrics.records_out(self.settings.topics.state, len(states))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
+        self._restored.clear()
         self._restoring += 1
         try:
             await self._restore(assigned)
         finally:
             self._restoring -= 1
+            self._restored.set()
 
     async def _restore(self, assigned) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
+        self.events_owned = set(parts)
         self.owns_alerting = any(tp.topic == self.settings.topics.anomalies for tp in assigned)
         wanted = set(parts)
         if self.owns_alerting:
@@ -435,6 +455,7 @@ class Worker:
         async with self._state_lock:
             gone = [sid for sid in self.scorer.engine.series_ids() if partition_for(sid, n) in parts]
             self.scorer.engine.forget(gone)
+            forget_log_state(self.scorer, lambda key: partition_for(key, n) in parts)
         log.info("state.released", partitions=sorted(parts), series=len(gone))
 
     async def _on_shutdown(self, app, **kwargs) -> None:
@@ -442,6 +463,17 @@ class Worker:
             await self.snapshot_state()
         except Exception as exc:  # the broker may already be gone
             log.warning("state.snapshot_failed", error=str(exc))
+        if self.score_writer is not None:
+            await self.score_writer.close()
+
+
+def forget_log_state(scorer: ScoreStage, moved) -> None:
+    """Drop the log windows and log sources whose key ``moved(key)`` says went to another worker."""
+    state = scorer.log_windows.export_state()
+    kept = {key: window for key, window in state["series"].items() if not moved(key)}
+    if len(kept) != len(state["series"]):
+        scorer.log_windows = LogWindowAggregator.from_state({**state, "series": kept})
+    scorer.log_intelligence.forget([key for key in scorer.log_intelligence.keys() if moved(key)])
 
 
 def _as_bytes(value: Any) -> bytes:

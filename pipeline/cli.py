@@ -5,6 +5,7 @@
     aiops generate ...               synthetic fleet traffic with injected anomalies and ground truth
     aiops backtest FILE...           the detector stack, strictly online, over CSV files
     aiops config validate FILE       check a configuration file
+    aiops config reference           every configuration key, as Markdown
     aiops bench pipeline             end-to-end throughput and latency through a real broker
     aiops --version                  the installed version
 
@@ -68,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("file")
     v.add_argument("--show", action="store_true", help="print the effective configuration (secrets redacted)")
     v.set_defaults(func=cmd_config_validate)
+    r = csub.add_parser("reference", help="every configuration key as Markdown: type, default, meaning")
+    r.add_argument("--out", help="write it to this file (default: standard output)")
+    r.set_defaults(func=cmd_config_reference)
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
@@ -124,6 +128,15 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
     print(f"{args.file}: valid (config hash {settings.digest()})")
     if args.show:
         print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def cmd_config_reference(args: argparse.Namespace) -> int:
+    from aiops.pipeline.config_reference import write_reference
+
+    text = write_reference(args.out)
+    if args.out is None:
+        sys.stdout.write(text)
     return 0
 
 

@@ -33,6 +33,7 @@ from aiops.alerting.config import AlertingConfig
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.logs.config import LogsConfig
 from aiops.pipeline.errors import ConfigError
+from aiops.pipeline.score_writer import ScoreOutputSettings
 
 
 class _Section(BaseModel):
@@ -59,18 +60,26 @@ def librdkafka_security(protocol: str, mechanism: str | None, username: str | No
 class KafkaSettings(_Section):
     """Where the broker is and how to talk to it (librdkafka-style security settings)."""
 
-    bootstrap_servers: str = "127.0.0.1:9092"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
-    ssl_cafile: str | None = None
-    ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
-    client_id: str = "aiops"
-    group_id: str = "aiops-worker"
-    session_timeout_s: float = Field(10.0, gt=0)
-    rebalance_timeout_s: float = Field(12.0, gt=0)
+    bootstrap_servers: str = Field("127.0.0.1:9092",
+        description="comma-separated host:port list of the brokers to start from")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field("PLAINTEXT",
+        description="how the clients talk to the brokers: plain or TLS, with or without SASL")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(None,
+        description="SASL mechanism for SASL_PLAINTEXT and SASL_SSL (null: no SASL)")
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None,
+        description="SASL password; write ${NAME} (environment) or ${file:/path}, never the value")
+    ssl_cafile: str | None = Field(None,
+        description="CA bundle that signed the brokers' certificates (null: the system CAs)")
+    ssl_certfile: str | None = Field(None, description="client certificate, for brokers that require mutual TLS")
+    ssl_keyfile: str | None = Field(None, description="private key of the client certificate")
+    client_id: str = Field("aiops", description="client id the worker's Kafka clients send (broker logs and quotas)")
+    group_id: str = Field("aiops-worker",
+        description="consumer group the workers share; workers of one group split the partitions")
+    session_timeout_s: float = Field(10.0, gt=0,
+        description="consumer-group session timeout: a worker silent this long loses its partitions")
+    rebalance_timeout_s: float = Field(12.0, gt=0,
+        description="longest the group waits for members to rejoin during a rebalance")
     fetch_max_wait_ms: int = Field(
         100, ge=1, le=30_000, description="longest a fetch waits on an idle partition (latency on brokers that hold fetches)")
     partitions: int = Field(4, ge=1, description="partitions for the topics the worker creates")
@@ -94,17 +103,19 @@ class KafkaSettings(_Section):
 class TopicSettings(_Section):
     """Topic names (the defaults of DESIGN.md)."""
 
-    metrics: str = "metrics.raw"
-    logs: str = "logs.raw"
-    events: str = "events"
-    scores: str = "scores"
-    anomalies: str = "anomalies"
-    alerts: str = "alerts"
-    deadletter: str = "deadletter"
-    feedback: str = "feedback"
-    state: str = "detector.state"
-    actions: str = "actions.requested"
-    audit: str = "actions.audit"
+    metrics: str = Field("metrics.raw", description="topic the worker reads metrics from (JSON, Influx line protocol)")
+    logs: str = Field("logs.raw", description="topic the worker reads log records from (JSON logs, syslog)")
+    events: str = Field("events", description="normalised events, keyed by series id (written and read by the worker)")
+    scores: str = Field("scores", description="per-point scores the worker writes")
+    anomalies: str = Field("anomalies", description="anomalies the worker writes, read by alerting")
+    alerts: str = Field("alerts", description="alerts the worker writes")
+    deadletter: str = Field("deadletter",
+        description="records that could not be parsed, scored or delivered, with the reason and origin")
+    feedback: str = Field("feedback", description="SRE verdicts (false or true positive) the worker reads")
+    state: str = Field("detector.state",
+        description="per-series state snapshots (compacted; restored on start and rebalance)")
+    actions: str = Field("actions.requested", description="remediation actions requested")
+    audit: str = Field("actions.audit", description="audit trail of remediation actions")
 
 
 class IngestSettings(_Section):
@@ -120,7 +131,8 @@ class IngestSettings(_Section):
     max_event_bytes: int = Field(
         64 * 1024, ge=1024, le=512 * 1024,
         description="an event still larger once cut (names, many features) is dead-lettered with the reason")
-    default_timezone: str = "UTC"
+    default_timezone: str = Field("UTC",
+        description="time zone of timestamps that carry none (RFC 3164 syslog), as an IANA name")
 
 
 class WorkerSettings(_Section):
@@ -135,14 +147,18 @@ class WorkerSettings(_Section):
     max_record_bytes: int = Field(
         900_000, ge=64 * 1024, le=1_000_000,
         description="largest record the worker writes; events records are split to stay under it")
-    web_port: int = Field(6066, ge=0, le=65535)
-    web_host: str = "127.0.0.1"
-    data_dir: str = "var/aiops"
+    web_port: int = Field(6066, ge=0, le=65535,
+        description="port of /metrics, /healthz, /ready and the alerting API (0: no HTTP server)")
+    web_host: str = Field("127.0.0.1", description="address the HTTP server binds; a non-loopback one needs API tokens")
+    data_dir: str = Field("var/aiops",
+        description="local directory of the worker's Faust data (created at start; keep it on a persistent volume)")
 
 
 class LoggingSettings(_Section):
-    level: Literal["debug", "info", "warning", "error"] = "info"
-    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = Field("info",
+        description="least level of the worker's log lines")
+    format: Literal["json", "console"] = Field("json",
+        description="json: one JSON object per line; console: readable lines")
 
 
 class Settings(_Section):
@@ -156,6 +172,7 @@ class Settings(_Section):
     detection: DetectionConfig = DetectionConfig()
     logs: LogsConfig = LogsConfig()
     alerting: AlertingConfig = AlertingConfig()
+    score_output: ScoreOutputSettings = ScoreOutputSettings()
 
     def digest(self) -> str:
         """A short hash of the effective configuration, logged whenever one is applied."""

@@ -1,7 +1,9 @@
 """The embedded demo: a broker, a worker, a fleet's traffic with injected anomalies, alerts live.
 
 Everything runs on 127.0.0.1 and stops at the end (``--duration`` or Ctrl-C),
-then a summary compares what was found with what was injected.
+then a summary compares what was found with what was injected. SIGTERM, or
+Ctrl-C before live traffic, stops at once; either way the worker's process
+group and the broker are gone within 10 s.
 """
 
 from __future__ import annotations
@@ -15,12 +17,14 @@ import sys
 import threading
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from aiops.pipeline.child_processes import reap_group, start_group, terminate_group
 from aiops.pipeline.config import load_settings, parse_settings
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
@@ -187,33 +191,76 @@ def fetch_health(port: int, *, timeout_s: float) -> dict[str, Any]:
         return json.loads(resp.read())
 
 
-def worker_stats(port: int) -> dict[str, Any]:
+def worker_stats(port: int, timeout_s: float = 2.0) -> dict[str, Any]:
     try:
-        return fetch_health(port, timeout_s=2)
+        return fetch_health(port, timeout_s=timeout_s)
     except OSError:
         return {}
 
 
 def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
-    """The worker as a child process: alerts on our stdout, its own logs to a file."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config_path)],
-        stdout=None, stderr=open(log_path, "ab"), stdin=subprocess.DEVNULL,
-    )
+    """The worker as a child process leading its own group: alerts on our stdout, its own logs to a file.
+
+    A Ctrl-C at the terminal reaches the demo only; the demo stops the worker's whole group.
+    """
+    with open(log_path, "ab") as log_file:
+        return start_group([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config_path)],
+                           stdout=None, stderr=log_file, stdin=subprocess.DEVNULL)
 
 
-def stop_process(proc: subprocess.Popen, timeout_s: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
+#: Seconds the worker gets to stop after SIGTERM before its group is killed (it saves its state snapshot
+#: first, in well under a second); the broker gets what is left of ``STOP_BUDGET_S``, at least
+#: ``BROKER_GRACE_S``, before SIGKILL. Together they stay under the 10 s a person waits.
+WORKER_GRACE_S = 5.0
+STOP_BUDGET_S = 8.0
+BROKER_GRACE_S = 1.0
+
+
+class DemoInterrupted(Exception):
+    """SIGINT or SIGTERM reached the demo: it stops its worker and broker and exits with 128 + the signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    raise DemoInterrupted(signum)
+
+
+@contextmanager
+def signals_interrupt() -> Iterator[None]:
+    """SIGINT and SIGTERM raise :class:`DemoInterrupted` in the main thread while inside; restored after."""
+    previous = {s: signal.signal(s, _raise_interrupted) for s in STOP_SIGNALS}
     try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=5)
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def hold_signals() -> None:
+    """From here on SIGINT and SIGTERM no longer interrupt: the stopping under way finishes (it is bounded)."""
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    """The demo; SIGINT or SIGTERM stops it, its worker and its broker within seconds (exit 128 + signal).
+
+    A Ctrl-C during live traffic first prints the summary of what was seen so far.
+    """
+    with signals_interrupt():
+        try:
+            return _run_demo(args)
+        except DemoInterrupted as exc:
+            return 128 + exc.signum
+
+
+def _run_demo(args: argparse.Namespace) -> int:
     from aiops.pipeline.generator.config import GeneratorConfig
     from aiops.pipeline.generator.evaluate import evaluate
     from aiops.pipeline.generator.produce import TrafficGenerator
@@ -222,10 +269,10 @@ def run_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     say = print
-    broker = EmbeddedBroker(log_path=out / "broker.log").start()
-    worker = None
-    collector = None
+    broker = worker = collector = None
+    worker_stopping: float | None = None  # when the worker was sent SIGTERM
     try:
+        broker = EmbeddedBroker(log_path=out / "broker.log").start()
         web_port = free_port()
         config_path = out / "demo.yaml"
         from aiops.alerting.auth import TOKEN_ENV, secret_file
@@ -261,6 +308,7 @@ def run_demo(args: argparse.Namespace) -> int:
         live_start = time.time()
         operator = DemoOperator(web_port, say)
         hosts = gen.config.host_names()
+        interrupted = False
         try:
             for due, messages in gen.live(live_start):
                 operator.step(time.time() - live_start, hosts)
@@ -272,15 +320,22 @@ def run_demo(args: argparse.Namespace) -> int:
                 for topic, key, value in messages:
                     producer.produce(topic, key=key, value=value)
                 producer.poll(0)
-        except KeyboardInterrupt:
-            say("\ninterrupted: finishing")
-        producer.flush()
+        except DemoInterrupted as exc:
+            if exc.signum != signal.SIGINT:
+                raise  # SIGTERM: stop at once, no summary
+            interrupted = True
+            say("\ninterrupted: the summary of what was seen, then the worker and the broker stop")
+        producer.flush(1.0) if interrupted else producer.flush()
         end = time.time()
         gen.finish(end)
-        time.sleep(3.0)  # let the last batches through the pipeline
-        stats = worker_stats(web_port)
+        if not interrupted:
+            time.sleep(3.0)  # let the last batches through the pipeline
+        stats = worker_stats(web_port, timeout_s=1.0 if interrupted else 2.0)
+        if interrupted:  # the worker stops while the summary is written
+            worker_stopping = time.monotonic()
+            terminate_group(worker)
         truth = [t for t in gen.truth if t["start"] < end]
-        audit = read_topic(broker.bootstrap, settings.topics.audit)
+        audit = read_topic(broker.bootstrap, settings.topics.audit, timeout_s=1.0 if interrupted else 3.0)
         write_truth(out / "truth.jsonl", truth)
         anomalies = [a for a in collector.records if a.get("time", 0) >= live_start]
         with open(out / "anomalies.jsonl", "w") as fh:
@@ -289,16 +344,38 @@ def run_demo(args: argparse.Namespace) -> int:
         report = evaluate(truth, anomalies, grace_s=30.0)
         print_summary(say, stats, truth, anomalies, report)
         print_operations(say, operator, stats, audit)
-        return 0
+        return 128 + signal.SIGINT if interrupted else 0
     finally:
-        for cleanup in (collector.stop if collector else None, (lambda: stop_process(worker)) if worker else None,
-                        broker.stop):
-            if cleanup is None:
-                continue
-            try:
-                cleanup()
-            except Exception as exc:  # keep stopping the rest
-                print(f"cleanup: {exc!r}", file=sys.stderr)
+        hold_signals()
+        stop_children(collector, worker, broker, worker_stopping)
+
+
+def stop_children(collector: AnomalyCollector | None, worker: subprocess.Popen | None,
+                  broker: EmbeddedBroker | None, worker_stopping: float | None = None) -> None:
+    """The worker's group first (it may still write to the broker), then the broker; each step bounded.
+
+    The worker gets ``WORKER_GRACE_S`` from ``worker_stopping`` (when it was sent SIGTERM; now if None).
+    """
+    if worker_stopping is None:
+        worker_stopping = time.monotonic()
+        if worker is not None:
+            terminate_group(worker)
+    started = worker_stopping
+
+    def stop_broker() -> None:
+        assert broker is not None
+        broker.stop(timeout_s=max(BROKER_GRACE_S, started + STOP_BUDGET_S - time.monotonic()))
+
+    steps = (collector.stop if collector else None,
+             (lambda: reap_group(worker, deadline=started + WORKER_GRACE_S)) if worker else None,
+             stop_broker if broker else None)
+    for step in steps:
+        if step is None:
+            continue
+        try:
+            step()
+        except Exception as exc:  # keep stopping the rest
+            print(f"cleanup: {exc!r}", file=sys.stderr)
 
 
 def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 3.0) -> list[dict[str, Any]]:

@@ -88,13 +88,14 @@ class EmbeddedBroker:
         log.info("broker.started", bootstrap=self.bootstrap, pid=self._proc.pid)
         return self
 
-    def stop(self) -> None:
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL if the broker still runs after ``timeout_s``."""
         proc, self._proc = self._proc, None
         if proc is None or proc.poll() is not None:
             return
         proc.terminate()
         try:
-            proc.wait(timeout=5)
+            proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)

@@ -216,7 +216,8 @@ class ScoreStage:
     """Events of owned partitions to anomalies; keeps every per-series state it touches."""
 
     def __init__(self, settings: Settings, *, engine=None, log_intelligence=None, log_windows=None,
-                 learn_filter: Callable[[Event], bool] | None = None) -> None:
+                 learn_filter: Callable[[Event], bool] | None = None,
+                 on_scored: Callable[[list[Event], list[Score]], None] | None = None) -> None:
         from aiops.detectors.engine import build_engine
 
         self.settings = settings
@@ -228,6 +229,7 @@ class ScoreStage:
             log_intelligence = LogIntelligence(settings.logs)
         self.log_intelligence = log_intelligence
         self.learn_filter = learn_filter
+        self.on_scored = on_scored  # every scored point, e.g. to the score output
         self.dirty: set[str] = set()
         self.dirty_log_sources: set[str] = set()
         self.state_rejected = 0
@@ -252,8 +254,11 @@ class ScoreStage:
     def _score(self, events: list[Event], *, now: float, ends: list[dict[str, Any]] | None = None) -> list[Anomaly]:
         """Anomalies of the scored points; each episode that ended becomes an ``episode_end`` record in ``ends``."""
         learn = [self.learn_filter(e) for e in events] if self.learn_filter else None
-        # only the scores of points in an episode or ending one are built: the others are not sent on
-        scores = self.engine.process_notable(events, learn=learn)
+        if self.on_scored is not None:  # every point's score is wanted
+            scores = self.engine.process(events, learn=learn)
+            self.on_scored(events, scores)
+        else:  # only those of points in an episode or ending one are built: the others are not sent on
+            scores = self.engine.process_notable(events, learn=learn)
         self.dirty.update(e.series_id for e in events)
         if ends is not None:
             ends.extend(episode_end(s) for s in scores if s is not None and s.ended)

@@ -40,8 +40,9 @@ class MaskingRule(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(pattern=r"^[A-Za-z_*][A-Za-z0-9_]*$")
-    pattern: str
+    name: str = Field(pattern=r"^[A-Za-z_*][A-Za-z0-9_]*$",
+            description="placeholder the matched text becomes (<name>)")
+    pattern: str = Field(description="regular expression of the text to mask")
 
     @field_validator("pattern")
     @classmethod
@@ -56,9 +57,10 @@ class DrainSettings(BaseModel):
 
     sim_th: float = Field(0.6, ge=0.0, le=1.0, description="least share of equal tokens to join a template")
     depth: int = Field(4, ge=3, le=10, description="depth of the prefix tree (Drain3 meaning)")
-    max_children: int = Field(100, ge=2)
+    max_children: int = Field(100, ge=2, description="most children of a node of the prefix tree (Drain3 meaning)")
     max_clusters: int | None = Field(None, ge=1, description="least recently used templates beyond this are dropped")
-    extra_delimiters: list[str] = Field(default_factory=list)
+    extra_delimiters: list[str] = Field(default_factory=list,
+            description="characters that split tokens besides whitespace")
 
 
 class SourceMining(BaseModel):
@@ -66,7 +68,8 @@ class SourceMining(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    masking: list[MaskingRule] = Field(default_factory=list)
+    masking: list[MaskingRule] = Field(default_factory=list,
+            description="masking rules of this source, applied before the built-in ones")
     drain: DrainSettings | None = None
     default_masking: bool = Field(True, description="also apply the built-in masking rules")
 
@@ -78,7 +81,8 @@ class MiningConfig(BaseModel):
 
     source_label: str = Field("service", description="event label whose value picks the miner (one per value)")
     drain: DrainSettings = DrainSettings()
-    sources: dict[str, SourceMining] = Field(default_factory=dict)
+    sources: dict[str, SourceMining] = Field(default_factory=dict,
+            description="per-source masking rules and Drain overrides, by the value of the source label")
     max_message_chars: int = Field(4096, ge=16, description="longer messages are cut before mining")
 
     def for_source(self, source: str) -> SourceMining:

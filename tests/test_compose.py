@@ -249,3 +249,61 @@ def test_the_build_context_keeps_what_the_image_copies_and_leaves_the_rest_out()
     for line in re.findall(r"^COPY\s+(?!--from)(.+)$", DOCKERFILE.read_text(), re.M):
         *sources, _ = line.split()
         assert set(sources) <= kept, sources
+
+
+# ---- Prometheus
+
+
+def _scrape_configs() -> list[dict]:
+    prometheus = services()["prometheus"]
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in prometheus["volumes"] if v.startswith("/")}
+    config_arg = next(a for a in prometheus["command"] if a.startswith("--config.file="))
+    path = Path(mounts[config_arg.split("=", 1)[1]])
+    done = subprocess.run([system_tool("promtool", "prometheus"), "check", "config", str(path)],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return yaml.safe_load(path.read_text())["scrape_configs"]
+
+
+def test_prometheus_scrapes_every_worker_replica_by_the_service_name_and_the_worker_port():
+    """A DNS A lookup of the worker service finds each replica; the port is the worker's web port, and
+    /metrics answers without a token (Prometheus has none)."""
+    worker_yaml = yaml.safe_load((DOCKER / "config" / "worker.yaml").read_text())
+    web_port = worker_yaml["worker"]["web_port"]
+    assert worker_yaml["alerting"]["api"]["public_metrics"] is True
+    jobs = [job for job in _scrape_configs() if job.get("metrics_path", "/metrics") == "/metrics"]
+    targets = [(name, sd["port"]) for job in jobs for sd in job.get("dns_sd_configs", [])
+               if sd.get("type", "SRV") == "A" for name in sd["names"]]
+    assert ("worker", web_port) in targets, targets
+    assert all(name in services() for name, _ in targets), targets
+    assert worker_yaml["worker"]["web_host"] == "0.0.0.0", "other containers must reach the worker's port"
+
+
+def test_grafana_has_an_influxdb_and_a_prometheus_datasource_pointing_at_the_stack():
+    provisioning = DOCKER / "grafana" / "provisioning" / "datasources"
+    sources = {d["type"]: d for path in provisioning.glob("*.yml") for d in yaml.safe_load(path.read_text())["datasources"]}
+    assert sources["prometheus"]["url"] == "http://prometheus:9090"
+    assert sources["influxdb"]["url"] == "http://influxdb:8086"
+    assert {"prometheus", "influxdb"} <= set(services()), "the datasources' hosts are services of the stack"
+    assert _port(services()["prometheus"]["ports"][0])[2] == "9090"
+
+
+def test_the_worker_writes_scores_to_the_stacks_influxdb_with_the_token_from_the_environment():
+    worker_yaml = yaml.safe_load((DOCKER / "config" / "worker.yaml").read_text())
+    output = worker_yaml["score_output"]
+    influx = services()["influxdb"]["environment"]
+    assert output["enabled"] is True and output["url"] == "http://influxdb:8086"
+    assert (output["org"], output["bucket"]) == (influx["DOCKER_INFLUXDB_INIT_ORG"], influx["DOCKER_INFLUXDB_INIT_BUCKET"])
+    assert output["token"] == "${INFLUXDB_TOKEN}"
+    assert services()["worker"]["environment"]["INFLUXDB_TOKEN"] == influx["DOCKER_INFLUXDB_INIT_ADMIN_TOKEN"]
+
+
+def test_the_generator_runs_for_ever_and_keeps_its_checkpoint_in_a_volume():
+    generator = services()["generator"]
+    command = generator["command"]
+    assert command[command.index("--duration") + 1] == "0"
+    checkpoint = command[command.index("--checkpoint") + 1]
+    volumes = [v.split(":")[1] for v in generator["volumes"] if not v.startswith("/")]
+    assert any(Path(checkpoint).is_relative_to(v) for v in volumes), (checkpoint, volumes)
+    assert "/var/lib/aiops" in volumes, "a new volume takes the ownership of the image's directory (its user's)"
+    assert generator["restart"] == "unless-stopped"

@@ -32,7 +32,7 @@ class _Model(BaseModel):
 class ValueAllowList(_Model):
     """What one placeholder may be: exactly one of an explicit set, an inventory file, an anchored pattern."""
 
-    values: list[str] | None = None
+    values: list[str] | None = Field(None, description="the allowed values")
     inventory: str | None = Field(None, description="file with one allowed value per line ('#' comments)")
     pattern: str | None = Field(None, description="anchored regular expression (^...$)")
 
@@ -81,16 +81,16 @@ class _ActionBase(_Model):
     def _templates(self) -> list[str]:
         return [self.target]
     rollback: str | None = Field(None, description="action to run when verification fails")
-    timeout_s: float = Field(30.0, gt=0)
+    timeout_s: float = Field(30.0, gt=0, description="longest the action may run")
 
 
 class WebhookActionConfig(_ActionBase):
     """POST (or another method) a JSON body to a URL; templates fill url and body strings."""
 
-    type: Literal["webhook"] = "webhook"
-    url: str
-    method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
+    type: Literal["webhook"] = Field("webhook", description="selects the webhook action")
+    url: str = Field(description="URL template")
+    method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = Field("POST", description="HTTP method")
+    headers: dict[str, str] = Field(default_factory=dict, description="HTTP headers sent with the request")
     body: dict[str, str] = Field(default_factory=dict, description="JSON body; each value is a template")
 
     def _templates(self) -> list[str]:
@@ -104,11 +104,12 @@ class WebhookActionConfig(_ActionBase):
 class CommandActionConfig(_ActionBase):
     """Run an allow-listed program with templated arguments (argv list, never a shell)."""
 
-    type: Literal["command"] = "command"
-    argv: list[str] = Field(min_length=1)
+    type: Literal["command"] = Field("command", description="selects the command action")
+    argv: list[str] = Field(min_length=1,
+            description="program (an absolute path in allowed_programs) and argument templates")
     arg_pattern: str = Field(r"^[A-Za-z0-9_][A-Za-z0-9._:@=+-]{0,127}$",
                              description="a placeholder value without allowed_values must match this, whole")
-    max_output_bytes: int = Field(4096, ge=0)
+    max_output_bytes: int = Field(4096, ge=0, description="output of the program kept in the audit record")
 
     def _templates(self) -> list[str]:
         return [self.target, *self.argv[1:]]
@@ -124,22 +125,22 @@ class CommandActionConfig(_ActionBase):
 class KubernetesActionConfig(_ActionBase):
     """Rollout-restart or scale a Deployment through the Kubernetes API."""
 
-    type: Literal["kubernetes"] = "kubernetes"
-    operation: Literal["restart", "scale"]
-    namespace: str = "default"
-    deployment: str = "{service}"
-    replicas: int | None = Field(None, ge=0, le=1000)
+    type: Literal["kubernetes"] = Field("kubernetes", description="selects the Kubernetes action")
+    operation: Literal["restart", "scale"] = Field(description="rollout restart or scale")
+    namespace: str = Field("default", description="namespace template")
+    deployment: str = Field("{service}", description="Deployment name template")
+    replicas: int | None = Field(None, ge=0, le=1000, description="replicas to scale to (scale)")
     name_pattern: str = Field(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
                               description="rendered namespace and deployment must match (RFC 1123)")
     api_url: str | None = Field(None, description="API server URL; None: kubeconfig or in-cluster")
 
     def _templates(self) -> list[str]:
         return [self.namespace, self.deployment]
-    token: SecretStr | None = None
-    ca_file: str | None = None
-    verify_ssl: bool = True
-    kubeconfig: str | None = None
-    in_cluster: bool = False
+    token: SecretStr | None = Field(None, description="bearer token of the API server; write ${NAME}")
+    ca_file: str | None = Field(None, description="CA bundle of the API server")
+    verify_ssl: bool = Field(True, description="verify the API server's certificate")
+    kubeconfig: str | None = Field(None, description="kubeconfig file (null: the default one)")
+    in_cluster: bool = Field(False, description="use the pod's service account")
 
     @model_validator(mode="after")
     def _scale_needs_replicas(self) -> KubernetesActionConfig:
@@ -163,11 +164,12 @@ ActionConfig = Annotated[
 class RemediationPolicyConfig(_Model):
     """When an alert matches, request an action."""
 
-    name: str
-    matchers: list[str] = Field(default_factory=list)
-    min_severity: Literal["info", "warning", "error", "critical"] = "error"
+    name: str = Field(description="the policy's name (in the audit trail)")
+    matchers: list[str] = Field(default_factory=list, description="label matchers of the alerts it applies to")
+    min_severity: Literal["info", "warning", "error", "critical"] = Field("error",
+            description="least severity of those alerts")
     min_firing_s: float = Field(0.0, ge=0, description="the alert must have fired at least this long")
-    action: str
+    action: str = Field(description="name of the action it requests")
     require_approval: bool | None = Field(None, description="None: the global setting")
     verify_within_s: float | None = Field(600.0, gt=0, description="the alert must resolve within this; None: no check")
 
@@ -175,25 +177,29 @@ class RemediationPolicyConfig(_Model):
 
 
 class RateLimit(_Model):
-    max_actions: int = Field(ge=0)
-    window_s: float = Field(gt=0)
+    max_actions: int = Field(ge=0, description="actions allowed in the window")
+    window_s: float = Field(gt=0, description="length of the window")
 
 
 class RemediationConfig(_Model):
     """Actions by name, policies that request them, and the guards around them."""
 
-    enabled: bool = True
-    dry_run: bool = True
+    enabled: bool = Field(True,
+            description="firing alerts are matched against the policies (off: no action is ever requested)")
+    dry_run: bool = Field(True, description="actions are decided, logged and audited but not run")
     kill_switch: bool = Field(False, description="engaged at start: refuse every action")
-    require_approval: bool = True
-    approval_timeout_s: float = Field(900.0, gt=0)
+    require_approval: bool = Field(True, description="an action waits for an approval (a policy may override it)")
+    approval_timeout_s: float = Field(900.0, gt=0, description="an action not approved within this expires")
     allowed_programs: list[str] = Field(default_factory=list, description="absolute paths commands may run")
-    per_target_limit: RateLimit = RateLimit(max_actions=1, window_s=3600.0)
-    global_limit: RateLimit = RateLimit(max_actions=10, window_s=3600.0)
+    per_target_limit: RateLimit = Field(RateLimit(max_actions=1, window_s=3600.0),
+            description="rate limit per target")
+    global_limit: RateLimit = Field(RateLimit(max_actions=10, window_s=3600.0),
+            description="rate limit over all targets")
     cooldown_s: float = Field(600.0, ge=0, description="quiet time on a target after an action on it")
-    max_concurrent: int = Field(2, ge=1)
-    actions: dict[str, ActionConfig] = Field(default_factory=dict)
-    policies: list[RemediationPolicyConfig] = Field(default_factory=list)
+    max_concurrent: int = Field(2, ge=1, description="actions running at once")
+    actions: dict[str, ActionConfig] = Field(default_factory=dict, description="actions by name")
+    policies: list[RemediationPolicyConfig] = Field(default_factory=list,
+            description="which alerts request which action")
 
     @model_validator(mode="after")
     def _references_exist(self) -> RemediationConfig:

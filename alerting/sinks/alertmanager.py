@@ -43,10 +43,11 @@ def label_name(name: str) -> str:
 
 
 class AlertmanagerSinkConfig(SinkConfig):
-    type: Literal["alertmanager"] = "alertmanager"
+    type: Literal["alertmanager"] = Field("alertmanager",
+            description="selects the Alertmanager sink (posts to /api/v2/alerts)")
     url: str = Field("http://127.0.0.1:9093", description="Alertmanager base URL")
-    username: str | None = None
-    password: SecretStr | None = None
+    username: str | None = Field(None, description="HTTP basic auth user (null: none)")
+    password: SecretStr | None = Field(None, description="HTTP basic auth password; write ${NAME}")
     generator_url: str = Field("", description="link back to the product, sent as generatorURL")
 
 

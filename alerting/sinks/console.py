@@ -35,8 +35,8 @@ _RESET = "\033[0m"
 
 
 class ConsoleSinkConfig(SinkConfig):
-    type: Literal["console"] = "console"
-    stream: Literal["stdout", "stderr"] = "stdout"
+    type: Literal["console"] = Field("console", description="selects the console sink")
+    stream: Literal["stdout", "stderr"] = Field("stdout", description="where it writes")
     colour: bool | None = Field(None, description="force colour on/off; default: only on a tty")
 
 

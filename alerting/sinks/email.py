@@ -36,15 +36,15 @@ DEDUP_HEADER = "X-Aiops-Dedup-Key"
 
 
 class EmailSinkConfig(SinkConfig):
-    type: Literal["email"] = "email"
-    host: str = "127.0.0.1"
-    port: int = Field(25, ge=1, le=65535)
-    starttls: bool = False
+    type: Literal["email"] = Field("email", description="selects the email sink (SMTP)")
+    host: str = Field("127.0.0.1", description="SMTP server")
+    port: int = Field(25, ge=1, le=65535, description="SMTP port")
+    starttls: bool = Field(False, description="upgrade the connection with STARTTLS")
     tls_ca_file: str | None = Field(None, description="CA bundle to verify the server; default: system CAs")
-    username: str | None = None
-    password: SecretStr | None = None
-    from_addr: str = "aiops@localhost"
-    to_addrs: list[str] = Field(default_factory=list, min_length=1)
+    username: str | None = Field(None, description="SMTP login (null: none)")
+    password: SecretStr | None = Field(None, description="SMTP password; write ${NAME}")
+    from_addr: str = Field("aiops@localhost", description="sender address")
+    to_addrs: list[str] = Field(default_factory=list, min_length=1, description="recipient addresses")
 
 
 def email_message(notification: Notification, config: EmailSinkConfig) -> EmailMessage:

@@ -31,6 +31,7 @@ from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.render import alert_summary
 from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.pipeline.score_lines import epoch_ns
 from aiops.pipeline.shapes import Score
 
 ALERT_MEASUREMENT = "aiops_alert"
@@ -38,11 +39,12 @@ SCORE_MEASUREMENT = "aiops_score"
 
 
 class InfluxdbSinkConfig(SinkConfig):
-    type: Literal["influxdb"] = "influxdb"
-    url: str = "http://127.0.0.1:8086"
+    type: Literal["influxdb"] = Field("influxdb",
+            description="selects the InfluxDB 2 sink (one aiops_alert point per alert)")
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB 2 URL")
     token: SecretStr = Field(SecretStr(""), description="API token (a secret)")
-    org: str = "aiops"
-    bucket: str = "aiops"
+    org: str = Field("aiops", description="organisation")
+    bucket: str = Field("aiops", description="bucket written to")
 
 
 def _point(measurement: str) -> Any:
@@ -63,7 +65,7 @@ def alert_point(alert: Alert, *, receiver: str) -> Any:
          .tag("status", alert.status).field("score", float(alert.score))
          .field("firing", 1 if alert.status == "firing" else 0).field("summary", alert_summary(alert)))
     when = alert.updated_at or alert.starts_at
-    return p.time(int(round(when * 1e9)), WritePrecision.NS)
+    return p.time(epoch_ns(when), WritePrecision.NS)
 
 
 def score_point(score: Score) -> Any:
@@ -74,7 +76,7 @@ def score_point(score: Score) -> Any:
          .field("threshold", float(score.threshold)).field("anomaly", 1 if score.is_anomaly else 0))
     for name, value in sorted(score.detectors.items()):
         p = p.field(f"detector_{name}", float(value))
-    return p.time(int(round(score.time * 1e9)), WritePrecision.NS)
+    return p.time(epoch_ns(score.time), WritePrecision.NS)
 
 
 class InfluxdbSink:

@@ -25,16 +25,19 @@ RECEIVER_HEADER = "aiops-receiver"
 
 
 class KafkaSinkConfig(SinkConfig):
-    type: Literal["kafka"] = "kafka"
-    bootstrap_servers: str = "127.0.0.1:9092"
-    topic: str = "alerts"
-    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
-    sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    type: Literal["kafka"] = Field("kafka",
+            description="selects the Kafka sink (each notification as one JSON record, keyed by its group)")
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="comma-separated host:port list of the brokers")
+    topic: str = Field("alerts", description="topic the alerts are written to")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field("PLAINTEXT",
+            description="plain or TLS, with or without SASL")
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(None,
+            description="SASL mechanism (null: no SASL)")
+    sasl_username: str | None = Field(None, description="SASL user name")
+    sasl_password: SecretStr | None = Field(None, description="SASL password; write ${NAME}")
     ssl_cafile: str | None = Field(None, description="CA bundle that signed the brokers' certificates")
     ssl_certfile: str | None = Field(None, description="client certificate (mutual TLS)")
-    ssl_keyfile: str | None = None
+    ssl_keyfile: str | None = Field(None, description="private key of the client certificate")
     producer: dict[str, str | int | float | bool] = Field(default_factory=dict,
                                                           description="extra librdkafka producer settings")
 

@@ -30,10 +30,10 @@ MAX_SUMMARY = 1024
 
 
 class PagerdutySinkConfig(SinkConfig):
-    type: Literal["pagerduty"] = "pagerduty"
+    type: Literal["pagerduty"] = Field("pagerduty", description="selects the PagerDuty sink (Events API v2)")
     routing_key: SecretStr = Field(..., description="the integration's routing key (a secret)")
-    url: str = "https://events.pagerduty.com/v2/enqueue"
-    client: str = "aiops"
+    url: str = Field("https://events.pagerduty.com/v2/enqueue", description="Events API v2 endpoint")
+    client: str = Field("aiops", description="client name shown on the incident")
     client_url: str = Field("", description="link back to the product")
 
 

@@ -34,7 +34,8 @@ _ICONS = {"critical": ":red_circle:", "error": ":large_orange_circle:", "warning
 
 
 class SlackSinkConfig(SinkConfig):
-    type: Literal["slack"] = "slack"
+    type: Literal["slack"] = Field("slack",
+            description="selects the Slack sink (incoming webhook, Block Kit message)")
     webhook_url: SecretStr = Field(..., description="the incoming webhook URL (a secret)")
     dashboard_url: str = Field("", description="link shown in the context line")
 

@@ -36,7 +36,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
 class WebhookSinkConfig(SinkConfig):
-    type: Literal["webhook"] = "webhook"
+    type: Literal["webhook"] = Field("webhook",
+            description="selects the signed webhook sink (Alertmanager webhook body)")
     url: SecretStr = Field(..., description="target URL (a secret: it may carry a token)")
     secret: SecretStr = Field(..., description="HMAC-SHA256 key shared with the receiver")
     external_url: str = Field("", description="link back to the product, sent as externalURL")

@@ -21,14 +21,13 @@ from pathlib import Path
 import structlog
 import yaml
 
+from aiops.pipeline.datasets import DATA_DIR_ENV, LOGHUB
 from aiops.pipeline.errors import ConfigError, InputError
 
 SHIPPED_SOURCES = Path(__file__).with_name("loghub_sources.yaml")
 
-
-def default_loghub() -> Path:
-    """The shared data folder beside the project's checkout."""
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data" / "loghub"
+#: Where ``--data`` is looked for when not given.
+LOGHUB_DEFAULT = f"default: ${DATA_DIR_ENV}/loghub if set, else ./data/loghub or ../shared/data/loghub"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,13 +36,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     lsub = p.add_subparsers(dest="logs_command", required=True, metavar="ACTION")
 
     a = lsub.add_parser("accuracy", help="grouping accuracy of template mining on the loghub samples")
-    a.add_argument("--data", type=Path, default=None, help="loghub folder (default: ../shared/data/loghub)")
+    a.add_argument("--data", type=Path, default=None, help=f"loghub folder ({LOGHUB_DEFAULT})")
     a.add_argument("--sources", type=Path, default=SHIPPED_SOURCES, help="mining settings (YAML, MiningConfig)")
     a.add_argument("--systems", nargs="*", default=None, help="only these systems")
     a.set_defaults(func=accuracy_command)
 
     b = lsub.add_parser("bgl", help="alert-line precision/recall/F1 on BGL_2k, online and unsupervised")
-    b.add_argument("--data", type=Path, default=None, help="loghub folder or the BGL_2k.log file")
+    b.add_argument("--data", type=Path, default=None, help=f"loghub folder or the BGL_2k.log file ({LOGHUB_DEFAULT})")
     b.add_argument("--config", type=Path, default=None, help="YAML with a LogsConfig (the 'logs' section)")
     b.add_argument("--show", type=int, default=0, help="BGL alerts printed with their reason")
     b.add_argument("--show-quiet", type=int, default=1000, help="alerts on the other samples printed with their reason")
@@ -63,14 +62,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.set_defaults(func=backtest_command)
 
     s = lsub.add_parser("security", help="security detectors on the OpenSSH and Linux samples and a synthetic attack")
-    s.add_argument("--data", type=Path, default=None, help="loghub folder")
+    s.add_argument("--data", type=Path, default=None, help=f"loghub folder ({LOGHUB_DEFAULT})")
     s.add_argument("--year", type=int, default=2017, help="year of the syslog samples (not in the lines)")
     s.add_argument("--show", type=int, default=3, help="examples printed per kind")
     s.add_argument("--config", type=Path, default=None, help="YAML with a LogsConfig (the 'logs' section)")
     s.set_defaults(func=security_command)
 
     n = lsub.add_parser("bench", help="lines/s of template mining and of the whole log intelligence")
-    n.add_argument("--data", type=Path, default=None, help="loghub folder")
+    n.add_argument("--data", type=Path, default=None, help=f"loghub folder ({LOGHUB_DEFAULT})")
     n.add_argument("--repeat", type=int, default=3, help="passes over the 16 samples (32,000 lines each)")
     n.add_argument("--batch", type=int, default=1000)
     n.set_defaults(func=bench_command)
@@ -114,7 +113,7 @@ def accuracy_command(args: argparse.Namespace) -> int:
     from aiops.pipeline.templates_config import MiningConfig
 
     _quiet()
-    data = args.data or default_loghub()
+    data = LOGHUB.locate(args.data)
     try:
         config = MiningConfig.model_validate(_load_yaml(args.sources))
     except ValidationError as exc:
@@ -136,7 +135,10 @@ def accuracy_command(args: argparse.Namespace) -> int:
 
 
 def _bgl_path(data: Path | None) -> Path:
-    path = data or default_loghub()
+    if data is not None and (data.is_file() or (data / "BGL_2k.log").is_file()):
+        path = data
+    else:
+        path = LOGHUB.locate(data)
     if path.is_dir():
         path = path / "BGL" / "BGL_2k.log" if (path / "BGL").is_dir() else path / "BGL_2k.log"
     if not path.is_file():
@@ -294,7 +296,7 @@ def security_command(args: argparse.Namespace) -> int:
     from aiops.detectors.security.report import run_scenario, security_findings
 
     _quiet()
-    data = args.data or default_loghub()
+    data = LOGHUB.locate(args.data)
     config = load_logs_config(args.config)
     for system in ("OpenSSH", "Linux"):
         path = data / system / f"{system}_2k.log"
@@ -334,7 +336,7 @@ def bench_command(args: argparse.Namespace) -> int:
     from aiops.pipeline.templates_config import MiningConfig
 
     _quiet()
-    data = args.data or default_loghub()
+    data = LOGHUB.locate(args.data)
     corpus = [(system, load_structured(data, system)[0]) for system in LOGHUB_SYSTEMS]
     lines = sum(len(c) for _, c in corpus) * args.repeat
 

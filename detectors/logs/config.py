@@ -21,7 +21,7 @@ class RareTemplateConfig(_Section):
     """New templates (never seen) and rare ones (seldom seen) of a source, after a warm-up: the old
     count-only check, off by default (``novelty`` judges new and rare templates with their content)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="run this detector")
     warmup_events: int = Field(200, ge=0, description="events of a source learned before new templates fire")
     rare_share: float = Field(0.002, ge=0, le=1, description="templates below this share of the source are rare")
     rare_max_count: int = Field(3, ge=0, description="and seen at most this many times before")
@@ -31,11 +31,12 @@ class RareTemplateConfig(_Section):
 class TemplateFrequencyConfig(_Section):
     """Per-window template counts of a source, scored against their own history."""
 
-    enabled: bool = True
-    window_s: float = Field(60.0, gt=0)
+    enabled: bool = Field(True, description="run this detector")
+    window_s: float = Field(60.0, gt=0, description="length of a count window")
     alpha: float = Field(0.1, gt=0, le=1, description="weight of the newest window in the running mean")
-    warmup_windows: int = Field(5, ge=1)
-    z_threshold: float = Field(6.0, gt=0)
+    warmup_windows: int = Field(5, ge=1, description="windows of a source before its counts are judged")
+    z_threshold: float = Field(6.0, gt=0,
+            description="z-score of a window's count against its running mean that fires")
     min_count: int = Field(5, ge=1, description="counts below this never fire")
     top_templates: int = Field(20, ge=1, description="templates given their own feature in the count events")
     lateness_s: float = Field(5.0, ge=0, description="a window closes this long after its end (by the clock)")
@@ -44,21 +45,22 @@ class TemplateFrequencyConfig(_Section):
 class ErrorBurstConfig(_Section):
     """Error-level lines of a source in the current window against past windows."""
 
-    enabled: bool = True
-    window_s: float = Field(60.0, gt=0)
+    enabled: bool = Field(True, description="run this detector")
+    window_s: float = Field(60.0, gt=0, description="length of a window")
     window_lines: int | None = Field(
         None, ge=2, description="count windows in lines instead of seconds (sampled or replayed logs)"
     )
-    levels: list[str] = Field(default_factory=lambda: ["error", "critical"])
-    alpha: float = Field(0.1, gt=0, le=1)
-    z_threshold: float = Field(4.0, gt=0)
+    levels: list[str] = Field(default_factory=lambda: ["error", "critical"], description="levels counted as errors")
+    alpha: float = Field(0.1, gt=0, le=1, description="weight of the newest window in the running mean")
+    z_threshold: float = Field(4.0, gt=0,
+            description="z-score of a window's error count against past windows that fires")
     min_errors: int = Field(5, ge=1, description="fewer errors in a window never fire")
 
 
 class TemplateBurstConfig(_Section):
     """Error lines concentrated on one or two templates in the last lines of a source (a failure storm)."""
 
-    enabled: bool = False
+    enabled: bool = Field(False, description="run this detector")
     window_lines: int = Field(50, ge=2, description="lines of the source looked back over")
     levels: list[str] = Field(default_factory=lambda: ["critical"], description="levels judged and counted")
     min_share: float = Field(0.4, gt=0, le=1, description="the line's template holds at least this share of errors")
@@ -78,10 +80,11 @@ class ParameterConfig(_Section):
     magnitude (a quantity: log scale), and a robust z-score of at least ``z_threshold`` in log space.
     Counters and sequential ids (positions whose integer values nearly always rise) are not judged."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="run this detector")
     history: int = Field(256, ge=8, description="recent values kept per (template, position)")
-    min_history: int = Field(30, ge=5)
-    z_threshold: float = Field(8.0, gt=0)
+    min_history: int = Field(30, ge=5,
+            description="values of a (template, position) kept before its values are judged")
+    z_threshold: float = Field(8.0, gt=0, description="robust z-score in log space a value needs to fire")
     decades: float = Field(1.0, ge=0, description="orders of magnitude beyond the kept range that a value must lie")
     max_distinct_share: float = Field(
         0.9, gt=0, le=1, description="integer positions rising from one value to the next more often are counters"
@@ -97,21 +100,21 @@ class SequenceConfig(_Section):
     ``evidence_lines`` transitions of the source were unusual (a path the source does not take), and
     never on a sparse (sampled) source, whose consecutive lines are not consecutive events."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="run this detector")
     min_unusual: int = Field(3, ge=1, description="unusual transitions among the last evidence_lines that flag")
-    evidence_lines: int = Field(5, ge=1)
+    evidence_lines: int = Field(5, ge=1, description="last transitions of the source looked at")
     order: int = Field(2, ge=1, le=5, description="templates of context")
     top_candidates: int = Field(5, ge=1, description="successors counted as normal, by frequency")
     min_context: int = Field(30, ge=1, description="times a context must be seen before it judges")
     max_share: float = Field(0.01, gt=0, le=1, description="and the successor's share below this fires")
-    max_contexts: int = Field(20_000, ge=1)
+    max_contexts: int = Field(20_000, ge=1, description="contexts remembered per source")
 
 
 class ContentTerm(_Section):
     """One class of words: a case-insensitive pattern and its log-odds weight."""
 
-    pattern: str = ""
-    weight: float = 0.0
+    pattern: str = Field("", description="case-insensitive regular expression of the class's words")
+    weight: float = Field(0.0, description="log-odds added to a line's evidence when it matches")
     each_more: float = Field(0.0, description="added per further match (at most two more), 0: counted once")
 
     @field_validator("pattern")
@@ -163,12 +166,12 @@ class NoveltyConfig(_Section):
     until it has ``accept_lines`` lines (or lasted ``accept_s`` seconds, when set): a long storm of
     one pattern is the new normal, as a metric episode is accepted after its horizon; it paged once."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="judge each line (off: no line episodes)")
     threshold: float = Field(3.0, description="evidence (log-odds) at which a line opens an episode")
     level_weights: dict[str, float] = Field(
         default_factory=lambda: {"critical": 2.0, "error": 1.0, "warning": -0.5, "info": -2.0, "debug": -3.0}
-    )
-    unknown_level_weight: float = -2.0
+    , description="log-odds a line's level adds to its evidence, by level")
+    unknown_level_weight: float = Field(-2.0, description="log-odds of a level not in level_weights")
     warmup_lines: int = Field(100, ge=1, description="lines of a source before a new template weighs in full")
     young_lines: int = Field(30, ge=1, description="positive evidence of a younger source is scaled down")
     new_max: float = Field(2.5, ge=0, description="most a new template adds (a source that seldom meets new ones)")

@@ -12,8 +12,8 @@ class _Section(BaseModel):
 class FailureBurstConfig(_Section):
     """Authentication failures per user and per source IP within a sliding window."""
 
-    enabled: bool = True
-    window_s: float = Field(300.0, gt=0)
+    enabled: bool = Field(True, description="run this detector")
+    window_s: float = Field(300.0, gt=0, description="length of the sliding window")
     per_user: int = Field(5, ge=2, description="failures for one user in the window that fire")
     per_ip: int = Field(10, ge=2, description="failures from one source IP in the window that fire")
 
@@ -21,33 +21,35 @@ class FailureBurstConfig(_Section):
 class SprayingConfig(_Section):
     """One source IP trying many distinct users."""
 
-    enabled: bool = True
-    window_s: float = Field(600.0, gt=0)
-    distinct_users: int = Field(5, ge=2)
+    enabled: bool = Field(True, description="run this detector")
+    window_s: float = Field(600.0, gt=0, description="length of the sliding window")
+    distinct_users: int = Field(5, ge=2,
+            description="distinct users tried from one source IP in the window that fire")
 
 
 class LoginAfterFailuresConfig(_Section):
     """A successful login for a user or from an IP that just had a failure burst."""
 
-    enabled: bool = True
-    window_s: float = Field(600.0, gt=0)
-    min_failures: int = Field(3, ge=1)
+    enabled: bool = Field(True, description="run this detector")
+    window_s: float = Field(600.0, gt=0, description="how long after the failures a login fires")
+    min_failures: int = Field(3, ge=1, description="failures before the successful login that make it fire")
 
 
 class NewLoginSourceConfig(_Section):
     """A login from a source IP never seen for that user, once the user's habits are learned."""
 
-    enabled: bool = True
+    enabled: bool = Field(True, description="run this detector")
     learning_logins: int = Field(3, ge=0, description="logins of a user learned before new sources fire")
     learning_s: float = Field(86400.0, ge=0, description="time since the user's first login before new sources fire")
-    max_sources_per_user: int = Field(256, ge=1)
+    max_sources_per_user: int = Field(256, ge=1, description="source IPs remembered per user")
 
 
 class UnusualSudoConfig(_Section):
     """sudo/su by a user not allowed and not seen doing it while learning."""
 
-    enabled: bool = True
-    allowed_users: list[str] = Field(default_factory=lambda: ["root"])
+    enabled: bool = Field(True, description="run this detector")
+    allowed_users: list[str] = Field(default_factory=lambda: ["root"],
+            description="users whose sudo or su never fires")
     learning_s: float = Field(86400.0, ge=0, description="users seen escalating in this first period are normal")
 
 
@@ -60,4 +62,4 @@ class SecurityConfig(_Section):
     new_login_source: NewLoginSourceConfig = NewLoginSourceConfig()
     unusual_sudo: UnusualSudoConfig = UnusualSudoConfig()
     ignored_ips: list[str] = Field(default_factory=list, description="trusted scanners, bastions...")
-    ignored_users: list[str] = Field(default_factory=list)
+    ignored_users: list[str] = Field(default_factory=list, description="users never reported (service accounts...)")

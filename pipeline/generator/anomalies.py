@@ -295,6 +295,11 @@ class AnomalySchedule:
         """Live traffic starts at ``start``: the warm-up counts from here."""
         self.not_before = start + self.warmup_s
 
+    def resume(self, count: int) -> None:
+        """Go on after ``count`` incidents placed by an earlier run: ids follow them, and the draws differ."""
+        self.count = count
+        self.rng = random.Random(f"{self.seed}|schedule|{count}")
+
     def step(self, time_s: float) -> list[Injection]:
         """The incidents that start at this tick."""
         if time_s < self.not_before or not self.kinds or self.rate_per_min <= 0.0:

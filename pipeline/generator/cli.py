@@ -14,7 +14,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -49,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     fleet.add_argument("--services", default="api,db,cache", help="comma-separated service names, or how many of api,db,cache,web,worker,queue")
     fleet.add_argument("--interval", type=float, default=1.0, help="seconds between points of a series")
     fleet.add_argument("--period", type=float, default=86_400.0, help="seconds of one load cycle")
-    fleet.add_argument("--duration", type=float, default=600.0, help="seconds of live traffic")
+    fleet.add_argument("--duration", type=float, default=600.0,
+                       help="seconds of live traffic; 0: incidents for ever, until stopped (SIGTERM or Ctrl-C)")
+    fleet.add_argument("--checkpoint", metavar="FILE",
+                       help="note here where the run is; started again, it goes on from there instead of sending "
+                            "its history again (and appends to --truth)")
     fleet.add_argument("--history", type=float, default=600.0, help="seconds of clean past traffic sent first")
     fleet.add_argument("--rate-multiplier", type=float, default=1.0, help="send points this many times as often")
     fleet.add_argument("--log-rate", type=float, default=2.0, help="app log lines/s per host and service")
@@ -113,6 +119,20 @@ def producer_conf_from_args(args: argparse.Namespace, settings: Any = None) -> t
     return bootstrap, conf
 
 
+async def _until_signalled(start: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
+    """Run ``start(stop)``; SIGTERM and SIGINT set ``stop``, so the run ends cleanly (truth and checkpoint
+    written, producer flushed) when a container or a person stops it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        return await start(stop)
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
 def handler(args: argparse.Namespace) -> int:
     """Run the generator; 0 when everything was delivered, 1 on delivery failures, 2 on bad options."""
     from aiops.pipeline.generator.produce import run
@@ -126,8 +146,9 @@ def handler(args: argparse.Namespace) -> int:
         from aiops.pipeline.kafka_access import check_conf
 
         check_conf({"bootstrap.servers": bootstrap, **conf})  # a broker down or a refused login: one line
-        counts = asyncio.run(run(config, bootstrap=bootstrap, duration_s=args.duration,
-                                 rate_multiplier=args.rate_multiplier, truth_path=args.truth, producer_conf=conf))
+        counts = asyncio.run(_until_signalled(lambda stop: run(
+            config, bootstrap=bootstrap, duration_s=args.duration or None, rate_multiplier=args.rate_multiplier,
+            truth_path=args.truth, checkpoint_path=args.checkpoint, producer_conf=conf, stop=stop)))
     except AiopsError as exc:
         print(f"aiops generate: {exc}", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ demo); ``run`` drives it against a broker with a confluent-kafka producer.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import random
 import time
@@ -27,11 +28,12 @@ import structlog
 from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.generator.anomalies import AnomalySchedule, Injection, LogInjection, MetricInjection
 from aiops.pipeline.generator.applogs import AppLogSource, LogLine
+from aiops.pipeline.generator.checkpoint import Checkpoint, read_checkpoint, write_checkpoint
 from aiops.pipeline.generator.config import GeneratorConfig
 from aiops.pipeline.generator.fleet import Fleet, rounded
 from aiops.pipeline.generator.hostlogs import HostSyslogSource
 from aiops.pipeline.generator.messages import Message, MessageBuilder
-from aiops.pipeline.generator.truth import append_truth, write_truth
+from aiops.pipeline.generator.truth import append_truth, merge_truth, write_truth
 
 log = structlog.get_logger(__name__)
 
@@ -147,10 +149,16 @@ class TrafficGenerator:
         running = {inj.id: inj for inj in self.active if inj.end > end and inj.start <= end}
         for inj in running.values():
             inj.truncate(end)
+        later = sum(1 for r in self.truth if r["start"] > end)
         self.truth = [running[r["id"]].record() if r["id"] in running else r
                       for r in self.truth if r["start"] <= end]
         self.active = [inj for inj in self.active if inj.start <= end]
-        self.counts.anomalies = len(self.truth)
+        self.counts.anomalies -= later
+
+    def forget_truth(self, before: float) -> None:
+        """Drop the truth records of incidents over before ``before`` (written out already): a run may go on
+        for ever without holding every incident it ever injected."""
+        self.truth = [r for r in self.truth if r["end"] >= before]
 
     def _count(self, messages: list[Message] | Iterator[Message]) -> Iterator[Message]:
         for message in messages:
@@ -205,20 +213,24 @@ async def run(
     config: GeneratorConfig,
     *,
     bootstrap: str,
-    duration_s: float,
+    duration_s: float | None,
     rate_multiplier: float = 1.0,
     history_s: float | None = None,
     truth_path: str | Path | None = None,
+    checkpoint_path: str | Path | None = None,
     producer_conf: dict[str, Any] | None = None,
     stop: asyncio.Event | None = None,
     clock: Callable[[], float] = time.time,
 ) -> RunCounts:
-    """Send ``history_s`` of clean past traffic, then ``duration_s`` of live traffic.
+    """Send ``history_s`` of clean past traffic, then ``duration_s`` of live traffic (None: until ``stop``).
 
     ``rate_multiplier`` sends points that many times as often as
     ``config.interval_s`` (a load knob); ``truth_path`` receives the incidents
     as JSONL while they start, rewritten at the end with truncated windows
-    closed. ``stop`` ends the live part early. Returns the counts.
+    closed. ``checkpoint_path`` (see ``aiops.pipeline.generator.checkpoint``)
+    makes a restarted run go on where the last one stopped: no history again,
+    only the gap since (at most ``history_s``), and the truth file appended to.
+    ``stop`` ends the live part early. Returns the counts.
     """
     from confluent_kafka import KafkaException, Producer
 
@@ -226,27 +238,37 @@ async def run(
         raise InputError(f"rate_multiplier must be > 0 (got {rate_multiplier})")
     config = config.model_copy(update={"interval_s": config.interval_s / rate_multiplier})
     history_s = config.history_s if history_s is None else history_s
+    resumed = read_checkpoint(checkpoint_path) if checkpoint_path is not None else None
     gen = TrafficGenerator(config)
     try:
         producer = Producer(producer_config(bootstrap, producer_conf))
     except KafkaException as exc:
         raise ConfigError(f"invalid producer settings: {exc.args[0].str()}") from None
     sender = _Sender(producer, gen.counts)
-    if truth_path is not None:
+    if truth_path is not None and (resumed is None or not Path(truth_path).exists()):
         write_truth(truth_path, [])
     step = config.interval_s
     now = math.floor(clock() / step) * step
-    for sent, message in enumerate(gen.history(now - history_s, now), 1):
+    start = now - history_s
+    if resumed is not None:
+        start = max(start, resumed.last_time + step)
+        if resumed.seed == config.seed:
+            gen.schedule.resume(resumed.incidents)
+        log.info("resuming", after=resumed.last_time, gap_s=max(0.0, now - start), incidents=resumed.incidents)
+    for sent, message in enumerate(gen.history(start, now), 1):
         sender.send(message)
         if sent % 500 == 0:
             await asyncio.sleep(0)  # a long history must not starve the other tasks of the loop
-    log.info("history sent", seconds=history_s, **gen.counts.as_dict())
-    live_start = math.ceil(max(clock(), now) / step) * step
-    ticks = max(0, math.ceil(duration_s / step - 1e-9))
+    log.info("history sent", seconds=max(0.0, now - start), **gen.counts.as_dict())
+    last = max(gen.last_time, resumed.last_time if resumed is not None else -math.inf)  # the last tick sent
+    live_start = now if last == -math.inf else max(now, last + step)  # right after the history: no hole
+    last = live_start - step if last == -math.inf else last
+    noted = _Checkpointer(checkpoint_path, config.seed, clock)
+    noted.note(last, gen.schedule.count, force=True)
+    ticks = itertools.count() if duration_s is None else range(max(0, math.ceil(duration_s / step - 1e-9)))
     written = 0
-    last = live_start - step
     live = gen.live(live_start)
-    for k in range(ticks):
+    for k in ticks:
         delay = live_start + k * step - clock()  # a tick is made only once it is due
         if delay > 0:
             await (_wait(stop, delay) if stop is not None else asyncio.sleep(delay))
@@ -259,13 +281,34 @@ async def run(
             sender.send(message)
         if truth_path is not None and len(gen.truth) > written:
             append_truth(truth_path, gen.truth[written:])
-            written = len(gen.truth)
+        gen.forget_truth(before=last)
+        written = len(gen.truth)
+        noted.note(last, gen.schedule.count)
     gen.finish(last)
     if truth_path is not None:
-        write_truth(truth_path, gen.truth)
+        merge_truth(truth_path, gen.truth)
     gen.counts.undelivered = await asyncio.to_thread(sender.producer.flush, 30.0)
+    noted.note(last, gen.schedule.count, force=True)
     log.info("generator finished", **gen.counts.as_dict())
     return gen.counts
+
+
+class _Checkpointer:
+    """Writes the run's checkpoint at most once a second of wall time (and whenever forced)."""
+
+    def __init__(self, path: str | Path | None, seed: int, clock: Callable[[], float]) -> None:
+        self.path = path
+        self.seed = seed
+        self.clock = clock
+        self.written_at = -math.inf
+
+    def note(self, last_time: float, incidents: int, *, force: bool = False) -> None:
+        if self.path is None or not math.isfinite(last_time):
+            return
+        now = self.clock()
+        if force or now - self.written_at >= 1.0:
+            write_checkpoint(self.path, Checkpoint(last_time=last_time, incidents=incidents, seed=self.seed))
+            self.written_at = now
 
 
 async def _wait(stop: asyncio.Event, delay: float) -> None:

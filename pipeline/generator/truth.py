@@ -88,6 +88,19 @@ def append_truth(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]
         write_records(stream, records)
 
 
+def merge_truth(path: str | os.PathLike[str], records: Iterable[dict[str, Any]]) -> None:
+    """Rewrite the file with ``records`` in place of those of the same id, new ones at the end.
+
+    A long or resumed run appends its incidents as they start and forgets them once written; at the end
+    the ones it cut short (``truncated``) replace what was appended for them, and what earlier runs
+    wrote stays.
+    """
+    final = {r["id"]: r for r in records}
+    kept = read_truth(path) if Path(path).exists() else []
+    merged = [final.pop(r["id"], r) for r in kept]
+    write_truth(path, merged + list(final.values()))
+
+
 def read_truth(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     try:
         with Path(path).open() as stream:

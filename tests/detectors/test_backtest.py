@@ -148,7 +148,7 @@ class TestCommandLine:
         return parser.parse_args(argv)
 
     def test_backtest_writes_scores_plot_and_metrics(self, labelled, tmp_path, capsys):
-        """backtest writes timestamp,anomaly_score,is_anomaly,alert,episode and a PNG, and prints metrics."""
+        """backtest writes timestamp,anomaly_score,is_anomaly,alert,episode,time and a PNG, and prints metrics."""
         out = tmp_path / "out"
         args = self.parse(["backtest", str(labelled), "--output-dir", str(out), "--sweep"])
         assert args.func(args) == 0
@@ -160,7 +160,7 @@ class TestCommandLine:
             assert word in printed
         with open(out / "shift.scores.csv") as fh:
             rows = list(csv.reader(fh))
-        assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly", "alert", "episode"] and len(rows) == 401
+        assert rows[0] == ["timestamp", "anomaly_score", "is_anomaly", "alert", "episode", "time"] and len(rows) == 401
         assert {r[2] for r in rows[1:]} <= {"0", "1"} and {r[3] for r in rows[1:]} <= {"0", "1"}
         assert all(r[4] != "0" for r in rows[1:] if r[3] == "1")
         with open(labelled) as fh:  # the timestamps exactly as the input wrote them, in time order

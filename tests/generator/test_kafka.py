@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import signal
 import socket
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -138,3 +142,67 @@ class TestRun:
         truth = read_truth(tmp_path / "t.jsonl")
         assert len(truth) == counts.anomalies
         assert all(r["end"] <= time.time() for r in truth)
+
+
+def _generate(*args: str) -> subprocess.Popen:
+    aiops = Path(sys.executable).with_name("aiops")
+    return subprocess.Popen([str(aiops), "generate", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            stdin=subprocess.DEVNULL, text=True)
+
+
+def _live_until(checkpoint: Path, after: float, truth: Path, incidents: int, timeout_s: float = 60.0) -> None:
+    """Wait until the run's checkpoint says it sent live ticks past ``after`` and the truth file holds more
+    than ``incidents`` records (an incident of this run)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if checkpoint.exists() and truth.exists():
+            try:
+                live = json.loads(checkpoint.read_text())["last_time"] > after
+            except ValueError:
+                live = False  # replaced while read
+            if live and len(truth.read_text().splitlines()) > incidents:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no live tick past {after} and new incident within {timeout_s}s")
+
+
+class TestForeverAndResume:
+    def test_duration_0_runs_until_stopped_and_a_restart_resumes_without_resending_history(
+            self, tansu_broker, wire, tmp_path):
+        """`--duration 0` goes on until SIGTERM; started again with its checkpoint it sends no history again:
+        the event times of both runs follow each other without a repeat or a hole, and incident ids stay unique."""
+        metrics, logs = "forever.metrics", "forever.logs"
+        for topic in (metrics, logs):
+            tansu_broker.create_topic(topic, partitions=2)
+        checkpoint, truth = tmp_path / "checkpoint.json", tmp_path / "truth.jsonl"
+        args = ["--bootstrap", tansu_broker.bootstrap, "--metrics-topic", metrics, "--logs-topic", logs,
+                "--hosts", "1", "--services", "api", "--duration", "0", "--history", "5", "--rate-multiplier", "4",
+                "--anomaly-rate", "240", "--warmup", "0", "--format", "influx", "--log-rate", "0",
+                "--checkpoint", str(checkpoint), "--truth", str(truth)]
+        counts = []
+        for _ in range(2):
+            began = time.time()
+            proc = _generate(*args)
+            try:
+                # some seconds of live (longer than any --duration given) with an incident of its own
+                _live_until(checkpoint, began + 2.0, truth, sum(c["anomalies"] for c in counts))
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                out, err = proc.communicate(timeout=60)
+            assert proc.returncode == 0, err
+            counts.append(json.loads(out.strip().splitlines()[-1]))
+
+        received = consume_all(tansu_broker.bootstrap, [metrics], sum(c["points"] for c in counts))
+        times = sorted(r["time"] for m in received
+                       for r in wire("metrics.raw", m.value(), year=datetime.now(timezone.utc).year)[1])
+        assert len(times) == sum(c["points"] for c in counts)
+        steps = {round(b - a, 6) for a, b in zip(times, times[1:])}
+        assert steps == {0.25}, f"event times repeat or skip: steps {sorted(steps)[:5]}"
+        assert times[-1] == pytest.approx(json.loads(checkpoint.read_text())["last_time"], abs=1e-3)
+        history_points = 5 / 0.25
+        assert counts[0]["points"] > history_points  # history, then live
+
+        records = read_truth(truth)
+        ids = [r["id"] for r in records]
+        assert len(ids) == len(set(ids)) == counts[0]["anomalies"] + counts[1]["anomalies"]
+        assert counts[1]["anomalies"] >= 1

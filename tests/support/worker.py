@@ -79,6 +79,19 @@ class WorkerProcess:
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""
 
+    def kill(self) -> int:
+        """``kill -9``: no shutdown hook runs, nothing is flushed."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+        return self.proc.wait(timeout=10)
+
+    def rss_kb(self) -> int:
+        """The process's resident set (VmRSS of /proc/<pid>/status), in KiB."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise AssertionError(f"no VmRSS for pid {self.proc.pid}")
+
     def stop(self, timeout_s: float = 30.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

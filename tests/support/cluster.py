@@ -1,0 +1,124 @@
+"""Watching a consumer group of real workers from outside: assignments, lag, and the state they saved."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Iterable
+
+from confluent_kafka import Consumer, TopicPartition
+
+from aiops.pipeline import state_codec
+
+
+def log_events(worker, event: str) -> list[dict]:
+    """The worker's JSON log lines whose ``event`` is the given one, in order."""
+    out = []
+    for line in worker.logs().splitlines():
+        if f'"{event}"' not in line:
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == event:
+            out.append(record)
+    return out
+
+
+def restored_partitions(worker, *, after: int = 0) -> list[set[int]]:
+    """The events partitions of each ``state.restored`` the worker logged, from the ``after``-th on."""
+    return [set(r["partitions"]) for r in log_events(worker, "state.restored")[after:]]
+
+
+def wait_assignment(members: dict, partitions: int, *, marks: dict | None = None, timeout_s: float = 90.0
+                    ) -> dict[str, set[int]]:
+    """Wait until the live members' latest restores (after ``marks``) cover every partition exactly once.
+
+    ``members`` maps a name to a worker; ``marks`` maps a name to the number of ``state.restored`` lines
+    to skip (those of an earlier generation). Returns name -> partitions.
+    """
+    marks = marks or {}
+    deadline = time.monotonic() + timeout_s
+    latest: dict[str, set[int]] = {}
+    while time.monotonic() < deadline:
+        latest = {}
+        for name, worker in members.items():
+            assert worker.proc.poll() is None, f"{name} exited:\n{worker.logs()[-3000:]}"
+            seen = restored_partitions(worker, after=marks.get(name, 0))
+            latest[name] = seen[-1] if seen else set()
+        owned = [p for parts in latest.values() for p in parts]
+        if sorted(owned) == list(range(partitions)) and all(latest.values()):
+            return latest
+        time.sleep(0.3)
+    raise AssertionError(f"no settled assignment in {timeout_s}s; latest {latest}")
+
+
+def restore_marks(members: dict) -> dict[str, int]:
+    """How many ``state.restored`` lines each member logged so far."""
+    return {name: len(log_events(w, "state.restored")) for name, w in members.items()}
+
+
+def group_lag(bootstrap: str, group: str, topics: Iterable[str]) -> int:
+    """Records of the topics not yet committed by the consumer group (read from the broker).
+
+    A partition the group never committed counts from its low watermark.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "enable.auto.commit": False})
+    try:
+        tps = []
+        for topic in topics:
+            md = consumer.list_topics(topic, timeout=10)
+            tps += [TopicPartition(topic, p) for p in sorted(md.topics[topic].partitions)]
+        committed = {(tp.topic, tp.partition): tp.offset for tp in consumer.committed(tps, timeout=10)}
+        lag = 0
+        for tp in tps:
+            low, high = consumer.get_watermark_offsets(tp, timeout=10)
+            done = committed[(tp.topic, tp.partition)]
+            lag += max(0, high - (done if done >= 0 else low))
+        return lag
+    finally:
+        consumer.close()
+
+
+def wait_drained(bootstrap: str, group: str, topics: Iterable[str], *, timeout_s: float = 120.0) -> float:
+    """Wait until the group's lag on the topics is 0; returns the seconds it took."""
+    topics = list(topics)
+    began = time.monotonic()
+    lag = -1
+    while time.monotonic() - began < timeout_s:
+        lag = group_lag(bootstrap, group, topics)
+        if lag == 0:
+            return time.monotonic() - began
+        time.sleep(0.5)
+    raise AssertionError(f"lag of {group} on {topics} still {lag} after {timeout_s}s")
+
+
+def latest_states(bootstrap: str, topic: str, *, prefix: str = "", quiet_s: float = 1.5,
+                  timeout_s: float = 30.0) -> dict[str, bytes]:
+    """The last state record per key (opened with ``state_codec.unseal``, unsigned) whose key starts with prefix."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}",
+                         "enable.auto.commit": False})
+    md = consumer.list_topics(topic, timeout=10)
+    consumer.assign([TopicPartition(topic, p, 0) for p in sorted(md.topics[topic].partitions)])
+    states: dict[str, bytes] = {}
+    deadline = time.monotonic() + timeout_s
+    last_news = time.monotonic()
+    try:
+        while time.monotonic() < deadline and time.monotonic() - last_news < quiet_s:
+            msg = consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            last_news = time.monotonic()
+            key = (msg.key() or b"").decode()
+            if key.startswith(prefix) and msg.value():
+                states[key] = state_codec.unseal(key, msg.value(), None)
+    finally:
+        consumer.close()
+    return states
+
+
+def engine_count(blob: bytes) -> int:
+    """Points a series' detectors have seen, from its ``engine/`` state record."""
+    return int(state_codec.loads(blob)["slot"]["count"])
