@@ -40,7 +40,8 @@ import yaml
 from confluent_kafka import Producer
 
 from aiops.pipeline.config import load_settings
-from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, stop_process, wait_healthy
+from aiops.pipeline.child_processes import start_group as start_child, stop_group
+from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, wait_healthy
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
 from aiops.pipeline.topics import ensure_topics
@@ -193,8 +194,8 @@ class Figures:
 def start_worker(config_path: Path, logs: Path) -> subprocess.Popen:
     """A worker process; its logs to ``logs``.log, what its console sink prints to ``logs``.out."""
     with open(logs.with_suffix(".log"), "ab") as err, open(logs.with_suffix(".out"), "ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config_path)],
-                                stdout=out, stderr=err, stdin=subprocess.DEVNULL)
+        return start_child([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config_path)],
+                           stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
 
 def start_group(bootstrap: str, count: int, args: argparse.Namespace, out: Path) -> tuple[WorkerGroup, object]:
@@ -269,7 +270,7 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
                        [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())])
     finally:
         for proc in group.processes:
-            stop_process(proc)
+            stop_group(proc, grace_s=20)
 
 
 def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalies_topic: str, bootstrap: str,
