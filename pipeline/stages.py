@@ -9,16 +9,16 @@ intelligence and per-window counts, metrics through the scoring engine.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
 
-import orjson
 import structlog
 
 from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
+# the events topic's records: re-exported, the worker and its tests have them from here
+from aiops.pipeline.event_codec import decode_batch, encode_controls, encode_events, event_records  # noqa: F401
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
@@ -87,112 +87,6 @@ class NormaliseStage:
                 self._partition_of.clear()
             known = self._partition_of[series_id] = partition_for(series_id, self.partitions)
         return known
-
-
-def encode_events(events: list[Event]) -> bytes:
-    """Several events in one Kafka record (the events topic is batched, like Telegraf's output)."""
-    return dump_json([e.to_dict() for e in events])
-
-
-def dump_json(value: Any) -> bytes:
-    """Compact JSON: orjson on the hot path, the standard library for what orjson refuses.
-
-    orjson is several times faster; it refuses lone surrogates (a JSON log line may carry one) and
-    integers beyond 64 bits, which ``json`` writes. (It would write NaN as null: events never hold
-    one, the ingest guard admits finite numbers only.)
-
-    >>> dump_json({"a": [1, 2.5]})
-    b'{"a":[1,2.5]}'
-    >>> load_json(dump_json({"m": chr(0xD800), "n": 2 ** 70})) == {"m": chr(0xD800), "n": 2 ** 70}
-    True
-    """
-    try:
-        return orjson.dumps(value)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return json.dumps(value, separators=(",", ":")).encode()
-
-
-def load_json(payload: bytes) -> Any:
-    """JSON from bytes: orjson, and the standard library for what orjson refuses (NaN, Infinity).
-
-    Raises ValueError on what is not JSON.
-
-    >>> load_json(b'[1, {"a": "b"}]'), load_json(b'[NaN]')
-    ([1, {'a': 'b'}], [nan])
-    """
-    try:
-        return orjson.loads(payload)
-    except orjson.JSONDecodeError:  # a ValueError
-        return json.loads(payload)
-
-
-def event_records(events: list[Event], *, max_events: int, max_bytes: int) -> list[bytes]:
-    """The events in records of at most ``max_events`` events and ``max_bytes`` bytes, in order.
-
-    A run of ``max_events`` is encoded at once (the common case); only a run
-    over ``max_bytes`` is split by size. A single event larger than
-    ``max_bytes`` is a record of its own (the caller refuses to send it).
-
-    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
-    >>> one = len(encode_events([e]))
-    >>> [len(decode_batch(r)[0]) for r in event_records([e] * 5, max_events=2, max_bytes=10_000)]
-    [2, 2, 1]
-    >>> records = event_records([e] * 5, max_events=100, max_bytes=2 * one)
-    >>> [len(decode_batch(r)[0]) for r in records], max(map(len, records)) <= 2 * one
-    ([2, 2, 1], True)
-    """
-    records: list[bytes] = []
-    for i in range(0, len(events), max_events):
-        run = events[i:i + max_events]
-        record = encode_events(run)
-        records.extend([record] if len(record) <= max_bytes else _split_by_size(run, max_bytes))
-    return records
-
-
-def _split_by_size(events: list[Event], max_bytes: int) -> list[bytes]:
-    records: list[bytes] = []
-    pieces: list[bytes] = []
-    size = 2
-    for event in events:
-        piece = dump_json(event.to_dict())
-        if pieces and size + 1 + len(piece) > max_bytes:
-            records.append(b"[" + b",".join(pieces) + b"]")
-            pieces, size = [], 2
-        pieces.append(piece)
-        size += len(piece) + (1 if len(pieces) > 1 else 0)
-    if pieces:
-        records.append(b"[" + b",".join(pieces) + b"]")
-    return records
-
-
-def encode_controls(controls: list[dict]) -> bytes:
-    """Control items (e.g. feedback for a series) travel on the events topic to the series' owner."""
-    return json.dumps(controls, separators=(",", ":"), default=str).encode()
-
-
-def decode_batch(payload: bytes) -> tuple[list[Event], list[dict]]:
-    """Events and control items of one events-topic record.
-
-    Raises ValueError/TypeError/KeyError on a foreign payload.
-
-    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
-    >>> decode_batch(encode_events([e])) == ([e], [])
-    True
-    >>> decode_batch(encode_controls([{"control": "feedback", "record": {}}]))[1][0]["control"]
-    'feedback'
-    """
-    data = load_json(payload)
-    if not isinstance(data, list):
-        raise ValueError("events record must be a JSON array")
-    events, controls = [], []
-    for item in data:
-        if not isinstance(item, dict):
-            raise TypeError(f"events record holds a {type(item).__name__}, not an object")
-        if "control" in item:
-            controls.append(item)
-        else:
-            events.append(Event.from_dict(item))
-    return events, controls
 
 
 def episode_end(score: Score) -> dict[str, Any]:
