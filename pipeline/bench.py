@@ -18,7 +18,9 @@ worker processes in one consumer group, then:
    (event time = send time) with two spikes a second on random series; the
    latency of an anomaly is the time the bench reads its record from the
    anomalies topic minus the point's event time (what the alert policy gets
-   to see, end to end);
+   to see, end to end). The workers wait at most ``BATCH_WITHIN_S`` to fill
+   a batch and ``FETCH_MAX_WAIT_MS`` on a fetch (Tansu holds every fetch
+   that long), so each of the two hops adds up to about 70 ms at low load;
 4. memory: each worker's resident set (``VmRSS``) and its peak (``VmHWM``)
    from ``/proc``.
 """
@@ -26,28 +28,32 @@ worker processes in one consumer group, then:
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import time
 import urllib.request
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from aiops.pipeline.config import load_settings
 from aiops.pipeline.child_processes import start_group as start_child, stop_group
-from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, wait_healthy
+from aiops.pipeline.demo import fetch_health, percentile, wait_healthy
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
 from aiops.pipeline.topics import ensure_topics
 
 #: The workers' longest wait to fill a batch (each of the two hops waits up to this long at low load).
 BATCH_WITHIN_S = 0.05
+#: The workers' and the bench's longest fetch wait: Tansu holds every fetch this long, data or not.
+FETCH_MAX_WAIT_MS = 20
 
 #: How often the workers' counters are read while they work.
 SAMPLE_EVERY_S = 0.1
@@ -188,6 +194,7 @@ class Figures:
     points: int
     latencies: list[float]
     latency_rate: float
+    legs: dict[str, float]  # median seconds to the normaliser's batch, on to the scorer's, out to the reader
     memory: list[tuple[int, int]]
 
 
@@ -206,7 +213,7 @@ def start_group(bootstrap: str, count: int, args: argparse.Namespace, out: Path)
     for i, port in enumerate(ports):
         config = {
             "kafka": {"bootstrap_servers": bootstrap, "partitions": args.partitions, "group_id": f"bench-{tag}",
-                      "session_timeout_s": 6, "rebalance_timeout_s": 7},
+                      "session_timeout_s": 6, "rebalance_timeout_s": 7, "fetch_max_wait_ms": FETCH_MAX_WAIT_MS},
             "topics": {"metrics": f"bench{tag}.metrics", "events": f"bench{tag}.events",
                        "anomalies": f"bench{tag}.anomalies", "state": f"bench{tag}.state",
                        "deadletter": f"bench{tag}.deadletter"},
@@ -264,20 +271,51 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
         sustained = sustained_rate(samples, points)
         say(f"{count} worker(s): {points:,} points, sustained {sustained:,.0f} points/s")
 
-        latencies, rate = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
+        latencies, rate, legs = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
                                           sustained / 2, args, rng)
-        return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, latencies, rate,
+        return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, latencies, rate, legs,
                        [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())])
     finally:
         for proc in group.processes:
             stop_group(proc, grace_s=20)
 
 
+class AnomalyReader(threading.Thread):
+    """Reads the anomalies topic in the background; each record with the time it was read."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        super().__init__(daemon=True)
+        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{free_port()}",
+                                  "enable.auto.commit": False, "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
+                                  "log_level": 3})
+        self.consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
+        self.read: list[tuple[dict, float]] = []
+        self._halt = threading.Event()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            msg = self.consumer.poll(0.1)
+            if msg is None or msg.error():
+                continue
+            received = time.time()
+            try:
+                self.read.append((json.loads(msg.value()), received))
+            except ValueError:
+                pass
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(timeout=5)
+        self.consumer.close()
+
+
 def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalies_topic: str, bootstrap: str,
-                    rate: float, args: argparse.Namespace, rng: random.Random) -> tuple[list[float], float]:
+                    rate: float, args: argparse.Namespace, rng: random.Random,
+                    ) -> tuple[list[float], float, dict[str, float]]:
     """Paced points at ``rate`` per second (event time = send time); latencies of the anomalies read back."""
-    collector = AnomalyCollector(bootstrap, anomalies_topic)
-    collector.start()
+    reader = AnomalyReader(bootstrap, anomalies_topic)
+    reader.start()
+    time.sleep(1.0)  # assigned and positioned at the end before the first point goes out
     tick = 0.05
     per_tick = max(1, int(rate * tick))
     began = time.time()
@@ -300,11 +338,15 @@ def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalie
     producer.flush()
     elapsed = time.time() - began
     time.sleep(3)
-    collector.stop()
+    reader.stop()
     group.check_alive()
-    latencies = [received - a["time"] for a, received in zip(collector.records, collector.received_at)
-                 if a.get("kind") == "point" and a.get("time", 0) >= began]
-    return latencies, sent / elapsed
+    points = [(a, received) for a, received in reader.read if a.get("kind") == "point" and a.get("time", 0) >= began]
+    latencies = [received - a["time"] for a, received in points]
+    # where the time goes: to the normaliser's batch, on to the scorer's batch, then out to the reader
+    legs = {"ingest": [a["ingest_time"] - a["time"] for a, _ in points],
+            "score": [a["detected_time"] - a["ingest_time"] for a, _ in points],
+            "out": [received - a["detected_time"] for a, received in points]}
+    return latencies, sent / elapsed, {k: percentile(v, 50) for k, v in legs.items()}
 
 
 def report(f: Figures, args: argparse.Namespace) -> list[str]:
@@ -318,7 +360,8 @@ def report(f: Figures, args: argparse.Namespace) -> list[str]:
         f"{args.per_message} points/message, {args.partitions} partitions); "
         f"{f.per_cpu_second:,.0f} points per worker CPU-second",
         f"{f.workers} worker(s): event-to-anomaly latency at {f.latency_rate:,.0f} points/s (half the sustained "
-        f"rate), {len(f.latencies)} anomalies: {lat}",
+        f"rate), {len(f.latencies)} anomalies: {lat} (medians: to the normaliser {f.legs['ingest'] * 1000:,.0f} ms, "
+        f"on to the scorer {f.legs['score'] * 1000:,.0f} ms, scored and read back {f.legs['out'] * 1000:,.0f} ms)",
         f"{f.workers} worker(s): RSS per worker {rss}",
     ]
 
