@@ -91,7 +91,12 @@ def pack(lines: list[str], per_message: int) -> list[bytes]:
 
 
 def memory_kib(pid: int) -> tuple[int, int]:
-    """(resident set, its peak) of a process in KiB, from ``/proc/PID/status``; (0, 0) where unavailable."""
+    """(resident set, its peak) of a process in KiB, from ``/proc/PID/status``; (0, 0) where unavailable.
+
+    >>> now, peak = memory_kib(os.getpid())
+    >>> 0 < now <= peak, memory_kib(-1)
+    (True, (0, 0))
+    """
     try:
         text = Path(f"/proc/{pid}/status").read_text()
     except OSError:
@@ -105,7 +110,11 @@ def memory_kib(pid: int) -> tuple[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used, from ``/proc/PID/stat``; 0.0 where unavailable."""
+    """User + system CPU time a process has used, from ``/proc/PID/stat``; 0.0 where unavailable.
+
+    >>> sum(i * i for i in range(3_000_000)) > 0 and cpu_seconds(os.getpid()) > 0, cpu_seconds(-1)
+    (True, 0.0)
+    """
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     except OSError:
