@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -157,8 +157,14 @@ def run_backtest(frame: Frame, config: DetectionConfig | None = None, *, train: 
 
 
 def run_backtests(frames: Sequence[Frame], config: DetectionConfig | None = None, *, train: Frame | None = None,
-                  series_ids: Sequence[str] | None = None) -> list[BacktestRun]:
-    """Backtest several files at once, each its own series in one engine (the same results as one by one)."""
+                  series_ids: Sequence[str] | None = None,
+                  progress: Callable[[int], None] | None = None) -> list[BacktestRun]:
+    """Backtest several files at once, each its own series in one engine (the same results as one by one).
+
+    ``progress(n)`` is told the rows scored as it goes (training rows included).
+    """
+    from aiops.detectors.stepwise import score_in_slices
+
     engine = build_engine(config)
     sids = list(series_ids) if series_ids is not None else [f"backtest|file={f.name}#{i}" for i, f in enumerate(frames)]
     layouts: dict[tuple[str, ...], list[int]] = {}
@@ -170,10 +176,10 @@ def run_backtests(frames: Sequence[Frame], config: DetectionConfig | None = None
         if train is not None:
             if tuple(train.features) != features:
                 raise InputError(f"training file columns {train.features} differ from {list(features)}")
-            engine.score_many_series([(sids[i], train.times, train.X) for i in members], list(features))
+            score_in_slices(engine, [(sids[i], train.times, train.X) for i in members], features, on_rows=progress)
             trained = len(train.times)
-        results = engine.score_many_series([(sids[i], frames[i].times, frames[i].X) for i in members],
-                                           list(features))
+        results = score_in_slices(engine, [(sids[i], frames[i].times, frames[i].X) for i in members], features,
+                                  on_rows=progress)
         for i, (names, res) in zip(members, results):
             runs[i] = BacktestRun(frames[i], names, res.score, res.threshold, res.flagged, res.calibrated,
                                   res.anomaly_score, res.alert, res.episode, trained)

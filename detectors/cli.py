@@ -17,6 +17,7 @@ import structlog
 
 from aiops.pipeline.datasets import DATA_DIR_ENV
 from aiops.pipeline.errors import AiopsError, ConfigError
+from aiops.pipeline.progress import progress_bar
 
 if TYPE_CHECKING:
     from aiops.detectors.config import DetectionConfig
@@ -158,7 +159,9 @@ def backtest_command(args: argparse.Namespace) -> int:
         train = read_csv(args.train, sep=args.sep, label_column=args.label_column) if args.train else None
         args.output_dir.mkdir(parents=True, exist_ok=True)
         start = time.perf_counter()
-        runs = run_backtests(frames, config, train=train)
+        total = sum(len(f.times) for f in frames) + (len(train.times) * len(frames) if train else 0)
+        with progress_bar("backtest", total) as bar:
+            runs = run_backtests(frames, config, train=train, progress=bar.advance)
         elapsed = time.perf_counter() - start
     except (AiopsError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -238,7 +241,8 @@ def skab_command(args: argparse.Namespace) -> int:
         config = load_detection_config(args.config)
         for rows in args.train_rows if args.train_rows is not None else [LEADERBOARD_TRAIN_ROWS, 0]:
             start = time.perf_counter()
-            results = run_skab(data, config, train_rows=rows)
+            with progress_bar(f"SKAB, {rows} training rows") as bar:
+                results = run_skab(data, config, train_rows=rows, progress=bar.advance, on_total=bar.set_total)
             print(format_results(results, len(labelled_files(data)), rows))
             print(f"({time.perf_counter() - start:.1f} s)\n")
     except (AiopsError, OSError, ValueError) as exc:
@@ -276,11 +280,19 @@ def quality_command(args: argparse.Namespace) -> int:
     try:
         config = load_detection_config(args.config)
         if args.family is None:
-            print(format_report(measure(config)))
+            with progress_bar("clean and faulty series", unit="points") as bar:
+                report = measure(config, progress=bar.advance, on_total=bar.set_total)
+            print(format_report(report))
             print()
-        print(format_families(measure_families(config, seed=args.seed, names=args.family)))
+        with progress_bar("scenario families", unit="points") as bar:
+            families = measure_families(config, seed=args.seed, names=args.family, progress=bar.advance,
+                                        on_total=bar.set_total)
+        print(format_families(families))
         if not args.no_skab:
-            print(skab_line(config, data=SKAB.locate(args.data) if args.data else None))
+            data = SKAB.locate(args.data) if args.data else SKAB.find()
+            with progress_bar("SKAB") as bar:
+                line = skab_line(config, data=data, progress=bar.advance, on_total=bar.set_total)
+            print(line)
     except (AiopsError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

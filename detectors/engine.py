@@ -37,7 +37,7 @@ import structlog
 
 from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
-from aiops.detectors.ensemble import combine
+from aiops.detectors.ensemble import combine, combine_present
 from aiops.detectors.episodes import ACCEPTED, END_REASONS, EpisodeRules, Episodes
 from aiops.detectors.explain import contributions, implicated
 from aiops.detectors.learn_delay import LearnDelay
@@ -109,6 +109,9 @@ class _Group:
             if getattr(cls, "multivariate_only", False) and len(features) < 2:
                 continue
             params = config.bank_params(spec)
+            applies = getattr(cls, "applies_to", None)  # a bank whose settings say which series it scores
+            if applies is not None and not applies(len(features), params):
+                continue
             try:
                 bank = cls(**params)
             except TypeError as exc:
@@ -146,6 +149,8 @@ class _Group:
                        if len(features) > 1 else np.zeros(d, dtype=bool))
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.__class__.__name__ == "ZScoreBank"), None)
         self._complete = [not getattr(m.bank, "accepts_missing", False) for m in self.members]
+        # banks that abstain (left out of the ensemble) until warm, rather than saying 0.5 like the others
+        self._abstaining = np.array([bool(getattr(m.bank, "abstains_when_cold", False)) for m in self.members])
 
     def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
             bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> StepResult:
@@ -210,6 +215,12 @@ class _Group:
             P = P.reshape(m, d)
             out.calibrated[a:b] = P
             combined = combine(P, self.weights, method, quorum=quorum)
+            if self._abstaining.any():  # such a detector has no say until its model and calibration are ready
+                present = warm | ~self._abstaining
+                present[:, self._abstaining] &= arrays["seen"][rows][:, self._abstaining] >= min_history
+                cold = ~present.all(axis=1)
+                if cold.any():
+                    combined[cold] = combine_present(P[cold], present[cold], self.weights, method, quorum=quorum)
             threshold = 1.0 - tail * notch ** arrays["notches"][rows]
             count, run = arrays["count"][rows], arrays["run"][rows]
             hot = combined >= threshold

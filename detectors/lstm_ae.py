@@ -236,6 +236,7 @@ class LSTMAEBank:
 
     name = "lstm_ae"
     joint = True  # reconstructs whole windows of rows
+    abstains_when_cold = True  # no model yet: no say in the ensemble (not even the 0.5 of "no opinion")
 
     def __init__(self, config: LSTMAEConfig | None = None, **params: Any) -> None:
         try:
@@ -258,6 +259,15 @@ class LSTMAEBank:
         self._groups_lock = threading.Lock()
         if self.config.checkpoint is not None:
             self._load_checkpoint()
+
+    @staticmethod
+    def applies_to(n_features: int, params: dict[str, Any]) -> bool:
+        """Whether a group of series with this many features gets this bank (``min_features``).
+
+        >>> LSTMAEBank.applies_to(1, {"min_features": 2}), LSTMAEBank.applies_to(4, {"min_features": 2})
+        (False, True)
+        """
+        return n_features >= int(params.get("min_features", 1))
 
     # -- the DetectorBank protocol ---------------------------------------------------------
 

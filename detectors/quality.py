@@ -44,6 +44,7 @@ from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
 from aiops.detectors.metrics import EventMetrics, event_metrics
 from aiops.detectors.scenarios import FAMILIES, Family, Scenario, family
+from aiops.detectors.stepwise import score_in_slices
 
 FEATURE = ["value"]
 MULTI = ["a", "b", "c", "d"]
@@ -140,8 +141,12 @@ class QualityReport:
 
 def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000, clean_series: int = 3,
             fault_series: int = 20, fault_points: int = 2_600, inject_at: int = 2_000, settle: int = 1_000,
-            seed: int = 0) -> QualityReport:
-    """False-alarm episodes per clean case and detection per fault kind, all series scored side by side."""
+            seed: int = 0, progress: Callable[[int], None] | None = None,
+            on_total: Callable[[int], None] | None = None) -> QualityReport:
+    """False-alarm episodes per clean case and detection per fault kind, all series scored side by side.
+
+    ``on_total(n)`` is told the points to score once the series are made, ``progress(n)`` the points scored.
+    """
     start = time.perf_counter()
     config = config or DetectionConfig()
     engine = build_engine(config)
@@ -163,8 +168,10 @@ def measure(config: DetectionConfig | None = None, *, clean_points: int = 20_000
             layouts.setdefault(tuple(feats), []).append((sid, np.arange(fault_points, dtype=float), X))
             meta[sid] = ("fault", kind)
     flagged: dict[str, np.ndarray] = {}  # series id -> episode openings
+    if on_total is not None:
+        on_total(sum(len(t) for items in layouts.values() for _, t, _ in items))
     for feats, items in layouts.items():
-        results = engine.score_many_series(items, list(feats))
+        results = score_in_slices(engine, items, feats, on_rows=progress)
         for (sid, _, _), (_, res) in zip(items, results):
             flagged[sid] = res.alert
     clean = []
@@ -249,14 +256,21 @@ class FamilyReport:
     elapsed_s: float
 
 
-def measure_families(config: DetectionConfig | None = None, *, seed: int = 0,
-                     names: list[str] | None = None) -> FamilyReport:
-    """Every scenario family (or those ``names``) scored side by side in one engine and judged on its bounds."""
+def measure_families(config: DetectionConfig | None = None, *, seed: int = 0, names: list[str] | None = None,
+                     progress: Callable[[int], None] | None = None,
+                     on_total: Callable[[int], None] | None = None) -> FamilyReport:
+    """Every scenario family (or those ``names``) scored side by side in one engine and judged on its bounds.
+
+    ``on_total(n)`` is told the points to score once the scenarios are made, ``progress(n)`` the points scored.
+    """
     start = time.perf_counter()
     families = [family(n) for n in names] if names is not None else list(FAMILIES.values())
     scenarios = [(fam, sc) for fam in families for sc in fam.generate(seed)]
     engine = build_engine(config or DetectionConfig())
-    scored = engine.score_many_series([(f"quality|{sc.series_id}", sc.times, sc.X) for _, sc in scenarios], FEATURE)
+    if on_total is not None:
+        on_total(sum(len(sc.times) for _, sc in scenarios))
+    scored = score_in_slices(engine, [(f"quality|{sc.series_id}", sc.times, sc.X) for _, sc in scenarios], FEATURE,
+                             on_rows=progress)
     runs: dict[str, list[tuple[Scenario, np.ndarray, np.ndarray]]] = {}
     for (fam, sc), (_, res) in zip(scenarios, scored):
         runs.setdefault(fam.name, []).append((sc, res.alert, res.flagged))
@@ -285,7 +299,8 @@ def format_families(report: FamilyReport) -> str:
     return "\n".join(lines)
 
 
-def skab_line(config: DetectionConfig | None = None, *, data: Path | None = None) -> str:
+def skab_line(config: DetectionConfig | None = None, *, data: Path | None = None,
+              progress: Callable[[int], None] | None = None, on_total: Callable[[int], None] | None = None) -> str:
     """The ensemble's SKAB figures under both protocols, one line (how to get the data when it is not there)."""
     from aiops.detectors.backtest import read_csv
     from aiops.detectors.skab import LEADERBOARD_TRAIN_ROWS, evaluate, labelled_files
@@ -297,10 +312,12 @@ def skab_line(config: DetectionConfig | None = None, *, data: Path | None = None
         return f"SKAB: no data found; {SKAB.how_to_get()}"
     config = config or DetectionConfig()
     frames = [read_csv(p) for p in files]
+    if on_total is not None:
+        on_total(2 * sum(len(f.times) for f in frames))
     parts = []
     for rows in (LEADERBOARD_TRAIN_ROWS, 0):
         trained = config.model_copy(update={"warmup": max(config.warmup, rows)})  # as run_skab trains
-        m = evaluate(frames, trained, "ensemble").metrics
+        m = evaluate(frames, trained, "ensemble", progress=progress).metrics
         label = f"first {rows} rows trained" if rows else "online, no training"
         parts.append(f"{label}: F1 {m.f1:.3f} FAR {m.far:.2f}% MAR {m.mar:.2f}%")
     return f"SKAB ensemble, {len(files)} files | " + " | ".join(parts)

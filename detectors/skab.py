@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from aiops.detectors.backtest import Frame, read_csv, run_backtests
 from aiops.detectors.config import DetectionConfig, DetectorSpec
@@ -33,8 +34,9 @@ def labelled_files(data: Path) -> list[Path]:
     return files
 
 
-def evaluate(frames: list[Frame], config: DetectionConfig, name: str) -> SkabResult:
-    runs = run_backtests(frames, config)
+def evaluate(frames: list[Frame], config: DetectionConfig, name: str, *,
+             progress: Callable[[int], None] | None = None) -> SkabResult:
+    runs = run_backtests(frames, config, progress=progress)
     total = BinaryMetrics(0, 0, 0, 0)
     nabs = []
     for run in runs:
@@ -57,8 +59,13 @@ def single_detector_configs(config: DetectionConfig) -> list[tuple[str, Detectio
 LEADERBOARD_TRAIN_ROWS = 400
 
 
-def run_skab(data: Path, config: DetectionConfig | None = None, *,
-             train_rows: int = LEADERBOARD_TRAIN_ROWS) -> list[SkabResult]:
+def run_skab(data: Path, config: DetectionConfig | None = None, *, train_rows: int = LEADERBOARD_TRAIN_ROWS,
+             progress: Callable[[int], None] | None = None,
+             on_total: Callable[[int], None] | None = None) -> list[SkabResult]:
+    """Each detector alone, then the ensemble, over every labelled file.
+
+    ``on_total(n)`` is told the rows to score once the files are read, ``progress(n)`` the rows scored.
+    """
     config = config or DetectionConfig()
     config = config.model_copy(update={"warmup": max(config.warmup, train_rows)})
     files = labelled_files(data)
@@ -67,8 +74,11 @@ def run_skab(data: Path, config: DetectionConfig | None = None, *,
     frames = [read_csv(p) for p in files]
     for frame, path in zip(frames, files):
         frame.name = f"{path.parent.name}/{path.stem}"
-    results = [evaluate(frames, cfg, name) for name, cfg in single_detector_configs(config)]
-    results.append(evaluate(frames, config, "ensemble"))
+    configs = single_detector_configs(config)
+    if on_total is not None:
+        on_total(sum(len(f.times) for f in frames) * (len(configs) + 1))
+    results = [evaluate(frames, cfg, name, progress=progress) for name, cfg in configs]
+    results.append(evaluate(frames, config, "ensemble", progress=progress))
     return results
 
 

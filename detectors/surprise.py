@@ -3,8 +3,8 @@
 Per feature, four forecasts of the next value compete: a slow robust level,
 a fast level, a daily profile (per 5 minutes of the day) and a weekly one
 (per hour of the week), each profile with an offset that follows level
-changes. The profiles take part once the series has spanned two days (two
-weeks). The forecast whose recent absolute errors are smallest is trusted;
+changes. The profiles take part once the series has spanned two days (a
+week). The forecast whose recent absolute errors are smallest is trusted;
 the point's standardised error against it becomes a tail probability ``p``
 under the series' own streamed tail of such errors (a generalised Pareto
 above their running 95th percentile, so a heavy-tailed, bursty series learns
@@ -104,14 +104,14 @@ class SurpriseTrack:
                  rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
                  cusum_k: float = 0.5, peak_memory: int = 2000,
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
-                 state_k: float = 1.5) -> None:
+                 state_k: float = 1.5, cusum_clip: float = 3.0) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
         self.rebase_run, self.rebase_z, self.huber = rebase_run, rebase_z, huber
         self.tail_quantile, self.tail_rate, self.min_count = tail_quantile, tail_rate, min_count
         self.rel_floor, self.abs_floor, self.excess_cap = rel_floor, abs_floor, excess_cap
-        self.cusum_k, self.peak_memory = cusum_k, peak_memory
+        self.cusum_k, self.peak_memory, self.cusum_clip = cusum_k, peak_memory, cusum_clip
         self.alpha_select = alpha_select
         self.states, self.state_width, self.state_k = states, state_width, state_k
         self.features: int | None = None
@@ -128,7 +128,7 @@ class SurpriseTrack:
                 "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0),
                 # the forecasts and their errors
                 "slow": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
-                "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "offset": ((f, 2), 0.0),
+                "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "judged": ((f, k), 0), "offset": ((f, 2), 0.0),
                 "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int32(0)),
                 "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int32(0)),
                 # the tail of the errors, and the accumulated evidence with its recent peaks
@@ -152,6 +152,8 @@ class SurpriseTrack:
             shape, kind = wanted.get(name, (None, None))
             if shape is None or np.shape(value) != shape or np.asarray(value).dtype.kind != kind:
                 raise ValueError(f"surprise state field {name!r} does not fit")
+        if "judged" not in state and "n" in state:  # a record written before forecasts kept their own counts
+            state = dict(state, judged=np.repeat(np.asarray(state["n"])[:, None], len(FORECASTS), axis=1))
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
@@ -207,7 +209,7 @@ class SurpriseTrack:
         scale = np.maximum(1.25 * dev, floor[..., None])
         z = np.abs(resid) / scale
         usable = np.stack([np.ones_like(ok), np.ones_like(ok), (span >= 2 * DAY_S) & (dvisits >= 2),
-                           (span >= WEEK_S + DAY_S) & (wvisits >= 1)], axis=2)
+                           (span >= WEEK_S) & (wvisits >= 1)], axis=2)
         best = np.argmin(np.where(usable, a["err"][rows], np.inf), axis=2)
         zb = np.take_along_axis(z, best[..., None], axis=2)[..., 0]
         young = n < self.min_count
@@ -251,9 +253,15 @@ class SurpriseTrack:
         w_dev = np.where(ok, np.maximum(self.alpha_dev, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
         a["dev"][rows] = np.where(first_point[..., None], 0.0, dev + w_dev * (np.abs(clipped) - dev))
         # the trusted forecast is the one with the smallest errors over a longer memory (days of a season)
-        err = a["err"][rows]
-        w_err = np.where(ok, np.maximum(self.alpha_select, 1.0 / np.maximum(n1, 1)), 0.0)[..., None]
-        a["err"][rows] = np.where(first_point[..., None], 0.0, err + w_err * (np.abs(clipped) - err))
+        # a profile is judged only at the phases it has seen (before, it has no opinion), each forecast on its own
+        # count, so a weekly profile that starts to know the week competes on its errors since, not on a week of
+        # guesses at phases it had never seen
+        seen = n > 0
+        opinion = ok[..., None] & np.stack([seen, seen, dvisits >= 1, wvisits >= 1], axis=2)
+        judged = a["judged"][rows] + opinion
+        w_err = np.where(opinion, np.maximum(self.alpha_select, 1.0 / np.maximum(judged, 1)), 0.0)
+        a["err"][rows] = a["err"][rows] + w_err * (np.abs(clipped) - a["err"][rows])
+        a["judged"][rows] = judged
         # the profiles learn the value at their phase; their offsets follow level changes
         for name, visits_name, phase, prof, visits, j in (("daily", "dvisits", dphase, daily, dvisits, 2),
                                                            ("weekly", "wvisits", wphase, weekly, wvisits, 3)):
@@ -292,8 +300,13 @@ class SurpriseTrack:
         return np.where(z > u, above, np.minimum(below, -math.log10(q)))
 
     def _cusum(self, sums: np.ndarray, z: np.ndarray, warm: np.ndarray) -> np.ndarray:
-        """Two-sided CUSUM of standardised errors (each counted at most ``huber``)."""
-        z = np.clip(np.where(warm, z, 0.0), -self.huber, self.huber)[..., None] * np.array([1.0, -1.0])
+        """Two-sided CUSUM of standardised errors, each counted at most ``cusum_clip``.
+
+        The clip is lower than the forecasts' (``huber``): a sustained shift
+        adds up at any clip, while two spikes close together (what a bursty or
+        spiky series does) must not add up to a shift.
+        """
+        z = np.clip(np.where(warm, z, 0.0), -self.cusum_clip, self.cusum_clip)[..., None] * np.array([1.0, -1.0])
         return np.where(warm[..., None], np.maximum(sums + z - self.cusum_k, 0.0), 0.0)
 
     def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,

@@ -341,7 +341,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--shape-epochs", type=int, default=10)
     parser.add_argument("--shape-windows", type=int, default=4000, help="most windows trained on and tested per shape")
     parser.add_argument("--data", type=Path, default=None,
-                        help="SKAB folder (default: $AIOPS_DATA_DIR/skab if set, else ./data/skab or ../shared/data/skab)")
+                        help="SKAB folder (default: $AIOPS_DATA_DIR/skab if set, "
+                             "else ./data/skab or ../shared/data/skab)")
     parser.add_argument("--engine", action="store_true", help="the whole engine with and without lstm_ae")
     parser.add_argument("--engine-series", type=int, default=1000)
     parser.add_argument("--engine-points", type=int, default=200_000)

@@ -76,6 +76,9 @@ class LSTMAEConfig(BaseModel):
         "last", description="error of the current point only, or averaged over its whole window"
     )
     expected_k: float = Field(3.0, gt=0, description="expected range = reconstruction +- k residual sigmas")
+    min_features: int = Field(
+        1, ge=1, description="series with fewer features are left to the other detectors: no model, no cost "
+                             "(2: multivariate groups only)")
     prior_weight: int = Field(
         0, ge=0, description="a new series starts from the checkpoint's data mean/std as if seen this many times"
     )

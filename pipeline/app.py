@@ -31,6 +31,7 @@ import faust
 import structlog
 
 from aiops.pipeline import state_codec
+from aiops.pipeline.allocator import keep_large_blocks_mmapped
 from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.config import Settings
 from aiops.pipeline.consumer_lag import ConsumerLagCollector
@@ -56,6 +57,11 @@ log = structlog.get_logger(__name__)
 
 #: The alert policy's state (groups, alerts, silences, pending actions) in the state topic.
 ALERTING_STATE_KEY = "alerting/policy"
+#: Series per state write: what a snapshot holds encoded in memory at once.
+SNAPSHOT_CHUNK = 1000
+#: Bytes of records normalised or scored at once: a batch of large batched records is taken in slices, so the
+#: events decoded from it at any time stay in the tens of MB (a whole batch in a flood decoded to 1M events).
+SLICE_BYTES = 4 * 1024 * 1024
 
 
 def broker_urls(settings: Settings) -> list[str]:
@@ -82,6 +88,7 @@ class Worker:
     """Holds the Faust app, its topics and the stages; ``build()`` wires the agents."""
 
     def __init__(self, settings: Settings, *, app_id: str | None = None, alerting=None) -> None:
+        keep_large_blocks_mmapped()  # detector arrays freed as they grow go back to the system
         self.settings = settings
         self.alerting = alerting
         self.alert_handler = alerting.handle if alerting is not None else None
@@ -108,6 +115,9 @@ class Worker:
             web_enabled=False,
             datadir=settings.worker.data_dir,
             producer_linger_ms=5,
+            # Back-pressure: an agent has a tenth of a batch of records waiting (Faust's default, 4096 records
+            # of up to 1000 events each, held hundreds of MB in a flood); the rest waits in Kafka as lag.
+            stream_buffer_maxsize=max(1, settings.worker.batch_size // 10),
         )
         self.app.conf.aiops_fetch_max_wait_ms = k.fetch_max_wait_ms
         self.metrics.registry.register(ConsumerLagCollector(self.app))
@@ -196,6 +206,10 @@ class Worker:
         return True
 
     async def normalise_and_forward(self, kind: str, batch) -> None:
+        for piece in slices_by_bytes(batch, SLICE_BYTES):
+            await self._normalise_slice(kind, piece)
+
+    async def _normalise_slice(self, kind: str, batch) -> None:
         now = time.time()
         messages = [
             RawMessage(e.message.topic, e.message.partition, e.message.offset, _as_bytes(e.value))
@@ -220,6 +234,10 @@ class Worker:
     async def score_and_forward(self, batch) -> None:
         await self._restored.wait()
         batch = [r for r in batch if r.message.partition in self.events_owned]  # none of a partition moved away
+        for piece in slices_by_bytes(batch, SLICE_BYTES):
+            await self._score_slice(piece)
+
+    async def _score_slice(self, batch) -> None:
         now = time.time()
         scorer = self.ensure_scorer()
         self.metrics.messages_in(self.settings.topics.events, len(batch))
@@ -362,13 +380,17 @@ class Worker:
         async with self._snapshot_lock, self._state_lock:
             if self._restoring:
                 return 0
-            states = self.scorer.export_dirty() if self.scorer is not None else {}
+            written = 0
+            if self.scorer is not None:
+                for states in dirty_in_chunks(self.scorer, SNAPSHOT_CHUNK):
+                    await self._write_states(states)
+                    written += len(states)
             if self.alerting is not None and self.owns_alerting and self.alerting_restored:
-                states[ALERTING_STATE_KEY] = self.alerting.export_state()
-            await self._write_states(states)
-            if states:
-                log.info("state.snapshot", records=len(states))
-            return len(states)
+                await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
+                written += 1
+            if written:
+                log.info("state.snapshot", records=written)
+            return written
 
     async def _write_states(self, states: dict[str, bytes]) -> None:
         """State records to the partition of the series they belong to; returns once the broker has them."""
@@ -465,6 +487,48 @@ class Worker:
             log.warning("state.snapshot_failed", error=str(exc))
         if self.score_writer is not None:
             await self.score_writer.close()
+
+
+def slices_by_bytes(batch: list, limit: int) -> list[list]:
+    """The batch's records in order, in runs whose values add up to at most ``limit`` bytes (one record at least).
+
+    >>> class R:
+    ...     def __init__(self, n): self.value = b"x" * n
+    >>> [[len(r.value) for r in run] for run in slices_by_bytes([R(3), R(3), R(5), R(1)], 6)]
+    [[3, 3], [5, 1]]
+    """
+    runs: list[list] = []
+    run: list = []
+    size = 0
+    for record in batch:
+        n = len(record.value) if isinstance(record.value, (bytes, str)) else 0
+        if run and size + n > limit:
+            runs.append(run)
+            run, size = [], 0
+        run.append(record)
+        size += n
+    if run:
+        runs.append(run)
+    return runs
+
+
+def dirty_in_chunks(scorer: ScoreStage, size: int):
+    """``scorer.export_dirty()`` in pieces of at most ``size`` series (the log sources come with the first).
+
+    A snapshot of many series then holds one piece of encoded state at a time. The series of a piece
+    whose write did not return (and of the pieces after it) stay dirty.
+    """
+    ids = sorted(scorer.dirty)
+    done = 0
+    try:
+        for i in range(0, max(len(ids), 1), size):
+            scorer.dirty = set(ids[i:i + size])
+            states = scorer.export_dirty()
+            if states:
+                yield states
+            done = i + size
+    finally:
+        scorer.dirty.update(ids[done:])
 
 
 def forget_log_state(scorer: ScoreStage, moved) -> None:

@@ -7,6 +7,7 @@
     aiops config validate FILE       check a configuration file
     aiops config reference           every configuration key, as Markdown
     aiops bench pipeline             end-to-end throughput and latency through a real broker
+    aiops bench memory               worker RSS per tracked series, measured in the worker
     aiops --version                  the installed version
 
 Each subsystem adds its own subcommands through a ``register(subparsers)``
@@ -86,6 +87,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--latency-seconds", type=float, default=20.0, help="seconds of paced traffic for the latency")
     b.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
     b.set_defaults(func=cmd_bench_pipeline)
+    m = bsub.add_parser("memory", help="worker RSS per tracked series, read from the worker process")
+    m.add_argument("--series", type=int, default=100_000)
+    m.add_argument("--steps", type=int, default=3, help="points per series")
+    m.add_argument("--per-message", type=int, default=2000, help="points per Kafka message")
+    m.add_argument("--snapshot-interval", type=float, default=10.0, help="seconds between state snapshots")
+    m.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the scoring and the snapshot")
+    m.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
+    m.set_defaults(func=cmd_bench_memory)
 
     for name in SUBCOMMAND_MODULES:
         try:
@@ -156,6 +165,12 @@ def cmd_bench_pipeline(args: argparse.Namespace) -> int:
     from aiops.pipeline.bench import run_pipeline_benchmark
 
     return run_pipeline_benchmark(args)
+
+
+def cmd_bench_memory(args: argparse.Namespace) -> int:
+    from aiops.pipeline.bench_memory import run_memory_benchmark
+
+    return run_memory_benchmark(args)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from aiops.pipeline.child_processes import reap_group, start_group, terminate_gr
 from aiops.pipeline.config import load_settings, parse_settings
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
+from aiops.pipeline.progress import progress_bar
 from aiops.pipeline.topics import ensure_topics
 
 DEMO_DEFAULTS: dict[str, Any] = {
@@ -209,10 +210,9 @@ def start_worker(config_path: Path, log_path: Path) -> subprocess.Popen:
 
 
 #: Seconds the worker gets to stop after SIGTERM before its group is killed (it saves its state snapshot
-#: first, in well under a second); the broker gets what is left of ``STOP_BUDGET_S``, at least
-#: ``BROKER_GRACE_S``, before SIGKILL. Together they stay under the 10 s a person waits.
+#: first, in well under a second), then the broker after SIGTERM: Tansu waits for its clients to go,
+#: and its storage is memory, so nothing is lost in killing it. Together under the 10 s a person waits.
 WORKER_GRACE_S = 5.0
-STOP_BUDGET_S = 8.0
 BROKER_GRACE_S = 1.0
 
 
@@ -272,7 +272,8 @@ def _run_demo(args: argparse.Namespace) -> int:
     broker = worker = collector = None
     worker_stopping: float | None = None  # when the worker was sent SIGTERM
     try:
-        broker = EmbeddedBroker(log_path=out / "broker.log").start()
+        broker = EmbeddedBroker(log_path=out / "broker.log")
+        broker.start()  # assigned first: a signal during its start still finds the broker to stop
         web_port = free_port()
         config_path = out / "demo.yaml"
         from aiops.alerting.auth import TOKEN_ENV, secret_file
@@ -298,11 +299,14 @@ def _run_demo(args: argparse.Namespace) -> int:
         start = time.time()
         sent = 0
         history_end = start - REPLAY_GAP_S
-        for topic, key, value in gen.history(history_end - gen.config.history_s, history_end):
-            producer.produce(topic, key=key, value=value)
-            sent += 1
-            producer.poll(0)
-        producer.flush()
+        history = list(gen.history(history_end - gen.config.history_s, history_end))
+        with progress_bar("replaying history", len(history), unit="messages") as bar:
+            for topic, key, value in history:
+                producer.produce(topic, key=key, value=value)
+                sent += 1
+                producer.poll(0)
+                bar.advance()
+            producer.flush()
         say(f"traffic  {sent} messages of history sent ({gen.config.history_s:.0f}s of the fleet's past); "
             f"live traffic for {args.duration:.0f}s with injected anomalies follows")
         live_start = time.time()
@@ -325,7 +329,10 @@ def _run_demo(args: argparse.Namespace) -> int:
                 raise  # SIGTERM: stop at once, no summary
             interrupted = True
             say("\ninterrupted: the summary of what was seen, then the worker and the broker stop")
-        producer.flush(1.0) if interrupted else producer.flush()
+        if interrupted:
+            producer.flush(1.0)  # what is still queued may go: the demo is stopping
+        else:
+            producer.flush()
         end = time.time()
         gen.finish(end)
         if not interrupted:
@@ -361,14 +368,9 @@ def stop_children(collector: AnomalyCollector | None, worker: subprocess.Popen |
         if worker is not None:
             terminate_group(worker)
     started = worker_stopping
-
-    def stop_broker() -> None:
-        assert broker is not None
-        broker.stop(timeout_s=max(BROKER_GRACE_S, started + STOP_BUDGET_S - time.monotonic()))
-
     steps = (collector.stop if collector else None,
              (lambda: reap_group(worker, deadline=started + WORKER_GRACE_S)) if worker else None,
-             stop_broker if broker else None)
+             (lambda: broker.stop(timeout_s=BROKER_GRACE_S)) if broker else None)
     for step in steps:
         if step is None:
             continue

@@ -13,9 +13,13 @@ from __future__ import annotations
 import time
 import uuid
 
+import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from aiops.pipeline.config import Settings
+from aiops.pipeline.progress import ProgressLog
+
+log = structlog.get_logger(__name__)
 
 
 def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 30.0,
@@ -23,6 +27,7 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
     """Latest state record per key on the given partitions (an empty value deletes the key).
 
     The partitions not read to their end within ``timeout_s`` are added to ``unfinished`` when given.
+    A read that lasts logs how far it is (``state.restoring``, offsets read of those to read) every 2 s.
     """
     topic = settings.topics.state
     conf = settings.kafka.confluent() | {
@@ -33,13 +38,15 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
     consumer = Consumer(conf)
     states: dict[str, bytes] = {}
     try:
-        pending = {}
+        pending, reached = {}, {}
         for p in partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
             if high > low:
-                pending[p] = high
+                pending[p], reached[p] = high, low
         if not pending:
             return states
+        progress = ProgressLog(log, "state.restoring", sum(pending[p] - reached[p] for p in pending),
+                               partitions=len(pending))
         consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in pending])
         deadline = time.monotonic() + timeout_s
         while pending and time.monotonic() < deadline:
@@ -50,6 +57,10 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
                 if msg.error().code() == KafkaError._PARTITION_EOF:
                     pending.pop(msg.partition(), None)
                 continue
+            p, next_offset = msg.partition(), msg.offset() + 1
+            if next_offset > reached.get(p, next_offset):
+                progress.advance(next_offset - reached[p])
+                reached[p] = next_offset
             key = (msg.key() or b"").decode()
             if msg.value():
                 states[key] = msg.value()

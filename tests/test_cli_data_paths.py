@@ -63,6 +63,23 @@ class TestMissingData:
             tmp_path / "work" / "data" / "skab"
 
 
+class TestInstalledPackage:
+    def test_outside_a_checkout_only_the_current_directory_is_looked_in(self, tmp_path):
+        """The package laid out as a wheel installs it, run elsewhere: no path beside the package is tried."""
+        site = tmp_path / "site-packages" / "aiops"
+        root = Path(__file__).resolve().parents[1]
+        for part in ("pipeline", "detectors", "models", "alerting"):  # pyproject's package-dir mapping
+            shutil.copytree(root / part, site / part, ignore=shutil.ignore_patterns("__pycache__"))
+        (tmp_path / "outside").mkdir()
+        done = aiops("skab", cwd=tmp_path / "outside", env={"PYTHONPATH": str(site.parent)})
+        assert_one_clear_line(done, f"looked in {tmp_path / 'outside' / 'data' / 'skab'}, "
+                                    f"{tmp_path / 'shared' / 'data' / 'skab'}):", "https://github.com/waico/SKAB")
+        where = subprocess.run([sys.executable, "-c", "import aiops.pipeline.datasets as d; print(d.__file__)"],
+                               capture_output=True, text=True, cwd=tmp_path / "outside", timeout=60,
+                               env={**os.environ, "PYTHONPATH": str(site.parent)})
+        assert where.stdout.strip() == str(site / "pipeline" / "datasets.py")  # the copy ran, not the checkout
+
+
 class TestExplicitPath:
     def test_logs_accuracy_reads_the_given_folder(self, tmp_path):
         """A loghub copy anywhere, named by --data, is read: its system's row comes out."""
@@ -88,5 +105,6 @@ class TestExplicitPath:
         shutil.copy(SHARED / "skab" / "valve1" / "0.csv", tmp_path / "data" / "skab" / "valve1" / "0.csv")
         done = aiops("skab", "--train-rows", "0", cwd=tmp_path)
         assert done.returncode == 0, done.stderr
+        assert done.stderr == ""  # not a terminal: no progress bar
         assert done.stdout.startswith("SKAB outlier problem, 1 files")
         assert any(line.startswith("ensemble") for line in done.stdout.splitlines())

@@ -108,23 +108,36 @@ def survivors(demo_pid: int, children: dict[int, tuple[int, int, int, str, int]]
     return left
 
 
-@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
-def test_a_stop_signal_leaves_no_child_behind(tmp_path, signum, code):
+def both_children(demo: Demo, timeout_s: float = 120.0) -> dict[int, tuple[int, int, int, str, int]]:
+    """The demo's processes once its broker and its worker are both there (the worker maybe still starting)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        children = descendants(demo.proc.pid)
+        commands = " ".join(command_line(p) for p in children)
+        if "worker" in commands and "broker" in commands:
+            return children
+        assert demo.proc.poll() is None, f"the demo exited with {demo.proc.returncode}: {''.join(demo.lines)}"
+        assert time.monotonic() < deadline, f"no broker and worker under the demo: {commands}"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize(("signum", "code", "moment"), [(signal.SIGTERM, 143, "live"), (signal.SIGINT, 130, "live"),
+                                                        (signal.SIGTERM, 143, "start-up")])
+def test_a_stop_signal_leaves_no_child_behind(tmp_path, signum, code, moment):
     """The demo exits 128 + the signal within 10 s, and neither its worker, its broker nor theirs survive."""
     demo = Demo(tmp_path / "demo")
     children: dict[int, tuple] = {}
     try:
-        demo.wait_live()
-        children = descendants(demo.proc.pid)
-        commands = " ".join(command_line(p) for p in children)
-        assert "worker" in commands and "broker" in commands, commands  # both children were there to stop
+        if moment == "live":
+            demo.wait_live()
+        children = both_children(demo)  # both children are there to stop
         sent = time.monotonic()
         demo.proc.send_signal(signum)
         try:
             returncode = demo.proc.wait(timeout=STOP_WITHIN_S)
         except subprocess.TimeoutExpired:
             pytest.fail(f"the demo still runs {STOP_WITHIN_S:.0f} s after {signal.Signals(signum).name}")
-        print(f"{signal.Signals(signum).name}: the demo and its children stopped in "
+        print(f"{signal.Signals(signum).name} during {moment}: the demo and its children stopped in "
               f"{time.monotonic() - sent:.1f} s")
         assert returncode == code
         assert survivors(demo.proc.pid, children) == []

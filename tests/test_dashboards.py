@@ -306,3 +306,15 @@ def test_every_name_the_dashboards_use_is_written_by_a_running_worker(broker, wo
         return lags if {dict(k)["topic"] for k in lags} >= consumed and not any(lags.values()) else None
 
     _wait(caught_up, "a lag of 0 on each topic the worker consumed")
+
+
+def test_the_alerts_dashboard_link_opens_a_provisioned_dashboard_with_its_variables():
+    """The worker's alerts link to the series dashboard: its uid exists and each var-NAME is one of its variables."""
+    worker_yaml = yaml.safe_load((DASHBOARDS.parents[2] / "config" / "worker.yaml").read_text())
+    link = urllib.parse.urlsplit(worker_yaml["alerting"]["policy"]["dashboard_url"])
+    uid = link.path.rsplit("/", 1)[-1]
+    board = next((b for b in dashboards().values() if b["uid"] == uid), None)
+    assert board is not None, f"no provisioned dashboard has uid {uid}"
+    variables = {v["name"] for v in board["templating"]["list"]}
+    wanted = {k.removeprefix("var-") for k, _ in urllib.parse.parse_qsl(link.query)}
+    assert wanted and wanted <= variables, (wanted, variables)

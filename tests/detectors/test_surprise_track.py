@@ -1,0 +1,76 @@
+"""The surprise track on its own: state round trips, older records, and what its evidence adds up."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aiops.detectors.surprise import FORECASTS, SurpriseTrack
+
+
+def _run(track: SurpriseTrack, x: np.ndarray, t0: float = 0.0, sid: str = "s") -> tuple[np.ndarray, np.ndarray]:
+    S, E = [], []
+    for i, v in enumerate(x):
+        s, e, _ = track.step([sid], np.array([[v]]), np.array([t0 + 10.0 * i]))
+        S.append(s[0])
+        E.append(e[0])
+    return np.array(S), np.array(E)
+
+
+@pytest.fixture
+def series() -> np.ndarray:
+    rng = np.random.default_rng(7)
+    x = 50 + rng.normal(size=800)
+    x[600:] += 6.0
+    return x
+
+
+def test_a_restored_series_scores_as_if_it_had_never_stopped(series):
+    whole = SurpriseTrack()
+    expected, _ = _run(whole, series)
+    first = SurpriseTrack()
+    _run(first, series[:500])
+    second = SurpriseTrack()
+    second.load("s", first.export("s"), 1)
+    rest, _ = _run(second, series[500:], t0=5000.0)
+    np.testing.assert_array_equal(rest, expected[500:])
+
+
+def test_a_record_from_before_the_forecasts_kept_their_own_counts_loads(series):
+    track = SurpriseTrack()
+    _run(track, series[:500])
+    old = {k: v for k, v in track.export("s").items() if k != "judged"}
+    restored = SurpriseTrack()
+    restored.load("s", old, 1)
+    assert restored.export("s")["judged"].tolist() == [[500] * len(FORECASTS)]
+    S, _ = _run(restored, series[500:], t0=5000.0)
+    assert S[100] > 4 and S[:100].max() < 4  # the shift at row 600 is still the most surprising point
+
+
+def test_a_record_missing_other_fields_is_refused(series):
+    track = SurpriseTrack()
+    _run(track, series[:50])
+    broken = {k: v for k, v in track.export("s").items() if k != "tail"}
+    with pytest.raises(ValueError, match="lacks"):
+        SurpriseTrack().load("s", broken, 1)
+
+
+def test_two_spikes_together_are_not_a_sustained_shift():
+    """On a series with a spike every 30 points or so, two spikes in a row leave the CUSUM's evidence low."""
+    rng = np.random.default_rng(3)
+    x = 100 + rng.normal(size=3000)
+    spikes = rng.random(3000) < 1 / 30
+    x[spikes] += rng.uniform(8, 15, size=int(spikes.sum()))
+    x[2000:2002] += 12.0  # a pair of spikes
+    _, evidence = _run(SurpriseTrack(), x)
+    assert evidence[2000:2004].max() < 4.0
+
+
+def test_a_sustained_small_shift_adds_up():
+    """A shift of 2 sd, which no single point shows, reaches 4 decades of evidence within 40 points."""
+    rng = np.random.default_rng(5)
+    x = 20 + rng.normal(size=2000)
+    x[1500:] += 2.0
+    S, evidence = _run(SurpriseTrack(), x)
+    assert S[1500:1540].max() < 4.0
+    assert evidence[1500:1540].max() >= 4.0
