@@ -28,6 +28,10 @@ def fingerprint(labels: dict[str, str]) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
+#: Alert severities from the lowest to the highest.
+SEVERITIES = ("info", "warning", "error", "critical")
+
+
 @dataclass(slots=True)
 class Alert:
     fingerprint: str

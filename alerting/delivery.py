@@ -192,7 +192,7 @@ class _Slot:
         self.counters = SinkCounters()
 
 
-def dead_letter_record(notification: Notification, *, sink_id: str, reason: str, attempts: int) -> bytes:
+def notification_dead_letter(notification: Notification, *, sink_id: str, reason: str, attempts: int) -> bytes:
     """The dead-letter payload: why, where, and the whole notification to replay it."""
     return json.dumps({
         "kind": "notification", "reason": reason, "sink": sink_id, "receiver": notification.receiver,
@@ -249,7 +249,7 @@ class Delivery:
         slots = self._slots.get(notification.receiver)
         if not slots:
             self.unroutable += 1
-            await self.dead_letter(dead_letter_record(notification, sink_id="", attempts=0,
+            await self.dead_letter(notification_dead_letter(notification, sink_id="", attempts=0,
                                                       reason=f"no sinks for receiver {notification.receiver!r}"))
             return {}
         if len(slots) == 1:
@@ -337,7 +337,7 @@ class Delivery:
         return delay
 
     async def _give_up(self, slot: _Slot, notification: Notification, tries: int, reason: str) -> Outcome:
-        await self.dead_letter(dead_letter_record(notification, sink_id=slot.id, reason=reason, attempts=tries))
+        await self.dead_letter(notification_dead_letter(notification, sink_id=slot.id, reason=reason, attempts=tries))
         slot.counters.dead_lettered += 1
         log.error("delivery.dead_lettered", sink=slot.id, dedup_key=notification.dedup_key, reason=reason)
         return "dead_lettered"

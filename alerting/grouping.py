@@ -28,9 +28,9 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
-from aiops.alerting.alert import Alert, Notification
+from aiops.alerting.alert import SEVERITIES, Alert, Notification
 
-SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2, "critical": 3}
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
 def copy_alert(alert: Alert) -> Alert:

@@ -34,7 +34,7 @@ from typing import Any, Mapping
 
 import structlog
 
-from aiops.alerting.alert import Alert, Notification, fingerprint
+from aiops.alerting.alert import SEVERITIES, Alert, Notification, fingerprint
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackBook, LinkSigner
 from aiops.alerting.flapping import FlapTracker
@@ -49,7 +49,6 @@ from aiops.pipeline.shapes import Anomaly, surprise_decades
 
 log = structlog.get_logger(__name__)
 
-SEVERITIES = ["info", "warning", "error", "critical"]
 #: why an anomaly episode ended, as the resolved alert's ``ended`` annotation says it
 EPISODE_ENDINGS = {"returned": "the series returned to its baseline",
                    "accepted": "the new behaviour was accepted as the series' normal (a change point)"}

@@ -53,6 +53,9 @@ DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S
 FORECASTS = ("slow", "fast", "daily", "weekly")
 _Z95 = 1.959964
+#: Visits of a profile's phase are counted up to this: past ``1 / alpha_season`` visits the count no longer
+#: changes the phase's weight, so one byte per phase is enough
+VISITS_CAP = 100
 
 
 def anomaly_score(surprise: np.ndarray) -> np.ndarray:
@@ -129,8 +132,8 @@ class SurpriseTrack:
                 # the forecasts and their errors
                 "slow": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
                 "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "judged": ((f, k), 0), "offset": ((f, 2), 0.0),
-                "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int32(0)),
-                "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int32(0)),
+                "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int8(0)),
+                "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int8(0)),
                 # the tail of the errors, and the accumulated evidence with its recent peaks
                 "u": ((f,), 0.0), "tail": ((f, 3), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
                 "centers": ((f, c), 0.0), "weights": ((f, c), 0.0), "novelty": ((f,), 0.0),
@@ -152,6 +155,7 @@ class SurpriseTrack:
             shape, kind = wanted.get(name, (None, None))
             if shape is None or np.shape(value) != shape or np.asarray(value).dtype.kind != kind:
                 raise ValueError(f"surprise state field {name!r} does not fit")
+        state = {k: (np.minimum(v, VISITS_CAP) if k in ("dvisits", "wvisits") else v) for k, v in state.items()}
         if "judged" not in state and "n" in state:  # a record written before forecasts kept their own counts
             state = dict(state, judged=np.repeat(np.asarray(state["n"])[:, None], len(FORECASTS), axis=1))
         if set(state) != set(wanted):
@@ -256,8 +260,8 @@ class SurpriseTrack:
         # a profile is judged only at the phases it has seen (before, it has no opinion), each forecast on its own
         # count, so a weekly profile that starts to know the week competes on its errors since, not on a week of
         # guesses at phases it had never seen
-        seen = n > 0
-        opinion = ok[..., None] & np.stack([seen, seen, dvisits >= 1, wvisits >= 1], axis=2)
+        known = n > 0
+        opinion = ok[..., None] & np.stack([known, known, dvisits >= 1, wvisits >= 1], axis=2)
         judged = a["judged"][rows] + opinion
         w_err = np.where(opinion, np.maximum(self.alpha_select, 1.0 / np.maximum(judged, 1)), 0.0)
         a["err"][rows] = a["err"][rows] + w_err * (np.abs(clipped) - a["err"][rows])
@@ -269,7 +273,7 @@ class SurpriseTrack:
             target = np.where(visits == 0, x, prof + clipped[..., j])
             table, seen = (daily_all, dvisits_all) if j == 2 else (weekly_all, wvisits_all)
             table[idx, feat, phase] = prof + w * (target - prof)
-            seen[idx, feat, phase] = visits + ok
+            seen[idx, feat, phase] = np.minimum(visits + ok, VISITS_CAP)
             a[name][rows], a[visits_name][rows] = table, seen
         w_off = np.where(ok, self.alpha_offset, 0.0)[..., None]
         a["offset"][rows] = offset + w_off * (clipped[..., 2:] - offset)

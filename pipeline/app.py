@@ -266,7 +266,7 @@ class Worker:
 
     async def apply_controls(self, scorer: ScoreStage, controls) -> None:
         """Feedback found on the events topic; an item that cannot be applied is a dead letter of stage feedback."""
-        for record, value, items in controls:
+        for record, _value, items in controls:
             async with self._state_lock:
                 applied, refused = self.alerting.apply_controls(items, scorer.engine)
             self.stats.feedback_applied += applied
@@ -331,6 +331,10 @@ class Worker:
                 await self.dead_letter_record_of(record, value, f"anomaly record is not JSON: {exc}", stage="alert")
                 continue
             parsed.append((record, value, anomalies[-1]))
+        received = time.time()
+        self.metrics.observe_alert_latency(received - a["ingest_time"] for a in anomalies
+                                           if isinstance(a, dict) and isinstance(a.get("ingest_time"), (int, float))
+                                           and a["ingest_time"] > 0)
         try:
             await self.alert_handler(anomalies)
         except Exception:
@@ -366,7 +370,13 @@ class Worker:
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
             learn_filter = self.alerting.should_learn if self.alerting is not None else None
-            on_scored = self.score_writer.offer if self.score_writer is not None else None
+            writer = self.score_writer.offer if self.score_writer is not None else None
+
+            def on_scored(events, scores) -> None:
+                self.metrics.observe_scores(scores)
+                if writer is not None:
+                    writer(events, scores)
+
             self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
         return self.scorer
 
@@ -377,20 +387,39 @@ class Worker:
         if self._restoring:
             log.info("state.snapshot_deferred", why="state is being restored")
             return 0
-        async with self._snapshot_lock, self._state_lock:
+        async with self._snapshot_lock:
             if self._restoring:
                 return 0
-            written = 0
-            if self.scorer is not None:
-                for states in dirty_in_chunks(self.scorer, SNAPSHOT_CHUNK):
-                    await self._write_states(states)
-                    written += len(states)
+            written = await self._snapshot_series() if self.scorer is not None else 0
             if self.alerting is not None and self.owns_alerting and self.alerting_restored:
-                await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
+                async with self._state_lock:
+                    alerting_state = self.alerting.export_state()
+                await self._write_states({ALERTING_STATE_KEY: alerting_state})
                 written += 1
             if written:
                 log.info("state.snapshot", records=written)
             return written
+
+    async def _snapshot_series(self) -> int:
+        """The changed series, ``SNAPSHOT_CHUNK`` at a time: each piece exported under the state lock (off the
+        event loop), written without it, so scoring goes on between pieces; a piece not written stays dirty."""
+        scorer = self.scorer
+        async with self._state_lock:
+            ids = sorted(scorer.dirty)
+            scorer.dirty.clear()
+        written = done = 0
+        try:
+            for i in range(0, max(len(ids), 1), SNAPSHOT_CHUNK):
+                if self._restoring:  # a rebalance began: what is left is saved after the restore
+                    break
+                async with self._state_lock:
+                    states = await asyncio.to_thread(export_series, scorer, ids[i:i + SNAPSHOT_CHUNK])
+                await self._write_states(states)
+                written += len(states)
+                done = i + SNAPSHOT_CHUNK
+        finally:
+            scorer.dirty.update(ids[done:])
+        return written
 
     async def _write_states(self, states: dict[str, bytes]) -> None:
         """State records to the partition of the series they belong to; returns once the broker has them."""
@@ -402,14 +431,17 @@ class Worker:
             await self.app.producer.flush()
         self.stats.state_records_saved += len(states)
         self.metrics.records_out(self.settings.topics.state, len(states))
+        self.metrics.state_bytes.inc(sum(len(blob) for blob in states.values()))
 
     async def _on_assigned(self, app, assigned, **kwargs) -> None:
         self._restored.clear()
         self._restoring += 1
+        self.metrics.restore_pending.set(len(assigned))
         try:
             await self._restore(assigned)
         finally:
             self._restoring -= 1
+            self.metrics.restore_pending.set(0)
             self._restored.set()
 
     async def _restore(self, assigned) -> None:
@@ -512,23 +544,16 @@ def slices_by_bytes(batch: list, limit: int) -> list[list]:
     return runs
 
 
-def dirty_in_chunks(scorer: ScoreStage, size: int):
-    """``scorer.export_dirty()`` in pieces of at most ``size`` series (the log sources come with the first).
-
-    A snapshot of many series then holds one piece of encoded state at a time. The series of a piece
-    whose write did not return (and of the pieces after it) stay dirty.
+def export_series(scorer: ScoreStage, series: list[str]) -> dict[str, bytes]:
+    """``scorer.export_dirty()`` of these series (and of the changed log sources); the series that changed
+    meanwhile stay dirty.
     """
-    ids = sorted(scorer.dirty)
-    done = 0
+    since = scorer.dirty
+    scorer.dirty = set(series)
     try:
-        for i in range(0, max(len(ids), 1), size):
-            scorer.dirty = set(ids[i:i + size])
-            states = scorer.export_dirty()
-            if states:
-                yield states
-            done = i + size
+        return scorer.export_dirty()
     finally:
-        scorer.dirty.update(ids[done:])
+        scorer.dirty = since
 
 
 def forget_log_state(scorer: ScoreStage, moved) -> None:

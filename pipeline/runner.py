@@ -104,7 +104,7 @@ async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0
 
 
 #: Sections a running worker cannot take over: a changed one is logged (``config.restart_needed``) and kept.
-RESTART_SECTIONS = ("kafka", "topics", "worker", "ingest")
+RESTART_SECTIONS = ("kafka", "topics", "worker", "ingest", "score_output")
 
 
 async def apply_settings(worker: Worker, settings: Settings) -> list[str]:
@@ -112,7 +112,7 @@ async def apply_settings(worker: Worker, settings: Settings) -> list[str]:
 
     Logging (level, format), detection, log intelligence and alerting are applied, the scorer and the
     alerting state under the worker's state lock (no batch is scored and no snapshot taken half-way).
-    Kafka, topics, worker and ingest settings keep their running values until a restart, and say so.
+    Kafka, topics, worker, ingest and score output settings keep their running values until a restart, and say so.
     """
     restart_needed = [name for name in RESTART_SECTIONS if getattr(settings, name) != getattr(worker.settings, name)]
     if settings.logging != worker.settings.logging:

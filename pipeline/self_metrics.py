@@ -14,6 +14,15 @@ the ingest-to-score latency) is counted here.
 True
 >>> 'aiops_ingest_to_score_latency_seconds_count 3.0' in text
 True
+>>> from aiops.pipeline.shapes import Score
+>>> m.observe_scores([Score("s", 0.0, 0.99, 0.9, True, detectors={"zscore": 0.95, "hst": 0.2}, alert=True)])
+>>> text = m.render().decode()
+>>> 'aiops_detector_flagged_points_total{detector="zscore"} 1.0' in text
+True
+>>> 'aiops_detector_episodes_opened_total{detector="zscore"} 1.0' in text
+True
+>>> 'aiops_detector_flagged_points_total{detector="hst"} 0.0' in text
+True
 """
 
 from __future__ import annotations
@@ -78,6 +87,21 @@ class WorkerMetrics:
         self.latency = BatchHistogram("aiops_ingest_to_score_latency_seconds",
                                       "Seconds from a point's ingest by the normaliser to its score", LATENCY_BUCKETS)
         r.register(self.latency)
+        self.alert_latency = BatchHistogram("aiops_ingest_to_alert_latency_seconds",
+                                            "Seconds from the ingest of an anomalous point to the alert "
+                                            "policy receiving it", LATENCY_BUCKETS)
+        r.register(self.alert_latency)
+        self._flagged = Counter("aiops_detector_flagged_points", "Points a detector's calibrated score put at or "
+                                "over the threshold, per detector", ["detector"], registry=r)
+        self._opened = Counter("aiops_detector_episodes_opened", "Episodes opened on a point the detector "
+                               "flagged, per detector", ["detector"], registry=r)
+        self._mean_score = Gauge("aiops_detector_score_mean", "Each detector's calibrated score averaged over "
+                                 "about the last 10,000 points (its drift shows here)", ["detector"], registry=r)
+        self._means: dict[str, float] = {}
+        self.state_bytes = Counter("aiops_state_written_bytes", "Bytes of per-series state records written to "
+                                   "the state topic", registry=r)
+        self.restore_pending = Gauge("aiops_restore_partitions_pending", "Partitions assigned whose state is "
+                                     "still being restored", registry=r)
         r.register(_StatsCollector(stats, guard_stats or dict, alerting or (lambda: None)))
 
     def messages_in(self, topic: str, n: int) -> None:
@@ -94,6 +118,32 @@ class WorkerMetrics:
 
     def observe_latency(self, seconds: Iterable[float]) -> None:
         self.latency.observe_many(seconds)
+
+    def observe_scores(self, scores: Iterable[Any], *, memory: int = 10_000) -> None:
+        """Per detector: points flagged, episodes opened on a flagged point, and the drifting mean score."""
+        flagged: dict[str, int] = {}
+        opened: dict[str, int] = {}
+        sums: dict[str, float] = {}
+        n = 0
+        for score in scores:
+            n += 1
+            for name, value in score.detectors.items():
+                hot = value >= score.threshold
+                flagged[name] = flagged.get(name, 0) + hot
+                opened[name] = opened.get(name, 0) + (hot and bool(score.alert))
+                sums[name] = sums.get(name, 0.0) + value
+        if not n:
+            return
+        weight = min(1.0, n / memory)
+        for name, total in sums.items():
+            mean = self._means.get(name)
+            self._means[name] = total / n if mean is None else mean + weight * (total / n - mean)
+            self._mean_score.labels(name).set(self._means[name])
+            self._flagged.labels(name).inc(flagged[name])
+            self._opened.labels(name).inc(opened[name])
+
+    def observe_alert_latency(self, seconds: Iterable[float]) -> None:
+        self.alert_latency.observe_many(seconds)
 
     def render(self) -> bytes:
         """The Prometheus text exposition (format 0.0.4) of every metric."""

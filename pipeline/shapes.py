@@ -220,6 +220,13 @@ def explain(event: Event, score: Score) -> str:
     ...           contributions={"user": 1.0}, expected={"user": (10.0, 30.0)})
     >>> explain(e, s)
     'user=97 outside expected 10..30 (zscore 0.99)'
+
+    A top feature inside its expected range (a joint detector saw the
+    combination, or a run of small errors added up) is not called outside it:
+
+    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 0.0, {"user": 20.0})
+    >>> explain(e, s)
+    'user=20 within expected 10..30 (zscore 0.99)'
     """
     parts: list[str] = []
     if score.contributions:
@@ -227,7 +234,8 @@ def explain(event: Event, score: Score) -> str:
         observed = event.features.get(top)
         rng = score.expected.get(top)
         if observed is not None and rng is not None:
-            parts.append(f"{top}={observed:.4g} outside expected {rng[0]:.4g}..{rng[1]:.4g}")
+            where = "within" if rng[0] <= observed <= rng[1] else "outside"
+            parts.append(f"{top}={observed:.4g} {where} expected {rng[0]:.4g}..{rng[1]:.4g}")
         elif observed is not None:
             parts.append(f"{top}={observed:.4g}")
     fired = sorted(

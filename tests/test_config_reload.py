@@ -71,3 +71,15 @@ async def test_sections_that_need_a_restart_are_named_and_keep_their_running_val
     assert warning["log_level"] == "warning" and warning["sections"] == ["worker", "ingest"]
     assert worker.settings.worker.batch_size == running
     assert worker.settings.ingest.max_series == Settings().ingest.max_series
+
+
+async def test_a_changed_score_output_says_it_needs_a_restart():
+    """The score writer is built at start; a reload that changes it keeps the running one and says so."""
+    worker = Worker(Settings())
+    new = changed(worker.settings, score_output={"enabled": True, "url": "http://127.0.0.1:9", "org": "o",
+                                                 "bucket": "b", "token": "t"})
+    with capture_logs() as logs:
+        needed = await apply_settings(worker, new)
+    assert needed == ["score_output"]
+    assert next(x for x in logs if x["event"] == "config.restart_needed")["sections"] == ["score_output"]
+    assert worker.settings.score_output == Settings().score_output

@@ -22,9 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from aiops.alerting.matchers import check_matchers
 
-SEVERITIES = ("info", "warning", "error", "critical")
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -100,7 +100,7 @@ class JsonPoster:
                 error = classify_status(resp.status, resp.headers, answer, what=self.what)
         except (asyncio.TimeoutError, TimeoutError) as exc:
             raise RetryableDeliveryError(f"{self.what}: no answer within {self.timeout_s:g}s") from exc
-        except aiohttp.InvalidURL as exc:
+        except aiohttp.InvalidURL:
             raise PermanentDeliveryError(f"{self.what}: invalid URL") from None
         except (aiohttp.ClientError, OSError) as exc:
             raise RetryableDeliveryError(f"{self.what}: {type(exc).__name__}") from None

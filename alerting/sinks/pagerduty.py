@@ -18,12 +18,11 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr
 
-from aiops.alerting.alert import Alert, Notification
+from aiops.alerting.alert import SEVERITIES, Alert, Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.http import JsonPoster, encode_json
 from aiops.alerting.sinks.render import alert_summary, rfc3339, truncate
 
-SEVERITIES = ("critical", "error", "warning", "info")
 _SEVERITY_ALIASES = {"page": "critical", "fatal": "critical", "high": "error", "medium": "warning",
                      "low": "info", "debug": "info"}
 MAX_SUMMARY = 1024

@@ -105,7 +105,7 @@ def test_lookup_index_agrees_with_a_scan():
     rng = random.Random(3)
     store = SilenceStore()
     forms = ["host=h{}", "host!=h{}", "host=~h{}.*", "service=s{}", "service!~s{}", "team="]
-    for i in range(60):
+    for _ in range(60):
         matchers = rng.sample(forms, rng.randint(1, 3))
         store.create([f.format(rng.randint(0, 9)) for f in matchers], starts_at=rng.randint(0, 50),
                      ends_at=rng.randint(60, 200), created_by="t", now=0)

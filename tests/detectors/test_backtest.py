@@ -211,7 +211,7 @@ class TestCommandLine:
             files.append(nab_file(path.name, score, windows_from_times(times, table[f"realKnownCause/{path.name}"])))
         expected = nab_corpus(files)
         for name, result in expected.items():
-            line = next(l for l in printed.splitlines() if l.strip().startswith(name))
+            line = next(row for row in printed.splitlines() if row.strip().startswith(name))
             assert float(line.split()[1]) == pytest.approx(result.score, abs=0.051), line
             assert f"windows found={result.detected}/2" in line
 

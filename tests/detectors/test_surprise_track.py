@@ -74,3 +74,16 @@ def test_a_sustained_small_shift_adds_up():
     S, evidence = _run(SurpriseTrack(), x)
     assert S[1500:1540].max() < 4.0
     assert evidence[1500:1540].max() >= 4.0
+
+
+def test_a_record_with_wide_visit_counts_loads_capped(series):
+    """Records written when visits were 32-bit integers load, their counts capped where the weight stops changing."""
+    from aiops.detectors.surprise import VISITS_CAP
+
+    track = SurpriseTrack()
+    _run(track, series[:100])
+    record = track.export("s")
+    record["dvisits"] = np.full(record["dvisits"].shape, 5000, dtype=np.int32)
+    restored = SurpriseTrack()
+    restored.load("s", record, 1)
+    assert restored.export("s")["dvisits"].max() == VISITS_CAP

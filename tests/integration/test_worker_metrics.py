@@ -54,3 +54,14 @@ def test_scraped_metrics_are_valid_and_count_what_the_worker_did(broker, workers
     assert 0 < got[("aiops_ingest_to_score_latency_seconds_sum", ())] < 60 * stats["points_scored"]
     assert got[("aiops_series_tracked", ())] >= 1
     assert got[("aiops_sink_deliveries_total", (("outcome", "sent"), ("sink", "hook.webhook")))] >= 1
+    # per detector: flagged points never exceed the points scored, an episode opened on a flag of at least one
+    flagged = {k[1][0][1]: v for k, v in got.items() if k[0] == "aiops_detector_flagged_points_total"}
+    opened = {k[1][0][1]: v for k, v in got.items() if k[0] == "aiops_detector_episodes_opened_total"}
+    means = {k[1][0][1]: v for k, v in got.items() if k[0] == "aiops_detector_score_mean"}
+    assert flagged and set(flagged) == set(opened) == set(means)
+    assert all(0 <= v <= stats["points_scored"] for v in flagged.values())
+    assert all(opened[d] <= flagged[d] for d in flagged) and max(opened.values()) >= 1
+    assert all(0.0 <= v <= 1.0 for v in means.values())
+    assert got[("aiops_ingest_to_alert_latency_seconds_count", ())] >= 1
+    assert got[("aiops_state_written_bytes_total", ())] > 0
+    assert got[("aiops_restore_partitions_pending", ())] == 0

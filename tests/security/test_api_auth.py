@@ -11,7 +11,7 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 
-from aiops.alerting.auth import PUBLIC, SCOPES, SIGNED_LINK, TokenBook, check_exposure, hash_token, route_scope
+from aiops.alerting.auth import PUBLIC, SCOPES, SIGNED_LINK, TokenBook, check_exposure, hash_token
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.state import AlertingState
 from aiops.pipeline.alerting_bridge import AlertingRuntime

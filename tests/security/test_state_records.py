@@ -61,7 +61,7 @@ class TestHostileRecords:
     def test_engine_refuses_and_writes_nothing(self, tmp_path):
         target = tmp_path / "pwned"
         engine = build_engine(DetectionConfig(warmup=10))
-        for name, blob in hostile_records(target).items():
+        for blob in hostile_records(target).values():
             with pytest.raises(InputError):
                 engine.import_state({"cpu|host=a": blob})
         assert not target.exists() and engine.series_ids() == []
