@@ -396,6 +396,18 @@ class Engine:
     # -- scoring -------------------------------------------------------------------------------
     def process(self, events: Sequence[Event], *, learn: Sequence[bool] | None = None) -> list[Score]:
         """One ``Score`` per event, in order; each scored before it is learned from."""
+        return self._process(events, learn, notable=False)  # type: ignore[return-value]
+
+    def process_notable(self, events: Sequence[Event], *, learn: Sequence[bool] | None = None) -> list[Score | None]:
+        """``process``, with None for each event neither in an episode nor ending one.
+
+        The same scoring and learning, the same ``Score`` for the events it
+        keeps; only the objects nobody sends on are not built (most of a
+        worker's events). ``process`` is this with every ``Score`` built.
+        """
+        return self._process(events, learn, notable=True)
+
+    def _process(self, events: Sequence[Event], learn: Sequence[bool] | None, *, notable: bool) -> list[Score | None]:
         n = len(events)
         if learn is not None and len(learn) != n:
             raise InputError(f"learn has {len(learn)} flags for {n} events")
@@ -408,8 +420,8 @@ class Engine:
         if group is not None:  # the steady state of a worker: each known series once, scored in batch order
             X = _layout_matrix(group.features, times, feats)
             if X is not None:
-                return self._score_rows(group, ids, times, X, flags, [(0, n)], quiet)
-        return self._process_by_group(events, ids, times, feats, flags, quiet)
+                return self._score_rows(group, ids, times, X, flags, [(0, n)], quiet, notable)
+        return self._process_by_group(events, ids, times, feats, flags, quiet, notable)
 
     def _replayed(self, events: Sequence[Event]) -> np.ndarray | None:
         """Events older than ``detection.learn_only_older_than_s`` when ingested (replayed history); None: none."""
@@ -431,7 +443,7 @@ class Engine:
 
     def _process_by_group(self, events: Sequence[Event], ids: list[str], times: list[Any],
                           feats: list[dict[str, float]], flags: np.ndarray,
-                          quiet: np.ndarray | None = None) -> list[Score]:
+                          quiet: np.ndarray | None = None, notable: bool = False) -> list[Score | None]:
         """Any batch: check it, register new series, score each group step by step, put the scores back in order."""
         n = len(events)
         plain = _plainly_valid(times, feats)
@@ -458,16 +470,28 @@ class Engine:
             rows = [ids[i] for i in order]
             X = self._matrix(group.features, rows, [feats[i] for i in order], plain)
             scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds,
-                                      None if quiet is None else quiet[order])
+                                      None if quiet is None else quiet[order], notable)
             for pos, score in zip(order, scores):
                 results[pos] = score
         return results  # type: ignore[return-value]
 
     def _score_rows(self, group: _Group, ids: list[str], times: list[Any], X: np.ndarray, flags: np.ndarray,
-                    bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> list[Score]:
-        """Run one group on its rows (already in step order) and build their ``Score`` objects."""
+                    bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None,
+                    notable: bool = False) -> list[Score | None]:
+        """Run one group on its rows (already in step order) and build their ``Score`` objects.
+
+        ``notable``: only those of rows in an episode or ending one, None for the others.
+        """
         res = group.run(ids, X, np.array(times, dtype=float), flags, bounds, quiet)
-        return _scores(group, ids, times, res)
+        if not notable:
+            return _scores(group, ids, times, res)  # type: ignore[return-value]
+        keep = np.flatnonzero(res.flagged | (res.ended != 0)).tolist()
+        out: list[Score | None] = [None] * len(ids)
+        if keep:
+            kept = _scores(group, [ids[i] for i in keep], [times[i] for i in keep], _take(res, np.array(keep)))
+            for i, score in zip(keep, kept):
+                out[i] = score
+        return out
 
     def _matrix(self, features: tuple[str, ...], ids: Sequence[str], feats: Sequence[dict[str, float]],
                 plain: bool) -> np.ndarray:

@@ -76,10 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="benchmarks that print figures")
     bsub = p.add_subparsers(dest="bench_command", required=True, metavar="TARGET")
-    b = bsub.add_parser("pipeline", help="events/s and event-to-anomaly latency through a real broker and worker")
-    b.add_argument("--points", type=int, default=200_000, help="points to send")
+    b = bsub.add_parser("pipeline", help="sustained events/s, latency at half load and RSS through a real broker "
+                                         "and 1 and 2 workers")
+    b.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to run (default 1 2)")
+    b.add_argument("--points", type=int, default=600_000, help="points to send in the throughput phase")
     b.add_argument("--series", type=int, default=1000)
     b.add_argument("--per-message", type=int, default=200, help="points per Kafka message")
+    b.add_argument("--partitions", type=int, default=2, help="partitions of the bench's topics")
+    b.add_argument("--warm-steps", type=int, default=120, help="points per series before the throughput phase")
+    b.add_argument("--latency-seconds", type=float, default=20.0, help="seconds of paced traffic for the latency")
     b.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
     b.set_defaults(func=cmd_bench_pipeline)
     m = bsub.add_parser("memory", help="worker RSS per tracked series, read from the worker process")

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings, load_settings
 from aiops.pipeline.errors import ConfigError
+from aiops.pipeline.gc_tuning import tune_for_batches
 from aiops.pipeline.logsetup import configure_logging
 from aiops.pipeline.self_metrics import CONTENT_TYPE
 from aiops.pipeline.topics import ensure_topics
@@ -156,6 +157,7 @@ def run_worker(config_path: str | None, *, create_topics: bool = True) -> int:
     if create_topics:
         ensure_topics(settings)
     worker = build_worker(settings, config_path=config_path)
+    tune_for_batches()  # after start-up: what it made is frozen out of every collection
     faust_worker = faust.Worker(
         worker.app,
         loglevel="WARN" if settings.logging.level != "debug" else "INFO",

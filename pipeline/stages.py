@@ -9,7 +9,6 @@ intelligence and per-window counts, metrics through the scoring engine.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Literal
@@ -18,6 +17,8 @@ import structlog
 
 from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
+# the events topic's records: re-exported, the worker and its tests have them from here
+from aiops.pipeline.event_codec import decode_batch, encode_controls, encode_events, event_records  # noqa: F401
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
@@ -59,6 +60,7 @@ class NormaliseStage:
         self.settings = settings
         self.guard = IngestGuard(settings.ingest)
         self.partitions = settings.kafka.partitions
+        self._partition_of: dict[str, int] = {}  # series id -> partition, bounded like the guard's series set
 
     def process(self, kind: Kind, messages: Iterable[RawMessage], *, now: float) -> NormalisedBatch:
         batch = NormalisedBatch()
@@ -68,7 +70,7 @@ class NormaliseStage:
             batch.skipped += result.skipped
             for event in result.events:
                 event.ingest_time = now
-                grouped[partition_for(event.series_id, self.partitions)].append(event)
+                grouped[self.partition_of(event.series_id)].append(event)
             for reject in result.rejects:
                 batch.dead_letters.append(
                     dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
@@ -77,79 +79,14 @@ class NormaliseStage:
         batch.events_by_partition = dict(grouped)
         return batch
 
-
-def encode_events(events: list[Event]) -> bytes:
-    """Several events in one Kafka record (the events topic is batched, like Telegraf's output)."""
-    return json.dumps([e.to_dict() for e in events], separators=(",", ":")).encode()
-
-
-def event_records(events: list[Event], *, max_events: int, max_bytes: int) -> list[bytes]:
-    """The events in records of at most ``max_events`` events and ``max_bytes`` bytes, in order.
-
-    A run of ``max_events`` is encoded at once (the common case); only a run
-    over ``max_bytes`` is split by size. A single event larger than
-    ``max_bytes`` is a record of its own (the caller refuses to send it).
-
-    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
-    >>> one = len(encode_events([e]))
-    >>> [len(decode_batch(r)[0]) for r in event_records([e] * 5, max_events=2, max_bytes=10_000)]
-    [2, 2, 1]
-    >>> records = event_records([e] * 5, max_events=100, max_bytes=2 * one)
-    >>> [len(decode_batch(r)[0]) for r in records], max(map(len, records)) <= 2 * one
-    ([2, 2, 1], True)
-    """
-    records: list[bytes] = []
-    for i in range(0, len(events), max_events):
-        run = events[i:i + max_events]
-        record = encode_events(run)
-        records.extend([record] if len(record) <= max_bytes else _split_by_size(run, max_bytes))
-    return records
-
-
-def _split_by_size(events: list[Event], max_bytes: int) -> list[bytes]:
-    records: list[bytes] = []
-    pieces: list[bytes] = []
-    size = 2
-    for event in events:
-        piece = json.dumps(event.to_dict(), separators=(",", ":")).encode()
-        if pieces and size + 1 + len(piece) > max_bytes:
-            records.append(b"[" + b",".join(pieces) + b"]")
-            pieces, size = [], 2
-        pieces.append(piece)
-        size += len(piece) + (1 if len(pieces) > 1 else 0)
-    if pieces:
-        records.append(b"[" + b",".join(pieces) + b"]")
-    return records
-
-
-def encode_controls(controls: list[dict]) -> bytes:
-    """Control items (e.g. feedback for a series) travel on the events topic to the series' owner."""
-    return json.dumps(controls, separators=(",", ":"), default=str).encode()
-
-
-def decode_batch(payload: bytes) -> tuple[list[Event], list[dict]]:
-    """Events and control items of one events-topic record.
-
-    Raises ValueError/TypeError/KeyError on a foreign payload.
-
-    >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1.0, {"v": 2.0})
-    >>> decode_batch(encode_events([e])) == ([e], [])
-    True
-    >>> decode_batch(encode_controls([{"control": "feedback", "record": {}}]))[1][0]["control"]
-    'feedback'
-    """
-    data = json.loads(payload)
-    if not isinstance(data, list):
-        raise ValueError("events record must be a JSON array")
-    events, controls = [], []
-    for item in data:
-        if not isinstance(item, dict):
-            raise TypeError(f"events record holds a {type(item).__name__}, not an object")
-        if "control" in item:
-            controls.append(item)
-        else:
-            events.append(Event.from_dict(item))
-    return events, controls
+    def partition_of(self, series_id: str) -> int:
+        """``partition_for(series_id, partitions)``, remembered (a fleet sends the same series again and again)."""
+        known = self._partition_of.get(series_id)
+        if known is None:
+            if len(self._partition_of) >= self.guard.settings.max_series:
+                self._partition_of.clear()
+            known = self._partition_of[series_id] = partition_for(series_id, self.partitions)
+        return known
 
 
 def episode_end(score: Score) -> dict[str, Any]:
@@ -211,16 +148,18 @@ class ScoreStage:
     def _score(self, events: list[Event], *, now: float, ends: list[dict[str, Any]] | None = None) -> list[Anomaly]:
         """Anomalies of the scored points; each episode that ended becomes an ``episode_end`` record in ``ends``."""
         learn = [self.learn_filter(e) for e in events] if self.learn_filter else None
-        scores = self.engine.process(events, learn=learn)
-        if self.on_scored is not None:
+        if self.on_scored is not None:  # every point's score is wanted
+            scores = self.engine.process(events, learn=learn)
             self.on_scored(events, scores)
+        else:  # only those of points in an episode or ending one are built: the others are not sent on
+            scores = self.engine.process_notable(events, learn=learn)
         self.dirty.update(e.series_id for e in events)
         if ends is not None:
-            ends.extend(episode_end(s) for s in scores if s.ended)
+            ends.extend(episode_end(s) for s in scores if s is not None and s.ended)
         return [
             Anomaly.from_scored(event, score, detected_time=now)
             for event, score in zip(events, scores)
-            if score.is_anomaly
+            if score is not None and score.is_anomaly
         ]
 
     # -- state ------------------------------------------------------------------

@@ -234,6 +234,8 @@ def _timestamp(raw: str) -> int | None:
     text = raw.strip()
     if not text:
         return None
+    if text.isdigit() and text.isascii():  # the common case, without the pattern
+        return int(text)
     if not _INT.fullmatch(text):
         raise BadLine(f"timestamp {_short(text)} is not an integer")
     return int(text)

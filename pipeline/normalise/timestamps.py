@@ -41,6 +41,9 @@ _OUT_OF_RANGE = 1e20  # year 5138 in nanoseconds
 
 def epoch_seconds(value: float | int) -> float:
     """Seconds since the epoch from a number in s, ms, us or ns (by magnitude)."""
+    if type(value) is int and _MICROS_BELOW <= value < _OUT_OF_RANGE:  # integer nanoseconds: line protocol's own
+        whole, rest = divmod(value, 1_000_000_000)
+        return whole + rest / 1e9
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise BadTimestamp(f"timestamp {value!r} is not a number")
     if isinstance(value, float) and not math.isfinite(value):

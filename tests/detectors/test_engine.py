@@ -433,3 +433,30 @@ class TestAnomalyScore:
         assert res.anomaly_score[600:603].max() > before
         assert res.anomaly_score[620:].max() < before
         assert res.alert[600:603].sum() == 1 and res.alert[603:].sum() == 0
+
+
+class TestNotableScores:
+    """process_notable builds only the Scores of points in an episode or ending one; nothing else may differ."""
+
+    @pytest.mark.parametrize("batching", ["steps", "pairs of steps"])
+    def test_same_scores_and_state_as_process(self, batching):
+        """The Scores it keeps are process's, None stands exactly for the rest, and the state after is the same."""
+        steps = _steps_of(6, 200)
+        batches = steps if batching == "steps" else [a + b for a, b in zip(steps[::2], steps[1::2])]
+        full, notable = build_engine(DetectionConfig(warmup=20)), build_engine(DetectionConfig(warmup=20))
+        every = [s for batch in batches for s in full.process(batch)]
+        kept = [s for batch in batches for s in notable.process_notable(batch)]
+        assert [s if s.is_anomaly or s.ended else None for s in every] == kept
+        assert any(s is not None and s.ended for s in kept) and any(s is not None and s.alert for s in kept)
+        ids = full.series_ids()
+        assert full.export_state(ids) == notable.export_state(ids)
+
+    def test_learn_flags_are_honoured(self):
+        """learn=False for a batch leaves the state as process with the same flags leaves it."""
+        steps = _steps_of(3, 40)
+        full, notable = build_engine(), build_engine()
+        for batch in steps:
+            flags = [i % 2 == 0 for i in range(len(batch))]
+            full.process(batch, learn=flags)
+            notable.process_notable(batch, learn=flags)
+        assert full.export_state(full.series_ids()) == notable.export_state(notable.series_ids())

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from aiops.pipeline.shapes import Event, series_id_for
-from aiops.pipeline.stages import encode_events
+from aiops.pipeline.stages import decode_batch, encode_events
 from aiops.pipeline.topics import partition_for
 
 pytestmark = pytest.mark.integration
@@ -94,7 +94,7 @@ def test_oversized_and_poison_input_is_scored_or_dead_lettered(broker, workers):
 
     written = broker.read_all(cfg["topics"]["events"], timeout_s=30) + broker.read_all(cfg["topics"]["deadletter"])
     assert max(len(m.value()) for m in written) < KAFKA_DEFAULT_MAX
-    labels = {e["labels"]["host"] for m in broker.read_all(cfg["topics"]["events"]) for e in json.loads(m.value())}
+    labels = {e.labels["host"] for m in broker.read_all(cfg["topics"]["events"]) for e in decode_batch(m.value())[0]}
     assert {"L" * 1024 + "…[cut, 600000 chars]", "B" * 1024 + "…[cut, 5000000 chars]"} <= labels
 
     # Still alive and scoring: a few more points after the poison.
