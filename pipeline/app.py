@@ -51,6 +51,7 @@ from aiops.pipeline.score_writer import score_writer_for
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.self_metrics import WorkerMetrics
 from aiops.pipeline.stats import WorkerStats
+from aiops.pipeline.broker_probe import BrokerProbe
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
@@ -139,6 +140,7 @@ class Worker:
         self.alerting_restored = False  # the alerting state was read back (or there was none): it may be saved
         self._restoring = 0  # restores under way: no snapshot overwrites state not yet read back
         self.ready = False  # partitions assigned and their state restored
+        self.broker_probe = BrokerProbe(settings.kafka.confluent())  # /ready: does the broker answer
         # Faust resumes fetching before the assignment's restore is done: no batch is scored or alerted until then.
         self._restored = asyncio.Event()
         self.events_owned: set[int] = set()  # events partitions of the current assignment

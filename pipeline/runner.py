@@ -34,6 +34,10 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
     async def serve_web() -> None:
         await start_web(worker)
 
+    @app.task
+    async def probe_broker() -> None:
+        await worker.broker_probe.run()
+
     if config_path:
         @app.task
         async def watch_config() -> None:
@@ -43,7 +47,8 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
 
 
 def web_application(worker: Worker) -> web.Application:
-    """/metrics (Prometheus text), /healthz, /ready, and the alerting API under /api; every route with its scope."""
+    """/metrics (Prometheus text), /health, /healthz, /ready, and the alerting API under /api; every route with its
+    scope."""
     from aiops.alerting.auth import PUBLIC, TOKENS_KEY, TokenBook, add_route, authenticate
 
     def health() -> dict:
@@ -64,12 +69,20 @@ def web_application(worker: Worker) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", **health()})
 
+    async def live(request: web.Request) -> web.Response:
+        """Liveness: the event loop answers (nothing else is read, so neither a restore nor scoring delays it)."""
+        return web.json_response({"status": "ok"})
+
     async def ready(request: web.Request) -> web.Response:
-        """200 once partitions are assigned and their state restored (a load balancer's check); 503 before."""
-        return web.json_response({"ready": worker.ready}, status=200 if worker.ready else 503)
+        """200 while the broker answers and the assigned partitions' state is restored; 503 otherwise."""
+        restored, broker = worker.ready, worker.broker_probe.reachable
+        ok = restored and broker
+        return web.json_response({"ready": ok, "state_restored": restored, "broker_reachable": broker},
+                                 status=200 if ok else 503)
 
     add_route(app, "GET", "/metrics", metrics, PUBLIC if worker.settings.alerting.api.public_metrics else "read")
     add_route(app, "GET", "/ready", ready, PUBLIC)
+    add_route(app, "GET", "/health", live, PUBLIC)
     if worker.alerting is None:
         add_route(app, "GET", "/healthz", healthz, PUBLIC)
     return app

@@ -93,7 +93,7 @@ def test_worker_healthcheck_asks_the_worker_and_waits_for_its_dependencies():
     worker = services()["worker"]
     check = " ".join(worker["healthcheck"]["test"])
     web_port = yaml.safe_load((DOCKER / "config" / "worker.yaml").read_text())["worker"]["web_port"]
-    assert re.search(rf"http://127\.0\.0\.1:{web_port}/(healthz|ready)\b", check), check
+    assert re.search(rf"http://127\.0\.0\.1:{web_port}/(health|ready)\b", check), check
     assert {_port(p)[2] for p in worker.get("ports", [])} <= {str(web_port)}
     for dependency, condition in worker["depends_on"].items():
         if condition["condition"] == "service_healthy":
@@ -213,7 +213,7 @@ def test_image_healthcheck_uses_the_worker_health_endpoint():
     text = DOCKERFILE.read_text()
     assert re.search(r"^HEALTHCHECK\s", text, re.M)
     web_port = yaml.safe_load((DOCKER / "config" / "worker.yaml").read_text())["worker"]["web_port"]
-    assert f"AIOPS_HEALTH_URL=http://127.0.0.1:{web_port}/healthz" in text
+    assert f"AIOPS_HEALTH_URL=http://127.0.0.1:{web_port}/health" in text
     assert re.search(rf"^EXPOSE {web_port}$", text, re.M)
 
 

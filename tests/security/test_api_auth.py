@@ -62,7 +62,7 @@ class TestEveryRoute:
                 public.add(path)
             if scope == SIGNED_LINK:
                 links.add(path)
-        assert public == {"/healthz", "/ready"} and links == {"/feedback/{token}", "/approve/{token}"}
+        assert public == {"/health", "/healthz", "/ready"} and links == {"/feedback/{token}", "/approve/{token}"}
 
     async def test_anonymous_and_wrong_scope_are_refused(self, worker_app):
         app, runtime = worker_app
