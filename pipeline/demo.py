@@ -307,13 +307,14 @@ def _run_demo(args: argparse.Namespace) -> int:
                 producer.poll(0)
                 bar.advance()
             producer.flush()
-        say(f"traffic  {sent} messages of history sent ({gen.config.history_s:.0f}s of the fleet's past); "
-            f"live traffic for {args.duration:.0f}s with injected anomalies follows")
-        live_start = time.time()
         operator = DemoOperator(web_port, say)
         hosts = gen.config.host_names()
         interrupted = False
-        try:
+        live_start = time.time()
+        try:  # live from the line that says so: a Ctrl-C once it is printed gets the summary
+            say(f"traffic  {sent} messages of history sent ({gen.config.history_s:.0f}s of the fleet's past); "
+                f"live traffic for {args.duration:.0f}s with injected anomalies follows")
+            live_start = time.time()
             for due, messages in gen.live(live_start):
                 operator.step(time.time() - live_start, hosts)
                 if due - live_start > args.duration:
