@@ -12,22 +12,20 @@ no clean series pages after a move and every series' learned count goes on.
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
 from collections import Counter
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from aiops.alerting.sinks.webhook import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.source_state import SourceState
 from aiops.pipeline import state_codec
 from aiops.pipeline.shapes import series_id_for
 from aiops.pipeline.topics import partition_for
 from tests.support.api_tokens import auth, config_tokens
+from tests.support.webhook_receiver import SignedWebhookReceiver
 from tests.support.cluster import (
     engine_count,
     latest_states,
@@ -97,37 +95,16 @@ def log_lines(host: str, n: int, *, first: int) -> list[bytes]:
                         "message": f"request {first + k} served in {k % 7} ms"}).encode() for k in range(n)]
 
 
-class Receiver:
+class Receiver(SignedWebhookReceiver):
     """A webhook receiver on loopback keeping every verified notification and its Idempotency-Key."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[str, dict]] = []
-        self.bad = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify_signature(SECRET.encode(), body, timestamp=self.headers[TIMESTAMP_HEADER],
-                                      signature=self.headers[SIGNATURE_HEADER])
-                if ok:
-                    outer.received.append((self.headers[IDEMPOTENCY_HEADER], json.loads(body)))
-                else:
-                    outer.bad += 1
-                self.send_response(200 if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(SECRET)
 
     def firing(self) -> list[tuple[str, float, str]]:
         """(series_id, onset, fingerprint) of every firing alert in every notification received."""
         out = []
-        for _, note in self.received:
+        for note in self.received:
             for alert in note["alerts"]:
                 if alert["status"] == "firing":
                     onset = datetime.fromisoformat(alert["startsAt"].replace("Z", "+00:00")).timestamp()
@@ -139,9 +116,6 @@ class Receiver:
         while not series <= {s for s, _, _ in self.firing()}:
             assert time.monotonic() < deadline, f"no page for {series - {s for s, _, _ in self.firing()}}"
             time.sleep(0.2)
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
@@ -329,8 +303,8 @@ def test_pages_and_state_follow_partitions_through_join_leave_and_kill(broker, w
 
     # The pages: the reference's, none twice, none for a clean or silenced series.
     got = pages(rx)
-    assert rx.bad == 0
-    keys = Counter(key for key, _ in rx.received)
+    assert rx.bad_signatures == 0
+    keys = Counter(key for key, _ in rx.deliveries)
     assert max(keys.values()) == 1, f"a notification was delivered twice: {keys.most_common(3)}"
     assert same_pages(got, reference), f"pages differ from the single worker's:\n{got}\n{reference}"
     assert {s for s, _ in got} == spiked_series

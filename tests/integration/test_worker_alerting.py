@@ -3,50 +3,27 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import yaml
 
-from aiops.alerting.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify_signature
 from aiops.pipeline.shapes import series_id_for
 from tests.integration.test_pipeline_e2e import SPIKED, history_batches
 from tests.support.api_tokens import auth, config_tokens
+from tests.support.webhook_receiver import SignedWebhookReceiver
 
 pytestmark = pytest.mark.integration
 
 SECRET = "receiver-shared-secret"
 
 
-class Receiver:
+class Receiver(SignedWebhookReceiver):
     """A webhook receiver on loopback that keeps every verified notification."""
 
     def __init__(self) -> None:
-        received = self.received = []
-        self.bad_signatures = 0
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = verify_signature(SECRET.encode(), body, timestamp=self.headers[TIMESTAMP_HEADER],
-                                      signature=self.headers[SIGNATURE_HEADER])
-                if ok:
-                    received.append(json.loads(body))
-                else:
-                    outer.bad_signatures += 1
-                self.send_response(200 if ok else 401)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(SECRET)
 
     def wait_for(self, predicate, timeout_s: float = 60.0):
         deadline = time.monotonic() + timeout_s
@@ -57,8 +34,6 @@ class Receiver:
             time.sleep(0.2)
         raise AssertionError(f"no matching notification in {timeout_s}s; got {self.received}")
 
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
