@@ -28,24 +28,22 @@ worker processes in one consumer group, then:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import time
 import urllib.request
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from aiops.pipeline.config import load_settings
 from aiops.pipeline.child_processes import start_group as start_child, stop_group
-from aiops.pipeline.demo import fetch_health, percentile, wait_healthy
+from aiops.pipeline.demo import AnomalyCollector, fetch_health, percentile, wait_healthy
 from aiops.pipeline.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.errors import AiopsError
 from aiops.pipeline.topics import ensure_topics
@@ -289,40 +287,12 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
             stop_group(proc, grace_s=20)
 
 
-class AnomalyReader(threading.Thread):
-    """Reads the anomalies topic in the background; each record with the time it was read."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-reader-{free_port()}",
-                                  "enable.auto.commit": False, "fetch.wait.max.ms": FETCH_MAX_WAIT_MS,
-                                  "log_level": 3})
-        self.consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
-        self.read: list[tuple[dict, float]] = []
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.is_set():
-            msg = self.consumer.poll(0.1)
-            if msg is None or msg.error():
-                continue
-            received = time.time()
-            try:
-                self.read.append((json.loads(msg.value()), received))
-            except ValueError:
-                pass
-
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(timeout=5)
-        self.consumer.close()
-
-
 def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalies_topic: str, bootstrap: str,
                     rate: float, args: argparse.Namespace, rng: random.Random,
                     ) -> tuple[list[float], float, dict[str, float]]:
     """Paced points at ``rate`` per second (event time = send time); latencies of the anomalies read back."""
-    reader = AnomalyReader(bootstrap, anomalies_topic)
+    reader = AnomalyCollector(bootstrap, anomalies_topic, group_id=f"bench-reader-{free_port()}", from_end=True,
+                              fetch_wait_ms=FETCH_MAX_WAIT_MS, poll_s=0.1)
     reader.start()
     time.sleep(1.0)  # assigned and positioned at the end before the first point goes out
     tick = 0.05
@@ -349,7 +319,7 @@ def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalie
     time.sleep(3)
     reader.stop()
     group.check_alive()
-    points = [(a, received) for a, received in reader.read if a.get("kind") == "point" and a.get("time", 0) >= began]
+    points = [(a, received) for a, received in zip(reader.records, reader.received_at) if a.get("kind") == "point" and a.get("time", 0) >= began]
     latencies = [received - a["time"] for a, received in points]
     # where the time goes: to the normaliser's batch, on to the scorer's batch, then out to the reader
     legs = {"ingest": [a["ingest_time"] - a["time"] for a, _ in points],

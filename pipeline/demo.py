@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import yaml
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, Producer, TopicPartition
 
 from aiops.pipeline.child_processes import reap_group, start_group, terminate_group
 from aiops.pipeline.config import load_settings, parse_settings
@@ -146,25 +146,31 @@ class DemoOperator:
 
 
 class AnomalyCollector(threading.Thread):
-    """Reads the anomalies topic from the start, in the background."""
+    """Reads the anomalies topic in the background (from the start, or from its end), each record with the time
+    it was read."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, group_id: str = "aiops-demo-summary", from_end: bool = False,
+                 fetch_wait_ms: int | None = None, poll_s: float = 0.2) -> None:
         super().__init__(daemon=True)
-        self.consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "aiops-demo-summary",
-                                  "enable.auto.commit": False, "log_level": 3})
-        self.consumer.assign([TopicPartition(topic, 0, 0)])
+        conf = {"bootstrap.servers": bootstrap, "group.id": group_id, "enable.auto.commit": False, "log_level": 3}
+        if fetch_wait_ms is not None:
+            conf["fetch.wait.max.ms"] = fetch_wait_ms
+        self.consumer = Consumer(conf)
+        self.consumer.assign([TopicPartition(topic, 0, OFFSET_END if from_end else 0)])
+        self.poll_s = poll_s
         self.records: list[dict[str, Any]] = []
         self.received_at: list[float] = []
         self._halt = threading.Event()
 
     def run(self) -> None:
         while not self._halt.is_set():
-            msg = self.consumer.poll(0.2)
+            msg = self.consumer.poll(self.poll_s)
             if msg is None or msg.error():
                 continue
+            received = time.time()
             try:
                 self.records.append(json.loads(msg.value()))
-                self.received_at.append(time.time())
+                self.received_at.append(received)
             except ValueError:
                 pass
 
