@@ -29,8 +29,8 @@ log = structlog.get_logger(__name__)
 class BrokerProbe:
     """The time of the broker's last answer to a metadata request, refreshed by ``run``."""
 
-    def __init__(self, conf: dict[str, Any], *, interval_s: float = 5.0, timeout_s: float = 5.0,
-                 stale_s: float = 20.0) -> None:
+    def __init__(self, conf: dict[str, Any], *, interval_s: float = 2.0, timeout_s: float = 2.0,
+                 stale_s: float = 10.0) -> None:
         self.conf = {k: v for k, v in conf.items() if k != "logger"} | {"log_level": 0}
         self.interval_s, self.timeout_s, self.stale_s = interval_s, timeout_s, stale_s
         self.last_answer: float | None = None
