@@ -44,6 +44,7 @@ from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
 from aiops.detectors.slots import SlotStore
 from aiops.detectors.surprise import SurpriseTrack, anomaly_score
+from aiops.detectors.tally import DetectorTally
 from aiops.pipeline import state_codec
 from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.shapes import Event, Score
@@ -355,6 +356,7 @@ class Engine:
         self._series: dict[str, _SeriesInfo] = {}
         self._groups: dict[tuple[int, tuple[str, ...]], _Group] = {}
         self._warned_extra: set[str] = set()
+        self.tally = DetectorTally()  # per detector, for the worker's /metrics
         self._apply(config)
 
     # -- configuration -------------------------------------------------------------------------
@@ -483,6 +485,7 @@ class Engine:
         ``notable``: only those of rows in an episode or ending one, None for the others.
         """
         res = group.run(ids, X, np.array(times, dtype=float), flags, bounds, quiet)
+        self.tally.add([m.key for m in group.members], res.calibrated, threshold=res.threshold, alert=res.alert)
         if not notable:
             return _scores(group, ids, times, res)  # type: ignore[return-value]
         keep = np.flatnonzero(res.flagged | (res.ended != 0)).tolist()

@@ -95,7 +95,8 @@ class Worker:
         self.alert_handler = alerting.handle if alerting is not None else None
         self.stats = WorkerStats()
         self.normaliser = NormaliseStage(settings)
-        self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting)
+        self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting,
+                                     detectors=lambda: self.scorer.engine.tally if self.scorer is not None else None)
         self._series_counted_at = 0.0
         self.score_writer = score_writer_for(settings.score_output, self.metrics.registry)
         self.scorer: ScoreStage | None = None
@@ -372,13 +373,7 @@ class Worker:
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
             learn_filter = self.alerting.should_learn if self.alerting is not None else None
-            writer = self.score_writer.offer if self.score_writer is not None else None
-
-            def on_scored(events, scores) -> None:
-                self.metrics.observe_scores(scores)
-                if writer is not None:
-                    writer(events, scores)
-
+            on_scored = self.score_writer.offer if self.score_writer is not None else None
             self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
         return self.scorer
 

@@ -14,9 +14,11 @@ the ingest-to-score latency) is counted here.
 True
 >>> 'aiops_ingest_to_score_latency_seconds_count 3.0' in text
 True
->>> from aiops.pipeline.shapes import Score
->>> m.observe_scores([Score("s", 0.0, 0.99, 0.9, True, detectors={"zscore": 0.95, "hst": 0.2}, alert=True)])
->>> text = m.render().decode()
+>>> import numpy as np
+>>> from aiops.detectors.tally import DetectorTally
+>>> tally = DetectorTally()
+>>> tally.add(["zscore", "hst"], np.array([[0.95, 0.2]]), threshold=np.array([0.9]), alert=np.array([True]))
+>>> text = WorkerMetrics(WorkerStats(), detectors=lambda: tally).render().decode()
 >>> 'aiops_detector_flagged_points_total{detector="zscore"} 1.0' in text
 True
 >>> 'aiops_detector_episodes_opened_total{detector="zscore"} 1.0' in text
@@ -36,6 +38,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
+from aiops.detectors.tally import DetectorTally
 from aiops.pipeline.stats import WorkerStats
 
 #: The exposition ``render`` writes: the text format every Prometheus reads.
@@ -71,7 +74,8 @@ class WorkerMetrics:
     """One worker's metrics registry: labelled counters, gauges and the scrape-time collectors."""
 
     def __init__(self, stats: WorkerStats, *, guard_stats: Callable[[], dict[str, int]] | None = None,
-                 alerting: Callable[[], Any] | None = None) -> None:
+                 alerting: Callable[[], Any] | None = None,
+                 detectors: Callable[[], DetectorTally | None] | None = None) -> None:
         disable_created_metrics()  # a *_created gauge per counter is noise for a scraper that has the counter
         self.registry = CollectorRegistry(auto_describe=False)
         r = self.registry
@@ -91,18 +95,12 @@ class WorkerMetrics:
                                             "Seconds from the ingest of an anomalous point to the alert "
                                             "policy receiving it", LATENCY_BUCKETS)
         r.register(self.alert_latency)
-        self._flagged = Counter("aiops_detector_flagged_points", "Points a detector's calibrated score put at or "
-                                "over the threshold, per detector", ["detector"], registry=r)
-        self._opened = Counter("aiops_detector_episodes_opened", "Episodes opened on a point the detector "
-                               "flagged, per detector", ["detector"], registry=r)
-        self._mean_score = Gauge("aiops_detector_score_mean", "Each detector's calibrated score averaged over "
-                                 "about the last 10,000 points (its drift shows here)", ["detector"], registry=r)
-        self._means: dict[str, float] = {}
         self.state_bytes = Counter("aiops_state_written_bytes", "Bytes of per-series state records written to "
                                    "the state topic", registry=r)
         self.restore_pending = Gauge("aiops_restore_partitions_pending", "Partitions assigned whose state is "
                                      "still being restored", registry=r)
         r.register(_StatsCollector(stats, guard_stats or dict, alerting or (lambda: None)))
+        r.register(_DetectorCollector(detectors or (lambda: None)))
 
     def messages_in(self, topic: str, n: int) -> None:
         self._messages_in.labels(topic).inc(n)
@@ -118,29 +116,6 @@ class WorkerMetrics:
 
     def observe_latency(self, seconds: Iterable[float]) -> None:
         self.latency.observe_many(seconds)
-
-    def observe_scores(self, scores: Iterable[Any], *, memory: int = 10_000) -> None:
-        """Per detector: points flagged, episodes opened on a flagged point, and the drifting mean score."""
-        flagged: dict[str, int] = {}
-        opened: dict[str, int] = {}
-        sums: dict[str, float] = {}
-        n = 0
-        for score in scores:
-            n += 1
-            for name, value in score.detectors.items():
-                hot = value >= score.threshold
-                flagged[name] = flagged.get(name, 0) + hot
-                opened[name] = opened.get(name, 0) + (hot and bool(score.alert))
-                sums[name] = sums.get(name, 0.0) + value
-        if not n:
-            return
-        weight = min(1.0, n / memory)
-        for name, total in sums.items():
-            mean = self._means.get(name)
-            self._means[name] = total / n if mean is None else mean + weight * (total / n - mean)
-            self._mean_score.labels(name).set(self._means[name])
-            self._flagged.labels(name).inc(flagged[name])
-            self._opened.labels(name).inc(opened[name])
 
     def observe_alert_latency(self, seconds: Iterable[float]) -> None:
         self.alert_latency.observe_many(seconds)
@@ -180,6 +155,31 @@ class BatchHistogram(Collector):
         family = HistogramMetricFamily(self.name, self.documentation)
         family.add_metric([], buckets, self.total)
         yield family
+
+
+class _DetectorCollector(Collector):
+    """Per detector, what the engine tallied (``aiops.detectors.tally``), read when scraped."""
+
+    def __init__(self, tally: Callable[[], DetectorTally | None]) -> None:
+        self.tally = tally
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        tally = self.tally()
+        if tally is None:
+            return
+        flagged = CounterMetricFamily("aiops_detector_flagged_points", "Points a detector's calibrated score put at "
+                                      "or over the threshold, per detector", labels=["detector"])
+        opened = CounterMetricFamily("aiops_detector_episodes_opened", "Episodes opened on a point the detector "
+                                     "flagged, per detector", labels=["detector"])
+        mean = GaugeMetricFamily("aiops_detector_score_mean", "Each detector's calibrated score averaged over about "
+                                 "the last 10,000 points (its drift shows here)", labels=["detector"])
+        for name in sorted(tally.flagged):
+            flagged.add_metric([name], tally.flagged[name])
+            opened.add_metric([name], tally.opened[name])
+            mean.add_metric([name], tally.mean[name])
+        yield flagged
+        yield opened
+        yield mean
 
 
 class _StatsCollector(Collector):
