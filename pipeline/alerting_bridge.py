@@ -129,7 +129,7 @@ class AlertingRuntime:
 
     async def route_feedback(self, records: list[Any]) -> None:
         """Feedback read from its topic goes to the partition that owns the series' detectors."""
-        from aiops.pipeline.stages import encode_controls
+        from aiops.pipeline.event_codec import encode_controls
         from aiops.pipeline.topics import partition_for
 
         by_partition: dict[int, list[dict[str, Any]]] = {}

@@ -39,14 +39,8 @@ from aiops.pipeline.errors import InputError
 from aiops.pipeline.faust_transport import SCHEME
 from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.deadletter import dead_letter_record
-from aiops.pipeline.stages import (
-    NormaliseStage,
-    RawMessage,
-    ScoreStage,
-    decode_batch,
-    event_records,
-    state_series_id,
-)
+from aiops.pipeline.event_codec import decode_batch, event_records
+from aiops.pipeline.stages import NormaliseStage, RawMessage, ScoreStage, state_series_id
 from aiops.pipeline.score_writer import score_writer_for
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.self_metrics import WorkerMetrics

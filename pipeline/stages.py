@@ -18,7 +18,6 @@ import structlog
 from aiops.pipeline import state_codec
 from aiops.pipeline.config import Settings
 # the events topic's records: re-exported, the worker and its tests have them from here
-from aiops.pipeline.event_codec import decode_batch, encode_controls, encode_events, event_records  # noqa: F401
 from aiops.pipeline.errors import InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise

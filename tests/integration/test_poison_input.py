@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Producer
 
 from aiops.pipeline.shapes import Event, series_id_for
-from aiops.pipeline.stages import decode_batch, encode_events
+from aiops.pipeline.event_codec import decode_batch, encode_events
 from aiops.pipeline.topics import partition_for
 
 pytestmark = pytest.mark.integration
