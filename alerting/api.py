@@ -24,7 +24,7 @@ from aiops.alerting.feedback import FeedbackError
 from aiops.alerting.remediation.action import ActionError
 from aiops.alerting.silences import SilenceError
 from aiops.alerting.state import AlertingState
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 log = structlog.get_logger(__name__)
 

@@ -35,7 +35,7 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from aiops.pipeline.errors import ConfigError
+from aiops.detectors.core.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -19,7 +19,7 @@ import structlog
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import LinkSigner
 from aiops.alerting.policy import AlertPolicy
-from aiops.pipeline.shapes import Anomaly
+from aiops.detectors.core.shapes import Anomaly
 
 
 def _anomalies(n: int, series: int, seed: int) -> list[Anomaly]:

@@ -63,7 +63,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import Sink
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any, Iterable, Protocol
 import structlog
 
 from aiops.alerting.config import FeedbackConfig
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 _PARSE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_.]*)\s*(=~|!~|!=|=)\s*(.*?)\s*$")
 OPERATORS = ("=", "!=", "=~", "!~")

@@ -6,7 +6,7 @@ time)`` for normal points when it has them, and ``tick(now)`` every second or
 so; ``tick`` returns the notifications to hand to ``Delivery.submit``.
 
 >>> from aiops.alerting.config import AlertingConfig
->>> from aiops.pipeline.shapes import Anomaly
+>>> from aiops.detectors.core.shapes import Anomaly
 >>> config = AlertingConfig.model_validate({"route": {"group_wait_s": 10}})
 >>> policy = AlertPolicy(config, signer=LinkSigner(b"0" * 32))
 >>> a = Anomaly(id="a1", source="metric", series_id="cpu|host=web-1", labels={"host": "web-1"},
@@ -44,8 +44,8 @@ from aiops.alerting.maintenance import MaintenanceCalendar
 from aiops.alerting.routing import RouteTree
 from aiops.alerting.silences import SilenceStore
 from aiops.alerting.templates import render, render_url
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Anomaly, surprise_decades
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Anomaly, surprise_decades
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +104,7 @@ def describe_surprise(score: float) -> str:
 def observed_vs_expected(anomaly: Anomaly) -> str:
     """``feature=value (expected lo..hi)`` for the features that contributed most.
 
-    >>> from aiops.pipeline.shapes import Anomaly
+    >>> from aiops.detectors.core.shapes import Anomaly
     >>> a = Anomaly("i", "metric", "s", {}, 0.0, {"user": 97.0, "sys": 3.0}, 0.99, 0.9, "error", {},
     ...             {"user": 0.8, "sys": 0.2}, {"user": (10.0, 30.0)})
     >>> observed_vs_expected(a)
@@ -125,7 +125,7 @@ def observed_vs_expected(anomaly: Anomaly) -> str:
 def detectors_that_fired(anomaly: Anomaly) -> str:
     """The detectors at or over the threshold, strongest first (else the strongest one), with their scores.
 
-    >>> from aiops.pipeline.shapes import Anomaly
+    >>> from aiops.detectors.core.shapes import Anomaly
     >>> a = Anomaly("i", "metric", "s", {}, 0.0, {"user": 97.0}, 0.99, 0.9, "error",
     ...             {"zscore": 0.999987, "cusum": 0.95, "hst": 0.2}, {}, {})
     >>> detectors_that_fired(a)

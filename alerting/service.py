@@ -32,14 +32,14 @@ import structlog
 from aiohttp import web
 
 from aiops.alerting.alert import Alert, Notification
-from aiops.alerting.remediation.action import Action
 from aiops.alerting.api import make_app
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackRecord, FeedbackTarget, apply_feedback
 from aiops.alerting.policy import EPISODE_ENDINGS
+from aiops.alerting.remediation.action import Action
 from aiops.alerting.state import AlertingState
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Anomaly
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Anomaly
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any, Mapping
 import structlog
 
 from aiops.alerting.matchers import matches_all, parse_matchers
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 log = structlog.get_logger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Callable
 
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner, check_verdict
-from aiops.alerting.remediation.action import Action
 from aiops.alerting.policy import AlertPolicy
+from aiops.alerting.remediation.action import Action
 from aiops.alerting.remediation.remediator import Remediator
 
 

@@ -13,9 +13,9 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.detectors.slots import SlotStore
 from aiops.detectors.config import describe_problems
-from aiops.pipeline.errors import ConfigError, InputError
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.slots import SlotStore
 
 
 class BankParams(BaseModel):

@@ -5,7 +5,7 @@ how abnormal ``x`` is against what was learned so far (higher = more
 anomalous, any scale: calibration is a separate step); ``learn_one`` then
 updates the state. ``score_many`` scores a batch against the current state
 without learning. A bank's exported state is plain data (numbers, strings,
-NumPy arrays, lists and dicts of them) that ``aiops.pipeline.state_codec``
+NumPy arrays, lists and dicts of them) that ``aiops.detectors.core.state_codec``
 encodes for the state topic; nothing read back is ever unpickled.
 """
 
@@ -13,12 +13,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 if TYPE_CHECKING:
     import numpy as np
+
     from aiops.detectors.config import DetectionConfig
-    from aiops.pipeline.shapes import Event, Score
+    from aiops.detectors.core.shapes import Event, Score
 
 
 @runtime_checkable

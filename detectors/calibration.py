@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int,
               tail_k: int = 16, tail: np.ndarray | None = None, tail_min: int = 16, shape_max: float = 0.45) -> np.ndarray:
     """Calibrated value of each row's raw score against that row's ring (``seen`` = scores ever remembered).

@@ -24,11 +24,26 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from aiops.detectors.core.registry import Registry
 from aiops.detectors.pyod_window import PyODConfig
-from aiops.models.config import LSTMAEConfig
 
-# Banks whose parameters are described by a settings model rather than a ``Params`` attribute.
-_PARAMS_MODELS: dict[str, type[BaseModel]] = {"pyod": PyODConfig, "lstm_ae": LSTMAEConfig}
+#: Parameter models of banks whose module is heavy to import (torch, PyOD): validating a config then
+#: loads only the model. A plugin adds one under the ``aiops.detector_params`` entry-point group;
+#: every other bank describes its parameters with a ``Params`` attribute.
+PARAMS_MODELS = Registry("detector_params", {"pyod": "aiops.detectors.pyod_window:PyODConfig"})
+
+
+def params_model(bank_type: str) -> type[BaseModel] | None:
+    """The model that checks a detector's ``params``: its registered one, else its bank's ``Params``.
+
+    >>> params_model("pyod").__name__, params_model("zscore").__name__
+    ('PyODConfig', 'ZScoreParams')
+    """
+    from aiops.detectors.registry import BANKS
+
+    if bank_type in PARAMS_MODELS.names():
+        return PARAMS_MODELS.load(bank_type)
+    return getattr(BANKS.load(bank_type), "Params", None)
 
 
 class _Section(BaseModel):
@@ -70,26 +85,17 @@ class DetectorSpec(_Section):
 
     @model_validator(mode="after")
     def _check_type_and_params(self) -> DetectorSpec:
-        from aiops.detectors.registry import BANKS
-        from aiops.pipeline.errors import ConfigError
+        from aiops.detectors.core.errors import ConfigError
 
-        params_model = _PARAMS_MODELS.get(self.type)
-        if params_model is not None:
-            try:
-                params_model.model_validate(self.params)
-            except ValidationError as exc:
-                raise ValueError(_describe(exc, "params")) from None
-            return self
         try:
-            bank = BANKS.load(self.type)
+            model = params_model(self.type)
         except ConfigError as exc:
             raise ValueError(f"type: {exc}") from None
         except ImportError as exc:
             raise ValueError(f"type: detector {self.type!r} cannot be imported: {exc}") from None
-        params_model = getattr(bank, "Params", None)
-        if params_model is not None:
+        if model is not None:
             try:
-                params_model.model_validate(self.params)
+                model.model_validate(self.params)
             except ValidationError as exc:
                 raise ValueError(_describe(exc, "params")) from None
         return self
@@ -240,7 +246,7 @@ class DetectionConfig(_Section):
             description="the detector ensemble every series is scored with; each item picks a bank by type")
     ensemble: EnsembleConfig = EnsembleConfig()
     # 0.99995 with the streamed Pareto tail, the default detectors and learn_delay 30, measured as flagged points
-    # before episodes existed (``python -m aiops.detectors.quality``, 3 x 20k points per case; it now counts
+    # before episodes existed (``python -m aiops.detectors.evaluation.quality``, 3 x 20k points per case; it now counts
     # episodes, gated by ``episodes``): false alarms per 10k points 0.53 iid Gaussian, 2.1 AR(1),
     # 6.7 Student-t3 (mostly points beyond 8 sd, as rare as the threshold says per detector), 0 seasonal, 1.23 four
     # correlated features; faults found: 6-sigma spike 17/20 (delay 0), level shift 20/20, variance x3 20/20, drift
@@ -277,13 +283,33 @@ class DetectionConfig(_Section):
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(default_factory=list, description="first match wins")
     pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")
-    lstm_ae: LSTMAEConfig | None = Field(None, description="base settings of every 'lstm_ae' detector")
+    lstm_ae: dict[str, Any] | None = Field(
+        None, description="base settings of every 'lstm_ae' detector: the keys of its params")
+
+    @field_validator("lstm_ae")
+    @classmethod
+    def _check_lstm_ae(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        from aiops.detectors.core.errors import ConfigError
+
+        if value is None:
+            return None
+        try:
+            model = params_model("lstm_ae")
+        except (ConfigError, ImportError) as exc:
+            raise ValueError(f"the lstm_ae detector is not installed: {exc}") from None
+        try:
+            checked = model.model_validate(value) if model is not None else None
+        except ValidationError as exc:
+            raise ValueError(_describe(exc, "lstm_ae")) from None
+        return checked.model_dump(exclude_unset=True) if checked is not None else dict(value)
 
     def bank_params(self, spec: DetectorSpec) -> dict[str, Any]:
         """The keyword arguments a detector's bank is built with."""
-        base = getattr(self, spec.type, None) if spec.type in _PARAMS_MODELS else None
+        base = getattr(self, spec.type, None) if spec.type in ("pyod", "lstm_ae") else None
         if isinstance(base, BaseModel):
             return {**base.model_dump(exclude_unset=True), **spec.params}
+        if isinstance(base, dict):
+            return {**base, **spec.params}
         return dict(spec.params)
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ detector against the series' own past, combine, threshold (never during
 warm-up), explain, then learn from the rows that were not flagged.
 
 >>> from structlog.testing import capture_logs
->>> from aiops.pipeline.shapes import Event
+>>> from aiops.detectors.core.shapes import Event
 >>> with capture_logs() as logs:
 ...     engine = build_engine(DetectionConfig(warmup=30))
 >>> logs[0]["event"], logs[0]["config_hash"] == engine.config_hash
@@ -37,6 +37,9 @@ import structlog
 
 from aiops.detectors.calibration import calibrate_ranked, learn_tail, rank_rings, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.shapes import Event, Score
 from aiops.detectors.ensemble import combine, combine_present
 from aiops.detectors.episodes import ACCEPTED, END_REASONS, EpisodeRules, Episodes
 from aiops.detectors.explain import contributions, implicated
@@ -45,9 +48,6 @@ from aiops.detectors.registry import BANKS
 from aiops.detectors.slots import SlotStore
 from aiops.detectors.surprise import SurpriseTrack, anomaly_score
 from aiops.detectors.tally import DetectorTally
-from aiops.pipeline import state_codec
-from aiops.pipeline.errors import ConfigError, InputError
-from aiops.pipeline.shapes import Event, Score
 
 log = structlog.get_logger(__name__)
 

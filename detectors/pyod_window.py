@@ -36,7 +36,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.detectors.base import BankScores, check_rows
-from aiops.pipeline.errors import ConfigError, InputError
+from aiops.detectors.core.errors import ConfigError, InputError
 
 log = structlog.get_logger(__name__)
 

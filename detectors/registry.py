@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from aiops.pipeline.registry import Registry
+from aiops.detectors.core.registry import Registry
 
 BANKS = Registry(
     "detector",
@@ -21,6 +21,5 @@ BANKS = Registry(
         "ewma": "aiops.detectors.ewma:EwmaBank",
         "river": "aiops.detectors.river_bank:RiverBank",
         "pyod": "aiops.detectors.pyod_window:PyODBank",
-        "lstm_ae": "aiops.detectors.lstm_ae:LSTMAEBank",
     },
 )

@@ -47,7 +47,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from aiops.detectors.base import BankScores
 from aiops.detectors.config import describe_problems
-from aiops.pipeline.errors import ConfigError, InputError
+from aiops.detectors.core.errors import ConfigError, InputError
 
 _NOT_READY = (IndexError, ValueError, ZeroDivisionError, TypeError)
 MODELS = ("HalfSpaceTrees", "GaussianScorer", "PredictiveAnomalyDetection", "PageHinkley")

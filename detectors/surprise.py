@@ -46,8 +46,8 @@ from typing import Sequence
 import numpy as np
 from scipy.special import erfc
 
+from aiops.detectors.core.shapes import SCORE_HALF
 from aiops.detectors.slots import SlotStore
-from aiops.pipeline.shapes import SCORE_HALF
 
 DAY_S = 86_400.0
 WEEK_S = 7 * DAY_S

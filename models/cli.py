@@ -17,7 +17,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Sequence
 
-from aiops.pipeline.errors import AiopsError
+from aiops.detectors.core.errors import AiopsError
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -48,7 +48,7 @@ class LSTMAEConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    # 8/8/4, measured with ``python -m aiops.models.bench --shapes 32x32x8 16x16x4 16x8x4 8x8x4 8x16x4`` (trained on
+    # 8/8/4, measured with ``python -m aiops.models.evaluation.bench --shapes 32x32x8 16x16x4 16x8x4 8x8x4 8x16x4`` (trained on
     # SKAB's anomaly-free file, squared error of held-out last points in standard units, univariate / 8 features;
     # cost per window scoring the last point, batches of 1,000 on one thread): 32/32/8 0.47 / 0.73 at 47 us,
     # 16/16/4 0.40 / 0.69 at 9 us, 16/8/4 0.43 / 0.76 at 5.3 us, 8/8/4 0.36 / 0.73 at 2.9 us, 8/16/4 0.19 / 0.67 at
@@ -96,11 +96,11 @@ class LSTMAEConfig(BaseModel):
             description="where the model runs: auto (the GPU when there is one), cpu or cuda")
     background: bool = Field(
         True, description="train while scoring goes on, where train_in says (False: inline, for tests and backtests)")
-    # a thread of the scoring process competes with scoring for the GIL. `python -m aiops.models.bench --engine`,
+    # a thread of the scoring process competes with scoring for the GIL. `python -m aiops.models.evaluation.bench --engine`,
     # 1,000 univariate series through Engine.process() on two cores that other jobs kept busy: trained checkpoint
     # 28.5k points/s; first training in a thread 17.2k, in the training process 30.5k; retraining all the while in a
     # thread 13.8k, in the training process 25.0k (the bank alone: 268k, 137k with a thread training, 262k with the
-    # training process training: `python -m aiops.models.bench --bank-series 1000`)
+    # training process training: `python -m aiops.models.evaluation.bench --bank-series 1000`)
     train_in: Literal["process", "thread"] = Field(
         "process", description="where background training runs: a spawned child process (torch on one thread there, "
                                "shared by every bank of the process) or a thread of the scoring process")

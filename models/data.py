@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 TIME_COLUMNS = ("datetime", "timestamp", "time", "ts", "date")
 STD_FLOOR = 1e-6

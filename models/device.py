@@ -20,7 +20,7 @@ from typing import ContextManager
 import structlog
 import torch
 
-from aiops.pipeline.errors import ConfigError
+from aiops.detectors.core.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -30,8 +30,8 @@ import structlog
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.models.lstm_ae import LSTMAutoencoder
-from aiops.pipeline.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 

@@ -27,11 +27,11 @@ import numpy as np
 import structlog
 import torch
 
+from aiops.detectors.core.errors import InputError
 from aiops.models.config import LSTMAEConfig
 from aiops.models.data import History, Scaler, sliding_windows
 from aiops.models.device import autocast_for, grad_scaler_for, select_device
 from aiops.models.lstm_ae import LSTMAutoencoder
-from aiops.pipeline.errors import InputError
 
 log = structlog.get_logger(__name__)
 

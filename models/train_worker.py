@@ -53,12 +53,12 @@ import numpy as np
 import structlog
 import torch
 
+from aiops.detectors.core.errors import AiopsError
 from aiops.models.config import LSTMAEConfig
 from aiops.models.device import select_device
 from aiops.models.lstm_ae import LSTMAutoencoder
 from aiops.models.registry import CheckpointRegistry
 from aiops.models.train import fit_windows
-from aiops.pipeline.errors import AiopsError
 
 log = structlog.get_logger(__name__)
 

@@ -17,11 +17,11 @@ import structlog
 from aiops.alerting.delivery import build_delivery
 from aiops.alerting.feedback import FeedbackRecord, apply_feedback
 from aiops.alerting.service import AlertingService
-from aiops.pipeline import state_codec
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.errors import AiopsError, InputError
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import Settings
-from aiops.pipeline.errors import AiopsError, InputError
 from aiops.pipeline.normalise.deadletter import dead_letter_record
-from aiops.pipeline.shapes import Event
 
 log = structlog.get_logger(__name__)
 

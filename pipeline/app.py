@@ -30,22 +30,22 @@ from typing import Any
 import faust
 import structlog
 
-from aiops.pipeline import state_codec
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.errors import InputError
 from aiops.pipeline.allocator import keep_large_blocks_mmapped
 from aiops.pipeline.batch_guard import run_guarded
+from aiops.pipeline.broker_probe import BrokerProbe
 from aiops.pipeline.config import Settings
 from aiops.pipeline.consumer_lag import ConsumerLagCollector
-from aiops.pipeline.errors import InputError
+from aiops.pipeline.event_codec import decode_batch, event_records
 from aiops.pipeline.faust_transport import SCHEME
 from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.deadletter import dead_letter_record
-from aiops.pipeline.event_codec import decode_batch, event_records
-from aiops.pipeline.stages import NormaliseStage, RawMessage, ScoreStage, state_series_id
 from aiops.pipeline.score_writer import score_writer_for
-from aiops.pipeline.state_store import read_state
 from aiops.pipeline.self_metrics import WorkerMetrics
+from aiops.pipeline.stages import NormaliseStage, RawMessage, ScoreStage, state_series_id
+from aiops.pipeline.state_store import read_state
 from aiops.pipeline.stats import WorkerStats
-from aiops.pipeline.broker_probe import BrokerProbe
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)

@@ -24,15 +24,15 @@ import signal
 import sys
 from importlib import metadata
 
-from aiops.pipeline.errors import AiopsError, ConfigError
+from aiops.detectors.core.errors import AiopsError, ConfigError
 from aiops.pipeline.logsetup import configure_logging
 
 #: Modules whose ``register(subparsers)`` add subcommands.
 SUBCOMMAND_MODULES = (
-    "aiops.pipeline.generator.cli",
-    "aiops.detectors.cli",
+    "aiops.pipeline.tools.generator.cli",
+    "aiops.detectors.evaluation.cli",
     "aiops.models.cli",
-    "aiops.detectors.logs.cli",
+    "aiops.detectors.evaluation.logs_cli",
     "aiops.alerting.cli",
 )
 
@@ -141,7 +141,7 @@ def cmd_config_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_config_reference(args: argparse.Namespace) -> int:
-    from aiops.pipeline.config_reference import write_reference
+    from aiops.pipeline.tools.config_reference import write_reference
 
     text = write_reference(args.out)
     if args.out is None:
@@ -156,19 +156,19 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from aiops.pipeline.demo import run_demo
+    from aiops.pipeline.tools.demo import run_demo
 
     return run_demo(args)
 
 
 def cmd_bench_pipeline(args: argparse.Namespace) -> int:
-    from aiops.pipeline.bench import run_pipeline_benchmark
+    from aiops.pipeline.tools.bench import run_pipeline_benchmark
 
     return run_pipeline_benchmark(args)
 
 
 def cmd_bench_memory(args: argparse.Namespace) -> int:
-    from aiops.pipeline.bench_memory import run_memory_benchmark
+    from aiops.pipeline.tools.bench_memory import run_memory_benchmark
 
     return run_memory_benchmark(args)
 

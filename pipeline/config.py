@@ -31,30 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from aiops.alerting.config import AlertingConfig
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.core.kafka_security import librdkafka_security
 from aiops.detectors.logs.config import LogsConfig
-from aiops.pipeline.errors import ConfigError
 from aiops.pipeline.score_writer import ScoreOutputSettings
 
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def librdkafka_security(protocol: str, mechanism: str | None, username: str | None,
-                        password: SecretStr | None) -> dict[str, Any]:
-    """The security part of a librdkafka (confluent-kafka) client config.
-
-    >>> librdkafka_security("SASL_SSL", "PLAIN", "u", SecretStr("p"))["sasl.password"]
-    'p'
-    """
-    conf: dict[str, Any] = {"security.protocol": protocol}
-    if mechanism:
-        conf["sasl.mechanism"] = mechanism
-    if username:
-        conf["sasl.username"] = username
-    if password:
-        conf["sasl.password"] = password.get_secret_value()
-    return conf
 
 
 class KafkaSettings(_Section):

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from aiops.pipeline.shapes import Event
+from aiops.detectors.core.shapes import Event
 
 #: The version of the column form this module writes (and the only one it reads besides the array form).
 VERSION = 1

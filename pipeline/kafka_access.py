@@ -20,8 +20,8 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from aiops.detectors.core.errors import AiopsError, ConfigError
 from aiops.pipeline.config import KafkaSettings
-from aiops.pipeline.errors import AiopsError, ConfigError
 
 
 class KafkaAccessError(AiopsError):

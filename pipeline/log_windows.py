@@ -12,7 +12,7 @@ With ``empty_windows=N``, up to N windows without a line after a series' last
 closed window are emitted too, with a count of 0, so a service that falls
 silent shows as a drop rather than as nothing.
 
->>> from aiops.pipeline.shapes import Event
+>>> from aiops.detectors.core.shapes import Event
 >>> def line(t, level="info"):
 ...     return Event("log", "log|host=a", {"host": "a"}, t, {}, message="x", level=level)
 >>> agg = LogWindowAggregator(60.0)
@@ -34,8 +34,8 @@ from typing import Any
 
 import structlog
 
-from aiops.pipeline.errors import ConfigError, InputError
-from aiops.pipeline.shapes import Event, series_id_for
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.shapes import Event, series_id_for
 
 log = structlog.get_logger(__name__)
 

@@ -10,9 +10,9 @@ import faust
 import structlog
 from aiohttp import web
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings, load_settings
-from aiops.pipeline.errors import ConfigError
 from aiops.pipeline.gc_tuning import tune_for_batches
 from aiops.pipeline.logsetup import configure_logging
 from aiops.pipeline.self_metrics import CONTENT_TYPE

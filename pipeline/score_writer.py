@@ -2,7 +2,7 @@
 
 The scoring stage hands each scored batch to ``ScoreWriter.offer`` (a list
 append under a lock, from the scoring thread); ``run``, a task of the
-worker, turns what was offered into line protocol (``aiops.pipeline.score_lines``)
+worker, turns what was offered into line protocol (``aiops.alerting.sinks.influx_lines``)
 off the event loop and writes it with influxdb-client's async write API.
 The buffer is bounded (``max_buffer`` scored points): when InfluxDB is slow
 or down, points beyond it are dropped and counted, never held without bound,
@@ -33,7 +33,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from aiops.pipeline.score_lines import LineEncoder
+from aiops.alerting.sinks.influx_lines import LineEncoder
 
 log = structlog.get_logger(__name__)
 

@@ -15,15 +15,16 @@ from typing import Any, Callable, Iterable, Literal
 
 import structlog
 
-from aiops.pipeline import state_codec
-from aiops.pipeline.config import Settings
+from aiops.detectors.core import state_codec
+
 # the events topic's records: re-exported, the worker and its tests have them from here
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Anomaly, Event, Score
+from aiops.pipeline.config import Settings
+from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.normalise.dispatch import normalise
-from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.guard import IngestGuard
-from aiops.pipeline.shapes import Anomaly, Event, Score
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
@@ -230,7 +231,7 @@ def _checked_window(window: object) -> dict:
     >>> _checked_window({"labels": {"host": "a"}, "count": "3"})
     Traceback (most recent call last):
     ...
-    aiops.pipeline.errors.InputError: log window field 'count' is not a count
+    aiops.detectors.core.errors.InputError: log window field 'count' is not a count
     """
     numbers = ("ingest_time", "closed_until")
     counts = ("count", "errors", "warnings", "empties")

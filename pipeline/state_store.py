@@ -16,8 +16,8 @@ import uuid
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
+from aiops.detectors.core.progress import ProgressLog
 from aiops.pipeline.config import Settings
-from aiops.pipeline.progress import ProgressLog
 
 log = structlog.get_logger(__name__)
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.cli import SUBCOMMAND_MODULES, build_parser, main
 from aiops.pipeline.config import load_settings, parse_settings
-from aiops.pipeline.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -39,7 +39,7 @@ class TestBacktestHelp:
 
     def test_output_columns(self, help_text):
         """Every column of the scores file the command writes is explained, in the file's order."""
-        from aiops.detectors.backtest import SCORE_COLUMNS
+        from aiops.detectors.evaluation.backtest import SCORE_COLUMNS
 
         columns = list(SCORE_COLUMNS)
         part = section(help_text, "output, in --output-dir")

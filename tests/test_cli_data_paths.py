@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from aiops.pipeline.datasets import DATA_DIR_ENV, SKAB, DataNotFound
+from aiops.detectors.evaluation.datasets import DATA_DIR_ENV, SKAB, DataNotFound
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
@@ -74,10 +74,10 @@ class TestInstalledPackage:
         done = aiops("skab", cwd=tmp_path / "outside", env={"PYTHONPATH": str(site.parent)})
         assert_one_clear_line(done, f"looked in {tmp_path / 'outside' / 'data' / 'skab'}, "
                                     f"{tmp_path / 'shared' / 'data' / 'skab'}):", "https://github.com/waico/SKAB")
-        where = subprocess.run([sys.executable, "-c", "import aiops.pipeline.datasets as d; print(d.__file__)"],
+        where = subprocess.run([sys.executable, "-c", "import aiops.detectors.evaluation.datasets as d; print(d.__file__)"],
                                capture_output=True, text=True, cwd=tmp_path / "outside", timeout=60,
                                env={**os.environ, "PYTHONPATH": str(site.parent)})
-        assert where.stdout.strip() == str(site / "pipeline" / "datasets.py")  # the copy ran, not the checkout
+        assert where.stdout.strip() == str(site / "detectors" / "evaluation" / "datasets.py")  # the copy ran, not the checkout
 
 
 class TestExplicitPath:

@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 
 from aiops.pipeline.cli import main
-from aiops.pipeline.embedded_broker import free_port
+from aiops.pipeline.tools.embedded_broker import free_port
 
 AIOPS = [sys.executable, "-m", "aiops.pipeline.cli"]
 ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z")

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from aiops.detectors.backtest import BacktestRun, read_csv, run_backtests
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.evaluation.backtest import BacktestRun, read_csv, run_backtests
 
 SKAB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "skab"
 BAR = "━"  # rich's bar glyph

@@ -29,9 +29,9 @@ from aiops.alerting.sinks.webhook import (
     WebhookSinkConfig,
     sign,
 )
+from aiops.detectors.core.errors import ConfigError, PermanentDeliveryError
 from aiops.pipeline.config import parse_settings
-from aiops.pipeline.embedded_broker import free_port
-from aiops.pipeline.errors import ConfigError, PermanentDeliveryError
+from aiops.pipeline.tools.embedded_broker import free_port
 from tests.sinks.conftest import LocalHttp, make_notification
 from tests.support.readme_examples import examples
 

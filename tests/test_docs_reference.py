@@ -13,7 +13,8 @@ import yaml
 from aiops.alerting.sinks.registry import SINKS
 from aiops.detectors.registry import BANKS
 from aiops.pipeline.config import Settings, parse_settings
-from aiops.pipeline.config_reference import (
+from aiops.pipeline.runner import RESTART_SECTIONS
+from aiops.pipeline.tools.config_reference import (
     REFERENCE_COMMAND,
     REFERENCE_PATH,
     RELOADED_SECTIONS,
@@ -21,7 +22,6 @@ from aiops.pipeline.config_reference import (
     reference_tables,
     render_reference,
 )
-from aiops.pipeline.runner import RESTART_SECTIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -111,7 +111,7 @@ def test_what_the_intro_says_about_the_environment_holds(tmp_path):
 def test_the_variables_read_directly_are_read(tmp_path):
     """The API token and the state key come from the variables the reference names, or their files."""
     from aiops.alerting.auth import env_api_token
-    from aiops.pipeline.state_codec import state_key_from_env
+    from aiops.detectors.core.state_codec import state_key_from_env
 
     reference = render_reference()
     for name in ("AIOPS_API_TOKEN", "AIOPS_API_TOKEN_FILE", "AIOPS_STATE_KEY", "AIOPS_STATE_KEY_FILE"):

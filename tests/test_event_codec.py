@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.event_codec import decode_batch, encode_controls, encode_events, event_records
-from aiops.pipeline.shapes import Event
 
 
 def mixed_events() -> list[Event]:

@@ -7,11 +7,11 @@ import structlog
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.intelligence import LogIntelligence
 from aiops.pipeline.config import IngestSettings
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.evaluate import evaluate
-from aiops.pipeline.generator.produce import TrafficGenerator
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.normalise.guard import IngestGuard
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.evaluate import evaluate
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
 
 SECURITY_KINDS = {"auth_failure_burst", "password_spraying", "login_after_failures", "new_login_source",
                   "unusual_sudo"}

@@ -10,12 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import IngestSettings
-from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.log_windows import LogWindowAggregator
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.normalise.guard import IngestGuard
-from aiops.pipeline.shapes import Event
 
 T0 = 1_763_805_600.0  # a multiple of 60
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "loghub"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import parse_settings
-from aiops.pipeline.shapes import Event
 from aiops.pipeline.stages import ScoreStage
 
 

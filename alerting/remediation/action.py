@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from aiops.alerting.alert import Alert
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 STATUSES = ("requested", "refused", "awaiting_approval", "approved", "denied", "expired", "dry_run",
             "executed", "failed", "verified", "verification_failed", "rolled_back")

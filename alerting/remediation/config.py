@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from aiops.alerting.matchers import check_matchers
 
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -73,7 +73,8 @@ class KubernetesAction:
             return {"status": resp.status, "operation": d["operation"], "object": plan.target}
 
     def _configuration(self) -> Any:
-        from kubernetes import client, config as kube_config
+        from kubernetes import client
+        from kubernetes import config as kube_config
 
         conf = client.Configuration()
         if self.config.api_url:

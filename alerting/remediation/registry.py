@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiops.pipeline.registry import Registry
+from aiops.detectors.core.registry import Registry
 
 ACTIONS = Registry("actions", {
     "webhook": "aiops.alerting.remediation.webhook:WebhookAction",

@@ -22,7 +22,6 @@ import aiohttp
 
 from aiops.alerting.alert import Alert
 from aiops.alerting.remediation.action import Plan
-from aiops.alerting.remediation.config import WebhookActionConfig
 from aiops.alerting.remediation.arguments import (
     DEFAULT_VALUE_PATTERN,
     FREE_TEXT,
@@ -31,6 +30,7 @@ from aiops.alerting.remediation.arguments import (
     fill,
     trusted_values,
 )
+from aiops.alerting.remediation.config import WebhookActionConfig
 
 
 class WebhookAction:

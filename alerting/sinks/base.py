@@ -17,7 +17,7 @@ from typing import ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from aiops.alerting.alert import Notification
-from aiops.pipeline.errors import RetryableDeliveryError
+from aiops.detectors.core.errors import RetryableDeliveryError
 
 
 class RetryAfter(RetryableDeliveryError):

@@ -27,7 +27,7 @@ from pydantic import Field
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.render import alert_line, explanation, title
-from aiops.pipeline.errors import RetryableDeliveryError
+from aiops.detectors.core.errors import RetryableDeliveryError
 
 _COLOURS = {"critical": "\033[1;31m", "error": "\033[31m", "warning": "\033[33m", "info": "\033[36m",
             "resolved": "\033[32m"}

@@ -28,7 +28,7 @@ from pydantic import Field, SecretStr
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.render import alert_line, title
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
 
 log = structlog.get_logger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from aiops.alerting.sinks.base import RetryAfter
-from aiops.pipeline.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 
 DEFAULT_RETRY_AFTER_S = 1.0
 
@@ -60,7 +60,7 @@ def encode_json(payload: Any, *, what: str) -> bytes:
     >>> encode_json({"score": float("nan")}, what="slack")
     Traceback (most recent call last):
     ...
-    aiops.pipeline.errors.PermanentDeliveryError: slack: payload is not valid JSON (Out of range float values...)
+    aiops.detectors.core.errors.PermanentDeliveryError: slack: payload is not valid JSON (Out of range float values...)
     """
     try:
         return json.dumps(payload, allow_nan=False).encode()

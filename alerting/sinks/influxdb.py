@@ -29,10 +29,10 @@ from pydantic import Field, SecretStr
 
 from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.sinks.base import SinkConfig
+from aiops.alerting.sinks.influx_lines import epoch_ns
 from aiops.alerting.sinks.render import alert_summary
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
-from aiops.pipeline.score_lines import epoch_ns
-from aiops.pipeline.shapes import Score
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.shapes import Score
 
 ALERT_MEASUREMENT = "aiops_alert"
 SCORE_MEASUREMENT = "aiops_score"

@@ -18,7 +18,7 @@ from pydantic import Field, SecretStr
 from aiops.alerting.alert import Notification
 from aiops.alerting.sinks.base import SinkConfig
 from aiops.alerting.sinks.http import encode_json
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
 
 DEDUP_HEADER = "aiops-dedup-key"
 RECEIVER_HEADER = "aiops-receiver"
@@ -42,7 +42,7 @@ class KafkaSinkConfig(SinkConfig):
                                                           description="extra librdkafka producer settings")
 
     def producer_config(self) -> dict[str, Any]:
-        from aiops.pipeline.config import librdkafka_security
+        from aiops.detectors.core.kafka_security import librdkafka_security
 
         conf: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,

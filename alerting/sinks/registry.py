@@ -11,7 +11,7 @@ sink config, for the alerting settings' ``receivers`` entries.
 >>> build_sink({"type": "slack"})
 Traceback (most recent call last):
 ...
-aiops.pipeline.errors.ConfigError: invalid slack sink config: webhook_url: Field required
+aiops.detectors.core.errors.ConfigError: invalid slack sink config: webhook_url: Field required
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ from aiops.alerting.sinks.kafka import KafkaSinkConfig
 from aiops.alerting.sinks.pagerduty import PagerdutySinkConfig
 from aiops.alerting.sinks.slack import SlackSinkConfig
 from aiops.alerting.sinks.webhook import WebhookSinkConfig
-from aiops.pipeline.errors import ConfigError
-from aiops.pipeline.registry import Registry
+from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.core.registry import Registry
 
 SINKS = Registry("sinks", {
     kind: f"aiops.alerting.sinks.{kind}:{kind.capitalize()}Sink"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aiops.detectors.logs.templates_config import MiningConfig, compiling_pattern
 from aiops.detectors.security.config import SecurityConfig
-from aiops.pipeline.templates_config import MiningConfig, compiling_pattern
 
 
 class _Section(BaseModel):

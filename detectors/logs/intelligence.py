@@ -7,7 +7,7 @@ template sequences, numeric parameters, error bursts, authentication and privile
 per-window template counts come back as metric events (scored by the main
 engine too) and are scored here as well.
 
->>> from aiops.pipeline.shapes import Event
+>>> from aiops.detectors.core.shapes import Event
 >>> li = LogIntelligence(LogsConfig())
 >>> ev = Event("log", "log|host=h1,service=sshd", {"host": "h1", "service": "sshd"}, 0.0, {},
 ...            message="Failed password for root from 10.1.1.1 port 22 ssh2", level="warning")
@@ -25,6 +25,8 @@ from typing import Iterable, Mapping, Sequence
 
 import structlog
 
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Anomaly, Event, anomaly_id, series_id_for, severity_for
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.content import ContentPrior
 from aiops.detectors.logs.finding import Finding
@@ -33,8 +35,6 @@ from aiops.detectors.logs.scoring import exceedance_score
 from aiops.detectors.logs.source_state import SourceState
 from aiops.detectors.logs.template_frequency import ClosedWindow
 from aiops.detectors.security.auth_events import read_auth_event
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Anomaly, Event, anomaly_id, series_id_for, severity_for
 
 log = structlog.get_logger(__name__)
 

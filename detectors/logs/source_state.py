@@ -14,8 +14,8 @@ from aiops.detectors.logs.sequence import SequenceDetector
 from aiops.detectors.logs.stream_profile import StreamProfile
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
 from aiops.detectors.logs.template_frequency import TemplateFrequencyDetector
+from aiops.detectors.logs.templates import SourceMiner, pack_state, unpack_state
 from aiops.detectors.security.bank import SecurityBank
-from aiops.pipeline.templates import SourceMiner, pack_state, unpack_state
 
 _VERSION = 1
 

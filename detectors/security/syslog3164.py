@@ -11,7 +11,7 @@ so it is given (default: the current UTC year).
 >>> parse_syslog_line("garbage")
 Traceback (most recent call last):
 ...
-aiops.pipeline.errors.InputError: not a syslog line: 'garbage'
+aiops.detectors.core.errors.InputError: not a syslog line: 'garbage'
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Event, series_id_for
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event, series_id_for
 
 _LINE = re.compile(
     r"^(?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<clock>\d{2}:\d{2}:\d{2}) (?P<host>\S+) "

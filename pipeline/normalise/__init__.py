@@ -5,5 +5,5 @@
 - ``deadletter``: dead-letter records for rejects, and their parser.
 - one module per format: ``line_protocol``, ``metric_json``, ``log_json``, ``syslog``;
   shared ``timestamps`` and ``levels``.
-- ``bench``: ``python -m aiops.pipeline.normalise.bench`` prints throughput per format.
+- ``bench``: ``python -m aiops.pipeline.tools.bench_normalise`` prints throughput per format.
 """

@@ -16,14 +16,14 @@ True
 >>> bounded(Event("metric", "cpu", {}, 1.0, {"f" * 70_000: 1.0}), limits)
 Traceback (most recent call last):
 ...
-aiops.pipeline.errors.InputError: event of series 'cpu' is about 70163 bytes, over ingest.max_event_bytes 65536
+aiops.detectors.core.errors.InputError: event of series 'cpu' is about 70163 bytes, over ingest.max_event_bytes 65536
 """
 
 from __future__ import annotations
 
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event, series_id_for
 from aiops.pipeline.config import IngestSettings
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Event, series_id_for
 
 #: Bytes counted per feature beside its name (the number and the JSON around it).
 _FEATURE_OVERHEAD = 32

@@ -30,7 +30,7 @@ import hashlib
 import json
 from typing import Any
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 from aiops.pipeline.normalise.timestamps import iso
 
 FORMAT_VERSION = 1

@@ -24,7 +24,8 @@ from typing import Any, Literal
 
 import structlog
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event, series_id_for
 from aiops.pipeline.normalise.bounds import bounded
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
 from aiops.pipeline.normalise.line_protocol import parse_series_line
@@ -33,7 +34,6 @@ from aiops.pipeline.normalise.metric_json import metric_record
 from aiops.pipeline.normalise.result import NormaliseResult, Reject
 from aiops.pipeline.normalise.syslog import parse_syslog
 from aiops.pipeline.normalise.timestamps import epoch_seconds, parse_time
-from aiops.pipeline.shapes import Event, series_id_for
 
 __all__ = ["NormaliseResult", "Reject", "normalise"]
 

@@ -11,7 +11,7 @@ letter (a payload with nothing good is one dead letter however many of its
 items were bad). ``refused_series`` counts the events the series cap refused.
 
 >>> from aiops.pipeline.config import IngestSettings
->>> from aiops.pipeline.shapes import Event
+>>> from aiops.detectors.core.shapes import Event
 >>> guard = IngestGuard(IngestSettings(max_series=1))
 >>> e = Event("metric", "cpu|host=a", {"host": "a"}, 1000.0, {"user": 1.0})
 >>> guard.admit(e, now=1000.0), guard.admit(e, now=1000.0)
@@ -38,10 +38,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
 
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import IngestSettings
-from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.normalise.timestamps import iso
-from aiops.pipeline.shapes import Event
 
 log = structlog.get_logger(__name__)
 

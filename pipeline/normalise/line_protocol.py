@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import re
 
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import series_id_for
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import series_id_for
 
 
 class BadLine(InputError):

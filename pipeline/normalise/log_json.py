@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 from aiops.pipeline.normalise.levels import normalise_level
 
 

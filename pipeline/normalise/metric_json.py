@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 
 class BadRecord(InputError):

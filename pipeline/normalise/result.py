@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from aiops.pipeline.shapes import Event
+from aiops.detectors.core.shapes import Event
 
 
 @dataclass(slots=True)

@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from datetime import UTC, datetime, tzinfo
+from functools import lru_cache
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 from aiops.pipeline.normalise.levels import DEFAULT_LEVEL, syslog_level
 from aiops.pipeline.normalise.timestamps import BadTimestamp, parse_iso
 

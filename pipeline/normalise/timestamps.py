@@ -24,7 +24,7 @@ import math
 import re
 from datetime import UTC, datetime, tzinfo
 
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
 
 
 class BadTimestamp(InputError):

@@ -9,7 +9,7 @@ from aiops.alerting.alert import Notification
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.feedback import LinkSigner
 from aiops.alerting.policy import AlertPolicy
-from aiops.pipeline.shapes import Anomaly
+from aiops.detectors.core.shapes import Anomaly
 
 _ids = itertools.count()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.config import parse_settings
-from aiops.pipeline.errors import ConfigError
 
 EXAMPLE = """
 alerting:

@@ -10,8 +10,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiops.alerting.api import make_app
 from aiops.alerting.feedback import FeedbackError, FeedbackRecord, LinkSigner, apply_feedback
 from aiops.alerting.state import AlertingState
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.engine import build_engine
-from aiops.pipeline.shapes import Event
 from tests.alerting_policy.builders import anomaly, config
 from tests.support.api_tokens import auth, team
 

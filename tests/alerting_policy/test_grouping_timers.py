@@ -189,7 +189,7 @@ class TestDeliveryAndState:
 
     def test_bad_input_is_an_input_error(self):
         """Wrong types and out-of-range scores raise InputError, not a crash."""
-        from aiops.pipeline.errors import InputError
+        from aiops.detectors.core.errors import InputError
 
         p = policy()
         with pytest.raises(InputError):

@@ -11,12 +11,22 @@ from datetime import datetime, timedelta
 import numpy as np
 import pytest
 
-from aiops.detectors import cli
-from aiops.detectors.backtest import (CSVFormatError, EventMetrics, file_labels, format_events, read_csv, run_backtest,
-                                      run_backtests, summarise, sweep_table, sweep_thresholds)
-from aiops.detectors.metrics import binary_metrics, detection_delays, nab_score, segments
-from aiops.detectors.nab import nab_corpus, nab_file, read_windows_file, sweep, windows_from_times
-from aiops.pipeline.errors import InputError
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.evaluation import cli
+from aiops.detectors.evaluation.backtest import (
+    CSVFormatError,
+    EventMetrics,
+    file_labels,
+    format_events,
+    read_csv,
+    run_backtest,
+    run_backtests,
+    summarise,
+    sweep_table,
+    sweep_thresholds,
+)
+from aiops.detectors.evaluation.metrics import binary_metrics, detection_delays, nab_score, segments
+from aiops.detectors.evaluation.nab import nab_corpus, nab_file, read_windows_file, sweep, windows_from_times
 
 
 def write(path, header, rows, sep=","):
@@ -260,7 +270,7 @@ class TestCommandLine:
 class TestSkab:
     def test_evaluation_over_a_folder(self, skab_dir, tmp_path):
         """run_skab scores every labelled file per detector and as the ensemble, in the leaderboard's terms."""
-        from aiops.detectors.skab import format_results, run_skab
+        from aiops.detectors.evaluation.skab import format_results, run_skab
 
         (tmp_path / "valve1").mkdir()
         (tmp_path / "valve1" / "0.csv").symlink_to(skab_dir / "valve1" / "0.csv")

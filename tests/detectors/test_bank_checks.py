@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from aiops.detectors.base import BankScores
+from aiops.detectors.core.errors import InputError
 from aiops.detectors.registry import BANKS
-from aiops.pipeline.errors import InputError
 
 # Small, deterministic settings for banks whose defaults train in the background or need many points.
 FAST_PARAMS = {

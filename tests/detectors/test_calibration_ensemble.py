@@ -7,8 +7,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiops.detectors.calibration import (calibrate, calibrate_ranked, calibrate_with_level, count_below, rank_rings,
-                                         remember, remember_ranked)
+from aiops.detectors.calibration import (
+    calibrate,
+    calibrate_ranked,
+    calibrate_with_level,
+    count_below,
+    rank_rings,
+    remember,
+    remember_ranked,
+)
 from aiops.detectors.ensemble import combine
 
 

@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.config import parse_settings
-from aiops.pipeline.errors import ConfigError
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,9 @@ import structlog
 from structlog.testing import capture_logs
 
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.engine import build_engine
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Event
 
 
 def events_for(sid: str, X: np.ndarray, features: list[str], start: int = 0, labels=None) -> list[Event]:

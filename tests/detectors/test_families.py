@@ -12,10 +12,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aiops.detectors.cli import main as cli_main
-from aiops.detectors.metrics import EventMetrics
-from aiops.detectors.quality import FamilyResult, format_families, judge_family, measure_families
-from aiops.detectors.scenarios import FAMILIES, Family, family
+from aiops.detectors.evaluation.cli import main as cli_main
+from aiops.detectors.evaluation.metrics import EventMetrics
+from aiops.detectors.evaluation.quality import FamilyResult, format_families, judge_family, measure_families
+from aiops.detectors.evaluation.scenarios import FAMILIES, Family, family
 
 
 @pytest.fixture(scope="module")

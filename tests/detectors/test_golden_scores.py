@@ -18,9 +18,9 @@ import pytest
 
 from aiops.detectors.calibration import calibrate
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.shapes import Event, Score
 from aiops.detectors.engine import build_engine
-from aiops.pipeline import state_codec
-from aiops.pipeline.shapes import Event, Score
 
 # re-recorded when learn_delay (30) joined the default (points past a series' 512th are learned late), when the
 # ewma chart joined the default detectors and flagged points started teaching their bystander features

@@ -8,8 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from aiops.detectors.nab import (PROFILES, NabLabelsError, match_labels, nab_corpus, nab_file, probationary_length,
-                                 raw_score, read_windows_file, sweep, windows_from_labels, windows_from_times)
+from aiops.detectors.evaluation.nab import (
+    PROFILES,
+    NabLabelsError,
+    match_labels,
+    nab_corpus,
+    nab_file,
+    probationary_length,
+    raw_score,
+    read_windows_file,
+    sweep,
+    windows_from_labels,
+    windows_from_times,
+)
 
 STANDARD, LOW_FP, LOW_FN = PROFILES["standard"], PROFILES["reward_low_FP_rate"], PROFILES["reward_low_FN_rate"]
 

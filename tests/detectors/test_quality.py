@@ -8,9 +8,9 @@ import numpy as np
 
 from aiops.detectors.calibration import calibrate_with_level, learn_tail, remember
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.engine import build_engine
-from aiops.detectors.quality import KINDS, format_report, inject, measure
-from aiops.pipeline.shapes import Event
+from aiops.detectors.evaluation.quality import KINDS, format_report, inject, measure
 
 HOSTS = [f"web-{i}" for i in range(5)]
 

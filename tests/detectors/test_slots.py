@@ -46,8 +46,8 @@ def test_other_series_or_order_are_looked_up() -> None:
 def test_reused_engine_slot_starts_with_empty_rings() -> None:
     """A series given the slot of a forgotten one scores as in a fresh engine (ring and its sorted copy reset)."""
     from aiops.detectors.config import DetectionConfig
+    from aiops.detectors.core.shapes import Event
     from aiops.detectors.engine import build_engine
-    from aiops.pipeline.shapes import Event
 
     rng = np.random.default_rng(4)
     old = [Event("metric", "old", {}, float(t), {"v": float(v)}) for t, v in enumerate(rng.normal(50.0, 9.0, 300))]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from structlog.testing import capture_logs
 
-from aiops.detectors.ablation import LSTM_AE, inline, main, multivariate_false_alarms, variants
 from aiops.detectors.config import DetectionConfig, DetectorSpec, Profile
+from aiops.detectors.evaluation.ablation import LSTM_AE, inline, main, multivariate_false_alarms, variants
 
 
 def test_the_lstm_row_adds_it_for_multivariate_groups_and_a_config_holding_it_gets_a_no_row():

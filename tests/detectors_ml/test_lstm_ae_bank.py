@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from structlog.testing import capture_logs
 
-from aiops.detectors.lstm_ae import LSTMAEBank, saved_name
+from aiops.detectors.core.errors import ConfigError, InputError
 from aiops.models.config import SaveRef
+from aiops.models.detector import LSTMAEBank, saved_name
 from aiops.models.registry import CheckpointRegistry
 from aiops.models.train_worker import acquire_shared_worker, release_shared_worker
-from aiops.pipeline.errors import ConfigError, InputError
 
 FEATURES = ["user", "system"]
 TINY = dict(window=12, hidden=12, latent=3, epochs=4, batch_size=32, lr=1e-2, min_train_windows=60,

@@ -9,8 +9,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from aiops.detectors.config import DetectionConfig, DetectorSpec
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.engine import build_engine
-from aiops.pipeline.shapes import Event
 
 FEATS = ["a", "b", "c"]
 TINY = dict(window=8, hidden=8, latent=3, epochs=4, batch_size=32, lr=1e-2, min_train_windows=150,

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import aiops.detectors.pyod_window as pyod_window
+from aiops.detectors.core.errors import ConfigError, InputError
 from aiops.detectors.pyod_window import PyODBank
-from aiops.pipeline.errors import ConfigError, InputError
 
 FEATURES = ["latency", "errors"]
 

@@ -10,6 +10,7 @@ from typing import Any, Callable
 
 import pytest
 
+
 @pytest.fixture
 def tansu_broker(broker):
     """The session's embedded broker (tests/conftest.py); these tests create their own topics on it."""

@@ -9,17 +9,17 @@ from collections import defaultdict
 import pytest
 from pydantic import ValidationError
 
-from aiops.pipeline.generator.anomalies import (
+from aiops.detectors.core.shapes import series_id_for
+from aiops.pipeline.tools.generator.anomalies import (
     ALL_KINDS,
     ATTACK_KINDS,
     METRIC_KINDS,
     AnomalySchedule,
     make_metric_injection,
 )
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.fleet import SeriesKey
-from aiops.pipeline.generator.produce import TrafficGenerator
-from aiops.pipeline.shapes import series_id_for
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.fleet import SeriesKey
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
 
 START = 1_700_000_000.0
 LIVE_TICKS = 450

@@ -6,9 +6,9 @@ import argparse
 
 import pytest
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.config import load_settings
-from aiops.pipeline.errors import ConfigError
-from aiops.pipeline.generator.cli import config_from_args, handler, producer_conf_from_args, register
+from aiops.pipeline.tools.generator.cli import config_from_args, handler, producer_conf_from_args, register
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -8,9 +8,9 @@ import math
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aiops.pipeline.generator.encode import line_protocol, rfc3164, rfc5424, vector_record
 from aiops.pipeline.normalise.line_protocol import parse_line
 from aiops.pipeline.normalise.syslog import parse_syslog
+from aiops.pipeline.tools.generator.encode import line_protocol, rfc3164, rfc5424, vector_record
 
 names = st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="\\#"), min_size=1,
                 max_size=12).filter(lambda s: not s.startswith("_"))

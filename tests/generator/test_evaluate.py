@@ -7,10 +7,10 @@ import math
 
 import pytest
 
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.generator.evaluate import evaluate, main
-from aiops.pipeline.generator.truth import write_truth
-from aiops.pipeline.shapes import Anomaly
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Anomaly
+from aiops.pipeline.tools.generator.evaluate import evaluate, main
+from aiops.pipeline.tools.generator.truth import write_truth
 
 
 def truth(ident: str, kind: str, series_id: str, host: str, service: str, start: float, end: float) -> dict:

@@ -8,9 +8,9 @@ import statistics
 import subprocess
 import sys
 
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.fleet import Fleet, load_at, profile_for
-from aiops.pipeline.generator.produce import TrafficGenerator
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.fleet import Fleet, load_at, profile_for
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
 
 START = 1_700_000_000.0
 
@@ -43,8 +43,8 @@ class TestDeterminism:
 
 DIGEST_SCRIPT = """
 import hashlib, itertools
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.produce import TrafficGenerator
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
 gen = TrafficGenerator(GeneratorConfig(seed=42, hosts=2, anomaly_rate=30.0, warmup_s=0.0, log_format="mixed"))
 h = hashlib.sha256()
 for _, key, value in gen.history(1_700_000_000.0 - 20, 1_700_000_000.0):

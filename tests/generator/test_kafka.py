@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from aiops.pipeline.generator.cli import register
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.produce import run
-from aiops.pipeline.generator.truth import read_truth
-from aiops.pipeline.shapes import series_id_for
+from aiops.detectors.core.shapes import series_id_for
+from aiops.pipeline.tools.generator.cli import register
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.produce import run
+from aiops.pipeline.tools.generator.truth import read_truth
 
 pytestmark = pytest.mark.integration
 

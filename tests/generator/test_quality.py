@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.quality import main, measure
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.quality import main, measure
 
 
 def test_spikes_are_found_by_the_default_detection():

@@ -6,10 +6,10 @@ import itertools
 
 import pytest
 
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.produce import TrafficGenerator
-from aiops.pipeline.generator.truth import KEYS, append_truth, read_truth, write_truth
+from aiops.detectors.core.errors import InputError
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
+from aiops.pipeline.tools.generator.truth import KEYS, append_truth, read_truth, write_truth
 
 START = 1_700_000_000.0
 

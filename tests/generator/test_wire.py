@@ -7,11 +7,11 @@ from collections import Counter
 
 import pytest
 
-from aiops.pipeline.generator.config import GeneratorConfig
-from aiops.pipeline.generator.produce import TrafficGenerator
+from aiops.detectors.core.shapes import series_id_for
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.normalise.guard import IngestGuard
-from aiops.pipeline.shapes import series_id_for
+from aiops.pipeline.tools.generator.config import GeneratorConfig
+from aiops.pipeline.tools.generator.produce import TrafficGenerator
 
 START = 1_700_000_000.0
 

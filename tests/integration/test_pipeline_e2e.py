@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from aiops.pipeline.shapes import series_id_for
+from aiops.detectors.core.shapes import series_id_for
 from tests.support.kcat import run_kcat
 
 pytestmark = pytest.mark.integration

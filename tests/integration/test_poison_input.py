@@ -18,7 +18,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from aiops.pipeline.shapes import Event, series_id_for
+from aiops.detectors.core.shapes import Event, series_id_for
 from aiops.pipeline.event_codec import decode_batch, encode_events
 from aiops.pipeline.topics import partition_for
 

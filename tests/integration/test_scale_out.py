@@ -19,13 +19,12 @@ from datetime import datetime
 
 import pytest
 
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.shapes import series_id_for
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.source_state import SourceState
-from aiops.pipeline import state_codec
-from aiops.pipeline.shapes import series_id_for
 from aiops.pipeline.topics import partition_for
 from tests.support.api_tokens import auth, config_tokens
-from tests.support.webhook_receiver import SignedWebhookReceiver
 from tests.support.cluster import (
     engine_count,
     latest_states,
@@ -33,6 +32,7 @@ from tests.support.cluster import (
     wait_assignment,
     wait_drained,
 )
+from tests.support.webhook_receiver import SignedWebhookReceiver
 
 pytestmark = pytest.mark.integration
 

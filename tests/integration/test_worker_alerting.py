@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 import yaml
 
-from aiops.pipeline.shapes import series_id_for
+from aiops.detectors.core.shapes import series_id_for
 from tests.integration.test_pipeline_e2e import SPIKED, history_batches
 from tests.support.api_tokens import auth, config_tokens
 from tests.support.webhook_receiver import SignedWebhookReceiver

@@ -6,10 +6,10 @@ import argparse
 
 import pytest
 
-from aiops.detectors.logs import cli
-from aiops.detectors.logs.bgl import LINE_KINDS, evaluate_bgl, parse_bgl_line, read_bgl, run_bgl
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.evaluation import logs_cli as cli
+from aiops.detectors.evaluation.logs_bgl import LINE_KINDS, evaluate_bgl, parse_bgl_line, read_bgl, run_bgl
 from aiops.detectors.logs.config import LogsConfig
-from aiops.pipeline.errors import InputError
 
 
 def test_bgl_reaches_its_recorded_level(loghub) -> None:
@@ -83,7 +83,7 @@ def test_security_command_prints_what_fires(loghub, capsys) -> None:
 def test_bad_config_file_is_a_config_error(tmp_path) -> None:
     bad = tmp_path / "logs.yaml"
     bad.write_text("logs: {rare_template: {warmup_events: -1}}")
-    from aiops.pipeline.errors import ConfigError
+    from aiops.detectors.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="warmup_events"):
         cli.load_logs_config(bad)
@@ -104,8 +104,8 @@ def test_logs_command_through_the_main_entry_point(capsys) -> None:
 
 def test_logs_settings_compose_into_the_whole_configuration() -> None:
     """The ``logs`` section validates with the rest; an unknown key is named."""
+    from aiops.detectors.core.errors import ConfigError
     from aiops.pipeline.config import parse_settings
-    from aiops.pipeline.errors import ConfigError
 
     s = parse_settings({"logs": {"security": {"spraying": {"distinct_users": 8}}, "sequence": {"order": 3}}})
     assert s.logs.security.spraying.distinct_users == 8 and s.logs.sequence.order == 3

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from aiops.detectors.core.shapes import Anomaly, Event, series_id_for
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.intelligence import LogIntelligence
-from aiops.pipeline.shapes import Anomaly, Event, series_id_for
 
 LABELS = {"host": "web-1", "service": "api"}
 SERIES = series_id_for("log", LABELS)

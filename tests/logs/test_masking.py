@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from aiops.pipeline.templates_config import MaskingRule, MiningConfig
-from aiops.pipeline.templates_masking import DEFAULT_RULES, Masker, rules_for
+from aiops.detectors.logs.templates_config import MaskingRule, MiningConfig
+from aiops.detectors.logs.templates_masking import DEFAULT_RULES, Masker, rules_for
 
 MASKER = Masker(DEFAULT_RULES)
 

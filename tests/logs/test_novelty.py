@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from aiops.detectors.logs import cli
-from aiops.detectors.logs.config import ContentConfig, LogsConfig, NoveltyConfig
+from aiops.detectors.core.shapes import Event, series_id_for
+from aiops.detectors.evaluation import logs_cli as cli
+from aiops.detectors.logs.config import ContentConfig, LogsConfig, NoveltyConfig, StreamConfig
 from aiops.detectors.logs.content import ContentPrior
 from aiops.detectors.logs.intelligence import LogIntelligence
 from aiops.detectors.logs.novelty import NoveltyJudge
 from aiops.detectors.logs.stream_profile import StreamProfile
-from aiops.detectors.logs.config import StreamConfig
-from aiops.pipeline.shapes import Event, series_id_for
 
 FAULT = 2.5  # "data TLB error interrupt": a fault word and a hardware term
 

@@ -7,12 +7,12 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.logs.intelligence import LogIntelligence
-from aiops.pipeline.shapes import Event
-from aiops.pipeline.templates import TemplateMiners
-from aiops.pipeline.templates_config import MiningConfig
-from aiops.pipeline.templates_masking import DEFAULT_RULES, Masker
+from aiops.detectors.logs.templates import TemplateMiners
+from aiops.detectors.logs.templates_config import MiningConfig
+from aiops.detectors.logs.templates_masking import DEFAULT_RULES, Masker
 
 PIECES = st.sampled_from(
     ["<NUM>", "<*>", "<IP>", "<", ">", "10.0.0.1", "user", "Invalid user", "0x1f", "blk_-12", "/var/x/y",

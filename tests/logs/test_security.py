@@ -7,11 +7,11 @@ from collections import defaultdict
 
 import pytest
 
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.evaluation.security_report import run_scenario, security_findings
 from aiops.detectors.logs.config import LogsConfig
 from aiops.detectors.security.auth_events import read_auth_event
-from aiops.detectors.security.report import run_scenario, security_findings
 from aiops.detectors.security.syslog3164 import parse_syslog_line
-from aiops.pipeline.errors import InputError
 
 FAILED = re.compile(r"Failed \S+ for (?:invalid user )?\S+ from (\S+) port|authentication failure;.*rhost=(\S+)")
 
@@ -124,9 +124,9 @@ def test_syslog_reader_rejects_bad_lines() -> None:
 
 def test_repeated_lines_reach_the_security_detectors_through_log_intelligence() -> None:
     """Lines repeated word for word are still read: an auth failure repeated fires, an ordinary line does not."""
+    from aiops.detectors.core.shapes import Event
     from aiops.detectors.logs.config import LogsConfig
     from aiops.detectors.logs.intelligence import LogIntelligence
-    from aiops.pipeline.shapes import Event
 
     li = LogIntelligence(LogsConfig())
     labels = {"host": "h1", "service": "sshd"}

@@ -8,14 +8,14 @@ import pickle
 import pytest
 from pydantic import ValidationError
 
-from aiops.detectors.logs import cli
-from aiops.detectors.logs.bgl import read_bgl, run_bgl
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.shapes import Event, series_id_for
+from aiops.detectors.evaluation import logs_cli as cli
+from aiops.detectors.evaluation.logs_bgl import read_bgl, run_bgl
 from aiops.detectors.logs.config import LogsConfig, TemplateBurstConfig
 from aiops.detectors.logs.intelligence import LogIntelligence
 from aiops.detectors.logs.source_state import SourceState
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
-from aiops.pipeline import state_codec
-from aiops.pipeline.shapes import Event, series_id_for
 
 
 def _fired(detector: TemplateBurstDetector, lines: list[tuple[str, str]]) -> list[bool]:
@@ -167,8 +167,8 @@ def test_bgl_command_reports_the_default_first(loghub, capsys) -> None:
 
 def test_loghub_samples_read_with_levels_and_labels(loghub) -> None:
     """Levels map onto the product's; Thunderbird's labels are read; a missing sample is an input error."""
-    from aiops.detectors.logs.loghub_check import read_sample
-    from aiops.pipeline.errors import InputError
+    from aiops.detectors.core.errors import InputError
+    from aiops.detectors.evaluation.logs_loghub import read_sample
 
     truth, events = read_sample(loghub, "Apache")
     assert len(events) == 2000 and not any(truth)

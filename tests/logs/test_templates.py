@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.templates import TemplateMiners, TemplateStateError
-from aiops.pipeline.templates_accuracy import LOGHUB_SYSTEMS, grouping_accuracy, system_accuracy
-from aiops.pipeline.templates_config import MiningConfig
-from aiops.detectors.logs.cli import SHIPPED_SOURCES, _load_yaml
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.evaluation.logs_cli import SHIPPED_SOURCES, _load_yaml
+from aiops.detectors.evaluation.templates_accuracy import LOGHUB_SYSTEMS, grouping_accuracy, system_accuracy
+from aiops.detectors.logs.templates import TemplateMiners, TemplateStateError
+from aiops.detectors.logs.templates_config import MiningConfig
 
 
 def test_sources_do_not_share_templates() -> None:

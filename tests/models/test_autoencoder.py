@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from aiops.detectors.core.errors import ConfigError, InputError
 from aiops.models.config import LSTMAEConfig
 from aiops.models.data import sliding_windows
 from aiops.models.device import autocast_for, grad_scaler_for, select_device
 from aiops.models.lstm_ae import LSTMAutoencoder, reconstruction_errors
 from aiops.models.train import fit_windows, split_windows
-from aiops.pipeline.errors import ConfigError, InputError
 
 TINY = dict(window=16, hidden=16, latent=4, batch_size=32, lr=1e-2, device="cpu")
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from aiops.detectors.core.errors import InputError
 from aiops.models.cli import main
 from aiops.models.data import HistoryFileError, read_history
 from aiops.models.registry import CheckpointRegistry
-from aiops.pipeline.errors import InputError
 
 SKAB = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "skab"
 

@@ -10,12 +10,12 @@ import torch
 from structlog.testing import capture_logs
 
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.core.shapes import Event
 from aiops.detectors.engine import build_engine
-from aiops.detectors.lstm_ae import LSTMAEBank, saved_name
 from aiops.models.config import SaveRef
+from aiops.models.detector import LSTMAEBank, saved_name
 from aiops.models.registry import CheckpointRegistry
-from aiops.pipeline.errors import ConfigError
-from aiops.pipeline.shapes import Event
 
 FEATURES = ["user", "system"]
 SERIES = ["a", "b", "c"]

@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
+from aiops.detectors.core.errors import ConfigError
 from aiops.models.lstm_ae import LSTMAutoencoder
 from aiops.models.registry import CheckpointRegistry
-from aiops.pipeline.errors import ConfigError
 
 
 def meta(**extra):

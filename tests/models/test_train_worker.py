@@ -12,9 +12,9 @@ from structlog.testing import capture_logs
 from aiops.models.config import LSTMAEConfig
 from aiops.models.data import sliding_windows
 from aiops.models.lstm_ae import LSTMAutoencoder
+from aiops.models.registry import CheckpointRegistry
 from aiops.models.train import fit_windows
 from aiops.models.train_worker import SavePlan, TrainingWorker
-from aiops.models.registry import CheckpointRegistry
 
 CONFIG = LSTMAEConfig(window=8, hidden=6, latent=2, epochs=3, batch_size=32, device="cpu", seed=3)
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from aiops.detectors.core.shapes import series_id_for
 from aiops.pipeline.config import IngestSettings
 from aiops.pipeline.normalise.deadletter import MAX_RECORD_BYTES, dead_letter_record, parse_dead_letter
 from aiops.pipeline.normalise.dispatch import normalise
 from aiops.pipeline.normalise.guard import IngestGuard
-from aiops.pipeline.shapes import series_id_for
 
 NOW = 1_700_000_000.0
 

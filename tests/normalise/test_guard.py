@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import IngestSettings
-from aiops.pipeline.errors import ConfigError, InputError
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
-from aiops.pipeline.shapes import Event
 
 NOW = 1_763_805_600.0  # 2025-11-22T10:00:00Z
 

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiops.alerting.auth import PUBLIC, SCOPES, SIGNED_LINK, TokenBook, check_exposure, hash_token
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.state import AlertingState
+from aiops.detectors.core.errors import ConfigError
 from aiops.pipeline.alerting_bridge import AlertingRuntime
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings
-from aiops.pipeline.errors import ConfigError
 from aiops.pipeline.runner import web_application
 from tests.alerting_policy.builders import anomaly, config
 

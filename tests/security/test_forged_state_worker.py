@@ -8,7 +8,7 @@ import time
 import pytest
 from confluent_kafka import Producer
 
-from aiops.pipeline import state_codec
+from aiops.detectors.core import state_codec
 from aiops.pipeline.stages import state_series_id
 from aiops.pipeline.topics import partition_for
 from tests.integration.test_pipeline_e2e import history_batches

@@ -19,9 +19,9 @@ import pytest
 import yaml
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from aiops.detectors.core.shapes import series_id_for
 from aiops.pipeline.config import parse_settings
-from aiops.pipeline.embedded_broker import broker_binary, free_port, wait_for_port
-from aiops.pipeline.shapes import series_id_for
+from aiops.pipeline.tools.embedded_broker import broker_binary, free_port, wait_for_port
 from aiops.pipeline.topics import ensure_topics
 from tests.integration.test_pipeline_e2e import SPIKED, history_batches
 from tests.support.kafka_gateway import KafkaSecurityGateway, ScramUser

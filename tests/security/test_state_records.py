@@ -13,15 +13,15 @@ import pytest
 
 from aiops.alerting.config import AlertingConfig
 from aiops.detectors.config import DetectionConfig
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event
+from aiops.detectors.core.state_codec import StateError, dumps, loads, seal, unseal
 from aiops.detectors.engine import build_engine
-from aiops.pipeline import state_codec
+from aiops.detectors.logs.templates import TemplateMiners, TemplateStateError
+from aiops.detectors.logs.templates_config import MiningConfig
 from aiops.pipeline.config import Settings
-from aiops.pipeline.errors import InputError
-from aiops.pipeline.shapes import Event
 from aiops.pipeline.stages import ScoreStage
-from aiops.pipeline.state_codec import StateError, dumps, loads, seal, unseal
-from aiops.pipeline.templates import TemplateMiners, TemplateStateError
-from aiops.pipeline.templates_config import MiningConfig
 
 
 class _WritesAFile:

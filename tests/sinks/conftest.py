@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from aiops.alerting.alert import Alert, Notification
-from aiops.pipeline.embedded_broker import free_port
+from aiops.pipeline.tools.embedded_broker import free_port
 
 START_TIMEOUT_S = 30.0
 

@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from aiops.alerting.sinks.alertmanager import AlertmanagerSink, AlertmanagerSinkConfig
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
 
 pytestmark = pytest.mark.integration
 

@@ -14,8 +14,8 @@ from aiops.alerting.delivery import Delivery
 from aiops.alerting.policy import AlertPolicy, LinkSigner
 from aiops.alerting.sinks.console import ConsoleSink, ConsoleSinkConfig
 from aiops.alerting.sinks.registry import SINKS, SinkConfigUnion, build_sink
-from aiops.pipeline.errors import ConfigError
-from aiops.pipeline.shapes import Anomaly
+from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.core.shapes import Anomaly
 
 SECRETS = {
     "slack": {"webhook_url": "https://hooks.example/services/T1/B1/SLACKSECRET"},

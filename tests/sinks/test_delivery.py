@@ -13,7 +13,7 @@ from aiohttp import web
 from aiops.alerting.delivery import CircuitBreaker, Delivery, DeliveryConfig
 from aiops.alerting.sinks.base import RetryAfter
 from aiops.alerting.sinks.webhook import IDEMPOTENCY_HEADER, WebhookSink, WebhookSinkConfig
-from aiops.pipeline.errors import PermanentDeliveryError, RetryableDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError, RetryableDeliveryError
 
 
 class ScriptedSink:

@@ -10,8 +10,8 @@ import urllib.request
 import pytest
 
 from aiops.alerting.sinks.influxdb import InfluxdbSink, InfluxdbSinkConfig
-from aiops.pipeline.errors import RetryableDeliveryError
-from aiops.pipeline.shapes import Score
+from aiops.detectors.core.errors import RetryableDeliveryError
+from aiops.detectors.core.shapes import Score
 
 pytestmark = pytest.mark.integration
 

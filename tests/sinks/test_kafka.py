@@ -9,7 +9,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from aiops.alerting.sinks.kafka import DEDUP_HEADER, KafkaSink, KafkaSinkConfig
-from aiops.pipeline.errors import RetryableDeliveryError
+from aiops.detectors.core.errors import RetryableDeliveryError
 
 pytestmark = pytest.mark.integration
 

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from aiops.alerting.sinks.base import RetryAfter
 from aiops.alerting.sinks.pagerduty import PagerdutySink, PagerdutySinkConfig
-from aiops.pipeline.errors import PermanentDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError
 
 ROUTING_KEY = "R0UT1NGKEY0123456789abcdef012345"
 

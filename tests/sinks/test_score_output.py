@@ -11,10 +11,10 @@ import urllib.request
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
+from aiops.alerting.sinks.influx_lines import batch_lines, point_lines
+from aiops.detectors.core.shapes import Event, Score
 from aiops.pipeline.config import Settings
-from aiops.pipeline.score_lines import batch_lines, point_lines
 from aiops.pipeline.score_writer import ScoreOutputSettings, ScoreWriter, score_writer_for
-from aiops.pipeline.shapes import Event, Score
 from aiops.pipeline.stages import ScoreStage
 from tests.support.promtool import promtool_check, samples
 

@@ -9,7 +9,7 @@ from aiohttp import web
 
 from aiops.alerting.sinks.base import RetryAfter
 from aiops.alerting.sinks.slack import SlackSink, SlackSinkConfig
-from aiops.pipeline.errors import PermanentDeliveryError
+from aiops.detectors.core.errors import PermanentDeliveryError
 
 TEXT_TYPES = {"plain_text", "mrkdwn"}
 

@@ -7,9 +7,15 @@ import json
 import pytest
 from aiohttp import web
 
-from aiops.alerting.sinks.webhook import (IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookSink,
-                                          WebhookSinkConfig, verify_signature)
-from aiops.pipeline.errors import PermanentDeliveryError
+from aiops.alerting.sinks.webhook import (
+    IDEMPOTENCY_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    WebhookSink,
+    WebhookSinkConfig,
+    verify_signature,
+)
+from aiops.detectors.core.errors import PermanentDeliveryError
 
 SECRET = "hmac-shared-secret"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from aiops.pipeline.embedded_broker import EmbeddedBroker
+from aiops.pipeline.tools.embedded_broker import EmbeddedBroker
 
 
 @dataclass

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from confluent_kafka import Consumer, TopicPartition
 
-from aiops.pipeline import state_codec
+from aiops.detectors.core import state_codec
 
 
 def log_events(worker, event: str) -> list[dict]:

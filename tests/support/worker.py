@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from aiops.pipeline.config import TopicSettings, parse_settings
-from aiops.pipeline.embedded_broker import free_port
+from aiops.pipeline.tools.embedded_broker import free_port
 from aiops.pipeline.topics import ensure_topics
 
 
