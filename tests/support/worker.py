@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -34,7 +35,7 @@ def isolated_config(bootstrap: str, prefix: str, overrides: dict[str, Any] | Non
 
 
 class WorkerProcess:
-    def __init__(self, config_path: Path, port: int, log_path: Path) -> None:
+    def __init__(self, config_path: Path, port: int, log_path: Path, env: dict[str, str] | None = None) -> None:
         self.config_path = config_path
         self.port = port
         self.log_path = log_path
@@ -42,6 +43,7 @@ class WorkerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config_path)],
             stdout=open(self.stdout_path, "ab"), stderr=open(log_path, "ab"), stdin=subprocess.DEVNULL,
+            env={**os.environ, **env} if env else None,
         )
 
     def health(self) -> dict[str, Any]:
@@ -116,13 +118,14 @@ class WorkerFactory:
         ensure_topics(parse_settings(data))
         return data
 
-    def start(self, config: dict[str, Any]) -> WorkerProcess:
+    def start(self, config: dict[str, Any], *, env: dict[str, str] | None = None) -> WorkerProcess:
+        """A worker on this config; ``env`` adds to its environment (a plugin's PYTHONPATH, say)."""
         port = free_port()
         config = {**config, "worker": {**config.get("worker", {}), "web_port": port}}
         n = len(self.started)
         path = self.tmp_path / f"worker{n}.yaml"
         path.write_text(yaml.safe_dump(config))
-        proc = WorkerProcess(path, port, self.tmp_path / f"worker{n}.log")
+        proc = WorkerProcess(path, port, self.tmp_path / f"worker{n}.log", env)
         self.started.append(proc)
         proc.wait_healthy()
         return proc
