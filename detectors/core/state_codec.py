@@ -265,7 +265,7 @@ class _Decoder:
             factory, items = _list(value)
             if factory is not None and factory not in _DEFAULT_FACTORIES:
                 raise StateError(f"defaultdict factory {factory!r} is not allowed in state records")
-            return collections.defaultdict(_DEFAULT_FACTORIES.get(factory), _dict(items))  # type: ignore[arg-type]
+            return collections.defaultdict(_DEFAULT_FACTORIES.get(factory), _dict(items))
         if code == _MODEL:
             name, fields = _list(value)
             cls = self._cls(name)
@@ -335,9 +335,9 @@ def _rebuild(cls: type, attrs: dict[str, Any]) -> Any:
     """An instance of ``cls`` with these attributes; no method of the class runs."""
     if not all(isinstance(k, str) and k.isidentifier() for k in attrs):
         raise StateError(f"attribute names of {cls.__qualname__} in state record are malformed")
-    if cls.__new__ is not object.__new__:
+    if cls.__new__ is not object.__new__:  # type: ignore[comparison-overlap]
         raise StateError(f"{cls.__qualname__} cannot be rebuilt from a state record")
-    obj = object.__new__(cls)
+    obj: Any = object.__new__(cls)
     slots = {n for c in cls.__mro__ for n in getattr(c, "__slots__", ())}
     for name, value in attrs.items():
         if name in slots or hasattr(obj, "__dict__"):
