@@ -25,7 +25,7 @@ from aiops.alerting.auth import ApiConfig
 from aiops.alerting.delivery import DeliveryConfig
 from aiops.alerting.matchers import check_matchers
 from aiops.alerting.remediation.config import RemediationConfig
-from aiops.alerting.sinks.registry import SinkConfigUnion
+from aiops.alerting.sinks.registry import SinkConfigByType
 
 
 class _Model(BaseModel):
@@ -131,7 +131,7 @@ class ReceiverConfig(_Model):
     """
 
     name: str = Field(min_length=1, description="the name routes use")
-    sinks: list[SinkConfigUnion] = Field(default_factory=list,
+    sinks: list[SinkConfigByType] = Field(default_factory=list,
             description="where its notifications go; each item picks a sink by type")
 
 

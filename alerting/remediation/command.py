@@ -35,6 +35,7 @@ SAFE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 class CommandAction:
     kind = "command"
+    config_model = CommandActionConfig
 
     def __init__(self, name: str, config: CommandActionConfig) -> None:
         self.name = name

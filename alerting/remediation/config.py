@@ -11,16 +11,22 @@ apply.
 ...     "policies": [{"name": "cpu", "matchers": ["host=~web-.*"], "action": "echo"}]})
 >>> c.dry_run, c.require_approval, c.actions["echo"].target
 (True, True, '{host}')
+
+An action's ``type`` picks its class in the action registry, and that class's
+``config_model`` (a subclass of ``ActionConfig``) validates the entry, so an
+action added by a plugin package is configured like a built-in one.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Union
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from aiops.alerting.matchers import check_matchers
+from aiops.alerting.plugin_config import ConfigByType
+from aiops.alerting.remediation.registry import ACTIONS, BUILTIN_ACTIONS
 
 
 class _Model(BaseModel):
@@ -53,7 +59,9 @@ class ValueAllowList(_Model):
                          pattern=self.pattern)
 
 
-class _ActionBase(_Model):
+class ActionConfig(_Model):
+    """Keys every action has; each kind adds ``type: Literal[kind]`` and its own."""
+
     target: str = Field("{host}", description="template naming what the action acts on (kubernetes: namespace/deployment)")
     allowed_targets: list[str] = Field(default_factory=list, description="glob patterns; empty allows nothing")
     allowed_values: dict[str, ValueAllowList] = Field(
@@ -62,7 +70,7 @@ class _ActionBase(_Model):
         default_factory=list, description="labels besides the trusted ones placeholders may read; each needs allowed_values")
 
     @model_validator(mode="after")
-    def _placeholders_are_trusted(self) -> _ActionBase:
+    def _placeholders_are_trusted(self) -> ActionConfig:
         from aiops.alerting.remediation.arguments import TRUSTED_LABELS, placeholders
 
         known = {*TRUSTED_LABELS, "severity", "fingerprint", *self.extra_labels}
@@ -82,7 +90,7 @@ class _ActionBase(_Model):
     timeout_s: float = Field(30.0, gt=0, description="longest the action may run")
 
 
-class WebhookActionConfig(_ActionBase):
+class WebhookActionConfig(ActionConfig):
     """POST (or another method) a JSON body to a URL; templates fill url and body strings."""
 
     type: Literal["webhook"] = Field("webhook", description="selects the webhook action")
@@ -99,7 +107,7 @@ class WebhookActionConfig(_ActionBase):
         return [self.target, self.url, *body]
 
 
-class CommandActionConfig(_ActionBase):
+class CommandActionConfig(ActionConfig):
     """Run an allow-listed program with templated arguments (argv list, never a shell)."""
 
     type: Literal["command"] = Field("command", description="selects the command action")
@@ -120,7 +128,7 @@ class CommandActionConfig(_ActionBase):
         return argv
 
 
-class KubernetesActionConfig(_ActionBase):
+class KubernetesActionConfig(ActionConfig):
     """Rollout-restart or scale a Deployment through the Kubernetes API."""
 
     type: Literal["kubernetes"] = Field("kubernetes", description="selects the Kubernetes action")
@@ -153,10 +161,8 @@ def _names(template: str) -> list[str]:
     return placeholders(template)
 
 
-ActionConfig = Annotated[
-    Union[WebhookActionConfig, CommandActionConfig, KubernetesActionConfig],
-    Field(discriminator="type"),
-]
+ACTION_CONFIGS = ConfigByType(ACTIONS, ActionConfig, documented=tuple(BUILTIN_ACTIONS))
+ActionConfigByType = ACTION_CONFIGS.annotation()
 
 
 class RemediationPolicyConfig(_Model):
@@ -195,7 +201,7 @@ class RemediationConfig(_Model):
             description="rate limit over all targets")
     cooldown_s: float = Field(600.0, ge=0, description="quiet time on a target after an action on it")
     max_concurrent: int = Field(2, ge=1, description="actions running at once")
-    actions: dict[str, ActionConfig] = Field(default_factory=dict, description="actions by name")
+    actions: dict[str, ActionConfigByType] = Field(default_factory=dict, description="actions by name")
     policies: list[RemediationPolicyConfig] = Field(default_factory=list,
             description="which alerts request which action")
 

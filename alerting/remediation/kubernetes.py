@@ -33,6 +33,7 @@ RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 class KubernetesAction:
     kind = "kubernetes"
+    config_model = KubernetesActionConfig
 
     def __init__(self, name: str, config: KubernetesActionConfig,
                  clock: Callable[[], datetime] | None = None) -> None:

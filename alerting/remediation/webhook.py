@@ -35,6 +35,7 @@ from aiops.alerting.remediation.config import WebhookActionConfig
 
 class WebhookAction:
     kind = "webhook"
+    config_model = WebhookActionConfig
 
     def __init__(self, name: str, config: WebhookActionConfig) -> None:
         self.name = name

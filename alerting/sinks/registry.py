@@ -1,7 +1,10 @@
 """The sink registry: kind name -> sink class, and ``build_sink(config)``.
 
-``SinkConfigUnion`` is the discriminated union (on ``type``) of every built-in
-sink config, for the alerting settings' ``receivers`` entries.
+A sink class carries its ``config_model``. A package adds a sink with one
+entry point in the ``aiops.sink`` group naming the class (the plural
+``aiops.sinks`` group is still read, deprecated). ``SinkConfigByType`` is
+the type of a ``receivers[].sinks`` entry: its ``type`` picks the class,
+whose model validates it.
 
 >>> SINKS.names()[:3]
 ['alertmanager', 'console', 'email']
@@ -16,32 +19,30 @@ aiops.detectors.core.errors.ConfigError: invalid slack sink config: webhook_url:
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from aiops.alerting.sinks.alertmanager import AlertmanagerSinkConfig
-from aiops.alerting.sinks.base import Sink
-from aiops.alerting.sinks.console import ConsoleSinkConfig
-from aiops.alerting.sinks.email import EmailSinkConfig
-from aiops.alerting.sinks.influxdb import InfluxdbSinkConfig
-from aiops.alerting.sinks.kafka import KafkaSinkConfig
-from aiops.alerting.sinks.pagerduty import PagerdutySinkConfig
-from aiops.alerting.sinks.slack import SlackSinkConfig
-from aiops.alerting.sinks.webhook import WebhookSinkConfig
+from aiops.alerting.plugin_config import ConfigByType
+from aiops.alerting.sinks.base import Sink, SinkConfig
 from aiops.detectors.core.errors import ConfigError
 from aiops.detectors.core.registry import Registry
 
-SINKS = Registry("sinks", {
-    kind: f"aiops.alerting.sinks.{kind}:{kind.capitalize()}Sink"
-    for kind in ("console", "alertmanager", "slack", "pagerduty", "webhook", "email", "kafka", "influxdb")
-})
+BUILTIN_SINKS = {
+    "console": "aiops.alerting.sinks.console:ConsoleSink",
+    "alertmanager": "aiops.alerting.sinks.alertmanager:AlertmanagerSink",
+    "slack": "aiops.alerting.sinks.slack:SlackSink",
+    "pagerduty": "aiops.alerting.sinks.pagerduty:PagerdutySink",
+    "webhook": "aiops.alerting.sinks.webhook:WebhookSink",
+    "email": "aiops.alerting.sinks.email:EmailSink",
+    "kafka": "aiops.alerting.sinks.kafka:KafkaSink",
+    "influxdb": "aiops.alerting.sinks.influxdb:InfluxdbSink",
+}
 
-SinkConfigUnion = Annotated[
-    ConsoleSinkConfig | AlertmanagerSinkConfig | SlackSinkConfig | PagerdutySinkConfig | WebhookSinkConfig
-    | EmailSinkConfig | KafkaSinkConfig | InfluxdbSinkConfig,
-    Field(discriminator="type"),
-]
+SINKS = Registry("sink", BUILTIN_SINKS, deprecated_groups=("aiops.sinks",))
+
+SINK_CONFIGS = ConfigByType(SINKS, SinkConfig, documented=tuple(BUILTIN_SINKS))
+SinkConfigByType = SINK_CONFIGS.annotation()
 
 
 def build_sink(config: BaseModel | dict[str, Any]) -> Sink:
@@ -52,7 +53,7 @@ def build_sink(config: BaseModel | dict[str, Any]) -> Sink:
     cls = SINKS.load(kind)
     if isinstance(config, dict):
         try:
-            config = cls.config_model.model_validate(config)
+            config = SINK_CONFIGS.model_for(kind).model_validate(config)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigError(f"invalid {kind} sink config: {problems}") from None

@@ -28,6 +28,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from aiops.alerting.plugin_config import ConfigByType
 from aiops.pipeline.config import Settings
 
 #: Where the generated reference is kept in the source tree.
@@ -160,8 +161,11 @@ _PLUGIN_PARAMS = {("DetectorSpec", "params"): _detector_params}
 
 
 def _union_variants(annotation: Any) -> list[tuple[str, type[BaseModel]]]:
-    """``[(type value, model)]`` of a union discriminated on ``type``, else empty."""
+    """``[(type value, model)]`` of an entry whose ``type`` picks its model (built-ins only), else empty."""
     if typing.get_origin(annotation) is typing.Annotated:
+        by_type = [meta for meta in annotation.__metadata__ if isinstance(meta, ConfigByType)]
+        if by_type:
+            return by_type[0].variants()
         annotation = typing.get_args(annotation)[0]
     if typing.get_origin(annotation) not in (Union, types.UnionType):
         return []

@@ -80,7 +80,7 @@ def test_full_example_validates():
     ({"remediation": {"actions": {"x": {"type": "command", "argv": ["/bin/sh", "-c", "{host}"]}}}},
      "not in allowed_programs"),
     ({"remediation": {"actions": {"x": {"type": "command", "argv": ["/bin/sh", "-c", "{cmd}"]}}}},
-     r"alerting.remediation.actions.x.command: .*\{cmd\} .* is not a trusted label"),
+     r"alerting.remediation.actions.x: .*\{cmd\} .* is not a trusted label"),
     ({"remediation": {"policies": [{"name": "p", "action": "missing"}]}}, "unknown action 'missing'"),
 ])
 def test_mistakes_name_their_key(patch, key):
