@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
+import tomllib
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from structlog.testing import capture_logs
@@ -12,12 +15,13 @@ from aiops.alerting.alert import Alert, Notification
 from aiops.alerting.remediation.registry import ACTIONS
 from aiops.alerting.remediation.remediator import Remediator
 from aiops.alerting.sinks.registry import SINKS, build_sink
-from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.core.errors import ConfigError, PermanentDeliveryError, RetryableDeliveryError
 from aiops.detectors.core.registry import Registry
 from aiops.detectors.core.shapes import series_id_for
 from aiops.pipeline.config import parse_settings
 from tests.integration.test_pipeline_e2e import SPIKED, history_batches
 from tests.support.plugin_dist import install_plugin, plugin_on_path
+from tests.support.readme_examples import examples
 
 PLUGIN = r'''"""A plugin package's one file: a sink and an action, each class carrying its config model."""
 
@@ -275,3 +279,51 @@ def test_a_worker_delivers_to_the_plugin_sink_and_runs_the_plugin_action(broker,
     assert lines[0]["tag"] == "from-worker" and lines[0]["status"] == "firing"
     assert (markers / f"{SPIKED}.done").read_text() == SPIKED, sorted(p.name for p in markers.iterdir())
     assert sorted(p.name for p in markers.iterdir()) == [f"{SPIKED}.done"]
+
+
+class _Hook(BaseHTTPRequestHandler):
+    """Answers every POST with the server's ``status`` and keeps the JSON bodies in ``server.bodies``."""
+
+    def do_POST(self):  # noqa: N802 - http.server's naming
+        self.server.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(self.server.status)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def hook():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    server.bodies, server.status = [], 204
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+class TestReadmePluginExample:
+    async def test_the_readme_sink_installs_from_its_two_blocks_and_posts(self, tmp_path, hook):
+        """The README's one-file sink, with its entry point, validates, posts, and classifies failures."""
+        blocks = examples()
+        entry_points = tomllib.loads(blocks["plugin-sink-entry-point"].text)["project"]["entry-points"]
+        site = install_plugin(tmp_path, "aiops-teams", {"aiops_teams.py": blocks["plugin-sink"].text}, entry_points)
+        url = f"http://127.0.0.1:{hook.server_address[1]}/teams"
+        alert = Alert.firing(labels={"host": "web-1"}, annotations={"summary": "cpu high"}, starts_at=0,
+                             severity="error", score=0.9)
+        notification = Notification("ops", "g", {"host": "web-1"}, [alert])
+        with plugin_on_path(site):
+            SINKS.refresh()
+            try:
+                settings = settings_with(tmp_path, {"type": "teams", "url": url, "timeout_s": 2})
+                sink = build_sink(settings.alerting.receivers[0].sinks[0])
+                await sink.send(notification)
+                hook.status = 503
+                with pytest.raises(RetryableDeliveryError, match="teams: 503"):
+                    await sink.send(notification)
+                hook.status = 400
+                with pytest.raises(PermanentDeliveryError, match="teams: 400"):
+                    await sink.send(notification)
+            finally:
+                SINKS.refresh()
+        assert hook.bodies[0] == {"text": "[firing] cpu high"} and len(hook.bodies) == 3
