@@ -3,11 +3,19 @@
 >>> cfg = LogsConfig.model_validate({"rare_template": {"warmup_events": 50}})
 >>> cfg.rare_template.warmup_events, cfg.mining.drain.sim_th
 (50, 0.6)
+>>> LogsConfig.model_validate({"detectors": {"rare_templates": {}}})
+Traceback (most recent call last):
+...
+pydantic_core._pydantic_core.ValidationError: 1 validation error for LogsConfig
+detectors
+  Value error, rare_templates: unknown log detector 'rare_templates'; known: error_burst, ...
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from aiops.detectors.logs.templates_config import MiningConfig, compiling_pattern
 from aiops.detectors.security.config import SecurityConfig
@@ -227,3 +235,37 @@ class LogsConfig(_Section):
     parameter: ParameterConfig = ParameterConfig()
     sequence: SequenceConfig = SequenceConfig()
     security: SecurityConfig = SecurityConfig()
+    detectors: dict[str, dict[str, Any]] = Field(default_factory=dict,
+        description="log detectors installed as plugins, by name: each one's settings, checked against its own "
+                    "model (the built-in ones are set under their own keys above)")
+
+    @field_validator("detectors")
+    @classmethod
+    def _check_plugin_detectors(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        from aiops.detectors.core.errors import ConfigError
+        from aiops.detectors.logs.registry import BUILT_IN, config_model
+
+        checked = {}
+        for name, settings in value.items():
+            if name in BUILT_IN:
+                raise ValueError(f"{name}: a built-in log detector, set under logs.{name}")
+            try:
+                model = config_model(name)
+            except ConfigError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+            except ImportError as exc:
+                raise ValueError(f"{name}: log detector {name!r} cannot be imported: {exc}") from None
+            try:
+                checked[name] = model.model_validate(settings).model_dump(mode="json")
+            except ValidationError as exc:
+                raise ValueError("; ".join(_problems(exc, name))) from None
+        return checked
+
+
+def _problems(exc: ValidationError, prefix: str) -> list[str]:
+    """One ``prefix.key.path: why`` per problem (an extra key says "unknown key")."""
+    return [
+        ".".join([prefix, *(str(p) for p in err["loc"])]) + (": unknown key" if err["type"] == "extra_forbidden"
+                                                               else f": {err['msg']}")
+        for err in exc.errors()
+    ]

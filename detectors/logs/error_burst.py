@@ -30,6 +30,7 @@ class ErrorBurstDetector:
     """Per-window error counts of one source; flags the lines of a burst as they arrive."""
 
     name = "error_burst"
+    Config = ErrorBurstConfig  # its settings, under logs.error_burst
 
     def __init__(self, config: ErrorBurstConfig) -> None:
         self.config = config

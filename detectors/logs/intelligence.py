@@ -151,6 +151,8 @@ class LogIntelligence:
             # an error of a pattern accepted as normal is no longer part of a burst
             found = state.errors.observe(None if accepted else event.level, event.time)
             findings.append(found if weights is None or weights["error_burst"] > 0 else None)
+        for detector in state.plugins.values():  # log detectors of plugins (logs.detectors)
+            findings.append(detector.observe(event))
         service = event.labels.get(cfg.rules_label, "")
         security = self._security(state, event.message, event.time, service)
         if state.frequency is not None:

@@ -86,6 +86,7 @@ class NoveltyJudge:
     """Per-source evidence for each line, and the open episodes of its templates."""
 
     name = "novelty"
+    Config = NoveltyConfig  # its settings, under logs.novelty
 
     def __init__(self, config: NoveltyConfig) -> None:
         self.config = config

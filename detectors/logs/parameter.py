@@ -52,6 +52,7 @@ class ParameterDetector:
     """Each numeric parameter against the range of its (template, position) history, on a log scale."""
 
     name = "parameter"
+    Config = ParameterConfig  # its settings, under logs.parameter
 
     def __init__(self, config: ParameterConfig) -> None:
         self.config = config

@@ -26,6 +26,7 @@ class RareTemplateDetector:
     """Counts per template id; flags the first and the seldom seen ones."""
 
     name = "rare_template"
+    Config = RareTemplateConfig  # its settings, under logs.rare_template
 
     def __init__(self, config: RareTemplateConfig) -> None:
         self.config = config

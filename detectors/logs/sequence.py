@@ -32,6 +32,7 @@ class SequenceDetector:
     """Successor counts per context of the last templates; flags successors never or seldom seen."""
 
     name = "sequence"
+    Config = SequenceConfig  # its settings, under logs.sequence
 
     def __init__(self, config: SequenceConfig) -> None:
         self.config = config

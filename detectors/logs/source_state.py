@@ -10,6 +10,7 @@ from aiops.detectors.logs.error_burst import ErrorBurstDetector
 from aiops.detectors.logs.novelty import NoveltyJudge
 from aiops.detectors.logs.parameter import ParameterDetector
 from aiops.detectors.logs.rare_template import RareTemplateDetector
+from aiops.detectors.logs.registry import LOG_DETECTORS
 from aiops.detectors.logs.sequence import SequenceDetector
 from aiops.detectors.logs.stream_profile import StreamProfile
 from aiops.detectors.logs.template_burst import TemplateBurstDetector
@@ -49,6 +50,7 @@ class SourceState:
         self.content: dict[str, float] = {}
         self.without_auth: set[tuple[str, str]] = set()  # recent (service, message) without an auth event
         self.lines = 0
+        self.plugins = plugin_detectors(config)
 
     def book(self, kind: str, config: LogsConfig) -> EpisodeBook:
         """The episodes of one detector kind in this source (they end, quiet or accepted, as the judge's)."""
@@ -83,6 +85,9 @@ class SourceState:
             "content": self.content,
             "lines": self.lines,
         }
+        plugins = {n: d.export_state() for n, d in self.plugins.items() if hasattr(d, "export_state")}
+        if plugins:
+            payload["plugins"] = plugins
         return pack_state(payload)
 
     @classmethod
@@ -106,6 +111,10 @@ class SourceState:
             state.books = payload["books"]
             state.content = payload["content"]
             state.lines = payload["lines"]
+        for name, learned in payload.get("plugins", {}).items():
+            detector = state.plugins.get(name)
+            if detector is not None and hasattr(detector, "import_state"):
+                detector.import_state(learned)
         state.apply_settings(config)
         return state
 
@@ -145,3 +154,21 @@ class SourceState:
                 old.config = detector.config
                 fresh.detectors[i] = old
         self.security = fresh
+        plugins = plugin_detectors(config)  # plugin log detectors: the learned ones keep their state
+        for name, detector in plugins.items():
+            old = self.plugins.get(name)
+            if old is not None:
+                old.config = detector.config
+                plugins[name] = old
+        self.plugins = plugins
+
+
+def plugin_detectors(config: LogsConfig) -> dict[str, Any]:
+    """One fresh instance of each log detector of ``logs.detectors`` (plugins), built with its settings."""
+    built = {}
+    for name, settings in config.detectors.items():
+        detector = LOG_DETECTORS.load(name)
+        model = detector.Config.model_validate(settings)
+        if getattr(model, "enabled", True):
+            built[name] = detector(model)
+    return built

@@ -37,6 +37,7 @@ class TemplateBurstDetector:
     """Per-source window of recent lines; flags error lines whose template concentrates the window's errors."""
 
     name = "template_burst"
+    Config = TemplateBurstConfig  # its settings, under logs.template_burst
 
     def __init__(self, config: TemplateBurstConfig) -> None:
         self.config = config

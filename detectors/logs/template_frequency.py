@@ -48,6 +48,7 @@ class TemplateFrequencyDetector:
     """Counts templates per window; scores every closed window's counts against history."""
 
     name = "template_frequency"
+    Config = TemplateFrequencyConfig  # its settings, under logs.template_frequency
 
     def __init__(self, config: TemplateFrequencyConfig) -> None:
         self.config = config
