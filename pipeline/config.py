@@ -34,6 +34,7 @@ from aiops.detectors.config import DetectionConfig
 from aiops.detectors.core.errors import ConfigError
 from aiops.detectors.core.kafka_security import librdkafka_security
 from aiops.detectors.logs.config import LogsConfig
+from aiops.pipeline.normalise.formats import InputFormats
 from aiops.pipeline.score_writer import ScoreOutputSettings
 
 
@@ -117,6 +118,8 @@ class IngestSettings(_Section):
         description="an event still larger once cut (names, many features) is dead-lettered with the reason")
     default_timezone: str = Field("UTC",
         description="time zone of timestamps that carry none (RFC 3164 syslog), as an IANA name")
+    formats: InputFormats = Field(default_factory=InputFormats,
+        description="the format of each raw topic: auto (detected per payload) or one by name, built-in or a plugin")
 
 
 class WorkerSettings(_Section):

@@ -1,6 +1,7 @@
 """One call per Kafka message: raw bytes in, events and rejects out, never an exception.
 
-The format is detected per payload: JSON (one object, an array, Telegraf's
+The format is the topic's (``ingest.formats``, see ``formats``); ``auto``, the
+default, detects it per payload: JSON (one object, an array, Telegraf's
 ``{"metrics": [...]}``) or, line by line, newline-delimited JSON mixed with
 line protocol (metrics) or syslog (logs). Every event then passes the
 ``IngestGuard``. A bad item gives one ``Reject`` and nothing else is lost; a
@@ -28,9 +29,11 @@ from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import Event, series_id_for
 from aiops.pipeline.normalise.bounds import bounded
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
+from aiops.pipeline.normalise.levels import normalise_level
 from aiops.pipeline.normalise.line_protocol import parse_series_line
 from aiops.pipeline.normalise.log_json import log_record
 from aiops.pipeline.normalise.metric_json import metric_record
+from aiops.pipeline.normalise.records import LogLine, MetricPoint
 from aiops.pipeline.normalise.result import NormaliseResult, Reject
 from aiops.pipeline.normalise.syslog import parse_syslog
 from aiops.pipeline.normalise.timestamps import epoch_seconds, parse_time
@@ -50,7 +53,7 @@ def normalise(kind: Kind, payload: bytes, *, now: float, guard: IngestGuard) -> 
         result = NormaliseResult(rejects=[Reject(f"unknown payload kind {kind!r}", raw)])
     else:
         try:
-            result = _Normaliser(kind, now, guard).run(raw)
+            result = _Normaliser(kind, now, guard, guard.formats.get(kind)).run(raw)
         except Exception as exc:  # the worker must survive any input; the reason goes to dead letters
             log.exception("normalise_failed", kind=kind, size=len(raw))
             result = NormaliseResult(rejects=[Reject(f"internal error: {type(exc).__name__}: {exc}", raw,
@@ -63,8 +66,10 @@ def normalise(kind: Kind, payload: bytes, *, now: float, guard: IngestGuard) -> 
 class _Normaliser:
     """The state of one payload's normalisation."""
 
-    def __init__(self, kind: str, now: float, guard: IngestGuard) -> None:
+    def __init__(self, kind: str, now: float, guard: IngestGuard, chosen: tuple[str, Any] | None = None) -> None:
         self.kind = kind
+        # the topic's input format, by name; None: detected per payload
+        self.chosen_name, self.chosen = chosen if chosen is not None else ("", None)
         self.now = now
         self.guard = guard
         self.result = NormaliseResult()
@@ -77,17 +82,22 @@ class _Normaliser:
         # repeats of a line (same second, same text) from replayed copies
         self.pid = ""
         self.occurrences: dict[tuple[str, float, str | None, str], int] = {}
+        if self.chosen is not None:
+            self.to_event = self._chosen_item if hasattr(self.chosen, "parse_item") else None  # type: ignore[assignment]
 
     def run(self, raw: bytes) -> NormaliseResult:
         start = _first_non_space(raw)
         if start is None:
             self.result.skipped += 1
             return self.result
-        whole = self._whole_json(raw) if raw[start] in b"{[" else None
+        json_items = self.to_event is not None
+        whole = self._whole_json(raw) if json_items and raw[start] in b"{[" else None
         if whole is not None:
             self._json_items(whole)
             return self._collapse(raw, "")
         self._lines(raw)
+        if self.chosen is not None:
+            return self._collapse(raw, f"not {self.chosen_name}: ")
         return self._collapse(raw, f"not JSON, not {_TEXT_FORMAT[self.kind]}: ")
 
     # -- the two payload shapes ------------------------------------------------
@@ -118,6 +128,9 @@ class _Normaliser:
 
     def _lines(self, raw: bytes) -> None:
         from_text = self._line_protocol if self.kind == "metrics" else self._syslog
+        sniff_json = self.chosen is None
+        if not sniff_json:
+            from_text = self._chosen_line
         comments = self.kind == "metrics"
         for number, line, line_bytes in _decoded_lines(raw, strict=comments):
             if line is None:
@@ -132,7 +145,7 @@ class _Normaliser:
                 continue
             self.items += 1
             try:
-                event = self.to_event(_json_line(text)) if text[0] == "{" else from_text(text)
+                event = self.to_event(_json_line(text)) if sniff_json and text[0] == "{" else from_text(text)
                 refusal = self._admit(event)
             except (InputError, RecursionError, ValueError) as exc:
                 self._parse_reject(f"line {number}: {exc}", _fragment(line, line_bytes))
@@ -181,6 +194,27 @@ class _Normaliser:
     def _parse_reject(self, reason: str, fragment: bytes) -> None:
         self.parse_rejects += 1
         self.result.rejects.append(Reject(reason, fragment))
+
+    def _chosen_line(self, text: str) -> Event:
+        return self._record_event(self.chosen.parse_line(text, now=self.now, zone=self.guard.zone))
+
+    def _chosen_item(self, item: Any) -> Event:
+        return self._record_event(self.chosen.parse_item(item))
+
+    def _record_event(self, record: MetricPoint | LogLine) -> Event:
+        """The event of what a chosen format read (its time: now when it has none)."""
+        time = self.now if record.time is None else parse_time(record.time, self.guard.zone)
+        if isinstance(record, MetricPoint):
+            if not record.features:
+                raise InputError(f"metric {record.name!r} has no numeric field")
+            features = {k: float(v) for k, v in record.features.items()}
+            return Event("metric", _series_id(record.name, record.labels), dict(record.labels), time, features,
+                         ingest_time=self.now)
+        if isinstance(record, LogLine):
+            self.pid = record.pid
+            return _log_event(record.host, record.service, normalise_level(record.level), time, record.message,
+                              self.now)
+        raise InputError(f"input format {self.chosen_name} gave {type(record).__name__}, not a record")
 
     def _line_protocol(self, text: str) -> Event:
         series_id, _, tags, fields, stamp = parse_series_line(text)

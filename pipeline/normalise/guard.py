@@ -84,6 +84,7 @@ class IngestGuard:
             raise ConfigError(
                 f"ingest.default_timezone: unknown time zone {self.settings.default_timezone!r}"
             ) from None
+        self.formats = self.settings.formats.chosen()  # topic kind -> (name, format) where not auto
         self._recent: OrderedDict[int, None] = OrderedDict()
         self._series: set[str] = set()
         self.accepted = 0

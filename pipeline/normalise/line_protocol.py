@@ -25,6 +25,8 @@ import re
 
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import series_id_for
+from aiops.pipeline.normalise.formats import NoParams
+from aiops.pipeline.normalise.records import MetricPoint
 
 
 class BadLine(InputError):
@@ -243,3 +245,16 @@ def _timestamp(raw: str) -> int | None:
 
 def _short(text: str, limit: int = 40) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+class LineProtocolFormat:
+    """The ``line_protocol`` input format: every line is InfluxDB line protocol."""
+
+    kind = "metrics"
+    Params = NoParams
+
+    def __init__(self, params: NoParams) -> None:
+        self.params = params
+
+    def parse_line(self, text: str, *, now: float, zone: object) -> MetricPoint:
+        return MetricPoint(*parse_line(text))

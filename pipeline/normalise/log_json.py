@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiops.detectors.core.errors import InputError
+from aiops.pipeline.normalise.formats import NoParams
 from aiops.pipeline.normalise.levels import normalise_level
+from aiops.pipeline.normalise.records import LogLine, json_document
 
 
 class BadLogRecord(InputError):
@@ -101,3 +103,20 @@ def _nested(item: dict[str, Any], path: list[str]) -> Any:
             return None
         node = node.get(part)
     return node
+
+
+class LogJsonFormat:
+    """The ``log_json`` input format: JSON log records only (a document, an array, or one per line)."""
+
+    kind = "logs"
+    Params = NoParams
+
+    def __init__(self, params: NoParams) -> None:
+        self.params = params
+
+    def parse_item(self, item: Any) -> LogLine:
+        r = log_record(item)
+        return LogLine(r.message, host=r.host, service=r.service, level=r.level, time=r.time, pid=r.pid)
+
+    def parse_line(self, text: str, *, now: float, zone: Any) -> LogLine:
+        return self.parse_item(json_document(text))

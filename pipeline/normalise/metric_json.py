@@ -17,6 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from aiops.detectors.core.errors import InputError
+from aiops.pipeline.normalise.formats import NoParams
+from aiops.pipeline.normalise.records import MetricPoint, json_document
 
 
 class BadRecord(InputError):
@@ -124,3 +126,19 @@ def _kind(value: Any) -> str:
     return {dict: "an object", list: "an array", str: "text", bool: "a boolean"}.get(
         type(value), "null" if value is None else "a number"
     )
+
+
+class MetricJsonFormat:
+    """The ``metric_json`` input format: JSON metric records only (a document, an array, or one per line)."""
+
+    kind = "metrics"
+    Params = NoParams
+
+    def __init__(self, params: NoParams) -> None:
+        self.params = params
+
+    def parse_item(self, item: Any) -> MetricPoint:
+        return MetricPoint(*metric_record(item))
+
+    def parse_line(self, text: str, *, now: float, zone: Any) -> MetricPoint:
+        return self.parse_item(json_document(text))

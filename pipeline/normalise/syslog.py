@@ -23,7 +23,9 @@ from datetime import UTC, datetime, tzinfo
 from functools import lru_cache
 
 from aiops.detectors.core.errors import InputError
+from aiops.pipeline.normalise.formats import NoParams
 from aiops.pipeline.normalise.levels import DEFAULT_LEVEL, syslog_level
+from aiops.pipeline.normalise.records import LogLine
 from aiops.pipeline.normalise.timestamps import BadTimestamp, parse_iso
 
 
@@ -179,3 +181,16 @@ def _nil(value: str) -> str:
 def _short(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
+
+class SyslogFormat:
+    """The ``syslog`` input format: every line is syslog (RFC 5424, RFC 3164 or rsyslog's file format)."""
+
+    kind = "logs"
+    Params = NoParams
+
+    def __init__(self, params: NoParams) -> None:
+        self.params = params
+
+    def parse_line(self, text: str, *, now: float, zone: tzinfo) -> LogLine:
+        r = parse_syslog(text, now=now, zone=zone)
+        return LogLine(r.message, host=r.host, service=r.service, level=r.level, time=r.time, pid=r.pid)
