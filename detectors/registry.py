@@ -1,5 +1,11 @@
 """The detector banks known by name; heavy ones (PyOD, torch) import only when configured.
 
+A plugin bank is one file: the bank class (``detectors/zscore.py``'s shape)
+with its parameter model as ``Params``, named under the entry-point group
+``aiops.detector``; ``detection.detectors[].params`` are then checked against
+that model. A bank whose module is heavy to import may name its model apart,
+under ``aiops.detector_params`` (see ``aiops.detectors.config.PARAMS_MODELS``).
+
 >>> BANKS.load("zscore").__name__
 'ZScoreBank'
 >>> "lstm_ae" in BANKS.names()
