@@ -153,3 +153,38 @@ class TestInputFormats:
             parse_settings({"ingest": {"formats": {"logs": {"type": "csv"}}}})
         with pytest.raises(ConfigError, match=r"params: auto takes none"):
             parse_settings({"ingest": {"formats": {"logs": {"params": {"x": 1}}}}})
+
+
+class TestReadmeExamples:
+    def test_the_readme_plugins_install_and_run_as_written(self, tmp_path):
+        """The README's log detector and input format, installed with its entry points, take its settings and run."""
+        import tomllib
+
+        import yaml
+
+        from tests.support.plugin_dist import install_plugin, plugin_on_path
+        from tests.support.readme_examples import examples
+
+        found = examples()
+        groups = tomllib.loads(found["plugin-entry-points"].text)["project"]["entry-points"]
+        site = install_plugin(tmp_path, "readme-plugins", {
+            "aiops_keyword.py": found["plugin-log-detector"].text, "aiops_csv.py": found["plugin-input-format"].text,
+        }, groups)
+        with plugin_on_path(site):
+            for registry in (LOG_DETECTORS, INPUT_FORMATS):
+                registry.refresh()
+            try:
+                settings = parse_settings(yaml.safe_load(found["plugin-settings"].text))
+                guard = IngestGuard(settings.ingest.model_copy(update={"max_past_s": 1e10}))
+                r = normalise("metrics", b"kiln.temp,812.5,1700000000\nkiln.temp,hot,1700000001\n", now=NOW,
+                              guard=guard)
+                li = LogIntelligence(settings.logs)
+                line = Event("log", "log|host=plant-1", {"host": "plant-1"}, NOW, {}, message="core dumped",
+                             level="info")
+                anomalies = li.process([line], now=NOW).anomalies
+            finally:
+                for registry in (LOG_DETECTORS, INPUT_FORMATS):
+                    registry.refresh()
+        assert [(e.series_id, e.features) for e in r.events] == [("kiln.temp|host=plant-1", {"value": 812.5})]
+        assert [x.reason for x in r.rejects] == ["line 2: value 'hot' is not a number"]
+        assert [(a.kind, a.detectors) for a in anomalies] == [("keyword", {"keyword": 0.99})]
