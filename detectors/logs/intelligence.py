@@ -68,6 +68,20 @@ class EpisodeEnd:
     lines: int
 
 
+#: Log settings a running worker keeps until it restarts: they decide how lines are keyed and mined, so a change
+#: would split what is learned per source from what arrives next.
+RESTART_KEYS = ("source_label", "rules_label", "mining")
+
+
+def restart_keys(running: LogsConfig, new: LogsConfig) -> list[str]:
+    """The settings of ``RESTART_KEYS`` that differ (as ``logs.KEY``).
+
+    >>> restart_keys(LogsConfig(), LogsConfig(rules_label="app"))
+    ['logs.rules_label']
+    """
+    return [f"logs.{key}" for key in RESTART_KEYS if getattr(running, key) != getattr(new, key)]
+
+
 class LogIntelligence:
     """Template mining and log/security detection for many sources, state exportable per source key."""
 
@@ -75,6 +89,20 @@ class LogIntelligence:
         self.config = config
         self.prior = ContentPrior(config.content)
         self._sources: dict[str, SourceState] = {}
+
+    def reconfigure(self, config: LogsConfig) -> LogsConfig:
+        """Apply new settings to every source now: thresholds, windows, detectors switched on or off.
+
+        What each source learned stays. ``RESTART_KEYS`` keep their running values; the settings in effect are
+        returned.
+        """
+        effective = config.model_copy(update={key: getattr(self.config, key) for key in RESTART_KEYS})
+        self.config = effective
+        if effective.content != self.prior.config:
+            self.prior = ContentPrior(effective.content)
+        for state in self._sources.values():
+            state.apply_settings(effective)
+        return effective
 
     # --- processing -----------------------------------------------------------------
     def process(self, events: Sequence[Event], *, now: float, judge: bool = True) -> LogResult:

@@ -119,7 +119,20 @@ class SourceState:
         return state
 
     def apply_settings(self, config: LogsConfig) -> None:
-        """Give restored detectors the current thresholds (their learned state stays)."""
+        """Give the detectors the current thresholds (their learned state stays); switch detectors on and off."""
+        for attr, make, settings in (
+            ("rare", RareTemplateDetector, config.rare_template),
+            ("frequency", TemplateFrequencyDetector, config.template_frequency),
+            ("errors", ErrorBurstDetector, config.error_burst),
+            ("burst", TemplateBurstDetector, config.template_burst),
+            ("parameter", ParameterDetector, config.parameter),
+            ("sequence", SequenceDetector, config.sequence),
+            ("novelty", NoveltyJudge, config.novelty),
+        ):
+            if not settings.enabled:
+                setattr(self, attr, None)
+            elif getattr(self, attr) is None:
+                setattr(self, attr, make(settings))
         for detector, settings in (
             (self.rare, config.rare_template),
             (self.frequency, config.template_frequency),

@@ -122,7 +122,8 @@ def test_snapshot_without_the_detector_still_loads() -> None:
     old = SourceState("k", "kernel", {"host": "n1"}, LogsConfig())
     data = old.to_bytes()
     state = SourceState.from_bytes("k", data, LogsConfig.model_validate({"template_burst": {"enabled": True}}))
-    assert state.burst is None  # the snapshot says the source ran without it
+    assert isinstance(state.burst, TemplateBurstDetector)  # switched on since the snapshot: it runs from now
+    assert SourceState.from_bytes("k", state.to_bytes(), LogsConfig()).burst is None  # and off again
     payload = state_codec.loads(data)
     del payload["detectors"]["burst"]
     legacy = state_codec.dumps(payload)
