@@ -1,9 +1,11 @@
 """The worker's alerting side: anomalies in; notifications, audit and feedback records out.
 
-Anomalies reach one consumer (the anomalies topic has one partition), so
-grouping sees every anomaly of a group. Every worker still runs the service:
-its maintenance windows decide whether the engine learns a point, and its
-API answers on the worker's web port.
+``AlertingRuntime`` reads the worker's outbox and writes its own (see
+``aiops.alerting.outbox`` for what flows and who owns what); it holds no
+worker and writes no Kafka topic. Anomalies reach one consumer (the anomalies
+topic has one partition), so grouping sees every anomaly of a group. Every
+worker still runs the service: its maintenance windows decide whether the
+engine learns a point, and its API answers on the worker's web port.
 """
 
 from __future__ import annotations
@@ -15,7 +17,18 @@ from typing import Any
 import structlog
 
 from aiops.alerting.delivery import build_delivery
-from aiops.alerting.feedback import FeedbackRecord, apply_feedback
+from aiops.alerting.feedback import FeedbackRecord
+from aiops.alerting.outbox import (
+    AlertingLink,
+    AnomalyRecords,
+    ExportState,
+    FeedbackRecords,
+    FeedbackRouting,
+    Parcel,
+    Record,
+    RestoreState,
+    SaveState,
+)
 from aiops.alerting.service import AlertingService
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.errors import AiopsError, InputError
@@ -27,9 +40,18 @@ log = structlog.get_logger(__name__)
 
 
 class AlertingRuntime:
-    def __init__(self, settings: Settings) -> None:
+    """Policy, delivery and remediation behind the two outboxes of ``link``.
+
+    ``serve()`` answers the worker's outbox, one item at a time; ``tick()`` (every second) flushes due groups to
+    the sinks and puts what must be written (audit and feedback records, the request to save the state) in the
+    runtime's own outbox.
+    """
+
+    def __init__(self, settings: Settings, *, link: AlertingLink | None = None) -> None:
         self.settings = settings
-        self.worker = None
+        self.link = link if link is not None else AlertingLink()
+        self.inbox = self.link.worker_outbox  # read here
+        self.outbox = self.link.alerting_outbox  # written here
         self.received = 0
         self.stale = 0
         self.alerts_raised = 0
@@ -46,27 +68,38 @@ class AlertingRuntime:
         receivers = {r.name: list(r.sinks) for r in settings.alerting.receivers}
         return build_delivery(receivers, dead_letter=self._dead_letter, config=settings.alerting.delivery)
 
-    def attach(self, worker) -> None:
-        self.worker = worker
-        app = worker.app
-        feedback_topic = app.topic(self.settings.topics.feedback, partitions=1,
-                                   value_serializer="raw", key_serializer="raw")
-        self.audit_topic = app.topic(self.settings.topics.audit, partitions=1,
-                                     value_serializer="raw", key_serializer="raw")
-        self.feedback_topic = feedback_topic
+    # -- the worker's outbox ------------------------------------------------------
 
-        @app.timer(1.0)
-        async def alerting_tick():
-            await self.tick()
+    async def serve(self) -> None:
+        """Answer the worker's outbox for as long as the worker runs."""
+        while True:
+            self.answer(await self.inbox.get())
 
-        @app.agent(feedback_topic, name="feedback")
-        async def feedback(stream):
-            async for batch in stream.take_events(100, within=0.5):
-                await self.route_feedback([_json(e.value) for e in batch])
+    def answer(self, parcel: Parcel) -> None:
+        """Settle one item with its reply, or with the error that stopped it (the worker decides what then).
+
+        Nothing here waits: what an item produces is in its reply, so the worker may wait for it under its locks.
+        """
+        try:
+            parcel.settle(self.reply(parcel.item))
+        except Exception as exc:
+            parcel.fail(exc)
+
+    def reply(self, item: Any) -> Any:
+        if isinstance(item, AnomalyRecords):
+            return self.handle(item.records)
+        if isinstance(item, FeedbackRecords):
+            return self.route_feedback(item.records)
+        if isinstance(item, RestoreState):
+            return self.import_state(item.blob)
+        if isinstance(item, ExportState):
+            return self.export_state()
+        raise TypeError(f"the alerting runtime takes no {type(item).__name__}")
 
     # -- anomalies to alerts ------------------------------------------------------
 
-    async def handle(self, anomalies: list[dict[str, Any]]) -> None:
+    def handle(self, anomalies: list[Any]) -> list[Record]:
+        """Anomalies (and ``episode_end`` records) into the policy; the dead letters of those it refused."""
         self.received += len(anomalies)
         max_age = self.settings.alerting.policy.max_age_s
         if max_age is not None:
@@ -75,10 +108,10 @@ class AlertingRuntime:
             self.stale += len(anomalies) - len(fresh)
             anomalies = fresh
         self.service.ingest(anomalies)
-        for rejected in self.service.drain_rejected():
-            await self._dead_letter(dead_letter_record(
-                json.dumps(rejected["record"], default=str).encode(), rejected["reason"],
-                topic=self.settings.topics.anomalies, partition=None, offset=None, stage="alert", now=time.time()))
+        return [Record("dead_letter", dead_letter_record(
+            json.dumps(rejected["record"], default=str).encode(), rejected["reason"],
+            topic=self.settings.topics.anomalies, partition=None, offset=None, stage="alert", now=time.time()))
+            for rejected in self.service.drain_rejected()]
 
     def export_state(self) -> bytes:
         """Policy, silences, pending actions and delivery's dedup memory, in the state codec for the state topic."""
@@ -99,10 +132,11 @@ class AlertingRuntime:
             raise InputError(f"alerting state does not fit: {type(exc).__name__}: {exc}") from None
 
     async def tick(self) -> None:
+        """Due groups to the sinks; after notifications, the state is saved before audit and feedback go out."""
         notes = await self.service.tick()
         self.notifications += len(notes)
-        if notes and self.worker is not None and self.worker.owns_alerting:
-            await self.worker.snapshot_alerting()
+        if notes:
+            await self.outbox.ask(SaveState())
         for note in notes:
             for alert in note.alerts:
                 if alert.status == "firing" and alert.fingerprint not in self._firing:
@@ -110,16 +144,11 @@ class AlertingRuntime:
                     self.alerts_raised += 1
                 elif alert.status == "resolved":
                     self._firing.discard(alert.fingerprint)
-        if self.worker is None:
-            return
-        metrics = self.worker.metrics
         for record in self.service.drain_audit():
-            await self.audit_topic.send(value=json.dumps(record, default=str).encode())
-            metrics.records_out(self.settings.topics.audit)
+            await self.outbox.ask(Record("audit", json.dumps(record, default=str).encode()))
         for record in self.service.drain_feedback():
-            await self.feedback_topic.send(key=str(record.get("series_id", "")).encode(),
-                                           value=json.dumps(record, default=str).encode())
-            metrics.records_out(self.settings.topics.feedback)
+            await self.outbox.ask(Record("feedback", json.dumps(record, default=str).encode(),
+                                         key=str(record.get("series_id", "")).encode()))
 
     def should_learn(self, event: Event) -> bool:
         """False inside a maintenance window that pauses learning for the event's labels."""
@@ -127,51 +156,25 @@ class AlertingRuntime:
 
     # -- feedback -----------------------------------------------------------------
 
-    async def route_feedback(self, records: list[Any]) -> None:
-        """Feedback read from its topic goes to the partition that owns the series' detectors."""
-        from aiops.pipeline.event_codec import encode_controls
-        from aiops.pipeline.topics import partition_for
-
-        by_partition: dict[int, list[dict[str, Any]]] = {}
+    def route_feedback(self, records: list[Any]) -> FeedbackRouting:
+        """Feedback read from its topic is remembered; the worker sends it on to the owner of the series."""
+        routing = FeedbackRouting()
         for record in records:
             if not isinstance(record, dict) or not record.get("series_id"):
-                await self._dead_letter(dead_letter_record(
+                routing.dead_letters.append(Record("dead_letter", dead_letter_record(
                     json.dumps(record, default=str).encode(), "feedback record without series_id",
                     topic=self.settings.topics.feedback, partition=None, offset=None, stage="feedback",
-                    now=time.time()), stage="feedback")
+                    now=time.time()), stage="feedback"))
                 continue
             self.service.state.policy.feedback.remember(FeedbackRecord.from_dict(record))
-            part = partition_for(record["series_id"], self.settings.kafka.partitions)
-            by_partition.setdefault(part, []).append({"control": "feedback", "record": record})
-        for part, controls in by_partition.items():
-            await self.worker.events_topic.send(value=encode_controls(controls), partition=part)
-            self.worker.metrics.records_out(self.settings.topics.events)
-
-    def apply_controls(self, controls: list[dict[str, Any]], engine) -> tuple[int, list[tuple[dict[str, Any], str]]]:
-        """Control items found on the events topic (feedback for series this worker owns).
-
-        Returns the ``engine.feedback`` calls made and the items refused, each with its reason (an
-        unknown series, a malformed record): those are the caller's dead letters, the others still apply.
-        """
-        applied, refused = 0, []
-        for item in controls:
-            if not isinstance(item, dict) or item.get("control") != "feedback":
-                continue
-            try:
-                applied += apply_feedback(FeedbackRecord.from_dict(item.get("record")), engine)
-            except (InputError, TypeError, ValueError) as exc:
-                refused.append((item, f"feedback not applied: {exc}"))
-        if applied:
-            log.info("feedback.applied", calls=applied)
-        return applied, refused
+            routing.accepted.append(record)
+        return routing
 
     # -- plumbing -----------------------------------------------------------------
 
     async def _dead_letter(self, record: bytes, *, stage: str = "delivery") -> None:
-        if self.worker is None:
-            log.error("alerting.dead_letter_without_worker", bytes=len(record))
-            return
-        await self.worker.send_dead_letter(record, stage=stage)
+        """A notification delivery gave up on: the worker writes it to the dead-letter topic."""
+        await self.outbox.ask(Record("dead_letter", record, stage=stage))
 
     def web_app(self, *, health=None):
         """The API, accepting the configured tokens and ``AIOPS_API_TOKEN``."""
@@ -188,10 +191,3 @@ class AlertingRuntime:
         self.service = AlertingService(settings.alerting, self.delivery,
                                        signer_secret=secret.get_secret_value().encode() if secret else None)
         self.import_state(state)
-
-
-def _json(value: Any) -> Any:
-    try:
-        return json.loads(value)
-    except (TypeError, ValueError):
-        return value

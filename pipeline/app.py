@@ -7,7 +7,9 @@ Agents:
   series id; rejects to the dead-letter topic with the source coordinates.
 - ``score``: event batches of the partitions this worker owns through the
   scoring stage; anomalies to the anomalies topic.
-- ``alert``: anomalies to the alert policy and its sinks.
+- ``alert``: anomalies to the alert policy and its sinks, through the worker's outbox to the alerting runtime
+  (``aiops.alerting.outbox``); ``feedback``: feedback records to the series' owners the same way. The worker
+  writes what the runtime's outbox holds (dead letters, audit and feedback records, its state).
 
 No record stops an agent: bad records become dead letters with the reason,
 every record written is bounded in size (``worker.max_record_bytes``), and a
@@ -22,28 +24,37 @@ restart or a rebalance does not re-warm from zero.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import ssl
 import time
-from typing import Any
+from typing import Any, Callable
 
 import faust
 import structlog
 
+from aiops.alerting.outbox import AlertingLink, AnomalyRecords, ExportState, RestoreState
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.errors import InputError
+from aiops.detectors.core.shapes import Event
+from aiops.pipeline.alerting_io import apply_feedback_controls, drain_alerting_outbox, json_or_raw, route_feedback
 from aiops.pipeline.allocator import keep_large_blocks_mmapped
 from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.broker_probe import BrokerProbe
 from aiops.pipeline.config import Settings
 from aiops.pipeline.consumer_lag import ConsumerLagCollector
 from aiops.pipeline.event_codec import decode_batch, event_records
-from aiops.pipeline.faust_transport import SCHEME
-from aiops.pipeline.log_windows import LogWindowAggregator
+from aiops.pipeline.faust_broker import broker_credentials, broker_urls
 from aiops.pipeline.normalise.deadletter import dead_letter_record
 from aiops.pipeline.score_writer import score_writer_for
 from aiops.pipeline.self_metrics import WorkerMetrics
-from aiops.pipeline.stages import NormaliseStage, RawMessage, ScoreStage, state_series_id
+from aiops.pipeline.stages import (
+    NormaliseStage,
+    RawMessage,
+    ScoreStage,
+    export_series,
+    forget_log_state,
+    state_series_id,
+)
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.stats import WorkerStats
 from aiops.pipeline.topics import partition_for
@@ -59,37 +70,25 @@ SNAPSHOT_CHUNK = 1000
 SLICE_BYTES = 4 * 1024 * 1024
 
 
-def broker_urls(settings: Settings) -> list[str]:
-    return [f"{SCHEME}://{server.strip()}" for server in settings.kafka.bootstrap_servers.split(",") if server.strip()]
-
-
-def broker_credentials(settings: Settings) -> Any:
-    k = settings.kafka
-    ssl_context = None
-    if k.security_protocol in ("SSL", "SASL_SSL"):
-        ssl_context = ssl.create_default_context(cafile=k.ssl_cafile)
-        if k.ssl_certfile:
-            ssl_context.load_cert_chain(k.ssl_certfile, k.ssl_keyfile)
-    if k.security_protocol.startswith("SASL"):
-        password = k.sasl_password.get_secret_value() if k.sasl_password else None
-        return faust.SASLCredentials(
-            username=k.sasl_username, password=password,
-            mechanism=k.sasl_mechanism or "PLAIN", ssl_context=ssl_context,
-        )
-    return ssl_context
-
-
 class Worker:
-    """Holds the Faust app, its topics and the stages; ``build()`` wires the agents."""
+    """Holds the Faust app, its topics and the stages; ``build()`` wires the agents.
 
-    def __init__(self, settings: Settings, *, app_id: str | None = None, alerting=None) -> None:
+    With a ``link`` the worker talks to an alerting runtime through its two outboxes (it never holds the runtime):
+    ``learn_filter`` is the maintenance windows' say on learning a point, ``alerting_metrics`` what /metrics reads
+    of alerting. Without one, anomalies are written to their topic and nothing alerts in this worker.
+    """
+
+    def __init__(self, settings: Settings, *, app_id: str | None = None, link: AlertingLink | None = None,
+                 learn_filter: Callable[[Event], bool] | None = None,
+                 alerting_metrics: Callable[[], Any] | None = None) -> None:
         keep_large_blocks_mmapped()  # detector arrays freed as they grow go back to the system
         self.settings = settings
-        self.alerting = alerting
-        self.alert_handler = alerting.handle if alerting is not None else None
+        self.link = link
+        self.outbox = link.worker_outbox if link is not None else None  # what this worker writes for alerting
+        self.learn_filter = learn_filter
         self.stats = WorkerStats()
         self.normaliser = NormaliseStage(settings)
-        self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=lambda: self.alerting,
+        self.metrics = WorkerMetrics(self.stats, guard_stats=self.normaliser.guard.stats, alerting=alerting_metrics,
                                      detectors=lambda: self.scorer.engine.tally if self.scorer is not None else None)
         self._series_counted_at = 0.0
         self.score_writer = score_writer_for(settings.score_output, self.metrics.registry)
@@ -133,12 +132,14 @@ class Worker:
         self._state_lock = asyncio.Lock()  # the scorer's state: one user at a time
         self.owns_alerting = False
         self.alerting_restored = False  # the alerting state was read back (or there was none): it may be saved
+        self._assignments = 0  # a reply to the restore of an older assignment changes nothing
         self._restoring = 0  # restores under way: no snapshot overwrites state not yet read back
         self.ready = False  # partitions assigned and their state restored
         self.broker_probe = BrokerProbe(settings.kafka.confluent())  # /ready: does the broker answer
         # Faust resumes fetching before the assignment's restore is done: no batch is scored or alerted until then.
         self._restored = asyncio.Event()
         self.events_owned: set[int] = set()  # events partitions of the current assignment
+        self.read_state = read_state  # the state topic's reader (``aiops.pipeline.state_store``)
 
     # -- agents -------------------------------------------------------------------
 
@@ -175,10 +176,28 @@ class Worker:
         if self.score_writer is not None:
             app.task(self.score_writer.run)
 
+        if self.link is not None:
+            self._build_alerting_agents()
+
         app.on_partitions_assigned.connect(self._on_assigned)
         app.on_partitions_revoked.connect(self._on_revoked)
         app.on_before_shutdown.connect(self._on_shutdown)
         return app
+
+    def _build_alerting_agents(self) -> None:
+        """The topics alerting writes to, the feedback agent, and the task writing the runtime's outbox."""
+        raw = {"partitions": 1, "value_serializer": "raw", "key_serializer": "raw"}
+        self.feedback_topic = self.app.topic(self.settings.topics.feedback, **raw)
+        self.audit_topic = self.app.topic(self.settings.topics.audit, **raw)
+
+        @self.app.agent(self.feedback_topic, name="feedback")
+        async def feedback(stream):
+            async for batch in stream.take_events(100, within=0.5):
+                await route_feedback(self, self.outbox, [json_or_raw(e.value) for e in batch])
+
+        @self.app.task
+        async def write_alerting_outbox() -> None:
+            await drain_alerting_outbox(self, self.link.alerting_outbox)
 
     # -- stage calls ------------------------------------------------------------
 
@@ -251,7 +270,7 @@ class Worker:
             if ctl:
                 controls.append((record, value, ctl))
             decoded.append((record, value, got))
-        if controls and self.alerting is not None:
+        if controls and self.link is not None:
             await self.apply_controls(scorer, controls)
         if not events:
             return
@@ -265,7 +284,7 @@ class Worker:
         """Feedback found on the events topic; an item that cannot be applied is a dead letter of stage feedback."""
         for record, _value, items in controls:
             async with self._state_lock:
-                applied, refused = self.alerting.apply_controls(items, scorer.engine)
+                applied, refused = apply_feedback_controls(items, scorer.engine)
             self.stats.feedback_applied += applied
             for item, reason in refused:
                 m = record.message
@@ -312,8 +331,9 @@ class Worker:
             self.metrics.series_tracked.set(len(self.scorer.engine.series_ids()))
 
     async def alert_batch(self, batch) -> None:
-        """Anomalies into the policy; its state is durable before Faust may commit these offsets."""
-        if self.alert_handler is None:
+        """Anomalies through the outbox into the policy; its dead letters and its state are durable before Faust
+        may commit these offsets."""
+        if self.outbox is None:
             return
         await self._restored.wait()
         if not self.owns_alerting:  # taken before the anomalies partition moved away
@@ -333,16 +353,21 @@ class Worker:
                                            if isinstance(a, dict) and isinstance(a.get("ingest_time"), (int, float))
                                            and a["ingest_time"] > 0)
         try:
-            await self.alert_handler(anomalies)
+            await self.hand_to_alerting(anomalies)
         except Exception:
             log.exception("alert.batch_failed", records=len(parsed))
             for record, value, anomaly in parsed:  # each alone; one that still fails is a dead letter
                 try:
-                    await self.alert_handler([anomaly])
+                    await self.hand_to_alerting([anomaly])
                 except Exception as exc:
                     await self.dead_letter_record_of(record, value, f"alert policy failed: {type(exc).__name__}: "
                                                      f"{exc}", stage="alert")
         await self.snapshot_alerting()
+
+    async def hand_to_alerting(self, anomalies: list) -> None:
+        """Anomaly records to the alerting runtime; returns once it took them, with the dead letters it made sent."""
+        for dead in await self.outbox.ask(AnomalyRecords(anomalies)):
+            await self.send_dead_letter(dead.value, stage=dead.stage)
 
     async def send_dead_letter(self, record: bytes, *, stage: str) -> None:
         """Every dead letter of the worker goes out, and is counted, here."""
@@ -359,16 +384,15 @@ class Worker:
 
     async def snapshot_alerting(self) -> None:
         """Write the alerting state alone and wait until the broker has it (not before it was restored)."""
-        if self.alerting is None or not self.alerting_restored:
+        if self.outbox is None or not self.alerting_restored:
             return
         async with self._snapshot_lock:
-            await self._write_states({ALERTING_STATE_KEY: self.alerting.export_state()})
+            await self._write_states({ALERTING_STATE_KEY: await self.outbox.ask(ExportState())})
 
     def ensure_scorer(self) -> ScoreStage:
         if self.scorer is None:
-            learn_filter = self.alerting.should_learn if self.alerting is not None else None
             on_scored = self.score_writer.offer if self.score_writer is not None else None
-            self.scorer = ScoreStage(self.settings, learn_filter=learn_filter, on_scored=on_scored)
+            self.scorer = ScoreStage(self.settings, learn_filter=self.learn_filter, on_scored=on_scored)
         return self.scorer
 
     # -- state ------------------------------------------------------------------
@@ -382,9 +406,9 @@ class Worker:
             if self._restoring:
                 return 0
             written = await self._snapshot_series() if self.scorer is not None else 0
-            if self.alerting is not None and self.owns_alerting and self.alerting_restored:
+            if self.outbox is not None and self.owns_alerting and self.alerting_restored:
                 async with self._state_lock:
-                    alerting_state = self.alerting.export_state()
+                    alerting_state = await self.outbox.ask(ExportState())
                 await self._write_states({ALERTING_STATE_KEY: alerting_state})
                 written += 1
             if written:
@@ -438,6 +462,7 @@ class Worker:
     async def _restore(self, assigned) -> None:
         parts = sorted(tp.partition for tp in assigned if tp.topic == self.settings.topics.events)
         self.events_owned = set(parts)
+        self._assignments += 1
         self.owns_alerting = any(tp.topic == self.settings.topics.anomalies for tp in assigned)
         wanted = set(parts)
         if self.owns_alerting:
@@ -448,7 +473,7 @@ class Worker:
             return
         scorer = self.ensure_scorer()
         unfinished: set[int] = set()
-        states = self.unsealed(await asyncio.to_thread(read_state, self.settings, sorted(wanted),
+        states = self.unsealed(await asyncio.to_thread(self.read_state, self.settings, sorted(wanted),
                                                        unfinished=unfinished))
         if unfinished:
             log.error("state.read_incomplete", partitions=sorted(unfinished),
@@ -458,15 +483,14 @@ class Worker:
             # Never save over an alerting state that was not read: silences and alerts would be lost.
             log.error("alerting.state_not_restored", why="its partition of the state topic was not read to the "
                       "end; the alerting state is not saved until a restore succeeds")
-        elif self.owns_alerting and self.alerting is not None:
+        elif self.owns_alerting and self.outbox is not None:
             if alerting_state is not None:
-                try:
-                    self.alerting.import_state(alerting_state)
-                    log.info("alerting.state_restored")
-                except InputError as exc:
-                    self.stats.state_records_rejected += 1
-                    log.warning("state.rejected", key=ALERTING_STATE_KEY, reason=str(exc))
-            self.alerting_restored = True
+                # Not awaited: the runtime applies it before any batch put after it (the outbox keeps order),
+                # and the state is not saved before it was applied (see ``_alerting_state_read``).
+                receipt = await self.outbox.put(RestoreState(alerting_state))
+                receipt.add_done_callback(functools.partial(self._alerting_state_read, self._assignments))
+            else:
+                self.alerting_restored = True
         n = self.settings.kafka.partitions
         states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
         async with self._state_lock:
@@ -476,6 +500,22 @@ class Worker:
         self.stats.state_records_loaded += applied
         self.ready = True
         log.info("state.restored", partitions=parts, records=applied)
+
+    def _alerting_state_read(self, assignment: int, receipt: asyncio.Future) -> None:
+        """The runtime's reply to ``RestoreState``: from now on the alerting state may be saved (also when the
+        record was refused: the state then starts fresh, as with no record)."""
+        if assignment != self._assignments or receipt.cancelled():
+            return
+        error = receipt.exception()
+        if isinstance(error, InputError):
+            self.stats.state_records_rejected += 1
+            log.warning("state.rejected", key=ALERTING_STATE_KEY, reason=str(error))
+        elif error is not None:
+            log.error("alerting.state_not_restored", error=f"{type(error).__name__}: {error}")
+            return
+        else:
+            log.info("alerting.state_restored")
+        self.alerting_restored = True
 
     def unsealed(self, records: dict[str, bytes]) -> dict[str, bytes]:
         """The records whose envelope and signature check out; the others are logged, counted and dropped."""
@@ -533,27 +573,6 @@ def slices_by_bytes(batch: list, limit: int) -> list[list]:
     if run:
         runs.append(run)
     return runs
-
-
-def export_series(scorer: ScoreStage, series: list[str]) -> dict[str, bytes]:
-    """``scorer.export_dirty()`` of these series (and of the changed log sources); the series that changed
-    meanwhile stay dirty.
-    """
-    since = scorer.dirty
-    scorer.dirty = set(series)
-    try:
-        return scorer.export_dirty()
-    finally:
-        scorer.dirty = since
-
-
-def forget_log_state(scorer: ScoreStage, moved) -> None:
-    """Drop the log windows and log sources whose key ``moved(key)`` says went to another worker."""
-    state = scorer.log_windows.export_state()
-    kept = {key: window for key, window in state["series"].items() if not moved(key)}
-    if len(kept) != len(state["series"]):
-        scorer.log_windows = LogWindowAggregator.from_state({**state, "series": kept})
-    scorer.log_intelligence.forget([key for key in scorer.log_intelligence.keys() if moved(key)])
 
 
 def _as_bytes(value: Any) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faust
 import structlog
@@ -18,21 +19,36 @@ from aiops.pipeline.logsetup import configure_logging
 from aiops.pipeline.self_metrics import CONTENT_TYPE
 from aiops.pipeline.topics import ensure_topics
 
+if TYPE_CHECKING:
+    from aiops.pipeline.alerting_bridge import AlertingRuntime
+
 log = structlog.get_logger(__name__)
 
 
-def build_worker(settings: Settings, *, config_path: str | None = None) -> Worker:
-    """A Worker with its agents, web endpoints and (when a file is given) hot reload."""
+def worker_with_alerting(settings: Settings, **worker_options) -> tuple[Worker, AlertingRuntime]:
+    """A Worker and the alerting runtime it talks to through their link (``aiops.alerting.outbox``); neither holds
+    the other. The runtime's ``serve`` and ``tick`` still have to run (``build_worker`` makes them app tasks)."""
     from aiops.pipeline.alerting_bridge import AlertingRuntime
 
     alerting = AlertingRuntime(settings)
-    worker = Worker(settings, alerting=alerting)
+    worker = Worker(settings, link=alerting.link, learn_filter=alerting.should_learn,
+                    alerting_metrics=lambda: alerting, **worker_options)
+    return worker, alerting
+
+
+def build_worker(settings: Settings, *, config_path: str | None = None) -> Worker:
+    """A Worker with its agents, its alerting runtime, web endpoints and (when a file is given) hot reload."""
+    worker, alerting = worker_with_alerting(settings)
     app = worker.build()
-    alerting.attach(worker)
+    app.task(alerting.serve)
+
+    @app.timer(1.0)
+    async def alerting_tick() -> None:
+        await alerting.tick()
 
     @app.task
     async def serve_web() -> None:
-        await start_web(worker)
+        await start_web(worker, alerting)
 
     @app.task
     async def probe_broker() -> None:
@@ -41,24 +57,23 @@ def build_worker(settings: Settings, *, config_path: str | None = None) -> Worke
     if config_path:
         @app.task
         async def watch_config() -> None:
-            await reload_on_change(worker, config_path)
+            await reload_on_change(worker, config_path, alerting=alerting)
 
     return worker
 
 
-def web_application(worker: Worker) -> web.Application:
+def web_application(worker: Worker, alerting: AlertingRuntime | None = None) -> web.Application:
     """/metrics (Prometheus text), /health, /healthz, /ready, and the alerting API under /api; every route with its
     scope."""
     from aiops.alerting.auth import PUBLIC, TOKENS_KEY, TokenBook, add_route, authenticate
 
     def health() -> dict:
-        alerting = worker.alerting
         extra = {"alerts_raised": alerting.alerts_raised, "notifications": alerting.notifications} if alerting else {}
         ingest = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
         return worker.stats.as_dict() | ingest | extra | {"owns_alerting": worker.owns_alerting}
 
-    if worker.alerting is not None:
-        app = worker.alerting.web_app(health=health)
+    if alerting is not None:
+        app = alerting.web_app(health=health)
     else:
         app = web.Application(middlewares=[authenticate])
         app[TOKENS_KEY] = TokenBook.from_config(worker.settings.alerting.api)
@@ -83,15 +98,15 @@ def web_application(worker: Worker) -> web.Application:
     add_route(app, "GET", "/metrics", metrics, PUBLIC if worker.settings.alerting.api.public_metrics else "read")
     add_route(app, "GET", "/ready", ready, PUBLIC)
     add_route(app, "GET", "/health", live, PUBLIC)
-    if worker.alerting is None:
+    if alerting is None:
         add_route(app, "GET", "/healthz", healthz, PUBLIC)
     return app
 
 
-async def start_web(worker: Worker) -> web.AppRunner:
+async def start_web(worker: Worker, alerting: AlertingRuntime | None = None) -> web.AppRunner:
     """Serve ``web_application`` on ``worker.web_host:web_port``."""
     s = worker.settings.worker
-    runner = web.AppRunner(web_application(worker), access_log=None)
+    runner = web.AppRunner(web_application(worker, alerting), access_log=None)
     await runner.setup()
     if s.web_port:
         await web.TCPSite(runner, s.web_host, s.web_port).start()
@@ -99,7 +114,8 @@ async def start_web(worker: Worker) -> web.AppRunner:
     return runner
 
 
-async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0) -> None:
+async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0,
+                           alerting: AlertingRuntime | None = None) -> None:
     """Apply a changed configuration file without a restart; keep the old one if the new one is invalid."""
     last = _mtime(path)
     while True:
@@ -113,14 +129,14 @@ async def reload_on_change(worker: Worker, path: str, *, interval_s: float = 2.0
         except ConfigError as exc:
             log.error("config.rejected", path=path, error=str(exc))
             continue
-        await apply_settings(worker, settings)
+        await apply_settings(worker, settings, alerting=alerting)
 
 
 #: Sections a running worker cannot take over: a changed one is logged (``config.restart_needed``) and kept.
 RESTART_SECTIONS = ("kafka", "topics", "worker", "ingest", "score_output")
 
 
-async def apply_settings(worker: Worker, settings: Settings) -> list[str]:
+async def apply_settings(worker: Worker, settings: Settings, *, alerting: AlertingRuntime | None = None) -> list[str]:
     """Apply what can change in place; return the changed sections that need a restart.
 
     Logging (level, format), detection, log intelligence and alerting are applied, the scorer and the
@@ -139,8 +155,8 @@ async def apply_settings(worker: Worker, settings: Settings) -> list[str]:
             reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
             if reconfigure:
                 reconfigure(settings.logs)
-        if worker.alerting is not None:
-            worker.alerting.reconfigure(effective)
+        if alerting is not None:
+            alerting.reconfigure(effective)
     if restart_needed:
         log.warning("config.restart_needed", sections=restart_needed,
                     why="these settings keep their running values until the worker restarts")

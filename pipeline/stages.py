@@ -16,8 +16,6 @@ from typing import Any, Callable, Iterable, Literal
 import structlog
 
 from aiops.detectors.core import state_codec
-
-# the events topic's records: re-exported, the worker and its tests have them from here
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import Anomaly, Event, Score
 from aiops.pipeline.config import Settings
@@ -258,3 +256,24 @@ def state_series_id(state_key: str) -> str:
     'cpu|host=a'
     """
     return state_key.partition("/")[2]
+
+
+def export_series(scorer: ScoreStage, series: list[str]) -> dict[str, bytes]:
+    """``scorer.export_dirty()`` of these series (and of the changed log sources); the series that changed
+    meanwhile stay dirty.
+    """
+    since = scorer.dirty
+    scorer.dirty = set(series)
+    try:
+        return scorer.export_dirty()
+    finally:
+        scorer.dirty = since
+
+
+def forget_log_state(scorer: ScoreStage, moved) -> None:
+    """Drop the log windows and log sources whose key ``moved(key)`` says went to another worker."""
+    state = scorer.log_windows.export_state()
+    kept = {key: window for key, window in state["series"].items() if not moved(key)}
+    if len(kept) != len(state["series"]):
+        scorer.log_windows = LogWindowAggregator.from_state({**state, "series": kept})
+    scorer.log_intelligence.forget([key for key in scorer.log_intelligence.keys() if moved(key)])

@@ -12,13 +12,13 @@ from structlog.testing import capture_logs
 from aiops.pipeline.alerting_bridge import AlertingRuntime
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings
-from aiops.pipeline.runner import apply_settings
+from aiops.pipeline.runner import apply_settings, worker_with_alerting
 
 
-def worker_with_scorer(settings: Settings) -> Worker:
-    worker = Worker(settings, alerting=AlertingRuntime(settings))
+def worker_with_scorer(settings: Settings) -> tuple[Worker, AlertingRuntime]:
+    worker, alerting = worker_with_alerting(settings)
     worker.ensure_scorer()
-    return worker
+    return worker, alerting
 
 
 def changed(settings: Settings, **sections) -> Settings:
@@ -29,18 +29,19 @@ def changed(settings: Settings, **sections) -> Settings:
 
 
 async def test_reload_waits_for_the_state_lock():
-    worker = worker_with_scorer(Settings())
+    worker, alerting = worker_with_scorer(Settings())
     engine = worker.scorer.engine
     before = engine.config
     new = changed(worker.settings, detection={"threshold": 0.9999})
     async with worker._state_lock:  # a batch being scored, or a snapshot being taken
-        task = asyncio.ensure_future(apply_settings(worker, new))
+        task = asyncio.ensure_future(apply_settings(worker, new, alerting=alerting))
         await asyncio.sleep(0.1)
         assert not task.done()
         assert engine.config is before and worker.settings.detection.threshold != 0.9999
     assert await asyncio.wait_for(task, 5) == []
     assert worker.settings.detection.threshold == 0.9999
     assert engine.config is not before
+    assert alerting.settings.detection.threshold == 0.9999  # the alerting runtime took the new file too
 
 
 async def test_log_settings_are_applied(capsys):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from aiops.alerting.config import AlertingConfig
-from aiops.pipeline.alerting_bridge import AlertingRuntime
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings
+from aiops.pipeline.runner import worker_with_alerting
 from tests.support.promtool import promtool_check, samples
 
 RECEIVERS = {"route": {"receiver": "ops"},
@@ -17,7 +17,7 @@ RECEIVERS = {"route": {"receiver": "ops"},
 @pytest.fixture
 def worker():
     settings = Settings(alerting=AlertingConfig.model_validate(RECEIVERS))
-    return Worker(settings, alerting=AlertingRuntime(settings))
+    return worker_with_alerting(settings)[0]
 
 
 class TestExposition:

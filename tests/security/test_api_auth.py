@@ -15,10 +15,8 @@ from aiops.alerting.auth import PUBLIC, SCOPES, SIGNED_LINK, TokenBook, check_ex
 from aiops.alerting.config import AlertingConfig
 from aiops.alerting.state import AlertingState
 from aiops.detectors.core.errors import ConfigError
-from aiops.pipeline.alerting_bridge import AlertingRuntime
-from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings
-from aiops.pipeline.runner import web_application
+from aiops.pipeline.runner import web_application, worker_with_alerting
 from tests.alerting_policy.builders import anomaly, config
 
 TOKENS = {scope: f"token-for-{scope}-0123456789" for scope in SCOPES}
@@ -39,8 +37,8 @@ def worker_app(monkeypatch):
     api = {"tokens": [{"name": f"{scope}-user", "sha256": hash_token(t), "scopes": [scope]}
                       for scope, t in TOKENS.items()]}
     settings = Settings(alerting=AlertingConfig.model_validate({"api": api}))
-    runtime = AlertingRuntime(settings)
-    return web_application(Worker(settings, alerting=runtime)), runtime
+    worker, runtime = worker_with_alerting(settings)
+    return web_application(worker, runtime), runtime
 
 
 def concrete(path: str) -> str:
@@ -96,7 +94,7 @@ class TestEveryRoute:
         monkeypatch.delenv("AIOPS_API_TOKEN", raising=False)
         for public, status in ((False, 401), (True, 200)):
             settings = Settings(alerting=AlertingConfig.model_validate({"api": {"public_metrics": public}}))
-            app = web_application(Worker(settings, alerting=AlertingRuntime(settings)))
+            app = web_application(*worker_with_alerting(settings))
             async with TestClient(TestServer(app, host="127.0.0.1")) as client:
                 assert (await client.get("/metrics")).status == status
 
