@@ -239,3 +239,34 @@ class _OpensAFile:
 
     def __reduce__(self):
         return open, (self.path, "w")
+
+
+class TestFeedback:
+    async def test_feedback_reaches_the_owner_of_the_series_and_unusable_feedback_is_a_dead_letter(self, node):
+        """Feedback read from its topic goes through alerting, then on the events topic to the series' partition,
+        where the scorer applies it; a record without a series or for an unknown series is a dead letter."""
+        from aiops.pipeline.alerting_io import route_feedback
+
+        kafka = MemoryKafka()
+        worker, runtime = node(kafka)
+        await worker._on_assigned(worker.app, assignment(worker))
+        await worker.score_and_forward(events_batch(worker, points(spiky()[:320])))
+
+        def verdict(series_id: str) -> dict:
+            return {"id": f"f-{series_id}", "fingerprint": "fp", "series_id": series_id, "anomaly_ids": ["a1"],
+                    "anomaly_times": [T0 + 3000.0], "verdict": "false_positive", "who": "sre@example.com",
+                    "when": T0 + 3100.0}
+
+        unknown = "cpu|host=never-seen"
+        await route_feedback(worker, worker.outbox, [verdict(SID), verdict(unknown), {"verdict": "x"}])
+        assert [json.loads(v)["stage"] for v in worker.deadletter_topic.values] == ["feedback"]
+        by_partition = {r.partition: json.loads(r.value) for r in worker.events_topic.records}  # controls only
+        sent = {item["record"]["series_id"]: partition for partition, items in by_partition.items() for item in items}
+        assert sent == {SID: partition_for(SID, PARTITIONS), unknown: partition_for(unknown, PARTITIONS)}
+        for partition, items in by_partition.items():
+            await worker.score_and_forward(consumed(worker.settings.topics.events, [json.dumps(items).encode()],
+                                                    partition=partition, first_offset=50))
+        assert worker.stats.feedback_applied >= 1
+        dead = [json.loads(v) for v in worker.deadletter_topic.values]
+        assert [d["stage"] for d in dead] == ["feedback", "feedback"]
+        assert unknown in dead[1]["reason"] and dead[1]["offset"] == 50
