@@ -12,6 +12,7 @@ import structlog
 from aiohttp import web
 
 from aiops.detectors.core.errors import ConfigError
+from aiops.detectors.logs.intelligence import RESTART_KEYS, restart_keys
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings, load_settings
 from aiops.pipeline.gc_tuning import tune_for_batches
@@ -141,20 +142,23 @@ async def apply_settings(worker: Worker, settings: Settings, *, alerting: Alerti
 
     Logging (level, format), detection, log intelligence and alerting are applied, the scorer and the
     alerting state under the worker's state lock (no batch is scored and no snapshot taken half-way).
-    Kafka, topics, worker, ingest and score output settings keep their running values until a restart, and say so.
+    Kafka, topics, worker, ingest and score output settings, and how log lines are keyed and mined
+    (``logs.source_label``, ``logs.rules_label``, ``logs.mining``), keep their running values until a restart,
+    and say so.
     """
     restart_needed = [name for name in RESTART_SECTIONS if getattr(settings, name) != getattr(worker.settings, name)]
+    restart_needed += restart_keys(worker.settings.logs, settings.logs)
     if settings.logging != worker.settings.logging:
         configure_logging(settings.logging.level, settings.logging.format)
-    running = {name: getattr(worker.settings, name) for name in restart_needed}
+    running = {name: getattr(worker.settings, name) for name in restart_needed if "." not in name}
+    running["logs"] = settings.logs.model_copy(update={key: getattr(worker.settings.logs, key) for key in RESTART_KEYS})
     effective = settings.model_copy(update=running)
     async with worker._state_lock:
         worker.settings = effective
         if worker.scorer is not None:
             worker.scorer.engine.reconfigure(settings.detection)
-            reconfigure = getattr(worker.scorer.log_intelligence, "reconfigure", None)
-            if reconfigure:
-                reconfigure(settings.logs)
+            if worker.scorer.log_intelligence is not None:
+                worker.scorer.log_intelligence.reconfigure(effective.logs)
         if alerting is not None:
             alerting.reconfigure(effective)
     if restart_needed:

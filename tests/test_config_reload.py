@@ -84,3 +84,38 @@ async def test_a_changed_score_output_says_it_needs_a_restart():
     assert needed == ["score_output"]
     assert next(x for x in logs if x["event"] == "config.restart_needed")["sections"] == ["score_output"]
     assert worker.settings.score_output == Settings().score_output
+
+
+def _log(message: str, time: float, host: str = "h1"):
+    from aiops.detectors.core.shapes import Event
+
+    return Event(source="log", series_id=f"{host}/app", labels={"host": host, "service": "app"}, time=time,
+                 features={}, message=message, level="error", ingest_time=time)
+
+
+async def test_a_changed_log_setting_applies_to_sources_already_learned():
+    """A reload reaches the log detectors of every known source: new thresholds, detectors switched on and off."""
+    worker, _ = worker_with_scorer(changed(Settings(), logs={"sequence": {"enabled": False}}))
+    logs = worker.scorer.log_intelligence
+    logs.process([_log("disk error on sda", 1000.0 + i) for i in range(20)], now=1100.0)
+    (state,) = logs._sources.values()
+    assert state.sequence is None and state.errors.config.min_errors == Settings().logs.error_burst.min_errors
+    new = changed(worker.settings, logs={"sequence": {"enabled": True}, "error_burst": {"min_errors": 99},
+                                          "parameter": {"enabled": False}})
+    needed = await apply_settings(worker, new)
+    assert needed == []
+    assert state.errors.config.min_errors == 99 and worker.settings.logs.error_burst.min_errors == 99
+    assert state.sequence is not None and state.parameter is None
+    assert logs.config.error_burst.min_errors == 99
+
+
+async def test_how_log_lines_are_keyed_and_mined_needs_a_restart():
+    worker, _ = worker_with_scorer(Settings())
+    running = worker.settings.logs.rules_label
+    new = changed(worker.settings, logs={"rules_label": "app", "error_burst": {"min_errors": 7}})
+    with capture_logs() as logs:
+        needed = await apply_settings(worker, new)
+    assert needed == ["logs.rules_label"]
+    assert next(x for x in logs if x["event"] == "config.restart_needed")["sections"] == ["logs.rules_label"]
+    assert worker.settings.logs.rules_label == running == worker.scorer.log_intelligence.config.rules_label
+    assert worker.settings.logs.error_burst.min_errors == 7  # the rest of the section applied
