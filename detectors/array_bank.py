@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from aiops.detectors.base import BankBase
 from aiops.detectors.config import describe_problems
 from aiops.detectors.core.errors import ConfigError, InputError
 from aiops.detectors.slots import SlotStore
@@ -26,19 +27,14 @@ class BankParams(BaseModel):
     min_count: int = Field(20, description="points of a series learned before this detector's scores count")
 
 
-class ArrayBank:
-    """Base of the vectorised banks (see ``DetectorBank`` in ``aiops.detectors.base``)."""
+class ArrayBank(BankBase):
+    """Base of the vectorised banks (see ``DetectorBank`` and ``BankBase`` in ``aiops.detectors.base``)."""
 
     name: ClassVar[str] = "bank"
     Params: ClassVar[type[BankParams]] = BankParams
-    multivariate_only: ClassVar[bool] = False
-    # scores a row as a whole (correlations, density): on several features its flags see what per-feature
-    # forecasts cannot, so they open an episode without the surprise track's agreement
-    joint: ClassVar[bool] = False
     accepts_missing: ClassVar[bool] = True  # NaN features are scored and skipped by learning
+    learns_late: ClassVar[bool] = True
     chart_fields: ClassVar[tuple[str, ...]] = ()  # advanced by ``learn`` on every row, never by ``learn_late``
-    # ``learn_late`` of a row with NaN features moves only the features it has (``detection.partial_learning``)
-    learns_partial: ClassVar[bool] = False
     derived_fields: ClassVar[tuple[str, ...]] = ()  # recomputed from the others (a covariance's inverse)
 
     def __init__(self, **params: Any) -> None:

@@ -1,18 +1,27 @@
-"""The detector contract, in River's style.
+"""The detector contract: a bank keeps one detector for many series and scores a whole time step at once.
 
-A detector sees one series' feature dicts in time order. ``score_one`` says
-how abnormal ``x`` is against what was learned so far (higher = more
-anomalous, any scale: calibration is a separate step); ``learn_one`` then
-updates the state. ``score_many`` scores a batch against the current state
-without learning. A bank's exported state is plain data (numbers, strings,
-NumPy arrays, lists and dicts of them) that ``aiops.detectors.core.state_codec``
-encodes for the state topic; nothing read back is ever unpickled.
+The engine (``aiops.detectors.engine``) cuts a batch into steps (the k-th
+point of each series is in step k), groups series that share a feature
+layout, and for each step asks every bank of the group to ``score`` all the
+group's rows together, then to ``learn`` them under a mask. Raw scores have
+any scale (higher = more anomalous): calibration, thresholds and episodes
+are the engine's, the same for every bank.
+
+What a bank can and cannot do is declared once, as class attributes of
+``BankBase`` that each bank inherits and overrides where it differs; the
+engine reads them as they are declared (``CAPABILITIES`` names them). A
+bank's exported state per series is plain data (numbers, strings, NumPy
+arrays, lists and dicts of them) that ``aiops.detectors.core.state_codec``
+turns into bytes for the state topic (``state_to_bytes``,
+``state_from_bytes``); nothing read back is ever unpickled.
+``aiops.detectors.checks.check_bank`` checks a bank against all of this.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Iterable, Mapping, NamedTuple, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, NamedTuple, Protocol, Sequence
 
+from aiops.detectors.core import state_codec
 from aiops.detectors.core.errors import InputError
 
 if TYPE_CHECKING:
@@ -20,28 +29,6 @@ if TYPE_CHECKING:
 
     from aiops.detectors.config import DetectionConfig
     from aiops.detectors.core.shapes import Event, Score
-
-
-@runtime_checkable
-class Detector(Protocol):
-    def learn_one(self, x: dict[str, float]) -> None: ...
-
-    def score_one(self, x: dict[str, float]) -> float: ...
-
-    def score_many(self, xs: Sequence[dict[str, float]]) -> list[float]: ...
-
-
-class DetectorBase:
-    """Default ``score_many`` for detectors that only score one point at a time."""
-
-    def learn_one(self, x: dict[str, float]) -> None:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def score_one(self, x: dict[str, float]) -> float:  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def score_many(self, xs: Sequence[dict[str, float]]) -> list[float]:
-        return [self.score_one(x) for x in xs]
 
 
 class ScoringEngine(Protocol):
@@ -92,17 +79,18 @@ class BankScores(NamedTuple):
 class DetectorBank(Protocol):
     """One detector kept for many series at once, fed one time step at a time.
 
-    The engine splits a batch into steps in which every series appears at most
-    once (the k-th point of each series in the batch is in step k), groups
-    series sharing the same feature names, and for each step calls ``score``
-    on all those rows at once (vectorised across series), combines, then calls
-    ``learn`` with every row of the step and a mask of the rows to learn from
-    (not flagged, not paused). ``score`` must not change state; ``learn``
-    moves baselines on the masked rows only, while a sequential test's own
-    statistic (a CUSUM sum, a smoothed residual) advances on every row, so
-    that a finished alarm does not stay frozen in it. ``learn`` must not
-    look at other rows' futures. State per series is exported as a
-    picklable object.
+    Per step the engine calls ``score`` on the rows of every series of a
+    group at once (each series at most once), combines, then ``learn`` with
+    every row of the step and a mask of the rows to learn from (not flagged,
+    not paused). ``score`` must not change state and a row's score must not
+    depend on later rows. ``learn`` moves baselines on the masked rows only,
+    while a sequential test's own statistic (a CUSUM sum, a smoothed residual)
+    advances on every row, so that a finished alarm does not stay frozen in
+    it. A bank that ``learns_late`` also has ``learn_late(series, X,
+    features, times)``: the rows of ``learn(mask)``, learned steps later (its
+    charts moved when they came). ``export_state`` gives a series' state as
+    plain data (``state_codec`` encodes it), or None for an unknown series;
+    ``import_state`` of it in a fresh bank scores the next rows identically.
     """
 
     name: str
@@ -120,6 +108,73 @@ class DetectorBank(Protocol):
     def import_state(self, series_id: str, state: object) -> None: ...
 
     def forget(self, series_id: str) -> None: ...
+
+
+#: The capabilities every bank declares (class attributes of ``BankBase``), all booleans.
+CAPABILITIES = ("multivariate_only", "accepts_missing", "joint", "learns_late", "learns_partial",
+                "abstains_when_cold", "portable_state", "shows_expected_range")
+
+
+class BankBase:
+    """What a bank declares about itself, with the defaults; the engine reads these and never guesses.
+
+    >>> from aiops.detectors.registry import BANKS
+    >>> zscore = BANKS.load("zscore")
+    >>> zscore.accepts_missing, zscore.learns_late, zscore.shows_expected_range, zscore.multivariate_only
+    (True, True, True, False)
+    >>> undeclared(zscore), undeclared(object)[:2], undeclared(object)[-1]
+    ([], ['multivariate_only', 'accepts_missing'], 'applies_to')
+    """
+
+    name: ClassVar[str] = "bank"
+    #: scores rows of two features or more only: the engine leaves it out of one-feature groups
+    multivariate_only: ClassVar[bool] = False
+    #: scores NaN features and skips them in learning; else the engine fills them with the series' last values
+    accepts_missing: ClassVar[bool] = False
+    #: scores a row as a whole: on several features its flag opens an episode without the surprise track's consent
+    joint: ClassVar[bool] = False
+    #: has ``learn_late``: under ``learn_delay`` the engine learns its rows later; else it learns them at once
+    learns_late: ClassVar[bool] = False
+    #: ``learn_late`` of a row with NaN features moves only the others: the engine teaches it a flagged row's bystanders
+    learns_partial: ClassVar[bool] = False
+    #: until warm and calibrated it is left out of the ensemble, instead of saying 0.5 ("no opinion")
+    abstains_when_cold: ClassVar[bool] = False
+    #: its state goes to the state topic; else the engine saves the series without it and the bank re-learns
+    portable_state: ClassVar[bool] = True
+    #: its expected range is the one a ``Score`` shows (else the first bank giving one in the step)
+    shows_expected_range: ClassVar[bool] = False
+
+    @classmethod
+    def applies_to(cls, n_features: int, params: Mapping[str, Any]) -> bool:
+        """Whether a group of series with this many features gets this bank, with these settings (default: yes)."""
+        return True
+
+
+def undeclared(cls: type) -> list[str]:
+    """The capabilities a bank class does not declare as booleans, and ``applies_to`` if it lacks it.
+
+    The engine refuses a bank with anything missing here.
+    """
+    found = {}
+    for klass in reversed(cls.__mro__):
+        found.update({k: v for k, v in vars(klass).items() if k in CAPABILITIES})
+    missing = [c for c in CAPABILITIES if type(found.get(c)) is not bool]
+    return missing if callable(getattr(cls, "applies_to", None)) else [*missing, "applies_to"]
+
+
+def state_to_bytes(bank: DetectorBank, series_id: str) -> bytes | None:
+    """A series' exported state as the bytes the state topic carries (None: the bank does not know it)."""
+    state = bank.export_state(series_id)
+    return None if state is None else state_codec.dumps(state)
+
+
+def state_from_bytes(bank: DetectorBank, series_id: str, blob: bytes) -> None:
+    """Restore a series from ``state_to_bytes``; unreadable bytes raise ``InputError``."""
+    try:
+        state = state_codec.loads(blob)
+    except state_codec.StateError as exc:
+        raise InputError(f"{bank.name}: state of {series_id!r} cannot be read: {exc}") from None
+    bank.import_state(series_id, state)
 
 
 class BankInputError(InputError):

@@ -29,13 +29,13 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 import numpy as np
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.detectors.base import BankScores, check_rows
+from aiops.detectors.base import BankBase, BankScores, check_rows
 from aiops.detectors.core.errors import ConfigError, InputError
 
 log = structlog.get_logger(__name__)
@@ -193,11 +193,12 @@ def beyond_range(x: np.ndarray, fit: Fit) -> float:
     return float((excess / fit.scale).sum())
 
 
-class PyODBank:
+class PyODBank(BankBase):
     """``DetectorBank`` keeping one PyOD model per series; see the module docstring."""
 
-    name = "pyod"
-    joint = True  # models whole windows of rows
+    name: ClassVar[str] = "pyod"
+    joint: ClassVar[bool] = True  # models whole windows of rows
+    learns_late: ClassVar[bool] = True  # a row joins the window whenever it is learned
 
     def __init__(self, config: PyODConfig | None = None, **params: Any) -> None:
         try:

@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Literal, Sequence
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from aiops.detectors.base import BankScores
+from aiops.detectors.base import BankBase, BankScores
 from aiops.detectors.config import describe_problems
 from aiops.detectors.core.errors import ConfigError, InputError
 
@@ -98,13 +98,11 @@ class _Series:
         self.n = 0
 
 
-class RiverBank:
+class RiverBank(BankBase):
     """A ``DetectorBank`` holding one River estimator per series (see the module doc)."""
 
     name: ClassVar[str] = "river"
     Params: ClassVar[type[BaseModel]] = RiverParams
-    multivariate_only: ClassVar[bool] = False
-    accepts_missing: ClassVar[bool] = False  # the engine fills gaps with the last value
     portable_state: ClassVar[bool] = False  # estimators never go to the state topic: restored series re-learn
 
     def __init__(self, **params: Any) -> None:

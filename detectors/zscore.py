@@ -40,6 +40,7 @@ class ZScoreBank(BaselineBank):
 
     name: ClassVar[str] = "zscore"
     Params: ClassVar[type[BankParams]] = ZScoreParams
+    shows_expected_range: ClassVar[bool] = True  # mean +- width sds: the range an operator reads best
     params: ZScoreParams
 
     def _fields(self, n_features: int) -> dict[str, tuple[tuple[int, ...], float | int]]:
