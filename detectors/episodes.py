@@ -3,8 +3,9 @@
 An episode opens on a point the detectors flag whose evidence (surprise in
 decades, see ``aiops.detectors.surprise``) is at least ``open_surprise``, or
 on any warm point whose evidence alone reaches ``strong_surprise``. It stays
-open while points are flagged (or, with ``stay_surprise``, still surprising),
-and ends in one of two ways:
+open while points are flagged or their evidence alone is still at least
+``open_surprise`` (or, with ``stay_surprise``, still surprising), and ends in
+one of two ways:
 
 - ``returned``: ``close_after`` points in a row were not flagged: the series
   is back at its baseline;
@@ -26,6 +27,15 @@ and ends in one of two ways:
 [0, 1, 1, 1, 0, 0, 2, 2, 2, 2, 2, 2, 2, 2, 0]
 >>> [(t, END_REASONS[int(r.ended[0])]) for t, r in enumerate(trace) if r.ended[0]]
 [(4, 'returned'), (13, 'accepted')]
+
+Evidence that opened an episode unflagged and hovers about the bar keeps it open: one page, not three.
+
+>>> rows = store.rows(["b"])
+>>> evidence = [0.0, 5.5, 4.2, 4.8, 4.4, 5.1, 1.0, 1.0, 1.0, 1.0]
+>>> trace = [ep.step(store.arrays, rows, np.array([float(t)]), np.array([False]), np.array([e]), np.array([True]))
+...          for t, e in enumerate(evidence)]
+>>> [int(r.alert[0]) for r in trace], [(t, END_REASONS[int(r.ended[0])]) for t, r in enumerate(trace) if r.ended[0]]
+([0, 1, 0, 0, 0, 0, 0, 0, 0, 0], [(7, 'returned')])
 """
 
 from __future__ import annotations
@@ -85,7 +95,11 @@ class Episodes:
         trusted = surprise >= r.open_surprise if vouched is None else vouched | (surprise >= r.open_surprise)
         alone = surprise if alone is None else alone
         opens = ~was_open & warm & ((flagged & trusted) | (alone >= r.strong_surprise))
-        busy = flagged if r.stay_surprise is None else flagged | (surprise >= r.stay_surprise)
+        # evidence that lasts is one incident: a point whose evidence alone would let a flag open an episode
+        # keeps one open (a lower bar to stay than to open, so evidence hovering near the bar pages once)
+        busy = flagged | (alone >= r.open_surprise)
+        if r.stay_surprise is not None:
+            busy |= surprise >= r.stay_surprise
         quiet = np.where(was_open & ~busy, quiet + 1, 0)
         returned = was_open & (quiet >= r.close_after)
         accepted = was_open & ~returned & (times - start >= r.horizon_s)

@@ -107,7 +107,7 @@ class SurpriseTrack:
                  rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
                  cusum_k: float = 0.5, peak_memory: int = 2000,
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
-                 state_k: float = 1.5, cusum_clip: float = 3.0) -> None:
+                 state_k: float = 1.0, state_run: int = 6, cusum_clip: float = 3.0) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
@@ -116,7 +116,7 @@ class SurpriseTrack:
         self.rel_floor, self.abs_floor, self.excess_cap = rel_floor, abs_floor, excess_cap
         self.cusum_k, self.peak_memory, self.cusum_clip = cusum_k, peak_memory, cusum_clip
         self.alpha_select = alpha_select
-        self.states, self.state_width, self.state_k = states, state_width, state_k
+        self.states, self.state_width, self.state_k, self.state_run = states, state_width, state_k, state_run
         self.features: int | None = None
         self.store: SlotStore | None = None
 
@@ -137,7 +137,8 @@ class SurpriseTrack:
                 # the tail of the errors, and the accumulated evidence with its recent peaks
                 "u": ((f,), 0.0), "tail": ((f, 3), 0.0), "cusum": ((f, 2), 0.0), "cpeak": ((f,), 0.0),
                 "centers": ((f, c), 0.0), "weights": ((f, c), 0.0), "novelty": ((f,), 0.0),
-                "nstate": ((f,), np.nan), "npeak": ((f,), 0.0),
+                "nstate": ((f,), np.nan), "npeak": ((f,), 0.0), "nrun": ((f,), 0.0),
+                "ntypical": ((f,), 0.0), "nlen": ((f,), 0),
             })
         elif f != self.features:
             raise ValueError(f"surprise track holds {self.features} features, got {f}")
@@ -158,6 +159,10 @@ class SurpriseTrack:
         state = {k: (np.minimum(v, VISITS_CAP) if k in ("dvisits", "wvisits") else v) for k, v in state.items()}
         if "judged" not in state and "n" in state:  # a record written before forecasts kept their own counts
             state = dict(state, judged=np.repeat(np.asarray(state["n"])[:, None], len(FORECASTS), axis=1))
+        if "nrun" not in state and "novelty" in state:  # a record written before novelty runs kept their peak
+            state = dict(state, nrun=np.asarray(state["novelty"], dtype=float).copy(),
+                         ntypical=np.zeros_like(np.asarray(state["novelty"], dtype=float)),
+                         nlen=np.zeros(np.shape(state["novelty"]), dtype=np.int64))
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
@@ -231,7 +236,8 @@ class SurpriseTrack:
         peak = a["cpeak"][rows]
         ordinary = np.maximum(_cusum_surprise(peak, self.cusum_k) - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
         sustained = np.maximum(_cusum_surprise(cusum.max(axis=2), self.cusum_k) - ordinary, 0.0)
-        novelty, npeak = self._state_novelty(a, rows, x, ok, np.abs(signed) > 2.0,
+        off = np.abs(signed) > 2.0
+        novelty, npeak = self._state_novelty(a, rows, x, ok, off, off | (steady < 2),
                                              np.maximum(1.25 * dev[..., 1], floor))
         unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
         evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), unusual), 0.0)
@@ -314,17 +320,21 @@ class SurpriseTrack:
         return np.where(warm[..., None], np.maximum(sums + z - self.cusum_k, 0.0), 0.0)
 
     def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,
-                       off: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                       off: np.ndarray, unexplained: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Evidence that the series sits in a state it rarely or never visits, accumulated over the points there.
 
         The series' recent values are summarised by a few states (centres with
         decayed weights, ``spread`` wide); a point in a state of share ``p``
         has ``-log10 p`` decades of novelty, and a CUSUM adds the excess over
-        ``state_k`` per point: one sample between two known states is not
-        news, ten minutes at a level never seen is. A run starts only on a point
-        ``off`` its steady forecast (a trend or a season explains new values)
-        and goes on while the series stays in that state. Returns the CUSUM after
-        this point and its recent peak before it (what is ordinary here).
+        what this series' points typically show plus ``state_k`` per point: one
+        sample between two known states is not news, a minute at a level never
+        seen is. A run starts only on a point ``off`` its steady forecast (a
+        trend or a season explains new values) and goes on while the series
+        stays in that state and no season explains it; it is judged on its first
+        ``state_run`` points, each by the share its state had before the run
+        (a level that stays is news once, at its onset). Returns the CUSUM after
+        this point and the recent peak of the runs before this one (what is
+        ordinary here).
         """
         centers, weights = a["centers"][rows], a["weights"][rows]      # (m, f, K)
         d = np.abs(x[..., None] - centers) / spread[..., None]
@@ -334,13 +344,24 @@ class SurpriseTrack:
         total = weights.sum(axis=2)
         share = np.where(member, np.take_along_axis(weights, near[..., None], axis=2)[..., 0], 0.0)
         surprise = -np.log10((share + 0.5) / (total + 1.0))
+        # a series that roams a continuum of values finds some novelty at every point: only the novelty beyond
+        # what its points typically show is evidence
+        typical = a["ntypical"][rows]
+        a["ntypical"][rows] = np.where(ok, typical + np.maximum(1.0 / np.maximum(total + 1.0, 1.0),
+                                                                1.0 / self.peak_memory) * (surprise - typical), typical)
         # a run of novelty starts on a point off its forecast and goes on while the series stays in that state
-        before, anchor = a["novelty"][rows], a["nstate"][rows]
+        # and is judged on its first ``state_run`` points, by the share its state had before the run joined it
+        before, anchor, length = a["novelty"][rows], a["nstate"][rows], a["nlen"][rows]
         staying = np.isfinite(anchor) & (np.abs(x - anchor) <= self.state_width * spread)
-        counts = ok & (off | staying)
-        cusum = np.where(ok, np.maximum(before + np.where(counts, surprise, 0.0) - self.state_k, 0.0), before)
+        counts = ok & (off | (staying & unexplained)) & (length < self.state_run)
+        prior = -np.log10((np.maximum(share - length, 0.0) + 0.5) / (total + 1.0))
+        cusum = np.where(ok, np.maximum(before + np.where(counts, prior - typical, 0.0) - self.state_k, 0.0),
+                         before)
+        a["nlen"][rows] = np.where(cusum > 0, length + counts, 0)
         a["nstate"][rows] = np.where(cusum > 0, np.where(np.isfinite(anchor) & (before > 0), anchor, x), np.nan)
-        peak = a["npeak"][rows]
+        # what is ordinary here is the peak of the runs before this one: a run measured against its own first
+        # points would only ever show its latest increments
+        peak, run_peak = a["npeak"][rows], a["nrun"][rows]
         # learn: the point joins its state (or replaces the lightest one), every weight decays
         slot = np.where(member, near, np.argmin(weights, axis=2))
         weights *= np.where(ok, 1.0 - 1.0 / self.peak_memory, 1.0)[..., None]
@@ -353,7 +374,9 @@ class SurpriseTrack:
         weights[idx, feat, slot] = np.where(ok, w_old + 1.0, weights[idx, feat, slot])
         a["centers"][rows], a["weights"][rows] = centers, weights
         a["novelty"][rows] = cusum
-        a["npeak"][rows] = _recent_peak(peak, cusum, ok, self.peak_memory)
+        ended = ok & (cusum <= 0)
+        a["npeak"][rows] = _recent_peak(peak, np.where(ended, run_peak, 0.0), ok, self.peak_memory)
+        a["nrun"][rows] = np.where(ended, 0.0, np.maximum(run_peak, cusum))
         return cusum, peak
 
     def _flat_surprise(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray) -> np.ndarray:

@@ -87,3 +87,54 @@ def test_a_record_with_wide_visit_counts_loads_capped(series):
     restored = SurpriseTrack()
     restored.load("s", record, 1)
     assert restored.export("s")["dvisits"].max() == VISITS_CAP
+
+
+def _square_wave(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Idle at 10 and busy at 50 for 100 points each, a sample straddling every other switch somewhere between."""
+    x = np.where((np.arange(n) // 100) % 2, 50.0, 10.0)
+    x[np.arange(100, n, 200)] = rng.uniform(18.0, 42.0, size=len(range(100, n, 200)))
+    return x
+
+
+def test_a_state_between_two_known_ones_is_news_within_a_few_points():
+    """After 15 switches, 60 points at a level never seen (between the two known ones) reach 5 decades in 4 points."""
+    rng = np.random.default_rng(11)
+    x = _square_wave(rng, 1600)
+    x[1500:1560] = 30.0
+    _, evidence = _run(SurpriseTrack(), x + rng.normal(size=len(x)))
+    assert evidence[600:1500].max() < 4.0  # switches and straddling samples are what this series does
+    assert evidence[1500:1504].max() >= 5.0
+
+
+def test_a_new_level_that_stays_is_news_once():
+    """A level never seen is judged on its first points; staying there does not keep the evidence up."""
+    rng = np.random.default_rng(11)
+    x = 50 + rng.normal(size=2500)
+    x[1500:] += 30.0
+    _, evidence = _run(SurpriseTrack(), x)
+    assert evidence[1500] > 5.0
+    assert evidence[1520:].max() < 4.0
+
+
+def test_a_run_is_measured_against_the_runs_before_it():
+    """The ordinary novelty peak is the previous runs', so a run's own first points do not make it ordinary."""
+    rng = np.random.default_rng(11)
+    x = _square_wave(rng, 1600)
+    x[1500:1560] = 30.0
+    track = SurpriseTrack()
+    _run(track, (x + rng.normal(size=len(x)))[:1504])
+    record = track.export("s")
+    assert record["nrun"][0] >= 5.0 > record["npeak"][0]
+
+
+def test_a_record_from_before_novelty_runs_kept_their_peak_loads(series):
+    """Records without the run's peak, length and the typical novelty load; the run goes on from its CUSUM."""
+    track = SurpriseTrack()
+    _run(track, series[:500])
+    record = track.export("s")
+    old = {k: v for k, v in record.items() if k not in ("nrun", "ntypical", "nlen")}
+    restored = SurpriseTrack()
+    restored.load("s", old, 1)
+    assert restored.export("s")["nrun"].tolist() == record["novelty"].tolist()
+    S, _ = _run(restored, series[500:], t0=5000.0)
+    assert S[100] > 4 and S[:100].max() < 4
