@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from aiops.detectors.config import describe_problems
 from aiops.detectors.logs.templates_config import MiningConfig, compiling_pattern
 from aiops.detectors.security.config import SecurityConfig
 
@@ -258,14 +259,6 @@ class LogsConfig(_Section):
             try:
                 checked[name] = model.model_validate(settings).model_dump(mode="json")
             except ValidationError as exc:
-                raise ValueError("; ".join(_problems(exc, name))) from None
+                raise ValueError("; ".join(describe_problems(exc, name))) from None
         return checked
 
-
-def _problems(exc: ValidationError, prefix: str) -> list[str]:
-    """One ``prefix.key.path: why`` per problem (an extra key says "unknown key")."""
-    return [
-        ".".join([prefix, *(str(p) for p in err["loc"])]) + (": unknown key" if err["type"] == "extra_forbidden"
-                                                               else f": {err['msg']}")
-        for err in exc.errors()
-    ]

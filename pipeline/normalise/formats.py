@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from aiops.detectors.config import describe_problems
 from aiops.detectors.core.errors import ConfigError
 from aiops.detectors.core.registry import Registry
 
@@ -97,11 +98,7 @@ class FormatSpec(BaseModel):
         try:
             getattr(cls, "Params", NoParams).model_validate(self.params)
         except ValidationError as exc:
-            raise ValueError("; ".join(
-                ".".join(["params", *(str(p) for p in e["loc"])])
-                + (": unknown key" if e["type"] == "extra_forbidden" else f": {e['msg']}")
-                for e in exc.errors()
-            )) from None
+            raise ValueError("; ".join(describe_problems(exc, "params"))) from None
         return self
 
     def build(self) -> Any:
