@@ -7,21 +7,9 @@ import numpy as np
 from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import parse_settings
 from aiops.pipeline.stages import ScoreStage
+from tests.pipeline.series import T0, series, two_spikes
 
-T0 = 1_800_000_000.0
 NOW = T0 + 10_000.0
-
-
-def series(values, sid: str = "cpu|host=a", start: int = 0) -> list[Event]:
-    return [Event("metric", sid, {"host": "a"}, T0 + 10.0 * (start + t), {"user": float(v)})
-            for t, v in enumerate(values)]
-
-
-def two_spikes() -> np.ndarray:
-    values = 50.0 + np.random.default_rng(2).normal(size=400)
-    values[300] += 40.0
-    values[350:355] += 40.0
-    return values
 
 
 class TestScoring:

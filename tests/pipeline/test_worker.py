@@ -11,7 +11,6 @@ import json
 import pickle
 import time
 
-import numpy as np
 import pytest
 from faust.types import TP
 
@@ -26,12 +25,11 @@ from aiops.pipeline.stages import ScoreStage
 from aiops.pipeline.topics import partition_for
 from tests.alerting_policy.builders import anomaly
 from tests.pipeline.memory_kafka import MemoryKafka, consumed
+from tests.pipeline.series import SID, T0, series, two_spikes
 from tests.support.webhook_receiver import SignedWebhookReceiver
 
 SECRET = "receiver-shared-secret"
 PARTITIONS = 2
-SID = "cpu|host=a"
-T0 = 1_800_000_000.0
 
 
 def settings_for(url: str | None = None) -> Settings:
@@ -40,18 +38,6 @@ def settings_for(url: str | None = None) -> Settings:
         alerting["route"]["receiver"] = "hook"
         alerting["receivers"] = [{"name": "hook", "sinks": [{"type": "webhook", "url": url, "secret": SECRET}]}]
     return Settings.model_validate({"kafka": {"partitions": PARTITIONS}, "alerting": alerting})
-
-
-def points(values, start: int = 0) -> list[Event]:
-    return [Event("metric", SID, {"host": "a"}, T0 + 10.0 * (start + t), {"user": float(v)})
-            for t, v in enumerate(values)]
-
-
-def spiky() -> np.ndarray:
-    values = 50.0 + np.random.default_rng(2).normal(size=400)
-    values[300] += 40.0
-    values[350:355] += 40.0
-    return values
 
 
 @pytest.fixture
@@ -97,18 +83,18 @@ class TestScoringAndState:
     async def test_scoring_waits_for_the_restore_and_continues_from_the_saved_state(self, node):
         """A second worker's batch waits until its partitions' state is read back, then scores as the first would
         have: the same anomalies as one stage that saw every point."""
-        values = spiky()
+        values = two_spikes()
         kafka = MemoryKafka()
         first, _ = node(kafka)
         await first._on_assigned(first.app, assignment(first, alerting=False))
-        await first.score_and_forward(events_batch(first, points(values[:320])))
+        await first.score_and_forward(events_batch(first, series(values[:320])))
         assert first.stats.points_scored == 320 and first.stats.anomalies > 0
         assert await first.snapshot_state() == 1
 
         kafka.topic(first.settings.topics.anomalies).records.clear()
         second, _ = node(kafka)
         second._restored.clear()  # as on a fresh start: nothing is scored before an assignment's restore
-        pending = asyncio.ensure_future(second.score_and_forward(events_batch(second, points(values[320:], 320), 1)))
+        pending = asyncio.ensure_future(second.score_and_forward(events_batch(second, series(values[320:], start=320), 1)))
         await asyncio.sleep(0.1)
         assert not pending.done() and second.stats.points_scored == 0
         await second._on_assigned(second.app, assignment(second, alerting=False))
@@ -116,8 +102,8 @@ class TestScoringAndState:
         assert second.stats.state_records_loaded == 1 and second.ready
 
         reference = ScoreStage(second.settings)
-        reference.process(points(values[:320]), now=0.0)
-        expected = [(a.time, a.episode) for a in reference.process(points(values[320:], 320), now=0.0).anomalies]
+        reference.process(series(values[:320]), now=0.0)
+        expected = [(a.time, a.episode) for a in reference.process(series(values[320:], start=320), now=0.0).anomalies]
         assert scored(second) == expected and expected
 
     async def test_a_batch_of_a_partition_given_away_is_not_scored(self, node):
@@ -126,7 +112,7 @@ class TestScoringAndState:
         other = {TP(worker.settings.topics.events, p) for p in range(PARTITIONS)
                  if p != partition_for(SID, PARTITIONS)}
         await worker._on_assigned(worker.app, other)
-        await worker.score_and_forward(events_batch(worker, points(spiky())))
+        await worker.score_and_forward(events_batch(worker, series(two_spikes())))
         assert worker.stats.points_scored == 0 and kafka.topic(worker.settings.topics.anomalies).records == []
 
     async def test_a_record_that_is_not_an_event_batch_is_a_dead_letter(self, node):
@@ -250,7 +236,7 @@ class TestFeedback:
         kafka = MemoryKafka()
         worker, runtime = node(kafka)
         await worker._on_assigned(worker.app, assignment(worker))
-        await worker.score_and_forward(events_batch(worker, points(spiky()[:320])))
+        await worker.score_and_forward(events_batch(worker, series(two_spikes()[:320])))
 
         def verdict(series_id: str) -> dict:
             return {"id": f"f-{series_id}", "fingerprint": "fp", "series_id": series_id, "anomaly_ids": ["a1"],
