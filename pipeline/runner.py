@@ -12,7 +12,7 @@ import structlog
 from aiohttp import web
 
 from aiops.detectors.core.errors import ConfigError
-from aiops.detectors.logs.intelligence import RESTART_KEYS, restart_keys
+from aiops.detectors.logs.intelligence import keeping_running, restart_keys
 from aiops.pipeline.app import Worker
 from aiops.pipeline.config import Settings, load_settings
 from aiops.pipeline.gc_tuning import tune_for_batches
@@ -151,7 +151,7 @@ async def apply_settings(worker: Worker, settings: Settings, *, alerting: Alerti
     if settings.logging != worker.settings.logging:
         configure_logging(settings.logging.level, settings.logging.format)
     running = {name: getattr(worker.settings, name) for name in restart_needed if "." not in name}
-    running["logs"] = settings.logs.model_copy(update={key: getattr(worker.settings.logs, key) for key in RESTART_KEYS})
+    running["logs"] = keeping_running(worker.settings.logs, settings.logs)
     effective = settings.model_copy(update=running)
     async with worker._state_lock:
         worker.settings = effective

@@ -82,6 +82,11 @@ def restart_keys(running: LogsConfig, new: LogsConfig) -> list[str]:
     return [f"logs.{key}" for key in RESTART_KEYS if getattr(running, key) != getattr(new, key)]
 
 
+def keeping_running(running: LogsConfig, new: LogsConfig) -> LogsConfig:
+    """``new`` with the ``RESTART_KEYS`` of ``running``: the log settings a reload puts in effect."""
+    return new.model_copy(update={key: getattr(running, key) for key in RESTART_KEYS})
+
+
 class LogIntelligence:
     """Template mining and log/security detection for many sources, state exportable per source key."""
 
@@ -96,7 +101,7 @@ class LogIntelligence:
         What each source learned stays. ``RESTART_KEYS`` keep their running values; the settings in effect are
         returned.
         """
-        effective = config.model_copy(update={key: getattr(self.config, key) for key in RESTART_KEYS})
+        effective = keeping_running(self.config, config)
         self.config = effective
         if effective.content != self.prior.config:
             self.prior = ContentPrior(effective.content)
