@@ -254,8 +254,9 @@ class SeriesGroup:
 
         Feedback notches and the episode count stay; the series warms up again
         (never flagged meanwhile), while the surprise track, which never froze,
-        goes on scoring it.
+        goes on scoring it, its spike rate now the recent one.
         """
+        self.surprise.accept(series)
         for m in self.members:
             for sid in series:
                 m.bank.forget(sid)

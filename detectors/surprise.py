@@ -9,8 +9,16 @@ the point's standardised error against it becomes a tail probability ``p``
 under the series' own streamed tail of such errors (a generalised Pareto
 above their running 95th percentile, so a heavy-tailed, bursty series learns
 how wild it usually is), and the surprise is ``S = -log10 p`` decades. A
-live series that goes flat for longer than it ever has is surprising once,
-at the point where the run becomes unusual.
+point is only as surprising as its best explanation: a jump into one of the
+states a switching series often sits in is not news, however large. A live
+series that goes flat for longer than it ever has is surprising once, at the
+point where the run becomes unusual.
+
+Beside the point's own surprise, evidence accumulates for what no single
+point shows: a small sustained shift (a CUSUM of the errors), a stay in a
+state the series rarely visits, and recurring spikes coming more often than
+they do (a Bernoulli CUSUM of the spike rate). Each is judged against this
+series' own recent peaks, and opens episodes, not the score.
 
 Everything learns from every point, anomalies included, with bounded weight
 (errors clipped at a few scales), so no baseline freezes: a level that
@@ -107,7 +115,9 @@ class SurpriseTrack:
                  rel_floor: float = 1e-6, abs_floor: float = 1e-9, excess_cap: float = 20.0,
                  cusum_k: float = 0.5, peak_memory: int = 2000,
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
-                 state_k: float = 1.0, state_run: int = 6, cusum_clip: float = 3.0) -> None:
+                 state_k: float = 1.0, state_run: int = 6, cusum_clip: float = 3.0, spike_z: float = 4.0,
+                 rate_ratio: float = 3.0, min_rate: float = 0.005, recent_rate: float = 0.01,
+                 state_dwell: float = 10.0) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
@@ -117,6 +127,8 @@ class SurpriseTrack:
         self.cusum_k, self.peak_memory, self.cusum_clip = cusum_k, peak_memory, cusum_clip
         self.alpha_select = alpha_select
         self.states, self.state_width, self.state_k, self.state_run = states, state_width, state_k, state_run
+        self.state_dwell = state_dwell
+        self.spike_z, self.rate_ratio, self.min_rate, self.recent_rate = spike_z, rate_ratio, min_rate, recent_rate
         self.features: int | None = None
         self.store: SlotStore | None = None
 
@@ -139,6 +151,9 @@ class SurpriseTrack:
                 "centers": ((f, c), 0.0), "weights": ((f, c), 0.0), "novelty": ((f,), 0.0),
                 "nstate": ((f,), np.nan), "npeak": ((f,), 0.0), "nrun": ((f,), 0.0),
                 "ntypical": ((f,), 0.0), "nlen": ((f,), 0),
+                # how often the series spikes, and the evidence that it now spikes more often
+                "srate": ((f,), 0.0), "srecent": ((f,), 0.0), "sover": ((f,), 0), "scusum": ((f,), 0.0),
+                "srun": ((f,), 0.0), "speak": ((f,), 0.0),
             })
         elif f != self.features:
             raise ValueError(f"surprise track holds {self.features} features, got {f}")
@@ -163,9 +178,28 @@ class SurpriseTrack:
             state = dict(state, nrun=np.asarray(state["novelty"], dtype=float).copy(),
                          ntypical=np.zeros_like(np.asarray(state["novelty"], dtype=float)),
                          nlen=np.zeros(np.shape(state["novelty"]), dtype=np.int64))
+        if "srate" not in state and "n" in state:  # a record written before spike rates were followed
+            shape = np.shape(state["n"])
+            state = dict(state, sover=np.zeros(shape, dtype=np.int64),
+                         **{k: np.zeros(shape) for k in ("srate", "srecent", "scusum", "srun", "speak")})
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
+
+    def accept(self, series_ids: Sequence[str]) -> None:
+        """The series' current behaviour is its new normal (an accepted episode): its spike rate is the recent one.
+
+        The forecasts re-base themselves; the spike-rate CUSUM, which learns its
+        rate over ``peak_memory`` points, would otherwise keep reporting a
+        raised rate that was accepted.
+        """
+        if self.store is None:
+            return
+        rows = self.store.rows([sid for sid in series_ids if sid in self.store])
+        a = self.store.arrays
+        a["srate"][rows] = np.maximum(a["srate"][rows], a["srecent"][rows])
+        a["scusum"][rows] = 0.0
+        a["srun"][rows] = 0.0
 
     def forget(self, series_ids: Sequence[str]) -> None:
         if self.store is not None:
@@ -226,10 +260,16 @@ class SurpriseTrack:
         # the CUSUM follows the errors of the trusted forecast other than the fast level, which follows every
         # drift: a slow drift shows against the slow level, a seasonal series is judged against its profile
         steady = np.argmin(np.where(usable & (np.arange(len(FORECASTS)) != 1), a["err"][rows], np.inf), axis=2)
-        signed = (np.take_along_axis(resid, steady[..., None], axis=2)[..., 0]
-                  / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0])
+        steady_resid = np.take_along_axis(resid, steady[..., None], axis=2)[..., 0]
+        signed = steady_resid / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0]
         cusum = self._cusum(a["cusum"][rows], signed, ok & ~young)
-        S = np.maximum(self._tail_surprise(zb, u, tail), self._flat_surprise(a, rows, x, ok))
+        spread = np.maximum(1.25 * dev[..., 1], floor)
+        # a jump into a state the series often sits in is what a switching series does: a point is only as
+        # surprising as its best explanation, the forecast's or (unless a season is trusted) the known states'
+        point = self._tail_surprise(zb, u, tail)
+        expected = np.take_along_axis(pred, best[..., None], axis=2)[..., 0]
+        point = np.where(best < 2, np.minimum(point, self._state_surprise(a, rows, x, expected, spread)), point)
+        S = np.maximum(point, self._flat_surprise(a, rows, x, ok))
         S = np.where(ok & ~young, S, 0.0)
         # the CUSUM's surprise, less what this series' own recent CUSUM peaks show is ordinary for it (a series
         # that switches between states piles up errors at every switch)
@@ -237,10 +277,10 @@ class SurpriseTrack:
         ordinary = np.maximum(_cusum_surprise(peak, self.cusum_k) - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
         sustained = np.maximum(_cusum_surprise(cusum.max(axis=2), self.cusum_k) - ordinary, 0.0)
         off = np.abs(signed) > 2.0
-        novelty, npeak = self._state_novelty(a, rows, x, ok, off, off | (steady < 2),
-                                             np.maximum(1.25 * dev[..., 1], floor))
+        novelty, npeak = self._state_novelty(a, rows, x, ok, off, off | (steady < 2), spread)
         unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
-        evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), unusual), 0.0)
+        oftener = self._spike_rate(a, rows, zb, ok & ~young, n)
+        evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), np.maximum(unusual, oftener)), 0.0)
         a["cpeak"][rows] = _recent_peak(peak, cusum.max(axis=2), ok, self.peak_memory)
         # -- learn (after scoring) ---------------------------------------------------------------
         n1 = n + ok
@@ -318,6 +358,69 @@ class SurpriseTrack:
         """
         z = np.clip(np.where(warm, z, 0.0), -self.cusum_clip, self.cusum_clip)[..., None] * np.array([1.0, -1.0])
         return np.where(warm[..., None], np.maximum(sums + z - self.cusum_k, 0.0), 0.0)
+
+    def _spike_rate(self, a: dict[str, np.ndarray], rows: np.ndarray, z: np.ndarray, warm: np.ndarray,
+                    n: np.ndarray) -> np.ndarray:
+        """Evidence that a series' recurring spikes come more often than they do.
+
+        A spike is where a run of errors beyond ``spike_z`` scales starts (a
+        level that moves and stays is one spike, not one per point).
+
+        A series that spikes at least ``min_rate`` of its points, at a rate
+        ``r`` learned over ``peak_memory`` points, keeps a Bernoulli CUSUM of
+        the log-likelihood ratio of ``rate_ratio`` times that rate: a spike
+        adds ``ln rate_ratio`` nats, any other point takes a little away. An
+        excursion that starts on a spike reaches ``c`` nats at most ``e**-c``
+        of the time (Wald), so the height is worth ``c / ln 10 - log10(ratio *
+        r)`` decades, less what this series' recent peaks show is ordinary
+        for it (the peak of its excursions before this one). No single spike is
+        news here; a rate that triples from one in 30 points is, within some
+        150 points. Learns after scoring.
+        """
+        rate, c, peak, run_peak = a["srate"][rows], a["scusum"][rows], a["speak"][rows], a["srun"][rows]
+        over = warm & (z > self.spike_z)
+        spike = over & (a["sover"][rows] == 0)
+        a["sover"][rows] = np.where(warm, over, a["sover"][rows])
+        ratio = self.rate_ratio
+        r = np.clip(rate, self.min_rate, 0.9 / ratio)
+        active = warm & (rate >= self.min_rate) & (n >= 2.0 / self.min_rate)
+        llr = np.where(spike, math.log(ratio), np.log1p(-ratio * r) - np.log1p(-r))
+        c = np.where(active, np.maximum(c + llr, 0.0), 0.0)
+        height = np.where(c > 0, np.maximum(c / math.log(10.0) - np.log10(ratio * r), 0.0), 0.0)
+        ordinary = np.maximum(peak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
+        w = np.where(warm, np.maximum(1.0 / self.peak_memory, 1.0 / np.maximum(n + 1.0, 1.0)), 0.0)
+        a["srate"][rows] = rate + w * (spike - rate)
+        recent = a["srecent"][rows]
+        a["srecent"][rows] = recent + np.where(warm, np.maximum(self.recent_rate, 1.0 / np.maximum(n + 1.0, 1.0)),
+                                               0.0) * (spike - recent)
+        a["scusum"][rows] = c
+        ended = warm & (c <= 0)
+        a["speak"][rows] = _recent_peak(peak, np.where(ended, run_peak, 0.0), warm, self.peak_memory)
+        a["srun"][rows] = np.where(ended, 0.0, np.maximum(run_peak, height))
+        held = np.where(c > 0, np.maximum(run_peak, height), 0.0)  # an excursion's evidence holds until it ends
+        return np.maximum(held - ordinary, 0.0)
+
+    def _state_surprise(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, expected: np.ndarray,
+                        spread: np.ndarray) -> np.ndarray:
+        """Decades of surprise of a jump into another of the series' known states (inf if it is no such jump).
+
+        The state's share of the recent points, times a Gaussian tail within
+        it (``spread`` wide, at most ``state_width`` spreads from its centre):
+        a value in a state that holds a third of the points is half a decade.
+        Only a state the series sat in (``state_dwell`` points' weight), away
+        from the ``expected`` value (the forecast's own state is judged by the
+        forecast), explains a value: one never visited, or only by a spike or
+        two, has no explanation here.
+        """
+        centers, weights = a["centers"][rows], a["weights"][rows]
+        d = np.where(weights >= self.state_dwell, np.abs(x[..., None] - centers) / spread[..., None], np.inf)
+        near = np.argmin(d, axis=2)
+        dist = np.take_along_axis(d, near[..., None], axis=2)[..., 0]
+        share = np.take_along_axis(weights, near[..., None], axis=2)[..., 0] / (weights.sum(axis=2) + 1.0)
+        within = -np.log10(np.maximum(erfc(np.minimum(dist, self.state_width) / math.sqrt(2.0)), 1e-300))
+        elsewhere = np.abs(np.take_along_axis(centers, near[..., None], axis=2)[..., 0] - expected) > (
+            self.state_width * spread)
+        return np.where((dist <= self.state_width) & elsewhere, within - np.log10(np.maximum(share, 1e-300)), np.inf)
 
     def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,
                        off: np.ndarray, unexplained: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -156,8 +156,6 @@ class TestFamilies:
         """Once both states are known the wave is quiet; a level never seen is paged within 3 points."""
         check_bounds(results["square_wave"])
 
-    @xfail("the fourth state is paged within 3 points in 4 of 4, but a jump from the lowest state straight to the "
-           "highest is a point surprise: 1.1 false episodes per 10k")
     def test_switching_states(self, results):
         """Random switches between three known states are quiet; a fourth state is paged within 3 points."""
         check_bounds(results["switching_states"])
@@ -174,7 +172,8 @@ class TestFamilies:
         """A steady fill is quiet; a 6x faster fill or a slow drift away is paged within 30 minutes (median)."""
         check_bounds(results["trend_with_drift"])
 
-    @xfail("a tripled spike rate is found in 2 of 4 within an hour (median 314 points); late finds count as false")
+    @xfail("a tripled spike rate is found in 3 of 4 within an hour (median 150 points): the error scale of the "
+           "fourth grows with its spikes, which hides part of them from the spike-rate CUSUM")
     def test_rising_spike_rate(self, results):
         """Spikes every 5 minutes are quiet; their rate tripling is paged within 30 minutes (median), 1 hour at most."""
         check_bounds(results["rising_spike_rate"])

@@ -138,3 +138,85 @@ def test_a_record_from_before_novelty_runs_kept_their_peak_loads(series):
     assert restored.export("s")["nrun"].tolist() == record["novelty"].tolist()
     S, _ = _run(restored, series[500:], t0=5000.0)
     assert S[100] > 4 and S[:100].max() < 4
+
+
+def _three_states(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A worker switching at random between idle (10), half (50) and busy (90), dwelling 30-240 points each."""
+    levels, row, state = [], 0, 0
+    order = [0, 1, 2]
+    while row < n:
+        state = order.pop(0) if order else int(rng.choice([s for s in range(3) if s != state]))
+        dwell = int(rng.integers(30, 240))
+        levels.extend([10.0 + 40.0 * state] * dwell)
+        row += dwell
+    return np.array(levels[:n]) + rng.normal(size=n)
+
+
+def test_a_jump_into_a_known_state_is_not_a_surprising_point():
+    """Once the three states are known, a jump straight from idle to busy (twice any jump before) is ordinary;
+    one into a state never seen is news within a few points."""
+    rng = np.random.default_rng(4)
+    x = _three_states(rng, 2000)
+    x[1990:] = 10.0 + rng.normal(size=10)
+    x[1995:] = 90.0 + rng.normal(size=5)  # idle -> busy: a jump of 80
+    known, evidence = _run(SurpriseTrack(), x)
+    assert known[1995] < 2.0 and evidence[1995:].max() < 4.0
+    y = x.copy()
+    y[1995:] = 130.0 + rng.normal(size=5)  # a jump into a state never seen
+    new, evidence = _run(SurpriseTrack(), y)
+    assert new[1995] > known[1995] + 1.0 and evidence[1995:].max() >= 5.0
+
+
+def _spiky(rng: np.random.Generator, n: int, raised: slice | None = None) -> np.ndarray:
+    """Latency with a GC spike (8-15 sd) in about 1 of 30 points, three times as often in ``raised``."""
+    x = 100 + rng.normal(size=n)
+    rate = np.full(n, 1 / 30)
+    if raised is not None:
+        rate[raised] *= 3.0
+    spikes = rng.random(n) < rate
+    x[spikes] += rng.uniform(8, 15, size=int(spikes.sum()))
+    return x
+
+
+def test_spikes_three_times_as_often_add_up_to_news():
+    """No spike is news on its own (5 decades, which opens an episode alone, is never reached on 20 series);
+    a tripled spike rate reaches 4 decades in most of them, in some 150 points (median), and stays there."""
+    series = [f"s{i}" for i in range(20)]
+    X = np.array([_spiky(np.random.default_rng(i), 2540, raised=slice(2000, 2540)) for i in range(20)]).T
+    track, evidence = SurpriseTrack(), np.zeros_like(X)
+    for t, row in enumerate(X):
+        evidence[t] = track.step(series, row[:, None], np.full(len(series), 10.0 * t))[1]
+    assert evidence[1000:2000].max() < 5.0
+    hit = evidence[2000:] >= 4.0
+    found = hit.any(axis=0)
+    first = hit.argmax(axis=0)[found]
+    assert found.sum() >= 16 and np.median(first) <= 200
+    held = [hit[f:, i].mean() for i, f in zip(np.flatnonzero(found), first)]
+    assert np.median(held) > 0.9  # an excursion's evidence holds until it ends: one episode, not one per spike
+
+
+def test_an_accepted_spike_rate_is_the_new_normal():
+    """Once an episode about the raised rate is accepted, the same rate is no longer evidence; unaccepted, it is."""
+    rng = np.random.default_rng(2)
+    x = _spiky(rng, 4000, raised=slice(2000, 4000))
+    accepted, kept = SurpriseTrack(), SurpriseTrack()
+    for track in (accepted, kept):
+        _, before = _run(track, x[:2600])
+        assert before[2300:2600].max() >= 4.0
+    accepted.accept(["s"])
+    _, after = _run(accepted, x[2600:], t0=26_000.0)
+    _, still = _run(kept, x[2600:], t0=26_000.0)
+    assert still[:5].min() >= 4.0 and after[:5].max() < 4.0
+    assert (after >= 4.0).mean() < 0.05 and after.max() < 5.0
+
+
+def test_a_record_from_before_spike_rates_were_followed_loads(series):
+    track = SurpriseTrack()
+    _run(track, series[:500])
+    rate_fields = ("srate", "srecent", "sover", "scusum", "srun", "speak")
+    old = {k: v for k, v in track.export("s").items() if k not in rate_fields}
+    restored = SurpriseTrack()
+    restored.load("s", old, 1)
+    assert restored.export("s")["srate"].tolist() == [0.0]
+    S, _ = _run(restored, series[500:], t0=5000.0)
+    assert S[100] > 4 and S[:100].max() < 4
