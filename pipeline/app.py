@@ -57,6 +57,7 @@ from aiops.pipeline.stages import (
 )
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.stats import WorkerStats
+from aiops.pipeline.take import take_batches
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
@@ -147,8 +148,11 @@ class Worker:
         w = self.settings.worker
         app = self.app
 
+        def batches(stream):
+            return take_batches(stream, w.batch_size, w.batch_within_s, idle_s=w.batch_idle_s)
+
         async def normalise(kind: str, stream) -> None:
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(lambda b: self.normalise_and_forward(kind, b), batch, stage="normalise")
 
         @app.agent(self.metrics_topic, name="normalise_metrics")
@@ -161,12 +165,12 @@ class Worker:
 
         @app.agent(self.events_topic, name="score")
         async def score(stream):
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(self.score_and_forward, batch, stage="score")
 
         @app.agent(self.anomalies_topic, name="alert")
         async def alert(stream):
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(self.alert_batch, batch, stage="alert")
 
         @app.timer(w.snapshot_interval_s)
