@@ -64,8 +64,9 @@ log = structlog.get_logger(__name__)
 
 #: The alert policy's state (groups, alerts, silences, pending actions) in the state topic.
 ALERTING_STATE_KEY = "alerting/policy"
-#: Series per state write: what a snapshot holds encoded in memory at once.
-SNAPSHOT_CHUNK = 1000
+#: Series per state write: what a snapshot holds encoded in memory at once, and what it exports under the state
+#: lock, while no batch is scored (about 0.3 ms of CPU a series: a chunk of 1,000 held scoring up for 0.3-0.8 s).
+SNAPSHOT_CHUNK = 100
 #: Bytes of records normalised or scored at once: a batch of large batched records is taken in slices, so the
 #: events decoded from it at any time stay in the tens of MB (a whole batch in a flood decoded to 1M events).
 SLICE_BYTES = 4 * 1024 * 1024
