@@ -38,7 +38,7 @@ async def take_batches(stream: Any, max_: int, within: float, *, idle_s: float =
     loop = asyncio.get_running_loop()
     waiting_cap = max(1, max_ // 10) if waiting_max is None else max(1, min(waiting_max, max_))
     events: list[Any] = []
-    arrived = asyncio.Event()  # set by every event taken in
+    wake = asyncio.Event()  # set by the first event of a batch and by the one that fills it
     room = asyncio.Event()  # set when the buffer has room again
     room.set()
     handling = False  # a batch is with the agent: events taken in wait, up to waiting_cap of them
@@ -56,8 +56,10 @@ async def take_batches(stream: Any, max_: int, within: float, *, idle_s: float =
         last_at = loop.time()
         if not events:
             first_at = last_at
+            wake.set()
         events.append(event)
-        arrived.set()
+        if len(events) >= max_:
+            wake.set()
         return value
 
     enable_acks = stream.enable_acks
@@ -67,15 +69,15 @@ async def take_batches(stream: Any, max_: int, within: float, *, idle_s: float =
     try:
         while not stream.should_stop:
             if not events:
-                arrived.clear()
-                await stream.wait_for_stopped(arrived, timeout=within)
+                wake.clear()
+                await stream.wait_for_stopped(wake, timeout=within)
                 continue
-            while len(events) < max_:
+            while len(events) < max_:  # woken when full, else when quiet for idle_s (not by every event)
                 wait = min(first_at + within, last_at + idle_s) - loop.time()
                 if wait <= 0:
                     break
-                arrived.clear()
-                if await stream.wait_for_stopped(arrived, timeout=wait):
+                wake.clear()
+                if await stream.wait_for_stopped(wake, timeout=wait):
                     break
             batch = events[:max_]
             del events[:max_]
