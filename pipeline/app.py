@@ -57,14 +57,16 @@ from aiops.pipeline.stages import (
 )
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.stats import WorkerStats
+from aiops.pipeline.take import take_batches
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
 
 #: The alert policy's state (groups, alerts, silences, pending actions) in the state topic.
 ALERTING_STATE_KEY = "alerting/policy"
-#: Series per state write: what a snapshot holds encoded in memory at once.
-SNAPSHOT_CHUNK = 1000
+#: Series per state write: what a snapshot holds encoded in memory at once, and what it exports under the state
+#: lock, while no batch is scored (about 0.3 ms of CPU a series: a chunk of 1,000 held scoring up for 0.3-0.8 s).
+SNAPSHOT_CHUNK = 100
 #: Bytes of records normalised or scored at once: a batch of large batched records is taken in slices, so the
 #: events decoded from it at any time stay in the tens of MB (a whole batch in a flood decoded to 1M events).
 SLICE_BYTES = 4 * 1024 * 1024
@@ -147,8 +149,11 @@ class Worker:
         w = self.settings.worker
         app = self.app
 
+        def batches(stream):
+            return take_batches(stream, w.batch_size, w.batch_within_s, idle_s=w.batch_idle_s)
+
         async def normalise(kind: str, stream) -> None:
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(lambda b: self.normalise_and_forward(kind, b), batch, stage="normalise")
 
         @app.agent(self.metrics_topic, name="normalise_metrics")
@@ -161,12 +166,12 @@ class Worker:
 
         @app.agent(self.events_topic, name="score")
         async def score(stream):
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(self.score_and_forward, batch, stage="score")
 
         @app.agent(self.anomalies_topic, name="alert")
         async def alert(stream):
-            async for batch in stream.take_events(w.batch_size, within=w.batch_within_s):
+            async for batch in batches(stream):
                 await self.guarded(self.alert_batch, batch, stage="alert")
 
         @app.timer(w.snapshot_interval_s)

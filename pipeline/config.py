@@ -126,7 +126,9 @@ class WorkerSettings(_Section):
     """How the worker batches and persists."""
 
     batch_size: int = Field(1000, ge=1, description="messages taken from Kafka per batch")
-    batch_within_s: float = Field(0.2, gt=0, description="longest wait to fill a batch")
+    batch_within_s: float = Field(0.2, gt=0, description="longest a batch waits for more records after its first")
+    batch_idle_s: float = Field(0.002, gt=0,
+        description="a batch closes once no record came for this long (one fetch's records arrive together)")
     snapshot_interval_s: float = Field(30.0, gt=0, description="how often changed detector state is saved")
     events_per_record: int = Field(
         1000, ge=1, le=20_000,

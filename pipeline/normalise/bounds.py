@@ -54,6 +54,24 @@ def bounded(event: Event, limits: IngestSettings) -> Event:
     return event
 
 
+def line_chars_always_within(limits: IngestSettings) -> int:
+    """The longest line-protocol line whose event ``bounded`` can neither cut nor refuse.
+
+    Every label value of such an event is a piece of the line, so none is longer than the line; and ``_size``
+    of it is at most ``128 + 11 * (chars + 1)``: its series id is at most as long as the head of the line
+    (``name,k=v...``), its labels count at most twice the head (a tag of ``a`` characters adds ``a + 2`` to
+    the head and at most ``a + 6`` to the size, ``a >= 2``), and each field (at least ``k=v`` and a comma)
+    adds at most eleven times its characters. The worker normalises millions of such lines a second: they
+    skip ``bounded`` (see ``aiops.pipeline.normalise.dispatch``).
+
+    >>> line_chars_always_within(IngestSettings()), line_chars_always_within(IngestSettings(max_label_chars=16))
+    (1024, 16)
+    >>> line_chars_always_within(IngestSettings(max_event_bytes=1024, max_label_chars=4096))
+    80
+    """
+    return max(0, min(limits.max_label_chars, (limits.max_event_bytes - 128) // 11 - 1))
+
+
 def _series_name(event: Event) -> str:
     """The name the series id was built from (the id is the name, ``|``, then the labels)."""
     tags = series_id_for("", event.labels)

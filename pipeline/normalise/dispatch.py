@@ -27,7 +27,7 @@ import structlog
 
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import Event, series_id_for
-from aiops.pipeline.normalise.bounds import bounded
+from aiops.pipeline.normalise.bounds import bounded, line_chars_always_within
 from aiops.pipeline.normalise.guard import GuardReject, IngestGuard
 from aiops.pipeline.normalise.levels import normalise_level
 from aiops.pipeline.normalise.line_protocol import parse_series_line
@@ -82,6 +82,7 @@ class _Normaliser:
         # repeats of a line (same second, same text) from replayed copies
         self.pid = ""
         self.occurrences: dict[tuple[str, float, str | None, str], int] = {}
+        self.short_line = line_chars_always_within(guard.settings)  # a line protocol line this short: in bounds
         if self.chosen is not None:
             self.to_event = self._chosen_item if hasattr(self.chosen, "parse_item") else None  # type: ignore[assignment]
 
@@ -132,6 +133,8 @@ class _Normaliser:
         if not sniff_json:
             from_text = self._chosen_line
         comments = self.kind == "metrics"
+        line_protocol = from_text == self._line_protocol
+        short = self.short_line
         for number, line, line_bytes in _decoded_lines(raw, strict=comments):
             if line is None:
                 self.items += 1
@@ -145,8 +148,12 @@ class _Normaliser:
                 continue
             self.items += 1
             try:
-                event = self.to_event(_json_line(text)) if sniff_json and text[0] == "{" else from_text(text)
-                refusal = self._admit(event)
+                if sniff_json and text[0] == "{":
+                    event = self.to_event(_json_line(text))
+                    refusal = self._admit(event)
+                else:
+                    event = from_text(text)
+                    refusal = self._admit(event, in_bounds=line_protocol and len(text) <= short)
             except (InputError, RecursionError, ValueError) as exc:
                 self._parse_reject(f"line {number}: {exc}", _fragment(line, line_bytes))
                 continue
@@ -169,12 +176,14 @@ class _Normaliser:
 
     # -- per item --------------------------------------------------------------
 
-    def _admit(self, event: Event) -> GuardReject | None:
+    def _admit(self, event: Event, *, in_bounds: bool = False) -> GuardReject | None:
         """Bound the event, then pass it through the guard; the refusal, if any, is returned, not raised.
 
-        ``InputError`` from ``bounded``: an event too large even once cut.
+        ``InputError`` from ``bounded``: an event too large even once cut. ``in_bounds``: the event is known to
+        be one ``bounded`` leaves as it is (a short line protocol line, see ``line_chars_always_within``).
         """
-        event = bounded(event, self.guard.settings)
+        if not in_bounds:
+            event = bounded(event, self.guard.settings)
         distinct = None
         if event.source == "log":
             seen = (event.series_id, event.time, event.message, self.pid)

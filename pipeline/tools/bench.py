@@ -18,9 +18,11 @@ worker processes in one consumer group, then:
    (event time = send time) with two spikes a second on random series; the
    latency of an anomaly is the time the bench reads its record from the
    anomalies topic minus the point's event time (what the alert policy gets
-   to see, end to end). The workers wait at most ``BATCH_WITHIN_S`` to fill
-   a batch and ``FETCH_MAX_WAIT_MS`` on a fetch (Tansu holds every fetch
-   that long), so each of the two hops adds up to about 70 ms at low load;
+   to see, end to end). A worker's batch closes once its stream has been
+   quiet for ``worker.batch_idle_s`` (at most ``BATCH_WITHIN_S`` after its
+   first record), and a fetch waits up to ``FETCH_MAX_WAIT_MS`` (Tansu
+   holds every fetch that long), so at low load each of the two hops adds
+   about a fetch wait;
 4. memory: each worker's resident set (``VmRSS``) and its peak (``VmHWM``)
    from ``/proc``.
 """
@@ -49,7 +51,7 @@ from aiops.pipeline.tools.demo import AnomalyCollector, fetch_health, percentile
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
-#: The workers' longest wait to fill a batch (each of the two hops waits up to this long at low load).
+#: The workers' longest wait for more records after a batch's first (a batch closes sooner when the stream is quiet).
 BATCH_WITHIN_S = 0.05
 #: The workers' and the bench's longest fetch wait: Tansu holds every fetch this long, data or not.
 FETCH_MAX_WAIT_MS = 20
