@@ -473,8 +473,10 @@ class Worker:
             return
         scorer = self.ensure_scorer()
         unfinished: set[int] = set()
+        started, cpu_started = time.monotonic(), time.process_time()
         states = self.unsealed(await asyncio.to_thread(self.read_state, self.settings, sorted(wanted),
                                                        unfinished=unfinished))
+        read_s = time.monotonic() - started
         if unfinished:
             log.error("state.read_incomplete", partitions=sorted(unfinished),
                       why="not read to the end in time: their series start from what was read")
@@ -498,8 +500,12 @@ class Worker:
             applied = scorer.import_states(states)
             self.stats.state_records_rejected += scorer.state_rejected - rejected_before
         self.stats.state_records_loaded += applied
+        self.stats.last_restore_read_ms = round(read_s * 1000)
+        self.stats.last_restore_apply_ms = round((time.monotonic() - started - read_s) * 1000)
+        self.stats.last_restore_cpu_ms = round((time.process_time() - cpu_started) * 1000)
         self.ready = True
-        log.info("state.restored", partitions=parts, records=applied)
+        log.info("state.restored", partitions=parts, records=applied, read_ms=self.stats.last_restore_read_ms,
+                 apply_ms=self.stats.last_restore_apply_ms, cpu_ms=self.stats.last_restore_cpu_ms)
 
     def _alerting_state_read(self, assignment: int, receipt: asyncio.Future) -> None:
         """The runtime's reply to ``RestoreState``: from now on the alerting state may be saved (also when the
