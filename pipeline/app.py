@@ -37,7 +37,7 @@ from aiops.detectors.core import state_codec
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import Event
 from aiops.pipeline.alerting_io import apply_feedback_controls, drain_alerting_outbox, json_or_raw, route_feedback
-from aiops.pipeline.allocator import keep_large_blocks_mmapped
+from aiops.pipeline.allocator import keep_large_blocks_mmapped, release_free_memory
 from aiops.pipeline.batch_guard import run_guarded
 from aiops.pipeline.broker_probe import BrokerProbe
 from aiops.pipeline.config import Settings
@@ -500,6 +500,8 @@ class Worker:
             applied = scorer.import_states(states)
             self.stats.state_records_rejected += scorer.state_rejected - rejected_before
         self.stats.state_records_loaded += applied
+        del states
+        release_free_memory()  # the records read are freed: their pages go back, not only to the heap
         self.stats.last_restore_read_ms = round(read_s * 1000)
         self.stats.last_restore_apply_ms = round((time.monotonic() - started - read_s) * 1000)
         self.stats.last_restore_cpu_ms = round((time.process_time() - cpu_started) * 1000)
@@ -524,9 +526,11 @@ class Worker:
         self.alerting_restored = True
 
     def unsealed(self, records: dict[str, bytes]) -> dict[str, bytes]:
-        """The records whose envelope and signature check out; the others are logged, counted and dropped."""
+        """The records whose envelope and signature check out (taken out of ``records``); the others are logged,
+        counted and dropped."""
         out = {}
-        for key, data in records.items():
+        while records:  # each record read is let go once unsealed: not every record twice in memory
+            key, data = records.popitem()
             try:
                 out[key] = state_codec.unseal(key, data, self.state_key)
             except state_codec.StateError as exc:
