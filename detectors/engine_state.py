@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from aiops.detectors.array_bank import ArrayBank
-from aiops.detectors.calibration import rank_rings
+from aiops.detectors.calibration import free_as_inf, rank_rings
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.state_codec import ArrayTable, TableLayout
 from aiops.detectors.episodes import Episodes
@@ -34,7 +34,7 @@ STATE_VERSION = 2
 #: Versions of engine records this code reads.
 READABLE_VERSIONS = (1, 2)
 #: Slot fields not saved: rebuilt from the others on restore.
-DERIVED_FIELDS = ("ranked",)
+DERIVED_FIELDS = ("order", "ranked")  # "ranked": the sorted copy of the rings that records before 2 held
 
 
 def series_record(group: SeriesGroup, series_id: str, labels: dict[str, str], source: str) -> dict[str, Any]:
@@ -96,8 +96,9 @@ def restore_series(group: SeriesGroup, series_id: str, state: dict[str, Any]) ->
         for name, value in saved.items():
             if value.shape == arrays[name].shape[1:]:
                 arrays[name][slot] = value
-        if "ranked" in arrays:  # the sorted copy is derived: rebuilt from the ring, never trusted
-            arrays["ranked"][slot] = rank_rings(arrays["ring"][slot], arrays["seen"][slot])
+        if "order" in arrays:  # the sorted view is derived: rebuilt from the ring, never trusted
+            arrays["ring"][slot] = free_as_inf(arrays["ring"][slot], arrays["seen"][slot])
+            arrays["order"][slot] = rank_rings(arrays["ring"][slot], arrays["seen"][slot])
     else:
         _restore_changed(group, slot, saved, keys, digests)
     surprise = plain_arrays(state.get("surprise"))
@@ -138,9 +139,9 @@ def _restore_changed(group: SeriesGroup, slot: int, saved: dict[str, np.ndarray]
         if i is None or not fits("ring", ring, (len(keys), *arrays["ring"].shape[2:])) \
                 or not fits("seen", seen, (len(keys),)):
             continue
-        arrays["ring"][slot, j] = ring[i]
+        arrays["ring"][slot, j] = free_as_inf(ring[i][None], np.array([seen[i]]))[0]
         arrays["seen"][slot, j] = seen[i]
-        arrays["ranked"][slot, j] = rank_rings(ring[i][None], np.array([seen[i]]))[0]
+        arrays["order"][slot, j] = rank_rings(ring[i][None], np.array([seen[i]]))[0]
         if fits("tail", tail, (len(keys), *arrays["tail"].shape[2:])):
             arrays["tail"][slot, j] = tail[i]
 
@@ -244,9 +245,9 @@ def restore_many(group: SeriesGroup, series: Sequence[str], states: Sequence[dic
     slots = group.store.claim(series)
     _assign(group.store, slots, slot_layout, [s["slot"] for s in states], plan.slot)
     arrays = group.store.arrays
-    if "ranked" in arrays:  # the sorted copy is derived: rebuilt from the ring, never trusted
-        ring = arrays["ring"][slots]
-        arrays["ranked"][slots] = rank_rings(ring.reshape(-1, ring.shape[-1]),
+    if "order" in arrays:  # the sorted view is derived: rebuilt from the ring, never trusted
+        ring = arrays["ring"][slots] = free_as_inf(arrays["ring"][slots], arrays["seen"][slots])
+        arrays["order"][slots] = rank_rings(ring.reshape(-1, ring.shape[-1]),
                                              arrays["seen"][slots].reshape(-1)).reshape(ring.shape)
     store = group.surprise._bind(len(group.features))
     rows = store.claim(series)

@@ -33,7 +33,9 @@ class SlotStore:
         self._last: tuple[list[str], np.ndarray] | None = None
         self.arrays: dict[str, np.ndarray] = {}
         for name, (shape, init) in self.fields.items():
-            dtype = init.dtype if isinstance(init, np.generic) else np.int64 if isinstance(init, int) else np.float64
+            # an array init (one value per place of the field) gives every slot that array
+            dtype = (init.dtype if isinstance(init, (np.generic, np.ndarray))
+                     else np.int64 if isinstance(init, int) else np.float64)
             self.arrays[name] = np.full((capacity, *shape), init, dtype=dtype)
 
     def __contains__(self, series_id: str) -> bool:

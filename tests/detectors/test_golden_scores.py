@@ -17,7 +17,7 @@ import zlib
 import numpy as np
 import pytest
 
-from aiops.detectors.calibration import calibrate
+from aiops.detectors.calibration import calibrate, sorted_view
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.shapes import Event, Score
@@ -154,7 +154,8 @@ def test_snapshot_of_a_version_1_engine_is_sorted_on_import() -> None:
     restored.import_state({"v1": record})
     group = next(iter(restored._groups.values()))
     slot = group.store.rows(["v1"])[0]
-    assert group.store.arrays["ranked"][slot, 0].tolist() == sorted(ring.tolist())
+    arrays = group.store.arrays
+    assert sorted_view(arrays["order"][slot], arrays["ring"][slot], arrays["seen"][slot])[0].tolist() == sorted(ring.tolist())
     bank_raw = restored.process([Event("metric", "v1", {}, 1.0, {"v": 1.0})])[0]
     raw = bank_raw.raw["zscore"]
     expected = calibrate(ring[None], np.array([300]), np.array([raw]), min_history=20,
