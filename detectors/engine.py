@@ -64,11 +64,22 @@ log = structlog.get_logger(__name__)
 VERDICTS = ("false_positive", "true_positive")
 
 
-@dataclass
+@dataclass(slots=True)
 class _SeriesInfo:
+    """What the engine keeps per series besides its slots: a few hundred thousand of these live in a worker.
+
+    ``group`` is the group's own key (one tuple for all its series); the labels
+    are a flat tuple (name, value, name, value ...), a third of a dict's size.
+    """
+
     group: tuple[int, tuple[str, ...]]
-    labels: dict[str, str]
+    flat_labels: tuple[str, ...]
     source: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        flat = self.flat_labels
+        return dict(zip(flat[::2], flat[1::2]))
 
 
 class Engine:
@@ -102,19 +113,21 @@ class Engine:
                 return i
         return len(self._profiles) - 1
 
-    def _group(self, key: tuple[int, tuple[str, ...]]) -> SeriesGroup:
+    def _group(self, key: tuple[int, tuple[str, ...]]) -> tuple[tuple[int, tuple[str, ...]], SeriesGroup]:
+        """The group of this key, made when new, and the key it is filed under (the one tuple its series share)."""
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = SeriesGroup(self._profiles[key[0]], key[1], self.config)
-        return group
+            group.key = key
+        return group.key, group
 
     def _register(self, series_id: str, labels: dict[str, str], source: str, features: Iterable[str]) -> _SeriesInfo:
         info = self._series.get(series_id)
         if info is None:
             feats = tuple(sorted(features))
-            key = (self._profile_index(series_id, labels, source), feats)
-            self._group(key)
-            info = self._series[series_id] = _SeriesInfo(key, dict(labels), source)
+            key, _ = self._group((self._profile_index(series_id, labels, source), feats))
+            flat = tuple(part for pair in labels.items() for part in pair)
+            info = self._series[series_id] = _SeriesInfo(key, flat, source)
         return info
 
     # -- scoring -------------------------------------------------------------------------------

@@ -143,6 +143,7 @@ class SeriesGroup:
         # banks that abstain (left out of the ensemble) until warm, rather than saying 0.5 like the others
         self._abstaining = np.array([m.bank.abstains_when_cold for m in self.members])
         self.bulk_plans: dict[Any, Any] = {}  # how records of one layout are restored at once (``engine_state``)
+        self.key: Any = None  # the engine's key of this group, shared by its series' entries
 
     def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
             bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> StepResult:
