@@ -38,8 +38,9 @@ TEMPLATES = 4
 def template_records(settings: Settings, steps: int, *, seed: int = 0) -> list[bytes]:
     """Engine state records of ``TEMPLATES`` univariate series that had ``steps`` points each (one a minute).
 
-    >>> from aiops.pipeline.config import Settings
-    >>> records = template_records(Settings(), 40)
+    >>> from structlog.testing import capture_logs
+    >>> with capture_logs():
+    ...     records = template_records(Settings(), 40)
     >>> len(records), all(r.startswith(state_codec.MAGIC) for r in records)
     (4, True)
     """
