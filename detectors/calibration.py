@@ -176,8 +176,13 @@ def rank_rings(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
     size = ring.shape[1]
     n = np.minimum(seen, size)
     big = float(np.finfo(np.float32).max)  # a score that is no number (a forged record) sorts last, not past the free
-    keyed = np.where(np.arange(size) < n[:, None], np.nan_to_num(ring, nan=big, posinf=big, neginf=-big), np.inf)
-    return np.argsort(keyed.astype(np.float32), axis=1, kind="stable").astype(order_dtype(size))
+    keyed = np.nan_to_num(ring, nan=big, posinf=big, neginf=-big).astype(np.float32)
+    filling = np.flatnonzero(n < size)
+    free = np.arange(size) >= n[filling, None]
+    keyed[filling] = np.where(free, np.float32(np.inf), keyed[filling])
+    order = np.argsort(keyed, axis=1).astype(order_dtype(size))  # not stable (8x faster): the free slots in turn
+    order[filling] = np.where(free, np.arange(size, dtype=order.dtype), order[filling])
+    return order
 
 
 def sorted_view(order: np.ndarray, ring: np.ndarray, seen: np.ndarray) -> np.ndarray:

@@ -237,12 +237,12 @@ def restore_many(group: SeriesGroup, series: Sequence[str], states: Sequence[dic
     by record. ``coming``: how many more series may follow, for which the stores make room now, in one go.
     """
     plan: _BulkPlan = group.bulk_plans[key]
-    slot_layout = key[0]
+    slot_layout, surprise_layout = key[0], key[1]
     stores = [group.store, group.surprise._bind(len(group.features))]
     stores += [m.bank._bind(group.features) for m, b in zip(group.members, plan.banks) if b is not None]
     for store in stores:
         store.reserve(len(store) + len(series) + coming)
-    slots = group.store.claim(series)
+    slots = group.store.claim(series, written={slot_layout.names[i] for i in plan.slot} | {"order"})
     _assign(group.store, slots, slot_layout, [s["slot"] for s in states], plan.slot)
     arrays = group.store.arrays
     if "order" in arrays:  # the sorted view is derived: rebuilt from the ring, never trusted
@@ -250,7 +250,7 @@ def restore_many(group: SeriesGroup, series: Sequence[str], states: Sequence[dic
         arrays["order"][slots] = rank_rings(ring.reshape(-1, ring.shape[-1]),
                                              arrays["seen"][slots].reshape(-1)).reshape(ring.shape)
     store = group.surprise._bind(len(group.features))
-    rows = store.claim(series)
+    rows = store.claim(series, written=surprise_layout.names)  # every field: the plan checked the layout
     columns = ArrayTable.stack([s["surprise"] for s in states])
     for name, value in columns.items():
         store.arrays[name][rows] = np.minimum(value, VISITS_CAP) if name in ("dvisits", "wvisits") else value
@@ -259,7 +259,9 @@ def restore_many(group: SeriesGroup, series: Sequence[str], states: Sequence[dic
             continue
         j, fields = bank_plan
         bank_store = m.bank._bind(group.features)
-        _assign(bank_store, bank_store.claim(series), key[2][j][0], [s["banks"][j]["arrays"] for s in states], fields)
+        layout = key[2][j][0]
+        claimed = bank_store.claim(series, written={layout.names[i] for i in fields})
+        _assign(bank_store, claimed, layout, [s["banks"][j]["arrays"] for s in states], fields)
 
 
 def _assign(store: SlotStore, slots: np.ndarray, layout: TableLayout, tables: list[ArrayTable],

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -76,8 +76,10 @@ class SlotStore:
         self.index[series_id] = slot
         return slot
 
-    def claim(self, series: Sequence[str]) -> np.ndarray:
+    def claim(self, series: Sequence[str], *, written: Collection[str] = ()) -> np.ndarray:
         """Fresh slots (initial values) for many series the store does not hold, at once; their slots in order.
+
+        ``written``: fields the caller writes into these slots next, left as they are here.
 
         >>> store = SlotStore({"n": ((), 7)})
         >>> store.claim(["a", "b"]).tolist(), store.rows(["b"]).tolist(), int(store.arrays["n"][1])
@@ -92,7 +94,8 @@ class SlotStore:
         self._grow(self._used)
         slots = np.array(reused + list(range(first, self._used)), dtype=np.intp)
         for name, (_, init) in self.fields.items():
-            self.arrays[name][slots] = init
+            if name not in written:
+                self.arrays[name][slots] = init
         self.index.update(zip(series, slots.tolist()))
         return slots
 

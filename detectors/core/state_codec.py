@@ -114,9 +114,8 @@ class TableLayout:
 
     def column(self, rows: np.ndarray, i: int) -> np.ndarray:
         """Field ``i`` of every table whose bytes are the rows of ``rows`` (uint8, one row per table)."""
-        start = self.offsets[i]
-        block = np.ascontiguousarray(rows[:, start:start + self.sizes[i]])
-        return block.view(self.dtypes[i]).reshape(len(rows), *self.shapes[i])
+        start = self.offsets[i]  # a view: each row's bytes of the field, read as the field's dtype (not copied)
+        return rows[:, start:start + self.sizes[i]].view(self.dtypes[i]).reshape(len(rows), *self.shapes[i])
 
 
 class ArrayTable:
@@ -134,6 +133,8 @@ class ArrayTable:
     """
 
     __slots__ = ("layout", "blob")
+    layout: TableLayout
+    blob: bytes | memoryview  # a decoded table's bytes are a view of the record's
 
     def __init__(self, arrays: dict[str, Any] | None = None) -> None:
         arrays = {} if arrays is None else arrays
@@ -147,7 +148,7 @@ class ArrayTable:
         self.blob = b"".join(a.tobytes() for a in parts)
 
     @classmethod
-    def _decoded(cls, layout: TableLayout, blob: bytes) -> ArrayTable:
+    def _decoded(cls, layout: TableLayout, blob: bytes | memoryview) -> ArrayTable:
         table = cls.__new__(cls)
         table.layout, table.blob = layout, blob
         return table
@@ -245,19 +246,19 @@ def loads(data: bytes, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> Any:
         raise StateError(f"state record is malformed: {type(exc).__name__}: {exc}") from None
 
 
-def _lz4_body(data: bytes) -> bytes:
+def _lz4_body(data: bytes) -> bytes | memoryview:
     if len(data) < 9:
         raise StateError("state record is truncated")
     size = int.from_bytes(data[5:9], "little")
     if size > MAX_STATE_BYTES:
         raise StateError(f"state record inflates past {MAX_STATE_BYTES} bytes")
     try:
-        body = bytes(cramjam.lz4.decompress_block(memoryview(data)[5:]))
+        body = cramjam.lz4.decompress_block(memoryview(data)[5:])
     except cramjam.DecompressionError as exc:
         raise StateError(f"state record is corrupt: {exc}") from None
     if len(body) != size:
         raise StateError("state record is truncated")
-    return body
+    return memoryview(body)  # read in place by msgpack, not copied
 
 
 def _zlib_body(data: bytes) -> bytes:
@@ -401,7 +402,7 @@ class _Decoder:
             size = int.from_bytes(data[:4], "little") + 4
             if len(data) < size:
                 raise StateError("array table in state record is truncated")
-            header, blob = data[4:size], data[size:]
+            header, blob = data[4:size], memoryview(data)[size:]  # the arrays' bytes are not copied again
             layout = _HEADERS.get(header) or _read_header(header)
             if layout.row_bytes != len(blob):
                 raise StateError(f"array table of {layout.row_bytes} bytes holds {len(blob)}")
