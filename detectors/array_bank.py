@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from aiops.detectors.base import BankBase
 from aiops.detectors.config import describe_problems
 from aiops.detectors.core.errors import ConfigError, InputError
+from aiops.detectors.core.state_codec import ArrayTable
 from aiops.detectors.slots import SlotStore
 
 
@@ -99,7 +100,8 @@ class ArrayBank(BankBase):
     def import_state(self, series_id: str, state: object) -> None:
         if not isinstance(state, dict) or "features" not in state or "arrays" not in state:
             raise InputError(f"{self.name}: not a state this bank exported")
-        self._bind(state["features"]).load(series_id, state["arrays"])
+        arrays = state["arrays"]
+        self._bind(state["features"]).load(series_id, arrays.arrays() if isinstance(arrays, ArrayTable) else arrays)
 
     def forget(self, series_id: str) -> None:
         if self.store is not None:

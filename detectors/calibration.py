@@ -17,10 +17,10 @@ them by moments, its shape kept in ``[0, shape_max]`` (exponential for light
 tails such as |z| of Gaussian noise, heavier for Student-t-like scores).
 
 ``calibrate`` reads the FIFO ring whole and is the reference; the engine
-keeps each ring also sorted (``rank_rings``, ``remember_ranked``) and calls
-``calibrate_ranked``, which finds the same ranks by bisection and reads the
-tail level at a fixed index, so a step costs a few gathers per row instead of
-a pass over every ring.
+keeps each ring's sorted view as positions in it (``rank_rings``,
+``remember_ranked``) and calls ``calibrate_ranked``, which finds the same
+ranks by bisection and reads the tail level at a fixed place, so a step
+costs a few gathers per row instead of a pass over every ring.
 
 >>> import numpy as np
 >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
@@ -144,100 +144,140 @@ def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:
 
 
 # -- sorted rings ---------------------------------------------------------------------------------
-# The engine keeps, next to each FIFO ring, the same scores sorted ascending with +inf past the ``n``
-# remembered ones ("ranked"), so that a query is a binary search and the tail level is read at a
-# fixed index, instead of a pass over the whole ring.
+# The engine keeps, next to each FIFO ring, its sorted view as positions ("order"): the p-th smallest
+# remembered score of a row is ``ring[order[p]]``; past the ``n`` remembered ones the view holds the ring's
+# free slots ``n, n + 1, ...`` in turn, and a free slot of the ring holds +inf, so the view reads +inf there.
+# A query is then a binary search and the tail level is read at a fixed place, instead of a pass over the
+# whole ring; a position takes one byte (two past 256 scores a ring) where a sorted copy took four.
+
+
+def free_as_inf(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The rings with +inf in their free slots (a record holds anything there: zeros before version 2).
+
+    >>> free_as_inf(np.zeros((1, 3), dtype=np.float32), np.array([1])).tolist()
+    [[0.0, inf, inf]]
+    """
+    free = np.arange(ring.shape[-1]) >= np.minimum(seen, ring.shape[-1])[..., None]
+    return np.where(free, np.float32(np.inf), ring).astype(ring.dtype)
+
+
+def order_dtype(window: int) -> np.dtype:
+    """The smallest unsigned integer type that holds a position in a ring of ``window`` scores."""
+    return np.dtype(np.uint8) if window <= 256 else np.dtype(np.uint16)
+
 
 def rank_rings(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The sorted view of FIFO rings: each row's remembered scores ascending, then +inf.
+    """The sorted view of FIFO rings, as positions in them (then the free slots, in turn).
 
     >>> ring = np.array([[3.0, 1.0, 2.0, 0.0]], dtype=np.float32)
-    >>> rank_rings(ring, np.array([3])).tolist()
-    [[1.0, 2.0, 3.0, inf]]
+    >>> rank_rings(ring, np.array([3])).tolist(), sorted_view(rank_rings(ring, np.array([3])), ring, np.array([3])).tolist()
+    ([[1, 2, 0, 3]], [[1.0, 2.0, 3.0, inf]])
     """
     size = ring.shape[1]
     n = np.minimum(seen, size)
-    ranked = np.where(np.arange(size) < n[:, None], ring, np.float32(np.inf)).astype(np.float32)
-    ranked.sort(axis=1)
-    return ranked
+    big = float(np.finfo(np.float32).max)  # a score that is no number (a forged record) sorts last, not past the free
+    keyed = np.nan_to_num(ring, nan=big, posinf=big, neginf=-big).astype(np.float32)
+    filling = np.flatnonzero(n < size)
+    free = np.arange(size) >= n[filling, None]
+    keyed[filling] = np.where(free, np.float32(np.inf), keyed[filling])
+    order = np.argsort(keyed, axis=1).astype(order_dtype(size))  # not stable (8x faster): the free slots in turn
+    order[filling] = np.where(free, np.arange(size, dtype=order.dtype), order[filling])
+    return order
 
 
-def count_below(ranked: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """How many entries of each queried sorted row ``ranked[rows[i]]`` are below ``values[i]``.
+def sorted_view(order: np.ndarray, ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
+    """The scores of each ring ascending, +inf past the remembered ones (what ``order`` stands for)."""
+    size = ring.shape[1]
+    values = np.take_along_axis(ring, order.astype(np.intp), axis=1)
+    return np.where(np.arange(size) < np.minimum(seen, size)[:, None], values, np.float32(np.inf))
 
-    A batched bisection (one gather per halving, whatever the number of
-    rows); a few rows are compared whole instead, which takes fewer calls.
 
-    >>> ranked = np.array([[1.0, 2.0, 2.0, 9.0], [0.0, 0.0, 5.0, np.inf]], dtype=np.float32)
-    >>> count_below(ranked, np.array([0, 0, 1, 1]), np.array([2.0, 10.0, 0.0, 7.0])).tolist()
-    [1, 4, 0, 3]
-    >>> rows, values = np.tile([0, 1], 60), np.repeat([0.0, 2.0], 60)  # 120 queries: the bisection
-    >>> count_below(ranked, rows, values).reshape(2, 60)[:, :2].tolist()
-    [[0, 0], [1, 2]]
+def count_below(order: np.ndarray, ring: np.ndarray, n: np.ndarray, rows: np.ndarray,
+                values: np.ndarray) -> np.ndarray:
+    """How many of the ``n[i]`` remembered scores of ring row ``rows[i]`` are below ``values[i]``.
+
+    A batched bisection over the sorted view (one gather of positions and one
+    of scores per halving, whatever the number of rows); a few rows are compared whole instead.
+    The rings' free slots hold +inf (``free_as_inf``).
+
+    >>> ring = np.array([[9.0, 9.0, 9.0, 9.0], [5.0, 0.0, 0.0, np.inf]], dtype=np.float32)
+    >>> seen = np.array([4, 3])
+    >>> order = rank_rings(ring, seen)
+    >>> count_below(order, ring, seen[[1, 1, 1]], np.array([1, 1, 1]), np.array([0.0, 6.0, 8.0])).tolist()
+    [0, 3, 3]
+    >>> rows, values = np.tile([0, 1], 60), np.repeat([0.0, 6.0], 60)  # 120 queries: the bisection
+    >>> count_below(order, ring, seen[rows], rows, values).reshape(2, 60)[:, :2].tolist()
+    [[0, 0], [0, 3]]
     """
-    size = ranked.shape[1]
+    size = ring.shape[1]
     if values.shape[0] <= _FEW_ROWS:
-        return np.count_nonzero(ranked[rows] < values[:, None], axis=1)
-    flat = ranked.reshape(-1)
+        return np.count_nonzero((ring[rows] < values[:, None]) & (np.arange(size) < n[:, None]), axis=1)
+    places, scores = order.reshape(-1), ring.reshape(-1)
     starts = rows.astype(np.intp) * size
     base = starts.copy()
-    n = size
-    while n > 1:
-        half = n // 2
-        base += half * (flat.take(base + half) < values)
-        n -= half
-    base += flat.take(base) < values
-    return base - starts
+    m = size
+    while m > 1:  # the free slots hold +inf: the view needs no mask
+        half = m // 2
+        base += half * (scores.take(starts + places.take(base + half)) < values)
+        m -= half
+    base += scores.take(starts + places.take(base)) < values
+    return np.minimum(base - starts, n)
 
 
 _FEW_ROWS = 96  # up to this many queries a whole-row comparison beats the bisection's ~40 calls
 _FEW_MOVES = 64  # up to this many rows, moves by slices beat building index arrays
 
 
-def calibrate_ranked(ranked: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen: np.ndarray, raw: np.ndarray, *,
+def calibrate_ranked(order: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen: np.ndarray, raw: np.ndarray, *,
                      min_history: int, tail_k: int = 16, tail: np.ndarray | None = None, tail_min: int = 16,
                      shape_max: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
-    """``calibrate_with_level`` of ``raw[i]`` against ring row ``rows[i]``, read from the sorted view ``ranked``.
+    """``calibrate_with_level`` of ``raw[i]`` against ring row ``rows[i]``, read through its sorted view ``order``.
 
-    ``ranked`` and ``ring`` hold every row (rows, size); only the queried
-    rows are read, and the FIFO ``ring`` only for the few scores beyond the
-    tail level (their spread floors the tail's scale). ``seen`` and ``tail``
-    are per query. Same values as the full pass, up to float rounding.
+    ``order`` and ``ring`` hold every row (rows, size); only the queried
+    rows are read. ``seen`` and ``tail`` are per query. Same values as the
+    full pass, up to float rounding.
 
     >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
     >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
     ...     remember(ring, seen, np.array([value]))
-    >>> ranked, raw = rank_rings(ring, seen), np.array([0.0, 3.0, 5.5, 1e9])
-    >>> p, _ = calibrate_ranked(ranked, ring, np.zeros(4, dtype=np.intp), np.repeat(seen, 4), raw, min_history=3)
+    >>> ring = free_as_inf(ring, seen)
+    >>> order, raw = rank_rings(ring, seen), np.array([0.0, 3.0, 5.5, 1e9])
+    >>> p, _ = calibrate_ranked(order, ring, np.zeros(4, dtype=np.intp), np.repeat(seen, 4), raw, min_history=3)
     >>> old = calibrate(np.repeat(ring, 4, axis=0), np.repeat(seen, 4), raw, min_history=3)
     >>> bool(np.allclose(p, old, rtol=1e-12, atol=0.0))
     True
     """
     if raw.shape[0] != rows.shape[0] or seen.shape[0] != rows.shape[0]:
         raise ValueError(f"raw has {raw.shape[0]} rows and seen {seen.shape[0]}, for {rows.shape[0]} queried rows")
-    size = ranked.shape[1]
+    size = ring.shape[1]
     m = raw.shape[0]
-    flat = ranked.reshape(-1)
+    places, scores = order.reshape(-1), ring.reshape(-1)
     n = np.minimum(seen, size)
     starts = rows.astype(np.intp) * size
     if m <= _FEW_ROWS // 2:  # a few rows: compare them whole
-        hist, r = ranked[rows], raw[:, None]
-        below = np.minimum(np.count_nonzero(hist < r, axis=1), n)
-        equal = np.minimum(np.count_nonzero(hist <= r, axis=1), n) - below
+        hist, r, valid = ring[rows], raw[:, None], np.arange(size) < n[:, None]
+        below = np.count_nonzero((hist < r) & valid, axis=1)
+        equal = np.count_nonzero((hist <= r) & valid, axis=1) - below
     else:  # entries below raw, and up to raw (below its next float64: float32 entries compare exactly)
-        counts = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((raw, np.nextafter(raw, np.inf))))
-        below = np.minimum(counts[:m], n)
-        equal = np.minimum(counts[m:], n) - below
+        both = np.concatenate((n, n))
+        counts = count_below(order, ring, both, np.concatenate((rows, rows)),
+                             np.concatenate((raw, np.nextafter(raw, np.inf))))
+        below = counts[:m]
+        equal = counts[m:] - below
+
+    def view(at: np.ndarray, first: np.ndarray) -> np.ndarray:  # the sorted scores at these places of their rows
+        return scores.take(first + places.take(first + at))
+
     p = (below + 0.5 * equal + 0.5) / (n + 1.0)
     k = min(tail_k, size)
     fitted = n >= 2 * k
-    u = np.where(fitted, flat.take(starts + np.maximum(n - k, 0)), 0.0).astype(np.float64)
-    hmax = np.where(n > 0, flat.take(starts + np.maximum(n - 1, 0)), -np.inf).astype(np.float64)
+    u = np.where(fitted, view(np.maximum(n - k, 0), starts), 0.0).astype(np.float64)
+    hmax = np.where(n > 0, view(np.maximum(n - 1, 0), starts), -np.inf).astype(np.float64)
     hot = np.flatnonzero(fitted & (raw > u))
     if hot.size:
         nh, uh, rh = n[hot], u[hot], raw[hot]
         sd, floor = _ring_spread(ring, rows[hot], nh)
-        top = flat.take((starts[hot] + nh - k)[:, None] + np.arange(k)).astype(np.float64)
+        top = view((nh - k)[:, None] + np.arange(k), starts[hot][:, None]).astype(np.float64)
         # exponential tail above the k-th largest score (peaks over threshold), matched to the ranks at u
         sigma = np.maximum((top - uh[:, None]).sum(axis=1) / (k - 1), np.maximum(sd * 1e-3, floor))
         with np.errstate(over="ignore"):  # a raw score beyond the floats' range is as far out as can be: inf
@@ -272,54 +312,62 @@ def _ring_spread(ring: np.ndarray, rows: np.ndarray, n: np.ndarray) -> tuple[np.
     return sd, 1e-9 * np.abs(mean) + 1e-300
 
 
-def remember_ranked(ranked: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows: np.ndarray,
+def remember_ranked(order: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows: np.ndarray,
                     raw: np.ndarray) -> None:
     """``remember`` for rings with a sorted view: add ``raw[i]`` to row ``rows[i]`` (distinct rows) in place.
 
-    The FIFO ring gets the score at its slot; in the sorted view the evicted
-    score (or the first +inf while the ring fills) leaves and the new one
-    enters by shifting the entries between the two by one place. ``seen``
-    counts per row (rows,). A score that is not a number is not remembered.
+    The FIFO ring gets the score at its slot; in the sorted view the place of
+    the evicted score (or the first free place while the ring fills) is
+    given up and the slot enters where the new score sorts, the places
+    between the two moving by one. ``seen`` counts per row (rows,); free
+    slots hold +inf (``free_as_inf``). A score that is not a number is not remembered.
 
-    >>> ring, seen = np.zeros((1, 3), dtype=np.float32), np.zeros(1, dtype=np.int64)
-    >>> ranked = rank_rings(ring, seen)
+    >>> ring, seen = np.full((1, 3), np.inf, dtype=np.float32), np.zeros(1, dtype=np.int64)
+    >>> order = rank_rings(ring, seen)
     >>> for value in [5.0, 1.0, 3.0, 2.0]:
-    ...     remember_ranked(ranked, ring, seen, np.array([0]), np.array([value]))
-    >>> ring.tolist(), ranked.tolist(), seen.tolist()
-    ([[2.0, 1.0, 3.0]], [[1.0, 2.0, 3.0]], [4])
+    ...     remember_ranked(order, ring, seen, np.array([0]), np.array([value]))
+    >>> ring.tolist(), order.tolist(), sorted_view(order, ring, seen).tolist(), seen.tolist()
+    ([[2.0, 1.0, 3.0]], [[1, 0, 2]], [[1.0, 2.0, 3.0]], [4])
     """
     ok = raw == raw
     if not ok.all():
         rows, raw = rows[ok], raw[ok]
-    if not ranked.flags.c_contiguous or not ring.flags.c_contiguous:
+    if not order.flags.c_contiguous or not ring.flags.c_contiguous:
         raise ValueError("rings must be C-contiguous arrays (they are updated in place through flat views)")
-    size = ranked.shape[1]
-    flat, fifo = ranked.reshape(-1), ring.reshape(-1)
-    limit = float(np.finfo(ranked.dtype).max)
-    new = np.clip(raw, -limit, limit).astype(ranked.dtype)
+    size = ring.shape[1]
+    places, fifo = order.reshape(-1), ring.reshape(-1)
+    limit = float(np.finfo(ring.dtype).max)
+    new = np.clip(raw, -limit, limit).astype(ring.dtype)
     s = seen[rows]
+    n = np.minimum(s, size)
+    slot = s % size
     starts = rows.astype(np.intp) * size
-    cells = starts + s % size
-    old = np.where(s >= size, fifo.take(cells), np.inf).astype(ranked.dtype)
-    fifo[cells] = new
-    seen[rows] = s + 1
+    # the place given up: while a ring fills, its first free place (which holds the slot written); else the place
+    # of the slot whose score is evicted, the first of that score's (it is found there unless others equal it)
     k = rows.shape[0]
-    at = count_below(ranked, np.concatenate((rows, rows)), np.concatenate((old, new)))
-    at_old, at_new = at[:k], at[k:]
-    # new at or before old: entries [at_new, at_old) move one place up; else (at_old, at_new) move one down
+    old = np.where(s >= size, fifo.take(starts + slot), np.inf).astype(ring.dtype)
+    at = count_below(order, ring, np.concatenate((n, n)), np.concatenate((rows, rows)), np.concatenate((old, new)))
+    at_old, at_new = np.where(s >= size, at[:k], n), at[k:]  # at_new: against the scores before this one
+    tied = np.flatnonzero((s >= size) & (places.take(starts + np.minimum(at_old, size - 1)) != slot))
+    if tied.size:
+        at_old[tied] = (order[rows[tied]] == slot[tied, None]).argmax(axis=1)
+    fifo[starts + slot] = new
+    seen[rows] = s + 1
+    # new at or before old: places [at_new, at_old) move one up; else (at_old, at_new) move one down
     if k <= _FEW_MOVES:  # a few rows: slices, fewer calls than building index arrays
-        for start, a, b, value in zip(starts.tolist(), at_old.tolist(), at_new.tolist(), new.tolist()):
+        for start, a, b, value in zip(starts.tolist(), at_old.tolist(), at_new.tolist(), slot.tolist()):
             if b <= a:
-                flat[start + b + 1:start + a + 1] = flat[start + b:start + a]
-                flat[start + b] = value
+                places[start + b + 1:start + a + 1] = places[start + b:start + a]
+                places[start + b] = value
             else:
-                flat[start + a:start + b - 1] = flat[start + a + 1:start + b]
-                flat[start + b - 1] = value
+                places[start + a:start + b - 1] = places[start + a + 1:start + b]
+                places[start + b - 1] = value
         return
+    slot = slot.astype(order.dtype)
     up = at_new <= at_old
-    _rotate(flat, starts[up] + at_new[up], at_old[up] - at_new[up] + 1, new[up], up=True)
+    _rotate(places, starts[up] + at_new[up], at_old[up] - at_new[up] + 1, slot[up], up=True)
     down = ~up
-    _rotate(flat, starts[down] + at_old[down], at_new[down] - at_old[down], new[down], up=False)
+    _rotate(places, starts[down] + at_old[down], at_new[down] - at_old[down], slot[down], up=False)
 
 
 def _rotate(flat: np.ndarray, first: np.ndarray, length: np.ndarray, new: np.ndarray, *, up: bool) -> None:

@@ -30,6 +30,7 @@ True
 
 from __future__ import annotations
 
+import gc
 import math
 from dataclasses import dataclass
 from operator import itemgetter
@@ -42,7 +43,15 @@ from aiops.detectors.config import DetectionConfig
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.shapes import Event, Score
-from aiops.detectors.engine_state import STATE_VERSION, record_layout, restore_series, series_record
+from aiops.detectors.engine_state import (
+    READABLE_VERSIONS,
+    STATE_VERSION,
+    bulk_key,
+    record_layout,
+    restore_many,
+    restore_series,
+    series_record,
+)
 from aiops.detectors.event_rows import check_event, layout_matrix, plainly_valid, steps_of
 from aiops.detectors.score_rows import build_scores, take_rows
 from aiops.detectors.scoring_group import Profile, SeriesGroup, StepResult
@@ -55,11 +64,22 @@ log = structlog.get_logger(__name__)
 VERDICTS = ("false_positive", "true_positive")
 
 
-@dataclass
+@dataclass(slots=True)
 class _SeriesInfo:
+    """What the engine keeps per series besides its slots: a few hundred thousand of these live in a worker.
+
+    ``group`` is the group's own key (one tuple for all its series); the labels
+    are a flat tuple (name, value, name, value ...), a third of a dict's size.
+    """
+
     group: tuple[int, tuple[str, ...]]
-    labels: dict[str, str]
+    flat_labels: tuple[str, ...]
     source: str
+
+    @property
+    def labels(self) -> dict[str, str]:
+        flat = self.flat_labels
+        return dict(zip(flat[::2], flat[1::2]))
 
 
 class Engine:
@@ -93,19 +113,21 @@ class Engine:
                 return i
         return len(self._profiles) - 1
 
-    def _group(self, key: tuple[int, tuple[str, ...]]) -> SeriesGroup:
+    def _group(self, key: tuple[int, tuple[str, ...]]) -> tuple[tuple[int, tuple[str, ...]], SeriesGroup]:
+        """The group of this key, made when new, and the key it is filed under (the one tuple its series share)."""
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = SeriesGroup(self._profiles[key[0]], key[1], self.config)
-        return group
+            group.key = key
+        return group.key, group
 
     def _register(self, series_id: str, labels: dict[str, str], source: str, features: Iterable[str]) -> _SeriesInfo:
         info = self._series.get(series_id)
         if info is None:
             feats = tuple(sorted(features))
-            key = (self._profile_index(series_id, labels, source), feats)
-            self._group(key)
-            info = self._series[series_id] = _SeriesInfo(key, dict(labels), source)
+            key, _ = self._group((self._profile_index(series_id, labels, source), feats))
+            flat = tuple(part for pair in labels.items() for part in pair)
+            info = self._series[series_id] = _SeriesInfo(key, flat, source)
         return info
 
     # -- scoring -------------------------------------------------------------------------------
@@ -321,26 +343,65 @@ class Engine:
         """Restore series; detectors whose settings changed since the export start afresh.
 
         A record that cannot be read or does not fit raises ``InputError`` naming the series, which is
-        then left fresh; the records before it stay restored.
+        then left fresh; the other records are restored (``restore`` says which were refused).
         """
-        for sid, blob in states.items():
+        refused = self.restore(states)
+        if refused:
+            raise next(iter(refused.values()))
+
+    def restore(self, states: Mapping[str, bytes], *, chunk: int = 2000) -> dict[str, InputError]:
+        """Restore series from their state records, many at once; returns the refused ones, with why.
+
+        Records are decoded and checked one by one; those that fit their group
+        as it is are put back together (``engine_state.restore_many``), in
+        chunks of ``chunk`` records so that the decoded ones held at once stay few.
+        A refused series is left fresh.
+        """
+        refused: dict[str, InputError] = {}
+        items = iter(states.items())
+        left = len(states)
+        paused = gc.isenabled()
+        gc.disable()  # records hold no cycles; the collector would scan every series' objects again and again
+        try:
+            while left > 0:
+                batch = [item for _, item in zip(range(chunk), items)]
+                left -= len(batch)
+                self._restore_batch(batch, refused, coming=left)
+        finally:
+            if paused:
+                gc.enable()
+        return refused
+
+    def _restore_batch(self, batch: list[tuple[str, bytes]], refused: dict[str, InputError], *,
+                       coming: int) -> None:
+        together: dict[tuple[Any, ...], tuple[SeriesGroup, list[str], list[dict[str, Any]]]] = {}
+        for sid, blob in batch:
             try:
                 state = state_codec.loads(blob)
             except state_codec.StateError as exc:
-                raise InputError(f"state of {sid!r} cannot be read: {exc}") from None
-            if not isinstance(state, dict) or type(state.get("v")) is not int or state["v"] != STATE_VERSION:
-                raise InputError(f"state of {sid!r} is not a version {STATE_VERSION} engine state")
-            self.forget([sid])
+                refused[sid] = InputError(f"state of {sid!r} cannot be read: {exc}")
+                continue
+            if not isinstance(state, dict) or type(state.get("v")) is not int or state["v"] not in READABLE_VERSIONS:
+                refused[sid] = InputError(f"state of {sid!r} is not a version {STATE_VERSION} engine state")
+                continue
+            if sid in self._series:
+                self.forget([sid])
             try:
-                self._restore_series(sid, state)
+                labels, source, features = record_layout(state)
+                info = self._register(sid, labels, source, features)
+                group = self._groups[info.group]
+                key = bulk_key(group, state)
+                if key is None:
+                    restore_series(group, sid, state)
+                else:
+                    _, sids, records = together.setdefault((info.group, key), (group, [], []))
+                    sids.append(sid)
+                    records.append(state)
             except (KeyError, TypeError, ValueError, IndexError, AttributeError, InputError) as exc:
                 self.forget([sid])
-                raise InputError(f"state of {sid!r} does not fit: {type(exc).__name__}: {exc}") from None
-
-    def _restore_series(self, sid: str, state: dict[str, Any]) -> None:
-        labels, source, features = record_layout(state)
-        info = self._register(sid, labels, source, features)
-        restore_series(self._groups[info.group], sid, state)
+                refused[sid] = InputError(f"state of {sid!r} does not fit: {type(exc).__name__}: {exc}")
+        for (_, key), (group, sids, records) in together.items():
+            restore_many(group, sids, records, key, coming=coming)
 
     def forget(self, series_ids: Iterable[str]) -> None:
         for sid in list(series_ids):

@@ -16,7 +16,7 @@ import numpy as np
 import structlog
 
 from aiops.detectors.base import BankBase, undeclared
-from aiops.detectors.calibration import calibrate_ranked, learn_tail, remember_ranked
+from aiops.detectors.calibration import calibrate_ranked, learn_tail, order_dtype, remember_ranked
 from aiops.detectors.config import DetectionConfig, DetectorSpec, EnsembleConfig, MatchRule
 from aiops.detectors.core.errors import ConfigError
 from aiops.detectors.ensemble import combine, combine_present
@@ -119,8 +119,8 @@ class SeriesGroup:
             fields["last"] = ((len(features),), 0.0)
         d = len(self.members)
         fields["seen"] = ((d,), 0)
-        fields["ring"] = ((d, window), np.float32(0.0))
-        fields["ranked"] = ((d, window), np.float32(np.inf))  # the ring sorted, +inf past its scores
+        fields["ring"] = ((d, window), np.float32(np.inf))  # +inf: a free slot (see ``calibration``)
+        fields["order"] = ((d, window), np.arange(window, dtype=order_dtype(window)))  # the ring's sorted view
         fields["tail"] = ((d, 3), 0.0)
         # banks that can learn a row after later rows came; the others learn at once, as with no delay
         self._late = np.array([m.bank.learns_late for m in self.members])
@@ -133,7 +133,7 @@ class SeriesGroup:
             fields.update(self.lag.fields())
         self.episodes = Episodes(EpisodeRules(**config.episodes.model_dump()))
         fields.update(self.episodes.fields())
-        self._rebased = ("count", "run", "seen", "ring", "ranked", "tail", *(self.lag.fields() if self.lag else ()))
+        self._rebased = ("count", "run", "seen", "ring", "order", "tail", *(self.lag.fields() if self.lag else ()))
         self.store = SlotStore(fields)
         self.surprise = SurpriseTrack(**config.surprise.model_dump())
         self._joint = (np.array([m.bank.joint for m in self.members])
@@ -142,6 +142,8 @@ class SeriesGroup:
         self._complete = [not m.bank.accepts_missing for m in self.members]
         # banks that abstain (left out of the ensemble) until warm, rather than saying 0.5 like the others
         self._abstaining = np.array([m.bank.abstains_when_cold for m in self.members])
+        self.bulk_plans: dict[Any, Any] = {}  # how records of one layout are restored at once (``engine_state``)
+        self.key: Any = None  # the engine's key of this group, shared by its series' entries
 
     def run(self, series: Sequence[str], X: np.ndarray, times: np.ndarray, learn: np.ndarray,
             bounds: Sequence[tuple[int, int]], quiet: np.ndarray | None = None) -> StepResult:
@@ -199,7 +201,7 @@ class SeriesGroup:
                         out.low, out.high = np.full((m_rows, f), np.nan), np.full((m_rows, f), np.nan)
                     out.low[a:b], out.high[a:b] = scored.expected_low, scored.expected_high
             cells = (rows[:, None] * d + np.arange(d)).reshape(-1)
-            P, level = calibrate_ranked(arrays["ranked"].reshape(-1, window), arrays["ring"].reshape(-1, window), cells,
+            P, level = calibrate_ranked(arrays["order"].reshape(-1, window), arrays["ring"].reshape(-1, window), cells,
                                         arrays["seen"].reshape(-1)[cells], R.reshape(-1), min_history=min_history,
                                         tail_k=tail_k, tail=arrays["tail"].reshape(-1, 3)[cells], tail_min=tail_min,
                                         shape_max=shape_max)
@@ -329,5 +331,5 @@ class SeriesGroup:
         learn_tail(tails, raw, level.reshape(keep.shape)[r, j], rate=rate)
         arrays["tail"][slots, j] = tails
         ring, d = arrays["ring"], arrays["ring"].shape[1]
-        remember_ranked(arrays["ranked"].reshape(-1, ring.shape[2]), ring.reshape(-1, ring.shape[2]),
+        remember_ranked(arrays["order"].reshape(-1, ring.shape[2]), ring.reshape(-1, ring.shape[2]),
                         arrays["seen"].reshape(-1), slots * d + j, raw)

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -33,7 +33,9 @@ class SlotStore:
         self._last: tuple[list[str], np.ndarray] | None = None
         self.arrays: dict[str, np.ndarray] = {}
         for name, (shape, init) in self.fields.items():
-            dtype = init.dtype if isinstance(init, np.generic) else np.int64 if isinstance(init, int) else np.float64
+            # an array init (one value per place of the field) gives every slot that array
+            dtype = (init.dtype if isinstance(init, (np.generic, np.ndarray))
+                     else np.int64 if isinstance(init, int) else np.float64)
             self.arrays[name] = np.full((capacity, *shape), init, dtype=dtype)
 
     def __contains__(self, series_id: str) -> bool:
@@ -74,11 +76,38 @@ class SlotStore:
         self.index[series_id] = slot
         return slot
 
-    def _grow(self, needed: int) -> None:
+    def claim(self, series: Sequence[str], *, written: Collection[str] = ()) -> np.ndarray:
+        """Fresh slots (initial values) for many series the store does not hold, at once; their slots in order.
+
+        ``written``: fields the caller writes into these slots next, left as they are here.
+
+        >>> store = SlotStore({"n": ((), 7)})
+        >>> store.claim(["a", "b"]).tolist(), store.rows(["b"]).tolist(), int(store.arrays["n"][1])
+        ([0, 1], [1], 7)
+        """
+        if any(map(self.index.__contains__, series)) or len(set(series)) != len(series):
+            raise ValueError("slots are claimed for distinct series the store does not hold")
+        self._last = None
+        reused = [self._free.pop() for _ in range(min(len(series), len(self._free)))]
+        first = self._used
+        self._used += len(series) - len(reused)
+        self._grow(self._used)
+        slots = np.array(reused + list(range(first, self._used)), dtype=np.intp)
+        for name, (_, init) in self.fields.items():
+            if name not in written:
+                self.arrays[name][slots] = init
+        self.index.update(zip(series, slots.tolist()))
+        return slots
+
+    def reserve(self, slots: int) -> None:
+        """Room for ``slots`` series in one allocation (a restore knows how many come; growing copies)."""
+        self._grow(slots, doubling=False)
+
+    def _grow(self, needed: int, *, doubling: bool = True) -> None:
         capacity = next(iter(self.arrays.values())).shape[0]
         if needed <= capacity:
             return
-        new_capacity = max(needed, capacity * 2)
+        new_capacity = max(needed, capacity * 2) if doubling else needed
         for name, arr in self.arrays.items():
             grown = np.empty((new_capacity, *arr.shape[1:]), dtype=arr.dtype)
             grown[:capacity] = arr

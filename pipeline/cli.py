@@ -8,6 +8,7 @@
     aiops config reference           every configuration key, as Markdown
     aiops bench pipeline             end-to-end throughput and latency through a real broker
     aiops bench memory               worker RSS per tracked series, measured in the worker
+    aiops bench restore              seconds a worker takes to restore the state of N series
     aiops --version                  the installed version
 
 Each subsystem adds its own subcommands through a ``register(subparsers)``
@@ -95,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the scoring and the snapshot")
     m.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
     m.set_defaults(func=cmd_bench_memory)
+    r = bsub.add_parser("restore", help="seconds a worker takes to restore the state of N series, its own figures")
+    r.add_argument("--series", type=int, default=100_000)
+    r.add_argument("--steps", type=int, default=600, help="points the template series had before their state")
+    r.add_argument("--partitions", type=int, default=2, help="partitions of the bench's topics")
+    r.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the worker to be ready")
+    r.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
+    r.set_defaults(func=cmd_bench_restore)
 
     for name in SUBCOMMAND_MODULES:
         try:
@@ -171,6 +179,12 @@ def cmd_bench_memory(args: argparse.Namespace) -> int:
     from aiops.pipeline.tools.bench_memory import run_memory_benchmark
 
     return run_memory_benchmark(args)
+
+
+def cmd_bench_restore(args: argparse.Namespace) -> int:
+    from aiops.pipeline.tools.bench_restore import run_restore_benchmark
+
+    return run_restore_benchmark(args)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,13 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 #: ``WorkerStats`` fields served with labels by ``WorkerMetrics`` itself, so not again from the dataclass.
 _LABELLED = {"messages_in", "events_in", "dead_letters"}
 
+#: ``WorkerStats`` fields of the last restore, in milliseconds: served as gauges in seconds, not as counters.
+_RESTORE_GAUGES = {
+    "last_restore_read_ms": "Seconds the last restore of assigned partitions spent reading the state topic",
+    "last_restore_apply_ms": "Seconds the last restore spent checking and applying the state records read",
+    "last_restore_cpu_ms": "CPU seconds of the worker process (every thread) during the last restore",
+}
+
 #: Metric name -> the alerting runtime's attribute.
 _ALERTING = {"anomalies_received": "received", "anomalies_stale": "stale", "alerts_raised": "alerts_raised",
              "notifications": "notifications"}
@@ -193,7 +200,10 @@ class _StatsCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         for name, value in self.stats.as_dict().items():
-            if name not in _LABELLED:
+            if name in _RESTORE_GAUGES:
+                yield GaugeMetricFamily(f"aiops_{name.removesuffix('_ms')}_seconds", _RESTORE_GAUGES[name],
+                                        value=value / 1000)
+            elif name not in _LABELLED:
                 yield _counter(name, _HELP.get(name, name.replace("_", " ")), value)
         yield from _ingest_families(self.guard_stats())
         alerting = self.alerting()

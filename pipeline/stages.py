@@ -189,13 +189,11 @@ class ScoreStage:
         for key, blob in states.items():
             owner, _, sid = key.partition("/")
             buckets[owner][sid] = blob
-        applied = 0
-        for sid, blob in buckets.get("engine", {}).items():
-            try:
-                self.engine.import_state({sid: blob})
-                applied += 1
-            except InputError as exc:
-                self._reject(f"engine/{sid}", exc)
+        engine_states = buckets.get("engine", {})
+        refused = self.engine.restore(engine_states) if engine_states else {}
+        for sid, exc in refused.items():
+            self._reject(f"engine/{sid}", exc)
+        applied = len(engine_states) - len(refused)
         if buckets.get("logwin"):
             merged = self.log_windows.export_state()
             for sid, blob in buckets["logwin"].items():

@@ -23,6 +23,10 @@ class WorkerStats:
     state_records_rejected: int = 0
     feedback_applied: int = 0
     records_held: int = 0  # records of failed batches, left uncommitted to be read again
+    # the last restore of assigned partitions: reading the state topic, then checking and applying the records
+    last_restore_read_ms: int = 0
+    last_restore_apply_ms: int = 0
+    last_restore_cpu_ms: int = 0  # CPU time of the whole process (every thread) over both
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -9,8 +9,11 @@ explicit allow-list of packages, rebuilt by setting their attributes (no
 constructor, ``__setstate__`` or ``__reduce__`` runs) and pydantic settings
 by validation. There is no pickle, marshal, eval or exec here.
 
-A record is ``MAGIC``, a format version byte, then the zlib-compressed
-msgpack body. ``seal``/``unseal`` wrap a record for the state topic with an
+A record is ``MAGIC``, a format version byte, then the compressed msgpack
+body: LZ4 (a block with its size first) since format version 2, zlib in
+version 1, which is still read. LZ4 decompresses a record about twenty
+times faster than zlib for some 10% more bytes, which is what a restore of
+many series waits on. ``seal``/``unseal`` wrap a record for the state topic with an
 HMAC-SHA256 over the record's key and bytes when a key is configured
 (``AIOPS_STATE_KEY``), so a forged or moved record is refused.
 
@@ -43,6 +46,7 @@ import sys
 import zlib
 from typing import Any, Iterable
 
+import cramjam
 import msgpack
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -50,7 +54,10 @@ from pydantic import BaseModel, ValidationError
 from aiops.detectors.core.errors import InputError
 
 MAGIC = b"AIOS"
-FORMAT_VERSION = 1
+ZLIB_FORMAT = 1
+LZ4_FORMAT = 2
+#: The format ``dumps`` writes; ``loads`` reads both.
+FORMAT_VERSION = LZ4_FORMAT
 SEAL_MAGIC = b"AIOK"
 SEAL_VERSION = 1
 #: The environment variable holding the key that signs state records.
@@ -62,7 +69,7 @@ _MAX_DEPTH = 48  # each level is a C unpacker frame of ~40 KB of stack: keep wel
 _ARRAY_KINDS = frozenset("biufc")
 
 # ext type codes
-_NDARRAY, _NPSCALAR, _TUPLE, _SET, _FROZENSET, _DEQUE, _OBJECT, _MODEL, _ODICT, _COUNTER, _DEFDICT = range(1, 12)
+_NDARRAY, _NPSCALAR, _TUPLE, _SET, _FROZENSET, _DEQUE, _OBJECT, _MODEL, _ODICT, _COUNTER, _DEFDICT, _TABLE = range(1, 13)
 _DEFAULT_FACTORIES = {"int": int, "float": float, "list": list, "dict": dict, "set": set}
 #: Modules that moved: records written before the move name the old path.
 _MOVED_MODULES = {"aiops.pipeline.templates_drain": "aiops.detectors.logs.templates_drain"}
@@ -80,6 +87,135 @@ class StateError(InputError):
     """A state record is malformed, forged, truncated, of an unknown version or holds a type not allowed."""
 
 
+class TableLayout:
+    """The names, dtypes and shapes of an ``ArrayTable``'s arrays, and where each lies in its bytes.
+
+    Tables of one layout decode to the same (cached) ``TableLayout`` object, so
+    a batch of records can be grouped by layout and read column by column.
+    """
+
+    __slots__ = ("names", "dtypes", "shapes", "offsets", "sizes", "row_bytes")
+
+    def __init__(self, names: tuple[str, ...], dtypes: tuple[np.dtype, ...], shapes: tuple[tuple[int, ...], ...]) -> None:
+        self.names, self.dtypes, self.shapes = names, dtypes, shapes
+        sizes = []
+        for dt, shape in zip(dtypes, shapes):
+            count = 1
+            for n in shape:
+                count *= n
+            sizes.append(count * dt.itemsize)
+        self.sizes = tuple(sizes)
+        self.offsets = tuple(sum(sizes[:i]) for i in range(len(sizes)))
+        self.row_bytes = sum(sizes)
+
+    def header(self) -> bytes:
+        """The names, dtypes and shapes as a table's ext value holds them (msgpack)."""
+        return _pack(list(self.names), [dt.str for dt in self.dtypes], [list(s) for s in self.shapes])
+
+    def column(self, rows: np.ndarray, i: int) -> np.ndarray:
+        """Field ``i`` of every table whose bytes are the rows of ``rows`` (uint8, one row per table)."""
+        start = self.offsets[i]  # a view: each row's bytes of the field, read as the field's dtype (not copied)
+        return rows[:, start:start + self.sizes[i]].view(self.dtypes[i]).reshape(len(rows), *self.shapes[i])
+
+
+class ArrayTable:
+    """Named numeric arrays stored as one block of bytes: a whole slot of per-series state in one ext value.
+
+    Decoding a table builds no array until asked (``arrays()``); ``stack``
+    reads the same field of many tables of one layout at once.
+
+    >>> t = loads(dumps({"t": ArrayTable({"a": np.arange(3.0), "n": np.int64(2)})}))["t"]
+    >>> t.layout.names, t.arrays()["a"].tolist(), int(t.arrays()["n"])
+    (('a', 'n'), [0.0, 1.0, 2.0], 2)
+    >>> stacked = ArrayTable.stack([t, t])
+    >>> stacked["a"].shape, stacked["n"].tolist()
+    ((2, 3), [2, 2])
+    """
+
+    __slots__ = ("layout", "blob")
+    layout: TableLayout
+    blob: bytes | memoryview  # a decoded table's bytes are a view of the record's
+
+    def __init__(self, arrays: dict[str, Any] | None = None) -> None:
+        arrays = {} if arrays is None else arrays
+        parts = []
+        for name, value in arrays.items():
+            a = np.asarray(value)
+            if not isinstance(name, str) or a.dtype.kind not in _ARRAY_KINDS:
+                raise StateError(f"table field {name!r} of dtype {a.dtype} has no state encoding")
+            parts.append(a.astype(a.dtype.newbyteorder("<"), copy=False))
+        self.layout = _layout(tuple(arrays), tuple(a.dtype.str for a in parts), tuple(a.shape for a in parts))
+        self.blob = b"".join(a.tobytes() for a in parts)
+
+    @classmethod
+    def _decoded(cls, layout: TableLayout, blob: bytes | memoryview) -> ArrayTable:
+        table = cls.__new__(cls)
+        table.layout, table.blob = layout, blob
+        return table
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays, each a fresh writable copy (a one-value field is a 0-d array)."""
+        lay, blob = self.layout, self.blob
+        return {name: np.frombuffer(blob, dtype=dt, count=size // dt.itemsize, offset=off).reshape(shape).copy()
+                for name, dt, shape, off, size in zip(lay.names, lay.dtypes, lay.shapes, lay.offsets, lay.sizes)}
+
+    @staticmethod
+    def stack(tables: list[ArrayTable]) -> dict[str, np.ndarray]:
+        """Each field of tables of one layout, stacked: ``(len(tables), *shape)`` per name."""
+        lay = tables[0].layout
+        if any(t.layout is not lay for t in tables):
+            raise ValueError("tables of different layouts cannot be stacked")
+        rows = np.frombuffer(b"".join(t.blob for t in tables), dtype=np.uint8).reshape(len(tables), lay.row_bytes)
+        return {name: lay.column(rows, i) for i, name in enumerate(lay.names)}
+
+
+_LAYOUTS: dict[Any, TableLayout] = {}
+_HEADERS: dict[bytes, TableLayout] = {}  # a table's header as encoded -> its layout, checked once
+_MAX_LAYOUTS = 1024  # caches, not stores: records of hostile layouts cannot grow them without bound
+
+
+def _read_header(header: bytes) -> TableLayout:
+    try:
+        names, dtypes, shapes = _list(msgpack.unpackb(header, use_list=True))
+    except (ValueError, TypeError, msgpack.UnpackException, msgpack.ExtraData):
+        raise StateError("array table in state record is malformed") from None
+    if not (isinstance(names, list) and isinstance(dtypes, list) and isinstance(shapes, list)):
+        raise StateError("array table in state record is malformed")
+    layout = _layout(tuple(names), tuple(dtypes), tuple(tuple(_list(s)) for s in shapes))
+    if len(_HEADERS) >= _MAX_LAYOUTS:
+        _HEADERS.clear()
+    _HEADERS[header] = layout
+    return layout
+
+
+def _layout(names: tuple[Any, ...], dtypes: tuple[Any, ...], shapes: tuple[Any, ...]) -> TableLayout:
+    """The one ``TableLayout`` of these fields, checked (``StateError`` when malformed)."""
+    key = (names, dtypes, shapes)
+    try:
+        cached = _LAYOUTS.get(key)
+    except TypeError:  # an unhashable part: not a layout
+        raise StateError("array table in state record is malformed") from None
+    if cached is not None:
+        return cached
+    if not (len(names) == len(dtypes) == len(shapes) and all(type(n) is str for n in names)
+            and len(set(names)) == len(names)):
+        raise StateError("array table in state record is malformed")
+    checked = []
+    for dtype, shape in zip(dtypes, shapes):
+        if not isinstance(dtype, str):
+            raise StateError("array table in state record is malformed")
+        dt = np.dtype(dtype)
+        if dt.kind not in _ARRAY_KINDS or dt.byteorder == ">" or dt.fields is not None or dt.subdtype is not None:
+            raise StateError(f"array dtype {dtype!r} is not allowed in state records")
+        if len(shape) > 32 or not all(type(n) is int and 0 <= n < 2**32 for n in shape):
+            raise StateError("array shape in state record is malformed")
+        checked.append(dt)
+    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+        _LAYOUTS.clear()
+    layout = _LAYOUTS[key] = TableLayout(names, tuple(checked), shapes)
+    return layout
+
+
 def dumps(obj: Any, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> bytes:
     """``obj`` as a state record; ``StateError`` if it holds something that has no safe encoding."""
     encoder = _Encoder(tuple(allowed))
@@ -87,7 +223,7 @@ def dumps(obj: Any, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> bytes:
         body = msgpack.packb(obj, default=encoder.default, use_bin_type=True, strict_types=True)
     except (TypeError, ValueError, OverflowError) as exc:
         raise StateError(f"state cannot be encoded: {exc}") from None
-    return MAGIC + bytes([FORMAT_VERSION]) + zlib.compress(body, 1)
+    return MAGIC + bytes([FORMAT_VERSION]) + bytes(cramjam.lz4.compress_block(body))
 
 
 def loads(data: bytes, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> Any:
@@ -97,8 +233,35 @@ def loads(data: bytes, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> Any:
     data = bytes(data)
     if data[:4] != MAGIC:
         raise StateError("not a state record (bad magic)")
-    if len(data) < 5 or data[4] != FORMAT_VERSION:
+    if len(data) < 5 or data[4] not in (ZLIB_FORMAT, LZ4_FORMAT):
         raise StateError(f"state record of unknown format version {data[4] if len(data) > 4 else None}")
+    body = _lz4_body(data) if data[4] == LZ4_FORMAT else _zlib_body(data)
+    decoder = _Decoder(tuple(allowed))
+    try:
+        return msgpack.unpackb(body, ext_hook=decoder.ext, strict_map_key=False, use_list=True)
+    except StateError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
+            msgpack.UnpackException, msgpack.ExtraData) as exc:
+        raise StateError(f"state record is malformed: {type(exc).__name__}: {exc}") from None
+
+
+def _lz4_body(data: bytes) -> bytes | memoryview:
+    if len(data) < 9:
+        raise StateError("state record is truncated")
+    size = int.from_bytes(data[5:9], "little")
+    if size > MAX_STATE_BYTES:
+        raise StateError(f"state record inflates past {MAX_STATE_BYTES} bytes")
+    try:
+        body = cramjam.lz4.decompress_block(memoryview(data)[5:])
+    except cramjam.DecompressionError as exc:
+        raise StateError(f"state record is corrupt: {exc}") from None
+    if len(body) != size:
+        raise StateError("state record is truncated")
+    return memoryview(body)  # read in place by msgpack, not copied
+
+
+def _zlib_body(data: bytes) -> bytes:
     try:
         inflater = zlib.decompressobj()
         body = inflater.decompress(data[5:], MAX_STATE_BYTES)
@@ -108,14 +271,7 @@ def loads(data: bytes, *, allowed: Iterable[str] = DEFAULT_ALLOWED) -> Any:
             raise StateError("state record is truncated")
     except zlib.error as exc:
         raise StateError(f"state record is corrupt: {exc}") from None
-    decoder = _Decoder(tuple(allowed))
-    try:
-        return msgpack.unpackb(body, ext_hook=decoder.ext, strict_map_key=False, use_list=True)
-    except StateError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError,
-            msgpack.UnpackException, msgpack.ExtraData) as exc:
-        raise StateError(f"state record is malformed: {type(exc).__name__}: {exc}") from None
+    return body
 
 
 # -- signing at the state topic -------------------------------------------------------------
@@ -185,13 +341,16 @@ class _Encoder:
         if isinstance(obj, np.ndarray):
             if obj.dtype.kind not in _ARRAY_KINDS:
                 raise TypeError(f"arrays of dtype {obj.dtype} have no state encoding")
-            a = np.ascontiguousarray(obj, dtype=obj.dtype.newbyteorder("<"))
+            a = obj.astype(obj.dtype.newbyteorder("<"), copy=False)  # a 0-d array stays one (tobytes: C order)
             return msgpack.ExtType(_NDARRAY, _pack(a.dtype.str, list(a.shape), a.tobytes()))
         if isinstance(obj, np.generic):
             if obj.dtype.kind not in _ARRAY_KINDS:
                 raise TypeError(f"scalars of dtype {obj.dtype} have no state encoding")
             a = np.asarray(obj, dtype=obj.dtype.newbyteorder("<"))
             return msgpack.ExtType(_NPSCALAR, _pack(a.dtype.str, a.tobytes()))
+        if type(obj) is ArrayTable:  # the header's length (4 bytes, little-endian), the header, the arrays' bytes
+            header = obj.layout.header()
+            return msgpack.ExtType(_TABLE, len(header).to_bytes(4, "little") + header + obj.blob)
         if type(obj) is tuple:
             return msgpack.ExtType(_TUPLE, enc(list(obj)))
         if type(obj) is set:
@@ -239,6 +398,15 @@ class _Decoder:
         if code == _NPSCALAR:
             dtype, raw = self._plain(data)
             return _array(dtype, [], raw)[()]
+        if code == _TABLE:
+            size = int.from_bytes(data[:4], "little") + 4
+            if len(data) < size:
+                raise StateError("array table in state record is truncated")
+            header, blob = data[4:size], memoryview(data)[size:]  # the arrays' bytes are not copied again
+            layout = _HEADERS.get(header) or _read_header(header)
+            if layout.row_bytes != len(blob):
+                raise StateError(f"array table of {layout.row_bytes} bytes holds {len(blob)}")
+            return ArrayTable._decoded(layout, blob)
         self.depth += 1
         if self.depth > _MAX_DEPTH:
             raise StateError("state record nests too deep")

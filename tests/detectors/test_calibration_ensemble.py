@@ -12,9 +12,11 @@ from aiops.detectors.calibration import (
     calibrate_ranked,
     calibrate_with_level,
     count_below,
+    free_as_inf,
     rank_rings,
     remember,
     remember_ranked,
+    sorted_view,
 )
 from aiops.detectors.ensemble import combine
 
@@ -90,48 +92,53 @@ _scores = st.lists(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 1e39, -1e39]),
 
 
 def _fed(values: list[float], window: int, rows: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rings fed ``values`` in turn (row ``i % rows``) through ``remember_ranked``: (ring, ranked, seen)."""
-    ring, seen = np.zeros((rows, window), dtype=np.float32), np.zeros(rows, dtype=np.int64)
-    ranked = rank_rings(ring, seen)
+    """Rings fed ``values`` in turn (row ``i % rows``) through ``remember_ranked``: (ring, order, seen)."""
+    ring, seen = np.full((rows, window), np.inf, dtype=np.float32), np.zeros(rows, dtype=np.int64)
+    order = rank_rings(ring, seen)
     for i, v in enumerate(values):
-        remember_ranked(ranked, ring, seen, np.array([i % rows]), np.array([v]))
-    return ring, ranked, seen
+        remember_ranked(order, ring, seen, np.array([i % rows]), np.array([v]))
+    return ring, order, seen
 
 
 class TestSortedRings:
     @settings(max_examples=150, deadline=None)
     @given(values=_scores, window=st.integers(1, 11))
     def test_sorted_view_is_the_sorted_ring(self, values, window):
-        """After any sequence of scores the sorted view is the ring's remembered scores sorted, then +inf."""
-        ring, ranked, seen = _fed(values, window)
+        """After any sequence of scores the sorted view is the ring's remembered scores sorted, then +inf.
+
+        The view is kept as positions in the ring: always a permutation of them, the free slots last in turn.
+        """
+        ring, order, seen = _fed(values, window)
         reference, ref_seen = np.zeros((1, window), dtype=np.float32), np.zeros(1, dtype=np.int64)
         for v in values:
             remember(reference, ref_seen, np.array([v]))
-        assert ring.tolist() == reference.tolist() and seen.tolist() == ref_seen.tolist()
         n = min(len(values), window)
-        assert ranked[0].tolist() == sorted(ring[0, :n].tolist()) + [np.inf] * (window - n)
-        assert ranked.tolist() == rank_rings(ring, seen).tolist()
+        assert ring.tolist() == free_as_inf(reference, ref_seen).tolist() and seen.tolist() == ref_seen.tolist()
+        assert sorted_view(order, ring, seen)[0].tolist() == sorted(ring[0, :n].tolist()) + [np.inf] * (window - n)
+        assert sorted(order[0].tolist()) == list(range(window)) and order[0, n:].tolist() == list(range(n, window))
+        assert sorted_view(order, ring, seen).tolist() == sorted_view(rank_rings(ring, seen), ring, seen).tolist()
 
     @settings(max_examples=80, deadline=None)
     @given(values=st.lists(_scores, min_size=1, max_size=4).map(lambda parts: sum(parts, [])),
            window=st.integers(1, 9), rows=st.sampled_from([3, 80]), seed=st.integers(0, 2**16))
     def test_rows_updated_together_stay_apart(self, values, window, rows, seed):
         """Many rows updated in one call (index arrays or slices, by their number) each hold their own scores."""
-        ring, seen = np.zeros((rows, window), dtype=np.float32), np.zeros(rows, dtype=np.int64)
-        ranked = rank_rings(ring, seen)
+        ring, seen = np.full((rows, window), np.inf, dtype=np.float32), np.zeros(rows, dtype=np.int64)
+        order = rank_rings(ring, seen)
         rng = np.random.default_rng(seed)
         values = ((values or [0.0]) * (12 * rows // max(len(values), 1) + 1))[:12 * rows]
         for start in range(0, len(values), rows):
-            order = rng.permutation(rows)
-            remember_ranked(ranked, ring, seen, order, np.array(values[start:start + rows]))
+            who = rng.permutation(rows)
+            remember_ranked(order, ring, seen, who, np.array(values[start:start + rows]))
         assert seen.tolist() == [12] * rows
-        assert ranked.tolist() == rank_rings(ring, seen).tolist()
+        assert sorted_view(order, ring, seen).tolist() == sorted_view(rank_rings(ring, seen), ring, seen).tolist()
+        assert all(sorted(row) == list(range(window)) for row in order.tolist())
 
     def test_not_a_number_is_not_remembered(self):
         """A NaN score leaves ring, sorted view and count as they were."""
-        ring, ranked, seen = _fed([1.0, 2.0], 4)
-        remember_ranked(ranked, ring, seen, np.array([0]), np.array([np.nan]))
-        assert seen.tolist() == [2] and ranked.tolist() == [[1.0, 2.0, np.inf, np.inf]]
+        ring, order, seen = _fed([1.0, 2.0], 4)
+        remember_ranked(order, ring, seen, np.array([0]), np.array([np.nan]))
+        assert seen.tolist() == [2] and sorted_view(order, ring, seen).tolist() == [[1.0, 2.0, np.inf, np.inf]]
 
     @settings(max_examples=150, deadline=None)
     @given(row=st.lists(st.sampled_from([-1.0, 0.0, 0.0, 1.0, 2.5, 7.0]), min_size=1, max_size=13),
@@ -139,10 +146,14 @@ class TestSortedRings:
                            max_size=6))
     def test_count_below_is_a_count(self, row, probes):
         """Bisection and whole-row comparison count the entries below each value, for any length, ties, infinities."""
-        ranked = np.array([[9.0] * len(row), sorted(row)], dtype=np.float32)
+        ring = np.array([[9.0] * (len(row) + 2), row + [np.inf, np.inf]], dtype=np.float32)  # 2 slots free in row 1
+        seen = np.array([len(row) + 2, len(row)])
+        order = rank_rings(ring, seen)
         expected = [sum(x < p for x in row) for p in probes]
-        few = count_below(ranked, np.ones(len(probes), dtype=np.intp), np.array(probes))
-        many = count_below(ranked, np.ones(120 * len(probes), dtype=np.intp), np.array(probes * 120))
+        n = np.full(len(probes), len(row))
+        few = count_below(order, ring, n, np.ones(len(probes), dtype=np.intp), np.array(probes))
+        many = count_below(order, ring, np.tile(n, 120), np.ones(120 * len(probes), dtype=np.intp),
+                           np.array(probes * 120))
         assert few.tolist() == expected and many.tolist() == expected * 120
 
     @settings(max_examples=120, deadline=None)
@@ -157,23 +168,23 @@ class TestSortedRings:
         ``many`` repeats the queries past the count where rows are no longer
         compared whole but bisected.
         """
-        ring, ranked, seen = _fed(values, window)
+        ring, order, seen = _fed(values, window)
         raw = np.array(queries * (60 if many else 1))
         q = len(raw)
         tail = np.tile([40.0 if streamed else 3.0, 0.7, 1.1], (q, 1))
         kw = dict(min_history=5, tail_k=4, tail=tail, tail_min=16)
         old_p, old_level = calibrate_with_level(np.repeat(ring, q, 0), np.repeat(seen, q), raw, **kw)
-        p, level = calibrate_ranked(ranked, ring, np.zeros(q, dtype=np.intp), np.repeat(seen, q), raw, **kw)
+        p, level = calibrate_ranked(order, ring, np.zeros(q, dtype=np.intp), np.repeat(seen, q), raw, **kw)
         assert level.tolist() == old_level.astype(np.float64).tolist()
         np.testing.assert_allclose(p, old_p, rtol=0.0, atol=1e-6)
         np.testing.assert_allclose(1.0 - p, 1.0 - old_p, rtol=1e-4, atol=1e-12)
 
     def test_queries_read_only_their_rows(self):
         """Each query is calibrated against the ring row it names, whatever the other rows hold."""
-        ring, seen = np.zeros((3, 32), dtype=np.float32), np.zeros(3, dtype=np.int64)
-        ranked = rank_rings(ring, seen)
+        ring, seen = np.full((3, 32), np.inf, dtype=np.float32), np.zeros(3, dtype=np.int64)
+        order = rank_rings(ring, seen)
         for t in range(40):
-            remember_ranked(ranked, ring, seen, np.arange(3), np.array([t % 10, 100.0 + t % 10, -t % 10]))
-        p, _ = calibrate_ranked(ranked, ring, np.array([1, 0]), seen[[1, 0]], np.array([105.0, 105.0]), min_history=5)
-        alone, _ = calibrate_ranked(ranked[1:2], ring[1:2], np.array([0]), seen[1:2], np.array([105.0]), min_history=5)
+            remember_ranked(order, ring, seen, np.arange(3), np.array([t % 10, 100.0 + t % 10, -t % 10]))
+        p, _ = calibrate_ranked(order, ring, np.array([1, 0]), seen[[1, 0]], np.array([105.0, 105.0]), min_history=5)
+        alone, _ = calibrate_ranked(order[1:2], ring[1:2], np.array([0]), seen[1:2], np.array([105.0]), min_history=5)
         assert p[0] == alone[0] and 0.4 < p[0] < 0.7 and p[1] > 0.95

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import struct
+import zlib
 
 import numpy as np
 import pytest
 
-from aiops.detectors.calibration import calibrate
+from aiops.detectors.calibration import calibrate, sorted_view
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.shapes import Event, Score
@@ -126,8 +127,9 @@ def test_restored_engine_scores_as_if_never_stopped() -> None:
         blobs = first.export_state(ids)
         state = state_codec.loads(blobs[ids[0]])
         zscore = state["keys"].index("zscore")
-        ring, seen = state["slot"]["ring"][zscore], state["slot"]["seen"][zscore]
-        assert state["v"] == 1 and ring.shape == (256,) and 0 < seen
+        slot = state["slot"].arrays()
+        ring, seen = slot["ring"][zscore], slot["seen"][zscore]
+        assert state["v"] == 2 and ring.shape == (256,) and 0 < seen and "ranked" not in slot
         assert cut == 4 * 150 and seen < 256 or seen > 256 and ring.tolist() != sorted(ring.tolist())
         restored = build_engine(DetectionConfig(warmup=10))
         restored.import_state(blobs)
@@ -141,12 +143,19 @@ def test_snapshot_of_a_version_1_engine_is_sorted_on_import() -> None:
     engine = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
     engine.process([Event("metric", "v1", {}, 0.0, {"v": 1.0})])
     state = state_codec.loads(engine.export_state(["v1"])["v1"])
-    state["slot"].update(ring=ring[None], seen=np.array([300]), tail=np.zeros((1, 3)))
+    slot = state["slot"].arrays()
+    slot.update(ring=ring[None], seen=np.array([300]), tail=np.zeros((1, 3)))
+    # as version 1 wrote it: maps of arrays (no tables), features as tuples, the body compressed with zlib
+    state.update(v=1, slot=slot, surprise=state["surprise"].arrays(), features=tuple(state["features"]),
+                 banks=[{"features": tuple(b["features"]), "arrays": b["arrays"].arrays()} for b in state["banks"]])
+    body = state_codec._lz4_body(state_codec.dumps(state))
+    record = state_codec.MAGIC + bytes([state_codec.ZLIB_FORMAT]) + zlib.compress(body)
     restored = build_engine(DetectionConfig(warmup=10, detectors=[{"type": "zscore"}]))
-    restored.import_state({"v1": state_codec.dumps(state)})
+    restored.import_state({"v1": record})
     group = next(iter(restored._groups.values()))
     slot = group.store.rows(["v1"])[0]
-    assert group.store.arrays["ranked"][slot, 0].tolist() == sorted(ring.tolist())
+    arrays = group.store.arrays
+    assert sorted_view(arrays["order"][slot], arrays["ring"][slot], arrays["seen"][slot])[0].tolist() == sorted(ring.tolist())
     bank_raw = restored.process([Event("metric", "v1", {}, 1.0, {"v": 1.0})])[0]
     raw = bank_raw.raw["zscore"]
     expected = calibrate(ring[None], np.array([300]), np.array([raw]), min_history=20,

@@ -7,6 +7,7 @@ import collections
 import pickle
 import zlib
 
+import cramjam
 import msgpack
 import numpy as np
 import pytest
@@ -38,15 +39,24 @@ def hostile_records(path) -> dict[str, bytes]:
     """Every way today's and yesterday's readers could be handed the file-writing payload."""
     payload = pickle.dumps(_WritesAFile(str(path)))
     return {"raw pickle": payload, "zlib pickle": zlib.compress(payload),
-            "pickle in our magic": state_codec.MAGIC + bytes([state_codec.FORMAT_VERSION]) + zlib.compress(payload)}
+            "pickle in our magic": state_codec.MAGIC + bytes([state_codec.ZLIB_FORMAT]) + zlib.compress(payload),
+            "pickle in our magic, lz4": state_codec.MAGIC + bytes([state_codec.LZ4_FORMAT])
+            + bytes(cramjam.lz4.compress_block(payload))}
 
 
 def _ext(code: int, value) -> msgpack.ExtType:
     return msgpack.ExtType(code, msgpack.packb(value, use_bin_type=True))
 
 
+def _table(header, blob: bytes) -> msgpack.ExtType:
+    """An array table ext value: its header's length, the header (msgpack), the arrays' bytes."""
+    packed = msgpack.packb(header, use_bin_type=True)
+    return msgpack.ExtType(12, len(packed).to_bytes(4, "little") + packed + blob)
+
+
 def _record(body) -> bytes:
-    return state_codec.MAGIC + bytes([state_codec.FORMAT_VERSION]) + zlib.compress(
+    """A record of ``body`` as format version 1 wrote it (zlib), which is still read."""
+    return state_codec.MAGIC + bytes([state_codec.ZLIB_FORMAT]) + zlib.compress(
         msgpack.packb(body, use_bin_type=True))
 
 
@@ -76,7 +86,7 @@ class TestHostileRecords:
                    for owner in ("engine", "logwin", "logintel")}
         applied = stage.import_states({**hostile, **good})
         assert not target.exists()
-        assert applied == len(good) and stage.state_rejected == len(hostile) == 9
+        assert applied == len(good) and stage.state_rejected == len(hostile) == 12
         assert stage.engine.series_ids() == ["cpu|host=a"]
 
     def test_templates_refuse(self, tmp_path):
@@ -127,7 +137,9 @@ class TestCodec:
         assert type(back) is Ewm
 
     @pytest.mark.parametrize("case", ["truncated", "version", "garbage", "object dtype", "big endian",
-                                      "short array", "unknown ext", "deep", "bomb", "not bytes"])
+                                      "short array", "unknown ext", "deep", "bomb", "not bytes", "lz4 bomb",
+                                      "lz4 truncated", "lz4 size lies", "table short", "table dtype",
+                                      "table header lies", "table header garbage"])
     def test_malformed(self, case):
         good = dumps({"x": np.arange(3.0)})
         blob = {
@@ -141,6 +153,14 @@ class TestCodec:
             "deep": _record(_nested(state_codec._MAX_DEPTH + 5)),
             "bomb": state_codec.MAGIC + b"\x01" + zlib.compress(b"\x00" * (state_codec.MAX_STATE_BYTES + 10)),
             "not bytes": "text",
+            "lz4 bomb": state_codec.MAGIC + b"\x02" + (state_codec.MAX_STATE_BYTES + 10).to_bytes(4, "little")
+            + bytes(cramjam.lz4.compress_block(b"\x00" * 64))[4:],
+            "lz4 truncated": good[:-4],
+            "lz4 size lies": good[:5] + (int.from_bytes(good[5:9], "little") + 8).to_bytes(4, "little") + good[9:],
+            "table short": _record(_table([["a"], ["<f8"], [[4]]], b"\x00" * 8)),
+            "table dtype": _record(_table([["a"], ["|O"], [[1]]], b"\x00" * 8)),
+            "table header lies": _record(msgpack.ExtType(12, (500).to_bytes(4, "little") + b"\x93\x90\x90\x90")),
+            "table header garbage": _record(msgpack.ExtType(12, (3).to_bytes(4, "little") + b"\xc1\xc1\xc1")),
         }[case]
         with pytest.raises(StateError):
             loads(blob)

@@ -121,4 +121,5 @@ def latest_states(bootstrap: str, topic: str, *, prefix: str = "", quiet_s: floa
 
 def engine_count(blob: bytes) -> int:
     """Points a series' detectors have seen, from its ``engine/`` state record."""
-    return int(state_codec.loads(blob)["slot"]["count"])
+    slot = state_codec.loads(blob)["slot"]
+    return int((slot.arrays() if isinstance(slot, state_codec.ArrayTable) else slot)["count"])

@@ -1,0 +1,142 @@
+"""``aiops bench restore``: how long a worker takes to restore the state of ``--series`` series.
+
+A real broker (the embedded one unless ``--bootstrap``) and one worker
+process. The state topic is filled first with one record per series, as a
+worker's snapshots write them: a few template series are scored in this
+process for ``--steps`` points each (full calibration rings, the learn delay
+active), and each of the ``--series`` series gets one of their records under
+its own key, on its own partition. Then a worker starts, is assigned every
+partition and restores them; the figures are its own (``/healthz``):
+seconds reading the state topic, seconds checking and applying the records,
+and the CPU seconds of the worker process over both. Its resident set after
+the restore is printed per series as well.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from confluent_kafka import Producer
+
+from aiops.detectors.core import state_codec
+from aiops.detectors.core.shapes import Event
+from aiops.pipeline.config import Settings, TopicSettings, load_settings
+from aiops.pipeline.stages import ScoreStage
+from aiops.pipeline.tools.bench_memory import proc_status_kb, wait_ready, wait_until
+from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
+from aiops.pipeline.topics import ensure_topics, partition_for
+
+TEMPLATES = 4
+
+
+def template_records(settings: Settings, steps: int, *, seed: int = 0) -> list[bytes]:
+    """Engine state records of ``TEMPLATES`` univariate series that had ``steps`` points each (one a minute).
+
+    >>> from structlog.testing import capture_logs
+    >>> with capture_logs():
+    ...     records = template_records(Settings(), 40)
+    >>> len(records), all(r.startswith(state_codec.MAGIC) for r in records)
+    (4, True)
+    """
+    stage = ScoreStage(settings)
+    rng = np.random.default_rng(seed)
+    start = time.time() - steps * 60.0
+    out = []
+    for k in range(TEMPLATES):
+        sid = f"bench|host=t{k}"
+        values = 50.0 + 5.0 * np.sin(np.arange(steps) / 60.0) + rng.normal(size=steps)
+        for i, value in enumerate(values.tolist()):
+            t = start + 60.0 * i
+            stage.process([Event("metric", sid, {"host": f"t{k}"}, t, {"value": value})], now=t)
+        out.append(stage.engine.export_state([sid])[sid])
+    return out
+
+
+def series_id(i: int) -> str:
+    return f"mem|host=h{i % 1000},svc=s{i}"
+
+
+def fill_state_topic(settings: Settings, bootstrap: str, series: int, records: list[bytes]) -> int:
+    """One sealed record per series on the state topic (the partition of its series); returns the bytes written."""
+    secret = state_codec.state_key_from_env()
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.num.messages": 10_000,
+                         "message.max.bytes": 8_000_000})
+    written = 0
+    for i in range(series):
+        sid = series_id(i)
+        key = f"engine/{sid}"
+        value = state_codec.seal(key, records[i % len(records)], secret)
+        written += len(value)
+        while True:
+            try:
+                producer.produce(settings.topics.state, key=key.encode(), value=value,
+                                 partition=partition_for(sid, settings.kafka.partitions))
+                break
+            except BufferError:
+                producer.poll(0.1)
+        producer.poll(0)
+    if producer.flush(120):
+        raise RuntimeError("the state records were not all written within 120 s")
+    return written
+
+
+def run_restore_benchmark(args: argparse.Namespace) -> int:
+    out = Path("var/bench-restore")
+    out.mkdir(parents=True, exist_ok=True)
+    broker = None if args.bootstrap else EmbeddedBroker(log_path=out / "broker.log").start()
+    bootstrap = args.bootstrap or broker.bootstrap
+    port = free_port()
+    prefix = f"benchrestore{port}"
+    config = {
+        "kafka": {"bootstrap_servers": bootstrap, "partitions": args.partitions, "group_id": f"{prefix}-workers",
+                  "session_timeout_s": 30, "rebalance_timeout_s": 60},
+        "topics": {name: f"{prefix}.{default}" for name, default in TopicSettings().model_dump().items()},
+        "ingest": {"max_series": args.series + 1000},
+        "worker": {"web_port": port, "snapshot_interval_s": 3600.0, "data_dir": str(out / "worker")},
+        "logging": {"level": "warning", "format": "json"},
+    }
+    path = out / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    settings = load_settings(path)
+    try:
+        ensure_topics(settings)
+        t0 = time.monotonic()
+        records = template_records(settings, args.steps)
+        written = fill_state_topic(settings, bootstrap, args.series, records)
+        print(f"state topic: {args.series:,} records, {written / args.series:,.0f} bytes each on average "
+              f"(templates scored {args.steps} points each), written in {time.monotonic() - t0:.0f}s")
+        with open(out / "worker.log", "ab") as log_file:
+            started = time.monotonic()
+            worker = subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(path)],
+                                      stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
+        try:
+            wait_ready(port, args.timeout, worker)
+            to_ready = time.monotonic() - started
+            stats = wait_until(port, lambda s: s["state_records_loaded"] >= args.series, 60,
+                               f"{args.series:,} state records loaded")
+            rss_kb = proc_status_kb(worker.pid, "VmRSS")
+        finally:
+            worker.terminate()
+            try:
+                worker.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    finally:
+        if broker is not None:
+            broker.stop()
+    read_s, apply_s = stats["last_restore_read_ms"] / 1000, stats["last_restore_apply_ms"] / 1000
+    cpu_s = stats["last_restore_cpu_ms"] / 1000
+    print(f"restore of {args.series:,} series: {read_s + apply_s:.2f}s (reading the state topic {read_s:.2f}s, "
+          f"checking and applying {apply_s:.2f}s); worker CPU {cpu_s:.2f}s, "
+          f"{cpu_s / args.series * 1e6:.0f} us per series")
+    print(f"records loaded {stats['state_records_loaded']:,}, rejected {stats['state_records_rejected']:,}; "
+          f"worker start to ready {to_ready:.1f}s; worker RSS after the restore {rss_kb / 1024:,.0f} MiB "
+          f"({rss_kb * 1024 / args.series / 1000:.1f} kB per series, the worker's idle size included)")
+    return 0
