@@ -117,7 +117,7 @@ class SurpriseTrack:
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
                  state_k: float = 1.0, state_run: int = 6, cusum_clip: float = 3.0, spike_z: float = 4.0,
                  rate_ratio: float = 3.0, min_rate: float = 0.005, recent_rate: float = 0.01,
-                 state_dwell: float = 10.0) -> None:
+                 state_dwell: float = 10.0, state_jumps: float = 2.0) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
@@ -127,7 +127,7 @@ class SurpriseTrack:
         self.cusum_k, self.peak_memory, self.cusum_clip = cusum_k, peak_memory, cusum_clip
         self.alpha_select = alpha_select
         self.states, self.state_width, self.state_k, self.state_run = states, state_width, state_k, state_run
-        self.state_dwell = state_dwell
+        self.state_dwell, self.state_jumps = state_dwell, state_jumps
         self.spike_z, self.rate_ratio, self.min_rate, self.recent_rate = spike_z, rate_ratio, min_rate, recent_rate
         self.features: int | None = None
         self.store: SlotStore | None = None
@@ -153,7 +153,7 @@ class SurpriseTrack:
                 "ntypical": ((f,), 0.0), "nlen": ((f,), 0),
                 # how often the series spikes, and the evidence that it now spikes more often
                 "srate": ((f,), 0.0), "srecent": ((f,), 0.0), "sover": ((f,), 0), "scusum": ((f,), 0.0),
-                "srun": ((f,), 0.0), "speak": ((f,), 0.0),
+                "srun": ((f,), 0.0), "speak": ((f,), 0.0), "jumps": ((f,), 0.0),
             })
         elif f != self.features:
             raise ValueError(f"surprise track holds {self.features} features, got {f}")
@@ -181,7 +181,7 @@ class SurpriseTrack:
         if "srate" not in state and "n" in state:  # a record written before spike rates were followed
             shape = np.shape(state["n"])
             state = dict(state, sover=np.zeros(shape, dtype=np.int64),
-                         **{k: np.zeros(shape) for k in ("srate", "srecent", "scusum", "srun", "speak")})
+                         **{k: np.zeros(shape) for k in ("srate", "srecent", "scusum", "srun", "speak", "jumps")})
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
@@ -268,7 +268,12 @@ class SurpriseTrack:
         # surprising as its best explanation, the forecast's or (unless a season is trusted) the known states'
         point = self._tail_surprise(zb, u, tail)
         expected = np.take_along_axis(pred, best[..., None], axis=2)[..., 0]
-        point = np.where(best < 2, np.minimum(point, self._state_surprise(a, rows, x, expected, spread)), point)
+        switch = self._state_surprise(a, rows, x, expected, spread)
+        # only a series that has made such jumps before switches: one that roams a continuum (a slow wave) meets
+        # a known state anywhere, and a spike into its range is news
+        jumps = a["jumps"][rows]
+        point = np.where((best < 2) & (jumps >= self.state_jumps), np.minimum(point, switch), point)
+        a["jumps"][rows] = np.where(ok & ~young, jumps * (1.0 - 1.0 / self.peak_memory) + np.isfinite(switch), jumps)
         S = np.maximum(point, self._flat_surprise(a, rows, x, ok))
         S = np.where(ok & ~young, S, 0.0)
         # the CUSUM's surprise, less what this series' own recent CUSUM peaks show is ordinary for it (a series
@@ -407,10 +412,10 @@ class SurpriseTrack:
         The state's share of the recent points, times a Gaussian tail within
         it (``spread`` wide, at most ``state_width`` spreads from its centre):
         a value in a state that holds a third of the points is half a decade.
-        Only a state the series sat in (``state_dwell`` points' weight), away
-        from the ``expected`` value (the forecast's own state is judged by the
-        forecast), explains a value: one never visited, or only by a spike or
-        two, has no explanation here.
+        Only a jump (``state_width`` spreads from the ``expected`` value; the
+        forecast judges the rest) into a state the series sat in
+        (``state_dwell`` points' weight) is explained: one into a state never
+        visited, or only by a spike or two, has no explanation here.
         """
         centers, weights = a["centers"][rows], a["weights"][rows]
         d = np.where(weights >= self.state_dwell, np.abs(x[..., None] - centers) / spread[..., None], np.inf)
@@ -418,9 +423,8 @@ class SurpriseTrack:
         dist = np.take_along_axis(d, near[..., None], axis=2)[..., 0]
         share = np.take_along_axis(weights, near[..., None], axis=2)[..., 0] / (weights.sum(axis=2) + 1.0)
         within = -np.log10(np.maximum(erfc(np.minimum(dist, self.state_width) / math.sqrt(2.0)), 1e-300))
-        elsewhere = np.abs(np.take_along_axis(centers, near[..., None], axis=2)[..., 0] - expected) > (
-            self.state_width * spread)
-        return np.where((dist <= self.state_width) & elsewhere, within - np.log10(np.maximum(share, 1e-300)), np.inf)
+        jump = np.abs(x - expected) > self.state_width * spread
+        return np.where((dist <= self.state_width) & jump, within - np.log10(np.maximum(share, 1e-300)), np.inf)
 
     def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,
                        off: np.ndarray, unexplained: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

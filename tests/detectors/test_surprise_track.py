@@ -213,10 +213,19 @@ def test_an_accepted_spike_rate_is_the_new_normal():
 def test_a_record_from_before_spike_rates_were_followed_loads(series):
     track = SurpriseTrack()
     _run(track, series[:500])
-    rate_fields = ("srate", "srecent", "sover", "scusum", "srun", "speak")
+    rate_fields = ("srate", "srecent", "sover", "scusum", "srun", "speak", "jumps")
     old = {k: v for k, v in track.export("s").items() if k not in rate_fields}
     restored = SurpriseTrack()
     restored.load("s", old, 1)
     assert restored.export("s")["srate"].tolist() == [0.0]
     S, _ = _run(restored, series[500:], t0=5000.0)
     assert S[100] > 4 and S[:100].max() < 4
+
+
+def test_a_spike_into_the_range_of_a_slow_wave_is_news():
+    """A wave meets every level of its range, but never jumps: a spike to a level it passes through is surprising."""
+    t = np.arange(800, dtype=float)
+    x = 10 * np.sin(t / 40) + np.random.default_rng(1).normal(size=800) * 0.3
+    x[700] += 8.0
+    S, _ = _run(SurpriseTrack(), x)
+    assert S[700] > 5.0 and S[100:700].max() < 3.0
