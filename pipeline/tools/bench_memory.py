@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 from confluent_kafka import Producer
 
-from aiops.pipeline.config import TopicSettings, load_settings
+from aiops.pipeline.config import Settings, TopicSettings, load_settings
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
@@ -82,6 +82,31 @@ def wait_ready(port: int, timeout_s: float, worker: subprocess.Popen) -> None:
     raise TimeoutError(f"the worker was not ready within {timeout_s:.0f}s")
 
 
+def write_bench_config(out: Path, bootstrap: str, prefix: str, *, series: int, partitions: int,
+                       kafka: dict, worker: dict) -> tuple[Path, Settings]:
+    """A bench worker's config file in ``out`` (its own ``prefix``-ed topics and group, room for ``series``).
+
+    ``kafka`` and ``worker`` add to those sections; returns the file and its settings.
+    """
+    config = {
+        "kafka": {"bootstrap_servers": bootstrap, "partitions": partitions, "group_id": f"{prefix}-workers", **kafka},
+        "topics": {name: f"{prefix}.{default}" for name, default in TopicSettings().model_dump().items()},
+        "ingest": {"max_series": series + 1000},
+        "worker": {"data_dir": str(out / "worker"), **worker},
+        "logging": {"level": "warning", "format": "json"},
+    }
+    path = out / "bench.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path, load_settings(path)
+
+
+def start_worker(out: Path, config: Path) -> subprocess.Popen:
+    """A worker process on ``config``, its log appended to ``out/worker.log``."""
+    with open(out / "worker.log", "ab") as log_file:
+        return subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config)],
+                                stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
+
+
 def run_memory_benchmark(args: argparse.Namespace) -> int:
     out = Path("var/bench-memory")
     out.mkdir(parents=True, exist_ok=True)
@@ -89,22 +114,13 @@ def run_memory_benchmark(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or broker.bootstrap
     port = free_port()
     prefix = f"benchmem{port}"
-    config = {
-        "kafka": {"bootstrap_servers": bootstrap, "partitions": 2, "group_id": f"{prefix}-workers",
-                  "session_timeout_s": 6, "rebalance_timeout_s": 7},
-        "topics": {name: f"{prefix}.{default}" for name, default in TopicSettings().model_dump().items()},
-        "ingest": {"max_series": args.series + 1000},
-        "worker": {"web_port": port, "batch_size": 500, "batch_within_s": 0.05,
-                   "snapshot_interval_s": args.snapshot_interval, "data_dir": str(out / "worker")},
-        "logging": {"level": "warning", "format": "json"},
-    }
-    path = out / "bench.yaml"
-    path.write_text(yaml.safe_dump(config))
-    settings = load_settings(path)
+    path, settings = write_bench_config(
+        out, bootstrap, prefix, series=args.series, partitions=2,
+        kafka={"session_timeout_s": 6, "rebalance_timeout_s": 7},
+        worker={"web_port": port, "batch_size": 500, "batch_within_s": 0.05,
+                "snapshot_interval_s": args.snapshot_interval})
     ensure_topics(settings)
-    with open(out / "worker.log", "ab") as log_file:
-        worker = subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(path)],
-                                  stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
+    worker = start_worker(out, path)
     try:
         wait_ready(port, 90, worker)
         time.sleep(2)

@@ -16,19 +16,17 @@ from __future__ import annotations
 
 import argparse
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import yaml
 from confluent_kafka import Producer
 
 from aiops.detectors.core import state_codec
 from aiops.detectors.core.shapes import Event
-from aiops.pipeline.config import Settings, TopicSettings, load_settings
+from aiops.pipeline.config import Settings
 from aiops.pipeline.stages import ScoreStage
-from aiops.pipeline.tools.bench_memory import proc_status_kb, wait_ready, wait_until
+from aiops.pipeline.tools.bench_memory import proc_status_kb, start_worker, wait_ready, wait_until, write_bench_config
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics, partition_for
 
@@ -93,17 +91,10 @@ def run_restore_benchmark(args: argparse.Namespace) -> int:
     bootstrap = args.bootstrap or broker.bootstrap
     port = free_port()
     prefix = f"benchrestore{port}"
-    config = {
-        "kafka": {"bootstrap_servers": bootstrap, "partitions": args.partitions, "group_id": f"{prefix}-workers",
-                  "session_timeout_s": 30, "rebalance_timeout_s": 60},
-        "topics": {name: f"{prefix}.{default}" for name, default in TopicSettings().model_dump().items()},
-        "ingest": {"max_series": args.series + 1000},
-        "worker": {"web_port": port, "snapshot_interval_s": 3600.0, "data_dir": str(out / "worker")},
-        "logging": {"level": "warning", "format": "json"},
-    }
-    path = out / "bench.yaml"
-    path.write_text(yaml.safe_dump(config))
-    settings = load_settings(path)
+    path, settings = write_bench_config(
+        out, bootstrap, prefix, series=args.series, partitions=args.partitions,
+        kafka={"session_timeout_s": 30, "rebalance_timeout_s": 60},
+        worker={"web_port": port, "snapshot_interval_s": 3600.0})
     try:
         ensure_topics(settings)
         t0 = time.monotonic()
@@ -111,10 +102,8 @@ def run_restore_benchmark(args: argparse.Namespace) -> int:
         written = fill_state_topic(settings, bootstrap, args.series, records)
         print(f"state topic: {args.series:,} records, {written / args.series:,.0f} bytes each on average "
               f"(templates scored {args.steps} points each), written in {time.monotonic() - t0:.0f}s")
-        with open(out / "worker.log", "ab") as log_file:
-            started = time.monotonic()
-            worker = subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(path)],
-                                      stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
+        started = time.monotonic()
+        worker = start_worker(out, path)
         try:
             wait_ready(port, args.timeout, worker)
             to_ready = time.monotonic() - started
