@@ -366,7 +366,7 @@ class SurpriseTrack:
 
     def _spike_rate(self, a: dict[str, np.ndarray], rows: np.ndarray, z: np.ndarray, warm: np.ndarray,
                     n: np.ndarray) -> np.ndarray:
-        """Evidence that a series' recurring spikes come more often than they do.
+        """Evidence that a series' recurring spikes come more often than they usually do.
 
         A spike is where a run of errors beyond ``spike_z`` scales starts (a
         level that moves and stays is one spike, not one per point).
@@ -378,9 +378,10 @@ class SurpriseTrack:
         excursion that starts on a spike reaches ``c`` nats at most ``e**-c``
         of the time (Wald), so the height is worth ``c / ln 10 - log10(ratio *
         r)`` decades, less what this series' recent peaks show is ordinary
-        for it (the peak of its excursions before this one). No single spike is
-        news here; a rate that triples from one in 30 points is, within some
-        150 points. Learns after scoring.
+        for it (the peak of its excursions before this one). An excursion's
+        evidence holds at its peak until it ends, so a raised rate is one
+        episode. No single spike is news here; a rate that triples from one in
+        30 points is, within some 150 points. Learns after scoring.
         """
         rate, c, peak, run_peak = a["srate"][rows], a["scusum"][rows], a["speak"][rows], a["srun"][rows]
         over = warm & (z > self.spike_z)
