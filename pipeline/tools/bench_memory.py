@@ -25,6 +25,7 @@ import yaml
 from confluent_kafka import Producer
 
 from aiops.pipeline.config import Settings, TopicSettings, load_settings
+from aiops.pipeline.tools.child_processes import start_group, stop_group
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
@@ -101,10 +102,10 @@ def write_bench_config(out: Path, bootstrap: str, prefix: str, *, series: int, p
 
 
 def start_worker(out: Path, config: Path) -> subprocess.Popen:
-    """A worker process on ``config``, its log appended to ``out/worker.log``."""
+    """A worker process on ``config`` leading its own process group, its log appended to ``out/worker.log``."""
     with open(out / "worker.log", "ab") as log_file:
-        return subprocess.Popen([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config)],
-                                stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
+        return start_group([sys.executable, "-m", "aiops.pipeline.cli", "worker", "--config", str(config)],
+                           stdout=subprocess.DEVNULL, stderr=log_file, stdin=subprocess.DEVNULL)
 
 
 def run_memory_benchmark(args: argparse.Namespace) -> int:
@@ -152,11 +153,6 @@ def run_memory_benchmark(args: argparse.Namespace) -> int:
               f"state records saved {stats['state_records_saved']:,}")
         return 0
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        stop_group(worker, grace_s=30)
         if broker is not None:
             broker.stop()

@@ -15,7 +15,6 @@ the restore is printed per series as well.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import time
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from aiops.detectors.core.shapes import Event
 from aiops.pipeline.config import Settings
 from aiops.pipeline.stages import ScoreStage
 from aiops.pipeline.tools.bench_memory import proc_status_kb, start_worker, wait_ready, wait_until, write_bench_config
+from aiops.pipeline.tools.child_processes import stop_group
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics, partition_for
 
@@ -111,12 +111,7 @@ def run_restore_benchmark(args: argparse.Namespace) -> int:
                                f"{args.series:,} state records loaded")
             rss_kb = proc_status_kb(worker.pid, "VmRSS")
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
+            stop_group(worker, grace_s=30)
     finally:
         if broker is not None:
             broker.stop()
