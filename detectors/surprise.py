@@ -260,15 +260,18 @@ class SurpriseTrack:
         # the CUSUM follows the errors of the trusted forecast other than the fast level, which follows every
         # drift: a slow drift shows against the slow level, a seasonal series is judged against its profile
         steady = np.argmin(np.where(usable & (np.arange(len(FORECASTS)) != 1), a["err"][rows], np.inf), axis=2)
-        steady_resid = np.take_along_axis(resid, steady[..., None], axis=2)[..., 0]
-        signed = steady_resid / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0]
+        signed = (np.take_along_axis(resid, steady[..., None], axis=2)[..., 0]
+                  / np.take_along_axis(scale, steady[..., None], axis=2)[..., 0])
         cusum = self._cusum(a["cusum"][rows], signed, ok & ~young)
         spread = np.maximum(1.25 * dev[..., 1], floor)
+        # the series' known states and each value's distance to them, in spreads (read by both state judgements)
+        centers, weights = a["centers"][rows], a["weights"][rows]      # (m, f, K)
+        apart = np.abs(x[..., None] - centers) / spread[..., None]
         # a jump into a state the series often sits in is what a switching series does: a point is only as
         # surprising as its best explanation, the forecast's or (unless a season is trusted) the known states'
         point = self._tail_surprise(zb, u, tail)
         expected = np.take_along_axis(pred, best[..., None], axis=2)[..., 0]
-        switch = self._state_surprise(a, rows, x, expected, spread)
+        switch = self._state_surprise(weights, apart, x, expected, spread)
         # only a series that has made such jumps before switches: one that roams a continuum (a slow wave) meets
         # a known state anywhere, and a spike into its range is news
         jumps = a["jumps"][rows]
@@ -282,7 +285,7 @@ class SurpriseTrack:
         ordinary = np.maximum(_cusum_surprise(peak, self.cusum_k) - np.log10(np.clip(n, 1, self.peak_memory)), 0.0)
         sustained = np.maximum(_cusum_surprise(cusum.max(axis=2), self.cusum_k) - ordinary, 0.0)
         off = np.abs(signed) > 2.0
-        novelty, npeak = self._state_novelty(a, rows, x, ok, off, off | (steady < 2), spread)
+        novelty, npeak = self._state_novelty(a, rows, centers, weights, apart, x, ok, off, off | (steady < 2), spread)
         unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
         oftener = self._spike_rate(a, rows, zb, ok & ~young, n)
         evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), np.maximum(unusual, oftener)), 0.0)
@@ -406,7 +409,7 @@ class SurpriseTrack:
         held = np.where(c > 0, np.maximum(run_peak, height), 0.0)  # an excursion's evidence holds until it ends
         return np.maximum(held - ordinary, 0.0)
 
-    def _state_surprise(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, expected: np.ndarray,
+    def _state_surprise(self, weights: np.ndarray, apart: np.ndarray, x: np.ndarray, expected: np.ndarray,
                         spread: np.ndarray) -> np.ndarray:
         """Decades of surprise of a jump into another of the series' known states (inf if it is no such jump).
 
@@ -416,10 +419,10 @@ class SurpriseTrack:
         Only a jump (``state_width`` spreads from the ``expected`` value; the
         forecast judges the rest) into a state the series sat in
         (``state_dwell`` points' weight) is explained: one into a state never
-        visited, or only by a spike or two, has no explanation here.
+        visited, or only by a spike or two, has no explanation here. ``apart``:
+        each value's distance to each state's centre, in spreads.
         """
-        centers, weights = a["centers"][rows], a["weights"][rows]
-        d = np.where(weights >= self.state_dwell, np.abs(x[..., None] - centers) / spread[..., None], np.inf)
+        d = np.where(weights >= self.state_dwell, apart, np.inf)
         near = np.argmin(d, axis=2)
         dist = np.take_along_axis(d, near[..., None], axis=2)[..., 0]
         share = np.take_along_axis(weights, near[..., None], axis=2)[..., 0] / (weights.sum(axis=2) + 1.0)
@@ -427,8 +430,9 @@ class SurpriseTrack:
         jump = np.abs(x - expected) > self.state_width * spread
         return np.where((dist <= self.state_width) & jump, within - np.log10(np.maximum(share, 1e-300)), np.inf)
 
-    def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, x: np.ndarray, ok: np.ndarray,
-                       off: np.ndarray, unexplained: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _state_novelty(self, a: dict[str, np.ndarray], rows: np.ndarray, centers: np.ndarray, weights: np.ndarray,
+                       apart: np.ndarray, x: np.ndarray, ok: np.ndarray, off: np.ndarray, unexplained: np.ndarray,
+                       spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Evidence that the series sits in a state it rarely or never visits, accumulated over the points there.
 
         The series' recent values are summarised by a few states (centres with
@@ -442,11 +446,11 @@ class SurpriseTrack:
         ``state_run`` points, each by the share its state had before the run
         (a level that stays is news once, at its onset). Returns the CUSUM after
         this point and the recent peak of the runs before this one (what is
-        ordinary here).
+        ordinary here). ``centers`` and ``weights`` are the rows' states (learned
+        here, in place, then stored), ``apart`` each value's distance to them in
+        spreads.
         """
-        centers, weights = a["centers"][rows], a["weights"][rows]      # (m, f, K)
-        d = np.abs(x[..., None] - centers) / spread[..., None]
-        d = np.where(weights > 0, d, np.inf)
+        d = np.where(weights > 0, apart, np.inf)
         near = np.argmin(d, axis=2)
         member = np.take_along_axis(d, near[..., None], axis=2)[..., 0] <= self.state_width
         total = weights.sum(axis=2)
