@@ -36,7 +36,8 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
                batch_records: int = 4000) -> dict[str, bytes]:
     """Latest state record per key on the given partitions (an empty value deletes the key).
 
-    The partitions not read to their end within ``timeout_s`` are added to ``unfinished`` when given.
+    The partitions not read to their end within ``timeout_s`` (not counting the time in ``on_batch``) are added to
+    ``unfinished`` when given.
     A read that lasts logs how far it is (``state.restoring``, offsets read of those to read) every 2 s.
     With ``on_batch``, every ``batch_records`` records read (and the rest at the end) go to it in order,
     a later batch overriding an earlier one's keys, and nothing is returned.
@@ -85,8 +86,10 @@ def read_state(settings: Settings, partitions: list[int], *, timeout_s: float = 
                 else:
                     states.pop(key, None)
             if on_batch is not None and len(states) >= batch_records:
+                handed = time.monotonic()
                 on_batch(states, max(left, 0))
                 states = {}
+                deadline += time.monotonic() - handed  # ``timeout_s`` bounds the reading, not the applying
         if on_batch is not None and states:
             on_batch(states, 0)
             states = {}
