@@ -157,8 +157,13 @@ def free_as_inf(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
     >>> free_as_inf(np.zeros((1, 3), dtype=np.float32), np.array([1])).tolist()
     [[0.0, inf, inf]]
     """
-    free = np.arange(ring.shape[-1]) >= np.minimum(seen, ring.shape[-1])[..., None]
-    return np.where(free, np.float32(np.inf), ring).astype(ring.dtype)
+    size = ring.shape[-1]
+    n = np.minimum(seen, size)
+    out = np.array(ring, dtype=ring.dtype)  # a copy; only the rings still filling are rewritten
+    filling = n < size
+    if filling.any():
+        out[filling] = np.where(np.arange(size) >= n[filling][:, None], np.float32(np.inf), out[filling])
+    return out
 
 
 def order_dtype(window: int) -> np.dtype:
@@ -176,7 +181,9 @@ def rank_rings(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
     size = ring.shape[1]
     n = np.minimum(seen, size)
     big = float(np.finfo(np.float32).max)  # a score that is no number (a forged record) sorts last, not past the free
-    keyed = np.nan_to_num(ring, nan=big, posinf=big, neginf=-big).astype(np.float32)
+    keyed = np.array(ring, dtype=np.float32)
+    if not np.isfinite(keyed).all():  # a pass to look is cheaper than a rewrite of every ring
+        np.nan_to_num(keyed, copy=False, nan=big, posinf=big, neginf=-big)
     filling = np.flatnonzero(n < size)
     free = np.arange(size) >= n[filling, None]
     keyed[filling] = np.where(free, np.float32(np.inf), keyed[filling])

@@ -349,13 +349,14 @@ class Engine:
         if refused:
             raise next(iter(refused.values()))
 
-    def restore(self, states: Mapping[str, bytes], *, chunk: int = 2000) -> dict[str, InputError]:
+    def restore(self, states: Mapping[str, bytes], *, chunk: int = 2000, coming: int = 0) -> dict[str, InputError]:
         """Restore series from their state records, many at once; returns the refused ones, with why.
 
         Records are decoded and checked one by one; those that fit their group
         as it is are put back together (``engine_state.restore_many``), in
         chunks of ``chunk`` records so that the decoded ones held at once stay few.
-        A refused series is left fresh.
+        A refused series is left fresh. ``coming``: how many more records may follow in a later call
+        (the stores make room for them now, in one go).
         """
         refused: dict[str, InputError] = {}
         items = iter(states.items())
@@ -366,7 +367,7 @@ class Engine:
             while left > 0:
                 batch = [item for _, item in zip(range(chunk), items)]
                 left -= len(batch)
-                self._restore_batch(batch, refused, coming=left)
+                self._restore_batch(batch, refused, coming=left + coming)
         finally:
             if paused:
                 gc.enable()

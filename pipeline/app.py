@@ -55,6 +55,7 @@ from aiops.pipeline.stages import (
     forget_log_state,
     state_series_id,
 )
+from aiops.pipeline.state_restore import StateRestore, restore_summary
 from aiops.pipeline.state_store import read_state
 from aiops.pipeline.stats import WorkerStats
 from aiops.pipeline.take import take_batches
@@ -476,16 +477,21 @@ class Worker:
         if not wanted:
             self.ready = True  # a member of the group with nothing to own: idle, but serving
             return
-        scorer = self.ensure_scorer()
+        restore = StateRestore(self.ensure_scorer(), parts=set(parts), partitions=self.settings.kafka.partitions,
+                               state_key=self.state_key, stats=self.stats, lock=self._state_lock,
+                               alerting_key=ALERTING_STATE_KEY)
+        restore.bind()
         unfinished: set[int] = set()
         started, cpu_started = time.monotonic(), time.process_time()
-        states = self.unsealed(await asyncio.to_thread(self.read_state, self.settings, sorted(wanted),
-                                                       unfinished=unfinished))
+        rest = await asyncio.to_thread(self.read_state, self.settings, sorted(wanted), unfinished=unfinished,
+                                       on_batch=restore.hand_over)
         read_s = time.monotonic() - started
+        await restore.apply(dict(rest))  # a reader that hands over no batches returns every record
+        del rest
         if unfinished:
             log.error("state.read_incomplete", partitions=sorted(unfinished),
                       why="not read to the end in time: their series start from what was read")
-        alerting_state = states.pop(ALERTING_STATE_KEY, None)
+        alerting_state = restore.alerting_state
         if self.owns_alerting and self._alerting_state_partition() in unfinished:
             # Never save over an alerting state that was not read: silences and alerts would be lost.
             log.error("alerting.state_not_restored", why="its partition of the state topic was not read to the "
@@ -498,21 +504,13 @@ class Worker:
                 receipt.add_done_callback(functools.partial(self._alerting_state_read, self._assignments))
             else:
                 self.alerting_restored = True
-        n = self.settings.kafka.partitions
-        states = {k: v for k, v in states.items() if partition_for(state_series_id(k), n) in parts}
-        async with self._state_lock:
-            rejected_before = scorer.state_rejected
-            applied = scorer.import_states(states)
-            self.stats.state_records_rejected += scorer.state_rejected - rejected_before
-        self.stats.state_records_loaded += applied
-        del states
         release_free_memory()  # the records read are freed: their pages go back, not only to the heap
-        self.stats.last_restore_read_ms = round(read_s * 1000)
-        self.stats.last_restore_apply_ms = round((time.monotonic() - started - read_s) * 1000)
-        self.stats.last_restore_cpu_ms = round((time.process_time() - cpu_started) * 1000)
+        total_s, cpu_s = time.monotonic() - started, time.process_time() - cpu_started
+        summary = restore_summary(restore, read_s, total_s, cpu_s)
+        self.stats.last_restore_read_ms, self.stats.last_restore_apply_ms = summary["read_ms"], summary["apply_ms"]
+        self.stats.last_restore_ms, self.stats.last_restore_cpu_ms = summary["total_ms"], summary["cpu_ms"]
         self.ready = True
-        log.info("state.restored", partitions=parts, records=applied, read_ms=self.stats.last_restore_read_ms,
-                 apply_ms=self.stats.last_restore_apply_ms, cpu_ms=self.stats.last_restore_cpu_ms)
+        log.info("state.restored", partitions=parts, **summary)
 
     def _alerting_state_read(self, assignment: int, receipt: asyncio.Future) -> None:
         """The runtime's reply to ``RestoreState``: from now on the alerting state may be saved (also when the
@@ -529,19 +527,6 @@ class Worker:
         else:
             log.info("alerting.state_restored")
         self.alerting_restored = True
-
-    def unsealed(self, records: dict[str, bytes]) -> dict[str, bytes]:
-        """The records whose envelope and signature check out (taken out of ``records``); the others are logged,
-        counted and dropped."""
-        out = {}
-        while records:  # each record read is let go once unsealed: not every record twice in memory
-            key, data = records.popitem()
-            try:
-                out[key] = state_codec.unseal(key, data, self.state_key)
-            except state_codec.StateError as exc:
-                self.stats.state_records_rejected += 1
-                log.warning("state.rejected", key=key, reason=str(exc))
-        return out
 
     def _alerting_state_partition(self) -> int:
         return partition_for(state_series_id(ALERTING_STATE_KEY), self.settings.kafka.partitions)

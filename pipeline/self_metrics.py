@@ -52,8 +52,9 @@ _LABELLED = {"messages_in", "events_in", "dead_letters"}
 
 #: ``WorkerStats`` fields of the last restore, in milliseconds: served as gauges in seconds, not as counters.
 _RESTORE_GAUGES = {
-    "last_restore_read_ms": "Seconds the last restore of assigned partitions spent reading the state topic",
-    "last_restore_apply_ms": "Seconds the last restore spent checking and applying the state records read",
+    "last_restore_ms": "Seconds the last restore of assigned partitions took, from reading to the last record applied",
+    "last_restore_read_ms": "Seconds the last restore spent reading the state topic to its end (applying meanwhile)",
+    "last_restore_apply_ms": "Seconds the last restore spent checking and applying state records (mostly while reading)",
     "last_restore_cpu_ms": "CPU seconds of the worker process (every thread) during the last restore",
 }
 

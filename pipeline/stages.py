@@ -179,8 +179,10 @@ class ScoreStage:
             self.dirty_log_sources.clear()
         return states
 
-    def import_states(self, states: dict[str, bytes]) -> int:
+    def import_states(self, states: dict[str, bytes], *, coming: int = 0) -> int:
         """Load state records read back from the state topic; returns how many were applied.
+
+        ``coming``: about how many more records a restore reading in batches still has (room is made at once).
 
         A record that cannot be read (malformed, truncated, of an unknown version) is skipped, logged with
         its reason and counted in ``state_rejected``; its key starts fresh and the others still load.
@@ -190,7 +192,7 @@ class ScoreStage:
             owner, _, sid = key.partition("/")
             buckets[owner][sid] = blob
         engine_states = buckets.get("engine", {})
-        refused = self.engine.restore(engine_states) if engine_states else {}
+        refused = self.engine.restore(engine_states, coming=coming) if engine_states else {}
         for sid, exc in refused.items():
             self._reject(f"engine/{sid}", exc)
         applied = len(engine_states) - len(refused)

@@ -23,10 +23,11 @@ class WorkerStats:
     state_records_rejected: int = 0
     feedback_applied: int = 0
     records_held: int = 0  # records of failed batches, left uncommitted to be read again
-    # the last restore of assigned partitions: reading the state topic, then checking and applying the records
-    last_restore_read_ms: int = 0
-    last_restore_apply_ms: int = 0
-    last_restore_cpu_ms: int = 0  # CPU time of the whole process (every thread) over both
+    # the last restore of assigned partitions: reading the state topic while checking and applying the records read
+    last_restore_ms: int = 0  # from the start of the read until every record is applied
+    last_restore_read_ms: int = 0  # until the state topic is read to its end (applying meanwhile)
+    last_restore_apply_ms: int = 0  # checking and applying, over every batch (most of it while reading)
+    last_restore_cpu_ms: int = 0  # CPU time of the whole process (every thread) over the restore
 
     def as_dict(self) -> dict[str, int]:
         return {f.name: getattr(self, f.name) for f in fields(self)}

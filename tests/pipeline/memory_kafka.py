@@ -63,8 +63,11 @@ class MemoryKafka:
             self.producer.topics.append(self.topics[name])
         return self.topics[name]
 
-    def read_state(self, settings, partitions, *, unfinished=None, timeout_s: float = 30.0) -> dict[str, bytes]:
-        """Latest flushed record per key on the partitions asked for (what a restarted worker would read)."""
+    def read_state(self, settings, partitions, *, unfinished=None, timeout_s: float = 30.0,
+                   on_batch=None) -> dict[str, bytes]:
+        """Latest flushed record per key on the partitions asked for (what a restarted worker would read).
+
+        Returned at once, not handed to ``on_batch`` (a reader may do either)."""
         latest: dict[str, bytes] = {}
         for record in self.topic(settings.topics.state).records:
             if record.flushed and record.partition in partitions:
