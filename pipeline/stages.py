@@ -63,12 +63,14 @@ class NormaliseStage:
     def process(self, kind: Kind, messages: Iterable[RawMessage], *, now: float) -> NormalisedBatch:
         batch = NormalisedBatch()
         grouped: dict[int, list[Event]] = defaultdict(list)
+        known = self._partition_of
         for msg in messages:
             result = normalise(kind, msg.value, now=now, guard=self.guard)
             batch.skipped += result.skipped
             for event in result.events:
                 event.ingest_time = now
-                grouped[self.partition_of(event.series_id)].append(event)
+                partition = known.get(event.series_id)
+                grouped[self.partition_of(event.series_id) if partition is None else partition].append(event)
             for reject in result.rejects:
                 batch.dead_letters.append(
                     dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
