@@ -30,7 +30,7 @@ True
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
@@ -124,6 +124,10 @@ class WorkerMetrics:
     def observe_latency(self, seconds: Iterable[float]) -> None:
         self.latency.observe_many(seconds)
 
+    def observe_latency_counts(self, counts: Mapping[float, int]) -> None:
+        """``observe_latency`` of each value as many times as its count."""
+        self.latency.observe_counts(counts)
+
     def observe_alert_latency(self, seconds: Iterable[float]) -> None:
         self.alert_latency.observe_many(seconds)
 
@@ -153,6 +157,18 @@ class BatchHistogram(Collector):
         for v in values:
             counts[bisect_left(bounds, v)] += 1
             self.total += v
+
+    def observe_counts(self, values: Mapping[float, int]) -> None:
+        """Each value observed as many times as its count.
+
+        >>> h = BatchHistogram("x", "doc", (0.1, 1.0))
+        >>> h.observe_counts({0.05: 3, 2.0: 1}); h.counts, h.total
+        ([3, 0, 1], 2.15)
+        """
+        counts, bounds = self.counts, self.bounds
+        for v, n in values.items():
+            counts[bisect_left(bounds, v)] += n
+            self.total += v * n
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         cumulative, buckets = 0, []

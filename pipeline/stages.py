@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Literal
 
 import structlog
@@ -28,6 +29,7 @@ from aiops.pipeline.topics import partition_for
 log = structlog.get_logger(__name__)
 
 Kind = Literal["metrics", "logs"]
+_SERIES_ID = attrgetter("series_id")
 
 
 @dataclass(slots=True)
@@ -67,10 +69,15 @@ class NormaliseStage:
         for msg in messages:
             result = normalise(kind, msg.value, now=now, guard=self.guard)
             batch.skipped += result.skipped
-            for event in result.events:
+            events = result.events
+            for event in events:
                 event.ingest_time = now
-                partition = known.get(event.series_id)
-                grouped[self.partition_of(event.series_id) if partition is None else partition].append(event)
+            ids = list(map(_SERIES_ID, events))
+            partitions = list(map(known.get, ids))
+            if None in partitions:
+                partitions = list(map(self.partition_of, ids))
+            for partition, event in zip(partitions, events):
+                grouped[partition].append(event)
             for reject in result.rejects:
                 batch.dead_letters.append(
                     dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
@@ -153,7 +160,7 @@ class ScoreStage:
             self.on_scored(events, scores)
         else:  # only those of points in an episode or ending one are built: the others are not sent on
             scores = self.engine.process_notable(events, learn=learn)
-        self.dirty.update(e.series_id for e in events)
+        self.dirty.update(map(_SERIES_ID, events))
         if ends is not None:
             ends.extend(episode_end(s) for s in scores if s is not None and s.ended)
         return [
