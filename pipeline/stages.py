@@ -30,6 +30,7 @@ log = structlog.get_logger(__name__)
 
 Kind = Literal["metrics", "logs"]
 _SERIES_ID = attrgetter("series_id")
+_SOURCE = attrgetter("source")
 
 
 @dataclass(slots=True)
@@ -137,8 +138,11 @@ class ScoreStage:
 
     def process(self, events: list[Event], *, now: float) -> ScoredBatch:
         out = ScoredBatch()
-        logs = [e for e in events if e.source == "log"]
-        metrics = [e for e in events if e.source != "log"]
+        if "log" in map(_SOURCE, events):
+            logs = [e for e in events if e.source == "log"]
+            metrics = [e for e in events if e.source != "log"]
+        else:  # a batch of metrics only: no walk of its own
+            logs, metrics = [], list(events)
         if logs:
             out.log_lines = len(logs)
             result = self.log_intelligence.process(logs, now=now)
