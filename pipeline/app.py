@@ -27,7 +27,6 @@ import asyncio
 import functools
 import json
 import time
-from collections import Counter
 from operator import attrgetter
 from typing import Any, Callable
 
@@ -63,9 +62,6 @@ from aiops.pipeline.take import take_batches
 from aiops.pipeline.topics import partition_for
 
 log = structlog.get_logger(__name__)
-
-_TIME = attrgetter("time")
-_INGEST_TIME = attrgetter("ingest_time")
 
 #: The alert policy's state (groups, alerts, silences, pending actions) in the state topic.
 ALERTING_STATE_KEY = "alerting/policy"
@@ -304,7 +300,7 @@ class Worker:
 
     async def score_events(self, scorer: ScoreStage, events, *, now: float) -> None:
         """Score events in time order and send what comes out."""
-        events.sort(key=_TIME)
+        events.sort(key=attrgetter("time"))
         # Scoring is CPU work: off the event loop, so heartbeats, timers and the API stay responsive.
         async with self._state_lock:
             out = await asyncio.to_thread(scorer.process, events, now=now)
@@ -335,8 +331,7 @@ class Worker:
     def count_scored(self, events) -> None:
         """Ingest-to-score latency of a scored batch; the series held, at most once a second."""
         now = time.time()
-        # a batch holds a few distinct ingest times (one a normalised slice): each observed once with its count
-        self.metrics.observe_latency_counts({now - t: n for t, n in Counter(map(_INGEST_TIME, events)).items() if t > 0})
+        self.metrics.observe_ingest_latency(map(attrgetter("ingest_time"), events), now=now)
         if self.scorer is not None and now - self._series_counted_at >= 1.0:
             self._series_counted_at = now
             self.metrics.series_tracked.set(len(self.scorer.engine.series_ids()))

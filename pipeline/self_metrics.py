@@ -30,6 +30,7 @@ True
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -124,9 +125,12 @@ class WorkerMetrics:
     def observe_latency(self, seconds: Iterable[float]) -> None:
         self.latency.observe_many(seconds)
 
-    def observe_latency_counts(self, counts: Mapping[float, int]) -> None:
-        """``observe_latency`` of each value as many times as its count."""
-        self.latency.observe_counts(counts)
+    def observe_ingest_latency(self, ingest_times: Iterable[float], *, now: float) -> None:
+        """Ingest-to-score latency of a scored batch's points from their ingest times (0: unknown, left out).
+
+        A batch holds a few distinct ingest times (one a normalised slice): each is observed once, with its count.
+        """
+        self.latency.observe_counts({now - t: n for t, n in Tally(ingest_times).items() if t > 0})
 
     def observe_alert_latency(self, seconds: Iterable[float]) -> None:
         self.alert_latency.observe_many(seconds)

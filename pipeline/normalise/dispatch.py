@@ -197,12 +197,13 @@ class _Normaliser:
             return
         admit = self.guard.admit_values
         result = self.result
+        lines: list[str] = []  # the payload's lines, cut once a refusal needs its line
         for number, (series_id, tags, time, fields) in enumerate(zip(ids, labels, times, features), 1):
             try:
                 keep = admit(series_id, time, fields, now)
             except GuardReject as refusal:
-                line = text.split("\n")[number - 1]
-                result.rejects.append(Reject(f"line {number}: {refusal}", _fragment(line, None),
+                lines = lines or text.split("\n")
+                result.rejects.append(Reject(f"line {number}: {refusal}", _fragment(lines[number - 1], None),
                                              refusal.reason_class))
                 continue
             if keep:

@@ -24,7 +24,11 @@ odd = st.builds(lambda h, k, v, s, sep: f"{h}{sep}{k}={v}" + (f" {s}" if s else 
 plain = st.builds(lambda h, k, v, s: f"{h} {k}={v} {s}", st.sampled_from(["cpu,host=a", "cpu,host=b", "m"]),
                   st.sampled_from(["u", "v"]), st.sampled_from(["1.5", "-2", "1e3", "1e999", "7."]),
                   st.sampled_from([str(NS), str(NS + 5), str(NS - 10**15), str(NS + 10**15)]))
-lines = st.one_of(plain, plain, plain, odd)
+# plain but for their fields: several of them (read line by line, each line still without the full parser)
+fields = st.builds(lambda h, v, w, s: f"{h} u={v},v={w} {s}", st.sampled_from(["cpu,host=a", "m"]),
+                   st.sampled_from(["1.5", "1e999", "2i"]), st.sampled_from(["3", "t"]),
+                   st.sampled_from([str(NS), str(NS + 10**15)]))
+lines = st.one_of(plain, plain, plain, fields, odd)
 
 
 def line_by_line(payload: bytes, guard: IngestGuard) -> dispatch.NormaliseResult:
