@@ -49,6 +49,9 @@ class PlainColumns:
 def plain_columns(text: str, max_chars: int) -> PlainColumns | None:
     """The columns of ``text`` (a trailing newline ends the last line); None unless every line is plain."""
     body = text[:-1] if text.endswith("\n") else text
+    first = body.partition("\n")[0].split(" ")
+    if len(first) != 3 or "," in first[1]:  # a payload's lines are mostly alike: not plain, as the first shows
+        return None
     lines = body.split("\n")
     n = len(lines)
     flat = body.replace("\n", " ")
