@@ -33,7 +33,7 @@ from __future__ import annotations
 import gc
 import math
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -52,7 +52,7 @@ from aiops.detectors.engine_state import (
     restore_series,
     series_record,
 )
-from aiops.detectors.event_rows import check_event, layout_matrix, plainly_valid, steps_of
+from aiops.detectors.event_rows import check_event, layout_matrix, plainly_valid, steps_by_code
 from aiops.detectors.score_rows import build_scores, take_rows
 from aiops.detectors.scoring_group import Profile, SeriesGroup, StepResult
 from aiops.detectors.tally import DetectorTally
@@ -60,6 +60,8 @@ from aiops.detectors.tally import DetectorTally
 __all__ = ["Engine", "STATE_VERSION", "StepResult", "build_engine"]
 
 log = structlog.get_logger(__name__)
+
+_GROUP_OF = attrgetter("group")
 
 VERDICTS = ("false_positive", "true_positive")
 
@@ -191,24 +193,32 @@ class Engine:
         if not all(infos):
             infos = [info or self._register(e.series_id, e.labels, e.source, e.features)
                      for info, e in zip(infos, events)]
-        step_of = steps_of(ids) if len(set(ids)) < n else None
-        by_group: dict[tuple[int, tuple[str, ...]], list[int]] = {}
-        for i, info in enumerate(infos):
-            by_group.setdefault(info.group, []).append(i)
+        # the step of each row, by series identity (one _SeriesInfo a series): None when every series is there once
+        step_of = steps_by_code(np.fromiter(map(id, infos), dtype=np.int64, count=n)) if len(set(ids)) < n else None
+        keys = list(map(_GROUP_OF, infos))
+        by_group: dict[tuple[int, tuple[str, ...]], np.ndarray]
+        if keys.count(keys[0]) == n:  # one group: the common case
+            by_group = {keys[0]: np.arange(n)}
+        else:
+            members: dict[tuple[int, tuple[str, ...]], list[int]] = {}
+            for i, key in enumerate(keys):
+                members.setdefault(key, []).append(i)
+            by_group = {key: np.array(idx, dtype=np.intp) for key, idx in members.items()}
         results: list[Score | None] = [None] * n
         for key, idx in by_group.items():
             if step_of is None:
                 order, bounds = idx, [(0, len(idx))]
             else:  # by step, then by position in the batch (idx is ascending and the sort is stable)
-                order = sorted(idx, key=step_of.__getitem__)
-                cuts = np.flatnonzero(np.diff([step_of[i] for i in order])) + 1
+                order = idx[np.argsort(step_of[idx], kind="stable")]
+                cuts = np.flatnonzero(np.diff(step_of[order])) + 1
                 bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(order)]))
             group = self._groups[key]
-            rows = [ids[i] for i in order]
-            X = self._matrix(group.features, rows, [feats[i] for i in order], plain)
-            scores = self._score_rows(group, rows, [times[i] for i in order], X, flags[order], bounds,
+            at = order.tolist()
+            rows = list(map(ids.__getitem__, at))
+            X = self._matrix(group.features, rows, list(map(feats.__getitem__, at)), plain)
+            scores = self._score_rows(group, rows, list(map(times.__getitem__, at)), X, flags[order], bounds,
                                       None if quiet is None else quiet[order], notable)
-            for pos, score in zip(order, scores):
+            for pos, score in zip(at, scores):
                 results[pos] = score
         return results  # type: ignore[return-value]
 

@@ -114,3 +114,19 @@ def steps_of(series_ids: Sequence[str]) -> list[int]:
         seen[sid] = k + 1
         steps.append(k)
     return steps
+
+
+def steps_by_code(codes: np.ndarray) -> np.ndarray:
+    """``steps_of`` for rows given as integer codes (one per series), by one stable sort instead of a dict.
+
+    >>> steps_by_code(np.array([5, 9, 5, 5, 9])).tolist()
+    [0, 0, 1, 2, 1]
+    """
+    n = codes.shape[0]
+    order = np.argsort(codes, kind="stable")  # each series' rows together, in batch order
+    ranked = codes[order]
+    at = np.arange(n)
+    first = np.maximum.accumulate(np.where(np.r_[True, ranked[1:] != ranked[:-1]], at, 0))
+    steps = np.empty(n, dtype=np.int64)
+    steps[order] = at - first
+    return steps

@@ -27,6 +27,7 @@ import asyncio
 import functools
 import json
 import time
+from operator import attrgetter
 from typing import Any, Callable
 
 import faust
@@ -300,7 +301,7 @@ class Worker:
 
     async def score_events(self, scorer: ScoreStage, events, *, now: float) -> None:
         """Score events in time order and send what comes out."""
-        events.sort(key=lambda e: e.time)
+        events.sort(key=attrgetter("time"))
         # Scoring is CPU work: off the event loop, so heartbeats, timers and the API stay responsive.
         async with self._state_lock:
             out = await asyncio.to_thread(scorer.process, events, now=now)
@@ -331,7 +332,7 @@ class Worker:
     def count_scored(self, events) -> None:
         """Ingest-to-score latency of a scored batch; the series held, at most once a second."""
         now = time.time()
-        self.metrics.observe_latency(now - e.ingest_time for e in events if e.ingest_time > 0)
+        self.metrics.observe_ingest_latency(map(attrgetter("ingest_time"), events), now=now)
         if self.scorer is not None and now - self._series_counted_at >= 1.0:
             self._series_counted_at = now
             self.metrics.series_tracked.set(len(self.scorer.engine.series_ids()))

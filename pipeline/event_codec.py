@@ -23,6 +23,7 @@ True
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from typing import Any
 
 import orjson
@@ -34,6 +35,8 @@ VERSION = 1
 _REQUIRED = ("source", "series_id", "labels", "time", "features", "ingest_time")
 _OPTIONAL = ("message", "level", "template_id", "template", "params")
 _COLUMNS = frozenset(("v", *_REQUIRED, *_OPTIONAL))
+_SOURCE, _SERIES_ID, _LABELS, _TIME, _FEATURES, _INGEST_TIME = map(attrgetter, _REQUIRED)
+_OPTIONAL_GETTERS = [(name, attrgetter(name)) for name in _OPTIONAL]
 
 
 def dump_json(value: Any) -> bytes:
@@ -77,18 +80,18 @@ def encode_events(events: list[Event]) -> bytes:
     >>> load_json(encode_events([log, Event("metric", "m", {}, 2.0, {"v": 1.0})]))["message"]
     ['disk full', None]
     """
-    data: dict[str, Any] = {
+    data: dict[str, Any] = {  # each column in one pass at C speed: this runs for every event the worker reads
         "v": VERSION,
-        "source": [e.source for e in events],
-        "series_id": [e.series_id for e in events],
-        "labels": [e.labels for e in events],
-        "time": [e.time for e in events],
-        "features": [e.features for e in events],
-        "ingest_time": [e.ingest_time for e in events],
+        "source": list(map(_SOURCE, events)),
+        "series_id": list(map(_SERIES_ID, events)),
+        "labels": list(map(_LABELS, events)),
+        "time": list(map(_TIME, events)),
+        "features": list(map(_FEATURES, events)),
+        "ingest_time": list(map(_INGEST_TIME, events)),
     }
-    for name in _OPTIONAL:
-        column = [getattr(e, name) for e in events]
-        if any(value is not None for value in column):
+    for name, get in _OPTIONAL_GETTERS:
+        column = list(map(get, events))
+        if column.count(None) != len(column):
             data[name] = column
     return dump_json(data)
 

@@ -30,7 +30,8 @@ True
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter as Tally
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, disable_created_metrics, generate_latest
@@ -125,6 +126,13 @@ class WorkerMetrics:
     def observe_latency(self, seconds: Iterable[float]) -> None:
         self.latency.observe_many(seconds)
 
+    def observe_ingest_latency(self, ingest_times: Iterable[float], *, now: float) -> None:
+        """Ingest-to-score latency of a scored batch's points from their ingest times (0: unknown, left out).
+
+        A batch holds a few distinct ingest times (one a normalised slice): each is observed once, with its count.
+        """
+        self.latency.observe_counts({now - t: n for t, n in Tally(ingest_times).items() if t > 0})
+
     def observe_alert_latency(self, seconds: Iterable[float]) -> None:
         self.alert_latency.observe_many(seconds)
 
@@ -154,6 +162,18 @@ class BatchHistogram(Collector):
         for v in values:
             counts[bisect_left(bounds, v)] += 1
             self.total += v
+
+    def observe_counts(self, values: Mapping[float, int]) -> None:
+        """Each value observed as many times as its count.
+
+        >>> h = BatchHistogram("x", "doc", (0.1, 1.0))
+        >>> h.observe_counts({0.05: 3, 2.0: 1}); h.counts, h.total
+        ([3, 0, 1], 2.15)
+        """
+        counts, bounds = self.counts, self.bounds
+        for v, n in values.items():
+            counts[bisect_left(bounds, v)] += n
+            self.total += v * n
 
     def collect(self) -> Iterator[HistogramMetricFamily]:
         cumulative, buckets = 0, []

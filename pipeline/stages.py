@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any, Callable, Iterable, Literal
 
 import structlog
@@ -28,6 +29,8 @@ from aiops.pipeline.topics import partition_for
 log = structlog.get_logger(__name__)
 
 Kind = Literal["metrics", "logs"]
+_SERIES_ID = attrgetter("series_id")
+_SOURCE = attrgetter("source")
 
 
 @dataclass(slots=True)
@@ -63,12 +66,19 @@ class NormaliseStage:
     def process(self, kind: Kind, messages: Iterable[RawMessage], *, now: float) -> NormalisedBatch:
         batch = NormalisedBatch()
         grouped: dict[int, list[Event]] = defaultdict(list)
+        known = self._partition_of
         for msg in messages:
             result = normalise(kind, msg.value, now=now, guard=self.guard)
             batch.skipped += result.skipped
-            for event in result.events:
+            events = result.events
+            for event in events:
                 event.ingest_time = now
-                grouped[self.partition_of(event.series_id)].append(event)
+            ids = list(map(_SERIES_ID, events))
+            partitions = list(map(known.get, ids))
+            if None in partitions:
+                partitions = list(map(self.partition_of, ids))
+            for partition, event in zip(partitions, events):
+                grouped[partition].append(event)
             for reject in result.rejects:
                 batch.dead_letters.append(
                     dead_letter_record(reject.fragment, reject.reason, topic=msg.topic,
@@ -128,8 +138,11 @@ class ScoreStage:
 
     def process(self, events: list[Event], *, now: float) -> ScoredBatch:
         out = ScoredBatch()
-        logs = [e for e in events if e.source == "log"]
-        metrics = [e for e in events if e.source != "log"]
+        if "log" in map(_SOURCE, events):
+            logs = [e for e in events if e.source == "log"]
+            metrics = [e for e in events if e.source != "log"]
+        else:  # a batch of metrics only: no walk of its own
+            logs, metrics = [], list(events)
         if logs:
             out.log_lines = len(logs)
             result = self.log_intelligence.process(logs, now=now)
@@ -151,7 +164,7 @@ class ScoreStage:
             self.on_scored(events, scores)
         else:  # only those of points in an episode or ending one are built: the others are not sent on
             scores = self.engine.process_notable(events, learn=learn)
-        self.dirty.update(e.series_id for e in events)
+        self.dirty.update(map(_SERIES_ID, events))
         if ends is not None:
             ends.extend(episode_end(s) for s in scores if s is not None and s.ended)
         return [

@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Hashable
+from itertools import repeat
+from operator import itemgetter
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import structlog
@@ -44,6 +46,9 @@ from aiops.pipeline.config import IngestSettings
 from aiops.pipeline.normalise.timestamps import iso
 
 log = structlog.get_logger(__name__)
+
+_FIRST = itemgetter(0)
+_VALUE = itemgetter(1)
 
 REASON_CLASSES = ("parse", "non_finite", "too_old", "too_new", "series_cap", "internal")
 
@@ -99,37 +104,96 @@ class IngestGuard:
         Events equal in series, time, values and message but with different
         ``distinct`` values are not duplicates of each other.
         """
+        return self.admit_values(event.series_id, event.time, event.features, now, event.message, distinct)
+
+    def admit_values(self, series_id: str, time: float, features: dict[str, float], now: float,
+                     message: str | None = None, distinct: Hashable = None) -> bool:
+        """``admit`` of the event with these fields, without the event (the normaliser's fast path has none yet).
+
+        >>> guard = IngestGuard()
+        >>> guard.admit_values("cpu", 5.0, {"u": 1.0}, 5.0), guard.admit(Event("metric", "cpu", {}, 5.0, {"u": 1.0}),
+        ...                                                                now=5.0)
+        (True, False)
+        """
         settings = self.settings
-        for name, value in event.features.items():
+        for name, value in features.items():
             if not math.isfinite(value):
                 self._refuse("non_finite", f"feature {name!r} is {'NaN' if value != value else 'infinite'}")
-        if not math.isfinite(event.time):
-            self._refuse("non_finite", f"event time {event.time!r} is not a finite number")
-        if event.time < now - settings.max_past_s:
+        if not math.isfinite(time):
+            self._refuse("non_finite", f"event time {time!r} is not a finite number")
+        if time < now - settings.max_past_s:
             self._refuse(
                 "too_old",
-                f"event time {iso(event.time)} is older than now - {settings.max_past_s:g}s "
+                f"event time {iso(time)} is older than now - {settings.max_past_s:g}s "
                 f"(now {iso(now)})",
             )
-        if event.time > now + settings.max_future_s:
+        if time > now + settings.max_future_s:
             self._refuse(
                 "too_new",
-                f"event time {iso(event.time)} is later than now + {settings.max_future_s:g}s "
+                f"event time {iso(time)} is later than now + {settings.max_future_s:g}s "
                 f"(now {iso(now)})",
             )
-        if settings.dedup_cache and self._seen_before(duplicate_key(event, distinct)):
-            self.duplicates += 1
-            return False
-        if event.series_id not in self._series:
+        if settings.dedup_cache:  # the key of ``duplicate_key``, inline: this runs for every event
+            values = tuple(sorted(features.items())) if len(features) > 1 else tuple(features.items())
+            key = hash((series_id, time, values, message, distinct))
+            recent = self._recent
+            if key in recent:
+                recent.move_to_end(key)
+                self.duplicates += 1
+                return False
+            recent[key] = None
+            if len(recent) > settings.dedup_cache:
+                recent.popitem(last=False)
+        if series_id not in self._series:
             if len(self._series) >= settings.max_series:
                 self.refused_series += 1
                 self._log_cap_once()
                 self._refuse(
                     "series_cap",
-                    f"series cap {settings.max_series} reached: series {event.series_id[:120]!r} refused",
+                    f"series cap {settings.max_series} reached: series {series_id[:120]!r} refused",
                 )
-            self._series.add(event.series_id)
+            self._series.add(series_id)
         self.accepted += 1
+        return True
+
+    def admit_all(self, series_ids: list[str], times: list[float], features: list[dict[str, float]],
+                  pairs: list[tuple[tuple[str, float], ...]], now: float) -> bool:
+        """Admit every one of these events at once when none is refused or a duplicate (True); else admit none
+        and change nothing (False: the caller admits them one by one, ``admit_values``).
+
+        Admitted this way, the events leave the guard as ``admit_values`` in order would: the same keys in the
+        dedup cache in the same order, the same series, the same counts. ``pairs`` is ``tuple(f.items())``
+        of each event's features (its dedup key, one feature a series).
+
+        >>> guard = IngestGuard()
+        >>> guard.admit_all(["a", "b"], [5.0, 5.0], [{"u": 1.0}, {"u": 2.0}], [(("u", 1.0),), (("u", 2.0),)], 5.0)
+        True
+        >>> guard.admit_all(["c", "a"], [5.0, 5.0], [{"u": 3.0}, {"u": 1.0}], [(("u", 3.0),), (("u", 1.0),)], 5.0)
+        False
+        >>> guard.admit_values("a", 5.0, {"u": 1.0}, 5.0), guard.stats()["accepted"], guard.stats()["series_seen"]
+        (False, 2, 2)
+        """
+        settings = self.settings
+        n = len(series_ids)
+        if (not n or any(len(p) != 1 for p in pairs) or not all(map(math.isfinite, map(_VALUE, map(_FIRST, pairs))))
+                or not math.isfinite(sum(times)) or min(times) < now - settings.max_past_s
+                or max(times) > now + settings.max_future_s):
+            return False
+        keys: list[int] = []
+        recent = self._recent
+        if settings.dedup_cache:
+            keys = list(map(hash, zip(series_ids, times, pairs, repeat(None, n), repeat(None, n))))
+            if len(set(keys)) != n or not recent.keys().isdisjoint(keys):
+                return False
+        new = set(series_ids) - self._series
+        if new and len(self._series) + len(new) > settings.max_series:
+            return False
+        if settings.dedup_cache:
+            recent.update(zip(keys, repeat(None, n)))
+            for _ in range(len(recent) - settings.dedup_cache):
+                recent.popitem(last=False)
+        self._series |= new
+        self.accepted += n
         return True
 
     def count_reject(self, reason_class: str) -> None:
@@ -146,16 +210,6 @@ class IngestGuard:
         }
         stats.update({f"rejected_{k}": v for k, v in self.rejected.items()})
         return stats
-
-    def _seen_before(self, key: int) -> bool:
-        recent = self._recent
-        if key in recent:
-            recent.move_to_end(key)
-            return True
-        recent[key] = None
-        if len(recent) > self.settings.dedup_cache:
-            recent.popitem(last=False)
-        return False
 
     def _refuse(self, reason_class: str, reason: str) -> None:
         raise GuardReject(reason_class, reason)

@@ -58,7 +58,7 @@ def parse_series_line(line: str) -> SeriesLine:
     ('cpu|cpu=0,host=a', 'cpu', {'host': 'a', 'cpu': '0'})
     """
     if "\\" not in line and '"' not in line:
-        parsed = _parse_plain(line)
+        parsed = parse_plain(line)
         if parsed is not None:
             return parsed
     name, tags, fields, stamp = _parse_escaped(line)
@@ -92,12 +92,18 @@ def field_value(raw: str) -> float | None:
     raise BadLine(f"field value {_short(raw)} is not a number")
 
 
-def _parse_plain(line: str) -> SeriesLine | None:
-    """The fast path for lines without escapes or strings; None sends a line to the full parser."""
+def parse_plain(line: str) -> SeriesLine | None:
+    """The fast path for lines without escapes or strings; None sends a line to the full parser.
+
+    >>> parse_plain("cpu,host=a u=1,s=2i 1700000000000000000")
+    ('cpu|host=a', 'cpu', {'host': 'a'}, {'u': 1.0, 's': 2.0}, 1700000000000000000)
+    >>> parse_plain('cpu,host=a u=1 2 3') is None, parse_plain("cpu") is None
+    (True, True)
+    """
     parts = line.split(" ")
     if len(parts) not in (2, 3):
         return None
-    head = _plain_head(parts[0])
+    head = plain_head(parts[0])
     if head is None:
         return None
     series_id, name, tags = head
@@ -119,7 +125,7 @@ def _parse_plain(line: str) -> SeriesLine | None:
     return series_id, name, dict(tags), fields, stamp
 
 
-def _plain_head(head: str) -> tuple[str, str, dict[str, str]] | None:
+def plain_head(head: str) -> tuple[str, str, dict[str, str]] | None:
     """Series id, measurement and tags of an unescaped ``measurement,tag=value...``, memoised.
 
     A fleet repeats the same few heads line after line; the cache holds up to
@@ -142,6 +148,20 @@ def _plain_head(head: str) -> tuple[str, str, dict[str, str]] | None:
         _HEADS.clear()
     cached = _HEADS[head] = (series_id_for(name, tags), name, tags)
     return cached
+
+
+def plain_heads(heads: list[str]) -> list[tuple[str, str, dict[str, str]]] | None:
+    """``plain_head`` of each head (the cached ones looked up at once); None when one is not a plain head.
+
+    >>> [sid for sid, _, _ in plain_heads(["cpu,host=a", "mem"])], plain_heads(["cpu,host"])
+    (['cpu|host=a', 'mem'], None)
+    """
+    found = list(map(_HEADS.get, heads))
+    if None in found:
+        found = list(map(plain_head, heads))
+        if None in found:
+            return None
+    return found  # type: ignore[return-value]
 
 
 def _parse_escaped(line: str) -> ParsedLine:

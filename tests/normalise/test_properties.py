@@ -168,10 +168,10 @@ def test_escaped_line_round_trips(measurement: str, tags: dict[str, str], fields
 @given(line=st.text(alphabet="ab,= =1.5ieuft-\"\\#", min_size=1, max_size=30))
 def test_fast_path_agrees_with_full_parser(line: str) -> None:
     """The unescaped fast path and the full parser accept the same lines with the same result."""
-    from aiops.pipeline.normalise.line_protocol import BadLine, _parse_escaped, _parse_plain
+    from aiops.pipeline.normalise.line_protocol import BadLine, _parse_escaped, parse_plain
 
     try:
-        fast = _parse_plain(line)
+        fast = parse_plain(line)
     except BadLine:
         fast = "bad"
     if fast is None:
