@@ -72,8 +72,8 @@ class LearnDelay:
         """Slot-store fields of the buffer."""
         D, f, d = self.delay, self.f, self.d
         out: dict[str, tuple[tuple[int, ...], Any]] = {
-            "lag_x": ((D, f), np.nan), "lag_t": ((D,), 0.0), "lag_raw": ((D, d), 0.0),
-            "lag_level": ((D, d), 0.0), "lag_warm": ((D, d), np.False_), "lag_ok": ((D,), np.False_)}
+            "lag_x": ((D, f), np.nan), "lag_t": ((D,), 0.0), "lag_raw": ((D, d), np.float32(0.0)),
+            "lag_level": ((D, d), np.float32(0.0)), "lag_warm": ((D, d), np.False_), "lag_ok": ((D,), np.False_)}
         if self.impute:
             out["lag_filled"] = ((D, f), 0.0)
         return out

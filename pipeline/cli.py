@@ -91,6 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     m = bsub.add_parser("memory", help="worker RSS per tracked series, read from the worker process")
     m.add_argument("--series", type=int, default=100_000)
     m.add_argument("--steps", type=int, default=3, help="points per series")
+    m.add_argument("--more-series", type=int, default=0,
+                   help="then this many new series: what each further series costs once the caches are full")
     m.add_argument("--per-message", type=int, default=2000, help="points per Kafka message")
     m.add_argument("--snapshot-interval", type=float, default=10.0, help="seconds between state snapshots")
     m.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for the scoring and the snapshot")

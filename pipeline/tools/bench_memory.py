@@ -9,6 +9,13 @@ the resident set is read again. The difference over the series is what a
 tracked series costs: detector state, the ingest guard's entry, labels, and
 whatever the snapshots and the allocator leave behind. ``VmHWM`` gives the
 peak on the way.
+
+That difference also holds the worker's bounded caches (the ingest guard's
+recent event keys, ``ingest.dedup_cache``, and the line-protocol heads), which
+fill on the way and then stop growing. With ``--more-series`` a second wave of
+that many new series follows, and its difference over those series is what
+each further series costs once the caches are full: the figure for sizing a
+worker (idle + caches + series × it).
 """
 
 from __future__ import annotations
@@ -38,14 +45,17 @@ def proc_status_kb(pid: int, field: str) -> int:
     raise RuntimeError(f"no {field} in /proc/{pid}/status")
 
 
-def series_lines(series: int, step: int, start: float, per_message: int) -> list[bytes]:
-    """One point of every series at ``start + step``: ``per_message`` lines of line protocol per message.
+def series_lines(series: int, step: int, start: float, per_message: int, first: int = 0) -> list[bytes]:
+    """One point of series ``first`` .. ``first + series - 1`` at ``start + step``, ``per_message`` lines a message.
 
     >>> [m.decode() for m in series_lines(3, 0, 100.0, 2)][0].splitlines()[1]
     'mem,host=h1,svc=s1 value=57.000 100000000000'
+    >>> series_lines(1, 0, 100.0, 2, first=7)[0].decode()
+    'mem,host=h7,svc=s7 value=55.000 100000000000'
     """
     ts = int((start + step) * 1e9)
-    lines = [f"mem,host=h{s % 1000},svc=s{s} value={50 + (s * 7 + step * 3) % 11:.3f} {ts}" for s in range(series)]
+    lines = [f"mem,host=h{s % 1000},svc=s{s} value={50 + (s * 7 + step * 3) % 11:.3f} {ts}"
+             for s in range(first, first + series)]
     return [("\n".join(lines[i:i + per_message])).encode() for i in range(0, len(lines), per_message)]
 
 
@@ -116,7 +126,7 @@ def run_memory_benchmark(args: argparse.Namespace) -> int:
     port = free_port()
     prefix = f"benchmem{port}"
     path, settings = write_bench_config(
-        out, bootstrap, prefix, series=args.series, partitions=2,
+        out, bootstrap, prefix, series=args.series + args.more_series, partitions=2,
         kafka={"session_timeout_s": 6, "rebalance_timeout_s": 7},
         worker={"web_port": port, "batch_size": 500, "batch_within_s": 0.05,
                 "snapshot_interval_s": args.snapshot_interval})
@@ -129,18 +139,24 @@ def run_memory_benchmark(args: argparse.Namespace) -> int:
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "batch.num.messages": 1000,
                              "message.max.bytes": 8_000_000})
         start = time.time() - 3600
-        t0 = time.monotonic()
-        for step in range(args.steps):
-            for msg in series_lines(args.series, step, start, args.per_message):
-                producer.produce(settings.topics.metrics, value=msg)
-                producer.poll(0)
-        producer.flush()
-        total = args.series * args.steps
-        wait_until(port, lambda s: s["points_scored"] >= total, args.timeout, f"{total:,} points scored")
-        scored_s = time.monotonic() - t0
-        stats = wait_until(port, lambda s: s["state_records_saved"] >= args.series, args.timeout,
-                           f"{args.series:,} state records saved")
-        time.sleep(args.snapshot_interval + 1)  # one more snapshot: nothing of the first one is still in flight
+
+        def feed(series: int, first: int) -> tuple[float, dict]:
+            """Send ``steps`` points of ``series`` new series; seconds until scored, stats once all are snapshot."""
+            t0 = time.monotonic()
+            for step in range(args.steps):
+                for msg in series_lines(series, step, start, args.per_message, first):
+                    producer.produce(settings.topics.metrics, value=msg)
+                    producer.poll(0)
+            producer.flush()
+            total = (first + series) * args.steps
+            wait_until(port, lambda s: s["points_scored"] >= total, args.timeout, f"{total:,} points scored")
+            scored_s = time.monotonic() - t0
+            stats = wait_until(port, lambda s: s["state_records_saved"] >= first + series, args.timeout,
+                               f"{first + series:,} state records saved")
+            time.sleep(args.snapshot_interval + 1)  # one more snapshot: nothing of the last one is still in flight
+            return scored_s, stats
+
+        scored_s, stats = feed(args.series, 0)
         held_kb = proc_status_kb(worker.pid, "VmRSS")
         peak_kb = proc_status_kb(worker.pid, "VmHWM")
         per_series = (held_kb - idle_kb) * 1024 / args.series / 1000
@@ -151,6 +167,13 @@ def run_memory_benchmark(args: argparse.Namespace) -> int:
               f"peak {peak_kb / 1024:.0f} MiB ({peak_per_series:.1f} kB per series above idle)")
         print(f"series seen by the ingest guard {stats.get('ingest_series_seen')}, "
               f"state records saved {stats['state_records_saved']:,}")
+        if args.more_series:
+            scored_s, stats = feed(args.more_series, args.series)
+            more_kb = proc_status_kb(worker.pid, "VmRSS")
+            each = (more_kb - held_kb) * 1024 / args.more_series / 1000
+            print(f"each further series, caches full: {each:.1f} kB ({args.more_series:,} more series, "
+                  f"RSS {held_kb / 1024:.0f} -> {more_kb / 1024:.0f} MiB, scored in {scored_s:.0f}s; "
+                  f"series seen {stats.get('ingest_series_seen')})")
         return 0
     finally:
         stop_group(worker, grace_s=30)
