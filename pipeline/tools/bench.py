@@ -204,7 +204,7 @@ class Figures:
     points: int
     latencies: list[float]
     latency_rate: float
-    legs: dict[str, float]  # median seconds to the normaliser's batch, on to the scorer's, out to the reader
+    legs: dict[str, tuple[float, float]]  # (p50, p99) seconds to the normaliser's batch, on to the scorer's, out to the reader
     memory: list[tuple[int, int]]
 
 
@@ -292,7 +292,7 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
 
 def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalies_topic: str, bootstrap: str,
                     rate: float, args: argparse.Namespace, rng: random.Random,
-                    ) -> tuple[list[float], float, dict[str, float]]:
+                    ) -> tuple[list[float], float, dict[str, tuple[float, float]]]:
     """Paced points at ``rate`` per second (event time = send time); latencies of the anomalies read back."""
     reader = AnomalyCollector(bootstrap, anomalies_topic, group_id=f"bench-reader-{free_port()}", from_end=True,
                               fetch_wait_ms=FETCH_MAX_WAIT_MS, poll_s=0.1)
@@ -328,7 +328,12 @@ def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalie
     legs = {"ingest": [a["ingest_time"] - a["time"] for a, _ in points],
             "score": [a["detected_time"] - a["ingest_time"] for a, _ in points],
             "out": [received - a["detected_time"] for a, received in points]}
-    return latencies, sent / elapsed, {k: percentile(v, 50) for k, v in legs.items()}
+    return latencies, sent / elapsed, {k: (percentile(v, 50), percentile(v, 99)) for k, v in legs.items()}
+
+
+def _leg(f: Figures, name: str) -> str:
+    p50, p99 = f.legs.get(name, (float("nan"), float("nan")))
+    return f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f} ms"
 
 
 def report(f: Figures, args: argparse.Namespace) -> list[str]:
@@ -342,8 +347,8 @@ def report(f: Figures, args: argparse.Namespace) -> list[str]:
         f"{args.per_message} points/message, {args.partitions} partitions); "
         f"{f.per_cpu_second:,.0f} points per worker CPU-second",
         f"{f.workers} worker(s): event-to-anomaly latency at {f.latency_rate:,.0f} points/s (half the sustained "
-        f"rate), {len(f.latencies)} anomalies: {lat} (medians: to the normaliser {f.legs['ingest'] * 1000:,.0f} ms, "
-        f"on to the scorer {f.legs['score'] * 1000:,.0f} ms, scored and read back {f.legs['out'] * 1000:,.0f} ms)",
+        f"rate), {len(f.latencies)} anomalies: {lat} (p50 / p99 of each leg: to the normaliser {_leg(f, 'ingest')}, "
+        f"on to the scorer {_leg(f, 'score')}, scored and read back {_leg(f, 'out')})",
         f"{f.workers} worker(s): RSS per worker {rss}",
     ]
 
