@@ -218,6 +218,17 @@ class Profile(_Section):
     ensemble: EnsembleConfig | None = None
 
 
+def _default_profiles() -> list[Profile]:
+    # the per-window counts of a log series (count, error_count, warning_count, error_ratio; see
+    # ``aiops.pipeline.log_windows``) are small integers and ratios of them: mostly 0, now and then 1 of 3 lines.
+    # The joint detectors (mahalanobis, hst) read each rare-but-ordinary combination as a new region: with 3 lines
+    # a window and 5 % errors, 60 false-alarm episodes per 10k windows with them, 5.0 without; with 20 lines a
+    # window, 10.0 and 0 (``tests/detectors/test_log_window_profile.py``). The per-feature detectors still find
+    # an error burst, and the log detectors (error_burst, templates) judge the lines themselves.
+    return [Profile(name="log windows", match=MatchRule(series=r"logs\|.*"),
+                    detectors=[DetectorSpec(type="zscore"), DetectorSpec(type="cusum"), DetectorSpec(type="ewma")])]
+
+
 def _default_detectors() -> list[DetectorSpec]:
     # mewma left the default once the surprise track's CUSUM and episodes found the sustained shifts it was there
     # for (``aiops quality`` without it: 3-sd level shift 20/20, delay 4 instead of 3; drift of 5 sd over 100
@@ -281,7 +292,10 @@ class DetectionConfig(_Section):
     episodes: EpisodeConfig = EpisodeConfig()
     surprise: SurpriseConfig = SurpriseConfig()
     feedback: FeedbackConfig = FeedbackConfig()
-    profiles: list[Profile] = Field(default_factory=list, description="first match wins")
+    profiles: list[Profile] = Field(
+        default_factory=lambda: _default_profiles(),
+        description="first match wins; the default holds one, 'log windows' (series logs|...): a list given "
+                    "here replaces it")
     pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")
     lstm_ae: dict[str, Any] | None = Field(
         None, description="base settings of every 'lstm_ae' detector: the keys of its params")
