@@ -293,7 +293,7 @@ class DetectionConfig(_Section):
     surprise: SurpriseConfig = SurpriseConfig()
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(
-        default_factory=lambda: _default_profiles(),
+        default_factory=_default_profiles,
         description="first match wins; the default holds one, 'log windows' (series logs|...): a list given "
                     "here replaces it")
     pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")

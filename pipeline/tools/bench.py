@@ -332,7 +332,7 @@ def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalie
 
 
 def _leg(f: Figures, name: str) -> str:
-    p50, p99 = f.legs.get(name, (float("nan"), float("nan")))
+    p50, p99 = f.legs[name]
     return f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f} ms"
 
 
