@@ -36,6 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from aiops.detectors.ring_keys import KEY_DTYPE, KEY_INF, clamp_kept, from_keys, keys_at_least, to_keys
+
 
 def calibrate(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray, *, min_history: int,
               tail_k: int = 16, tail: np.ndarray | None = None, tail_min: int = 16, shape_max: float = 0.45) -> np.ndarray:
@@ -149,20 +151,23 @@ def remember(ring: np.ndarray, seen: np.ndarray, raw: np.ndarray) -> None:
 # free slots ``n, n + 1, ...`` in turn, and a free slot of the ring holds +inf, so the view reads +inf there.
 # A query is then a binary search and the tail level is read at a fixed place, instead of a pass over the
 # whole ring; a position takes one byte (two past 256 scores a ring) where a sorted copy took four.
+# These rings hold their scores as 16-bit keys (``ring_keys``: bfloat16, order-preserving), a free slot the
+# key of +inf; ranks are counted on the keys, the values read back where the tail needs them.
 
 
 def free_as_inf(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The rings with +inf in their free slots (a record holds anything there: zeros before version 2).
+    """Key rings with the key of +inf in their free slots (a record holds anything there: zeros before version 2),
+    and no kept key beyond the largest finite scores' (a forged record's non-numbers).
 
-    >>> free_as_inf(np.zeros((1, 3), dtype=np.float32), np.array([1])).tolist()
-    [[0.0, inf, inf]]
+    >>> free_as_inf(np.array([[32768, 0xFFFF, 0]], dtype=np.uint16), np.array([2])).tolist()
+    [[32768, 65407, 65408]]
     """
     size = ring.shape[-1]
     n = np.minimum(seen, size)
-    out = np.array(ring, dtype=ring.dtype)  # a copy; only the rings still filling are rewritten
+    out = clamp_kept(ring)  # a copy; only the rings still filling are rewritten again
     filling = n < size
     if filling.any():
-        out[filling] = np.where(np.arange(size) >= n[filling][:, None], np.float32(np.inf), out[filling])
+        out[filling] = np.where(np.arange(size) >= n[filling][:, None], KEY_INF, out[filling])
     return out
 
 
@@ -172,62 +177,61 @@ def order_dtype(window: int) -> np.dtype:
 
 
 def rank_rings(ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The sorted view of FIFO rings, as positions in them (then the free slots, in turn).
+    """The sorted view of FIFO key rings (``ring_keys``), as positions in them (then the free slots, in turn).
 
-    >>> ring = np.array([[3.0, 1.0, 2.0, 0.0]], dtype=np.float32)
+    >>> ring = to_keys(np.array([[3.0, 1.0, 2.0, 0.0]]))
     >>> rank_rings(ring, np.array([3])).tolist(), sorted_view(rank_rings(ring, np.array([3])), ring, np.array([3])).tolist()
     ([[1, 2, 0, 3]], [[1.0, 2.0, 3.0, inf]])
     """
     size = ring.shape[1]
     n = np.minimum(seen, size)
-    big = float(np.finfo(np.float32).max)  # a score that is no number (a forged record) sorts last, not past the free
-    keyed = np.array(ring, dtype=np.float32)
-    if not np.isfinite(keyed).all():  # a pass to look is cheaper than a rewrite of every ring
-        np.nan_to_num(keyed, copy=False, nan=big, posinf=big, neginf=-big)
+    keyed = clamp_kept(ring)  # a score that is no number (a forged record) sorts last, not past the free slots
     filling = np.flatnonzero(n < size)
     free = np.arange(size) >= n[filling, None]
-    keyed[filling] = np.where(free, np.float32(np.inf), keyed[filling])
-    order = np.argsort(keyed, axis=1).astype(order_dtype(size))  # not stable (8x faster): the free slots in turn
+    keyed[filling] = np.where(free, KEY_INF, keyed[filling])
+    order = np.argsort(keyed, axis=1).astype(order_dtype(size))  # not stable: the free slots in turn, below
     order[filling] = np.where(free, np.arange(size, dtype=order.dtype), order[filling])
     return order
 
 
 def sorted_view(order: np.ndarray, ring: np.ndarray, seen: np.ndarray) -> np.ndarray:
-    """The scores of each ring ascending, +inf past the remembered ones (what ``order`` stands for)."""
+    """The scores of each key ring ascending, +inf past the remembered ones (what ``order`` stands for)."""
     size = ring.shape[1]
-    values = np.take_along_axis(ring, order.astype(np.intp), axis=1)
+    values = from_keys(np.take_along_axis(ring, order.astype(np.intp), axis=1))
     return np.where(np.arange(size) < np.minimum(seen, size)[:, None], values, np.float32(np.inf))
 
 
 def count_below(order: np.ndarray, ring: np.ndarray, n: np.ndarray, rows: np.ndarray,
-                values: np.ndarray) -> np.ndarray:
-    """How many of the ``n[i]`` remembered scores of ring row ``rows[i]`` are below ``values[i]``.
+                bounds: np.ndarray) -> np.ndarray:
+    """How many of the ``n[i]`` remembered keys of key ring row ``rows[i]`` are below the key ``bounds[i]``
+    (``keys_at_least(v)``: how many scores are below ``v``).
 
     A batched bisection over the sorted view (one gather of positions and one
     of scores per halving, whatever the number of rows); a few rows are compared whole instead.
-    The rings' free slots hold +inf (``free_as_inf``).
+    The rings' free slots hold the key of +inf (``free_as_inf``).
 
-    >>> ring = np.array([[9.0, 9.0, 9.0, 9.0], [5.0, 0.0, 0.0, np.inf]], dtype=np.float32)
+    >>> ring = to_keys(np.array([[9.0, 9.0, 9.0, 9.0], [5.0, 0.0, 0.0, np.inf]]))
     >>> seen = np.array([4, 3])
     >>> order = rank_rings(ring, seen)
-    >>> count_below(order, ring, seen[[1, 1, 1]], np.array([1, 1, 1]), np.array([0.0, 6.0, 8.0])).tolist()
+    >>> bounds = keys_at_least(np.array([0.0, 6.0, 8.0]))
+    >>> count_below(order, ring, seen[[1, 1, 1]], np.array([1, 1, 1]), bounds).tolist()
     [0, 3, 3]
     >>> rows, values = np.tile([0, 1], 60), np.repeat([0.0, 6.0], 60)  # 120 queries: the bisection
-    >>> count_below(order, ring, seen[rows], rows, values).reshape(2, 60)[:, :2].tolist()
+    >>> count_below(order, ring, seen[rows], rows, keys_at_least(values)).reshape(2, 60)[:, :2].tolist()
     [[0, 0], [0, 3]]
     """
     size = ring.shape[1]
-    if values.shape[0] <= _FEW_ROWS:
-        return np.count_nonzero((ring[rows] < values[:, None]) & (np.arange(size) < n[:, None]), axis=1)
+    if bounds.shape[0] <= _FEW_ROWS:
+        return np.count_nonzero((ring[rows] < bounds[:, None]) & (np.arange(size) < n[:, None]), axis=1)
     places, scores = order.reshape(-1), ring.reshape(-1)
     starts = rows.astype(np.intp) * size
     base = starts.copy()
     m = size
     while m > 1:  # the free slots hold +inf: the view needs no mask
         half = m // 2
-        base += half * (scores.take(starts + places.take(base + half)) < values)
+        base += half * (scores.take(starts + places.take(base + half)) < bounds)
         m -= half
-    base += scores.take(starts + places.take(base)) < values
+    base += scores.take(starts + places.take(base)) < bounds
     return np.minimum(base - starts, n)
 
 
@@ -240,16 +244,17 @@ def calibrate_ranked(order: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen
                      shape_max: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
     """``calibrate_with_level`` of ``raw[i]`` against ring row ``rows[i]``, read through its sorted view ``order``.
 
-    ``order`` and ``ring`` hold every row (rows, size); only the queried
-    rows are read. ``seen`` and ``tail`` are per query. Same values as the
-    full pass, up to float rounding.
+    ``order`` and ``ring`` (16-bit keys, ``ring_keys``) hold every row (rows,
+    size); only the queried rows are read. ``seen`` and ``tail`` are per
+    query. Same values as the full pass over the scores the keys stand for,
+    up to float rounding.
 
     >>> ring, seen = np.zeros((1, 8), dtype=np.float32), np.zeros(1, dtype=np.int64)
     >>> for value in [1.0, 2.0, 3.0, 4.0, 5.0]:
     ...     remember(ring, seen, np.array([value]))
-    >>> ring = free_as_inf(ring, seen)
-    >>> order, raw = rank_rings(ring, seen), np.array([0.0, 3.0, 5.5, 1e9])
-    >>> p, _ = calibrate_ranked(order, ring, np.zeros(4, dtype=np.intp), np.repeat(seen, 4), raw, min_history=3)
+    >>> keys = free_as_inf(to_keys(ring), seen)
+    >>> order, raw = rank_rings(keys, seen), np.array([0.0, 3.0, 5.5, 1e9])
+    >>> p, _ = calibrate_ranked(order, keys, np.zeros(4, dtype=np.intp), np.repeat(seen, 4), raw, min_history=3)
     >>> old = calibrate(np.repeat(ring, 4, axis=0), np.repeat(seen, 4), raw, min_history=3)
     >>> bool(np.allclose(p, old, rtol=1e-12, atol=0.0))
     True
@@ -262,18 +267,18 @@ def calibrate_ranked(order: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen
     n = np.minimum(seen, size)
     starts = rows.astype(np.intp) * size
     if m <= _FEW_ROWS // 2:  # a few rows: compare them whole
-        hist, r, valid = ring[rows], raw[:, None], np.arange(size) < n[:, None]
+        hist, r, valid = from_keys(ring[rows]), raw[:, None], np.arange(size) < n[:, None]
         below = np.count_nonzero((hist < r) & valid, axis=1)
         equal = np.count_nonzero((hist <= r) & valid, axis=1) - below
-    else:  # entries below raw, and up to raw (below its next float64: float32 entries compare exactly)
+    else:  # entries below raw, and up to raw (below its next float64: the kept scores compare exactly)
         both = np.concatenate((n, n))
         counts = count_below(order, ring, both, np.concatenate((rows, rows)),
-                             np.concatenate((raw, np.nextafter(raw, np.inf))))
+                             keys_at_least(np.concatenate((raw, np.nextafter(raw, np.inf)))))
         below = counts[:m]
         equal = counts[m:] - below
 
     def view(at: np.ndarray, first: np.ndarray) -> np.ndarray:  # the sorted scores at these places of their rows
-        return scores.take(first + places.take(first + at))
+        return from_keys(scores.take(first + places.take(first + at)))
 
     p = (below + 0.5 * equal + 0.5) / (n + 1.0)
     k = min(tail_k, size)
@@ -310,7 +315,7 @@ def calibrate_ranked(order: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen
 
 def _ring_spread(ring: np.ndarray, rows: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Standard deviation of each row's ``n`` remembered scores, and the floor of scales derived from it."""
-    hist = ring[rows].astype(np.float64)
+    hist = from_keys(ring[rows]).astype(np.float64)
     if (n < ring.shape[1]).any():
         hist[np.arange(ring.shape[1]) >= n[:, None]] = 0.0
     safe_n = np.maximum(n, 1)
@@ -321,19 +326,19 @@ def _ring_spread(ring: np.ndarray, rows: np.ndarray, n: np.ndarray) -> tuple[np.
 
 def remember_ranked(order: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows: np.ndarray,
                     raw: np.ndarray) -> None:
-    """``remember`` for rings with a sorted view: add ``raw[i]`` to row ``rows[i]`` (distinct rows) in place.
+    """``remember`` for key rings with a sorted view: add ``raw[i]`` to row ``rows[i]`` (distinct rows) in place.
 
     The FIFO ring gets the score at its slot; in the sorted view the place of
     the evicted score (or the first free place while the ring fills) is
     given up and the slot enters where the new score sorts, the places
     between the two moving by one. ``seen`` counts per row (rows,); free
-    slots hold +inf (``free_as_inf``). A score that is not a number is not remembered.
+    slots hold the key of +inf (``free_as_inf``). A score that is not a number is not remembered.
 
-    >>> ring, seen = np.full((1, 3), np.inf, dtype=np.float32), np.zeros(1, dtype=np.int64)
+    >>> ring, seen = np.full((1, 3), KEY_INF, dtype=KEY_DTYPE), np.zeros(1, dtype=np.int64)
     >>> order = rank_rings(ring, seen)
     >>> for value in [5.0, 1.0, 3.0, 2.0]:
     ...     remember_ranked(order, ring, seen, np.array([0]), np.array([value]))
-    >>> ring.tolist(), order.tolist(), sorted_view(order, ring, seen).tolist(), seen.tolist()
+    >>> from_keys(ring).tolist(), order.tolist(), sorted_view(order, ring, seen).tolist(), seen.tolist()
     ([[2.0, 1.0, 3.0]], [[1, 0, 2]], [[1.0, 2.0, 3.0]], [4])
     """
     ok = raw == raw
@@ -343,8 +348,7 @@ def remember_ranked(order: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows:
         raise ValueError("rings must be C-contiguous arrays (they are updated in place through flat views)")
     size = ring.shape[1]
     places, fifo = order.reshape(-1), ring.reshape(-1)
-    limit = float(np.finfo(ring.dtype).max)
-    new = np.clip(raw, -limit, limit).astype(ring.dtype)
+    new = to_keys(raw)
     s = seen[rows]
     n = np.minimum(s, size)
     slot = s % size
@@ -352,7 +356,7 @@ def remember_ranked(order: np.ndarray, ring: np.ndarray, seen: np.ndarray, rows:
     # the place given up: while a ring fills, its first free place (which holds the slot written); else the place
     # of the slot whose score is evicted, the first of that score's (it is found there unless others equal it)
     k = rows.shape[0]
-    old = np.where(s >= size, fifo.take(starts + slot), np.inf).astype(ring.dtype)
+    old = np.where(s >= size, fifo.take(starts + slot), KEY_INF).astype(KEY_DTYPE)
     at = count_below(order, ring, np.concatenate((n, n)), np.concatenate((rows, rows)), np.concatenate((old, new)))
     at_old, at_new = np.where(s >= size, at[:k], n), at[k:]  # at_new: against the scores before this one
     tied = np.flatnonzero((s >= size) & (places.take(starts + np.minimum(at_old, size - 1)) != slot))

@@ -105,7 +105,8 @@ class CalibrationConfig(_Section):
     """How a detector's raw score becomes a probability-like value in [0, 1).
 
     Each detector keeps, per series, a ring of its last ``window`` raw scores
-    on learned points; a new score maps to its mid-rank ``(rank + 0.5)/(n + 1)``
+    on learned points (two bytes each: a score is kept within 0.4 %, its order
+    exactly; see ``ring_keys``); a new score maps to its mid-rank ``(rank + 0.5)/(n + 1)``
     in that ring, and beyond the ring's maximum a tail that tends to 1 without
     reaching it. Above the ring's ``tail_k``-th largest score, a Pareto tail
     fitted to the excesses streamed over the series' whole history (weight

@@ -13,6 +13,10 @@ Records that fit the group as it is (same detectors, same settings, tables
 of the layout its stores keep) are put back many at once (``restore_many``):
 the same field of every record is one array assignment, the sorted rings are
 rebuilt in one sort.
+
+The rings hold 16-bit keys (``ring_keys``); a record whose rings hold
+float32 scores (written before the keys) has them turned into keys on
+restore, one record at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from aiops.detectors.calibration import free_as_inf, rank_rings
 from aiops.detectors.core.errors import InputError
 from aiops.detectors.core.state_codec import ArrayTable, TableLayout
 from aiops.detectors.episodes import Episodes
+from aiops.detectors.ring_keys import to_keys
 from aiops.detectors.scoring_group import SeriesGroup
 from aiops.detectors.slots import SlotStore
 from aiops.detectors.surprise import VISITS_CAP
@@ -89,6 +94,7 @@ def restore_series(group: SeriesGroup, series_id: str, state: dict[str, Any]) ->
     slot = group.store.rows([series_id])[0]
     arrays = group.store.arrays
     current = [(m.key, m.digest) for m in group.members]
+    saved = _rings_as_keys(saved)
     saved = {name: np.asarray(value) for name, value in saved.items()  # numpy scalars: one-value fields
              if name in arrays and isinstance(value, (np.ndarray, np.generic))
              and value.dtype.kind == arrays[name].dtype.kind}
@@ -109,6 +115,18 @@ def restore_series(group: SeriesGroup, series_id: str, state: dict[str, Any]) ->
             bank_state = banks[keys.index(m.key)]
             if bank_state is not None:
                 m.bank.import_state(series_id, bank_state)
+
+
+def _rings_as_keys(saved: Any) -> Any:
+    """A record's slot arrays with rings of float scores (written before the keys) turned into keys.
+
+    >>> _rings_as_keys({"ring": np.array([[1.0, np.inf]], dtype=np.float32)})["ring"].tolist()
+    [[49024, 65408]]
+    """
+    ring = saved.get("ring") if isinstance(saved, dict) else None
+    if isinstance(ring, np.ndarray) and ring.dtype.kind == "f":
+        return {**saved, "ring": to_keys(ring)}
+    return saved
 
 
 def _restore_changed(group: SeriesGroup, slot: int, saved: dict[str, np.ndarray], keys: list[Any],
@@ -197,6 +215,8 @@ class _BulkPlan:
         wanted = {name: (arr.shape[1:], arr.dtype.kind) for name, arr in store.arrays.items()}
         if {n: (s, dt.kind) for n, s, dt in zip(surprise.names, surprise.shapes, surprise.dtypes)} != wanted:
             return None  # older or other fields: ``SurpriseTrack.load`` converts or refuses them one by one
+        if any(n == "ring" and dt.kind == "f" for n, dt in zip(slot.names, slot.dtypes)):
+            return None  # rings of float scores: ``restore_series`` turns them into keys
         plan_banks: list[tuple[int, list[int]] | None] = []
         for j, (m, table) in enumerate(zip(group.members, tables)):
             if table is None:

@@ -24,6 +24,7 @@ from aiops.detectors.episodes import ACCEPTED, EpisodeRules, Episodes
 from aiops.detectors.explain import contributions, implicated
 from aiops.detectors.learn_delay import LearnDelay
 from aiops.detectors.registry import BANKS
+from aiops.detectors.ring_keys import KEY_DTYPE, KEY_INF
 from aiops.detectors.slots import SlotStore
 from aiops.detectors.surprise import SurpriseTrack, anomaly_score
 
@@ -119,7 +120,7 @@ class SeriesGroup:
             fields["last"] = ((len(features),), 0.0)
         d = len(self.members)
         fields["seen"] = ((d,), 0)
-        fields["ring"] = ((d, window), np.float32(np.inf))  # +inf: a free slot (see ``calibration``)
+        fields["ring"] = ((d, window), KEY_DTYPE.type(KEY_INF))  # scores as 16-bit keys; +inf: a free slot
         fields["order"] = ((d, window), np.arange(window, dtype=order_dtype(window)))  # the ring's sorted view
         fields["tail"] = ((d, 3), 0.0)
         # banks that can learn a row after later rows came; the others learn at once, as with no delay

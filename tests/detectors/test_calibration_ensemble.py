@@ -19,6 +19,7 @@ from aiops.detectors.calibration import (
     sorted_view,
 )
 from aiops.detectors.ensemble import combine
+from aiops.detectors.ring_keys import KEY_DTYPE, KEY_INF, from_keys, keys_at_least, to_keys
 
 
 def calibrated_stream(raw: np.ndarray, window: int = 256) -> np.ndarray:
@@ -93,7 +94,7 @@ _scores = st.lists(st.one_of(st.sampled_from([0.0, 0.5, 1.0, 2.0, 1e39, -1e39]),
 
 def _fed(values: list[float], window: int, rows: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rings fed ``values`` in turn (row ``i % rows``) through ``remember_ranked``: (ring, order, seen)."""
-    ring, seen = np.full((rows, window), np.inf, dtype=np.float32), np.zeros(rows, dtype=np.int64)
+    ring, seen = np.full((rows, window), KEY_INF, dtype=KEY_DTYPE), np.zeros(rows, dtype=np.int64)
     order = rank_rings(ring, seen)
     for i, v in enumerate(values):
         remember_ranked(order, ring, seen, np.array([i % rows]), np.array([v]))
@@ -113,8 +114,9 @@ class TestSortedRings:
         for v in values:
             remember(reference, ref_seen, np.array([v]))
         n = min(len(values), window)
-        assert ring.tolist() == free_as_inf(reference, ref_seen).tolist() and seen.tolist() == ref_seen.tolist()
-        assert sorted_view(order, ring, seen)[0].tolist() == sorted(ring[0, :n].tolist()) + [np.inf] * (window - n)
+        assert ring.tolist() == free_as_inf(to_keys(reference), ref_seen).tolist() and seen.tolist() == ref_seen.tolist()
+        kept = from_keys(ring[0, :n]).tolist()
+        assert sorted_view(order, ring, seen)[0].tolist() == sorted(kept) + [np.inf] * (window - n)
         assert sorted(order[0].tolist()) == list(range(window)) and order[0, n:].tolist() == list(range(n, window))
         assert sorted_view(order, ring, seen).tolist() == sorted_view(rank_rings(ring, seen), ring, seen).tolist()
 
@@ -123,7 +125,7 @@ class TestSortedRings:
            window=st.integers(1, 9), rows=st.sampled_from([3, 80]), seed=st.integers(0, 2**16))
     def test_rows_updated_together_stay_apart(self, values, window, rows, seed):
         """Many rows updated in one call (index arrays or slices, by their number) each hold their own scores."""
-        ring, seen = np.full((rows, window), np.inf, dtype=np.float32), np.zeros(rows, dtype=np.int64)
+        ring, seen = np.full((rows, window), KEY_INF, dtype=KEY_DTYPE), np.zeros(rows, dtype=np.int64)
         order = rank_rings(ring, seen)
         rng = np.random.default_rng(seed)
         values = ((values or [0.0]) * (12 * rows // max(len(values), 1) + 1))[:12 * rows]
@@ -146,14 +148,15 @@ class TestSortedRings:
                            max_size=6))
     def test_count_below_is_a_count(self, row, probes):
         """Bisection and whole-row comparison count the entries below each value, for any length, ties, infinities."""
-        ring = np.array([[9.0] * (len(row) + 2), row + [np.inf, np.inf]], dtype=np.float32)  # 2 slots free in row 1
+        ring = to_keys(np.array([[9.0] * (len(row) + 2), row + [np.inf, np.inf]]))  # 2 slots free in row 1
         seen = np.array([len(row) + 2, len(row)])
         order = rank_rings(ring, seen)
         expected = [sum(x < p for x in row) for p in probes]
         n = np.full(len(probes), len(row))
-        few = count_below(order, ring, n, np.ones(len(probes), dtype=np.intp), np.array(probes))
+        bounds = keys_at_least(np.array(probes))
+        few = count_below(order, ring, n, np.ones(len(probes), dtype=np.intp), bounds)
         many = count_below(order, ring, np.tile(n, 120), np.ones(120 * len(probes), dtype=np.intp),
-                           np.array(probes * 120))
+                           np.tile(bounds, 120))
         assert few.tolist() == expected and many.tolist() == expected * 120
 
     @settings(max_examples=120, deadline=None)
@@ -163,7 +166,7 @@ class TestSortedRings:
                min_size=1, max_size=8),
            streamed=st.booleans(), many=st.booleans())
     def test_queries_match_the_full_pass(self, values, window, queries, streamed, many):
-        """Calibrated values and tail levels equal the full pass over the ring, up to float rounding.
+        """Calibrated values and tail levels equal the full pass over the scores the ring's keys stand for.
 
         ``many`` repeats the queries past the count where rows are no longer
         compared whole but bisected.
@@ -173,7 +176,7 @@ class TestSortedRings:
         q = len(raw)
         tail = np.tile([40.0 if streamed else 3.0, 0.7, 1.1], (q, 1))
         kw = dict(min_history=5, tail_k=4, tail=tail, tail_min=16)
-        old_p, old_level = calibrate_with_level(np.repeat(ring, q, 0), np.repeat(seen, q), raw, **kw)
+        old_p, old_level = calibrate_with_level(np.repeat(from_keys(ring), q, 0), np.repeat(seen, q), raw, **kw)
         p, level = calibrate_ranked(order, ring, np.zeros(q, dtype=np.intp), np.repeat(seen, q), raw, **kw)
         assert level.tolist() == old_level.astype(np.float64).tolist()
         np.testing.assert_allclose(p, old_p, rtol=0.0, atol=1e-6)
@@ -181,7 +184,7 @@ class TestSortedRings:
 
     def test_queries_read_only_their_rows(self):
         """Each query is calibrated against the ring row it names, whatever the other rows hold."""
-        ring, seen = np.full((3, 32), np.inf, dtype=np.float32), np.zeros(3, dtype=np.int64)
+        ring, seen = np.full((3, 32), KEY_INF, dtype=KEY_DTYPE), np.zeros(3, dtype=np.int64)
         order = rank_rings(ring, seen)
         for t in range(40):
             remember_ranked(order, ring, seen, np.arange(3), np.array([t % 10, 100.0 + t % 10, -t % 10]))
