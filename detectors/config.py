@@ -295,11 +295,25 @@ class DetectionConfig(_Section):
     feedback: FeedbackConfig = FeedbackConfig()
     profiles: list[Profile] = Field(
         default_factory=_default_profiles,
-        description="first match wins; the default holds one, 'log windows' (series logs|...): a list given "
-                    "here replaces it")
+        description="first match wins; the default holds one, 'log windows' (series logs|...), which follows the "
+                    "profiles given here unless one of them has its name (and replaces it)")
     pyod: PyODConfig | None = Field(None, description="base settings of every 'pyod' detector (its params override)")
     lstm_ae: dict[str, Any] | None = Field(
         None, description="base settings of every 'lstm_ae' detector: the keys of its params")
+
+    @field_validator("profiles")
+    @classmethod
+    def _keep_default_profiles(cls, given: list[Profile]) -> list[Profile]:
+        """The profiles given, then each default one none of them is named after (first match wins).
+
+        >>> mine = {"name": "db", "match": {"series": "db\\|.*"}, "threshold": 0.999}
+        >>> [p.name for p in DetectionConfig.model_validate({"profiles": [mine]}).profiles]
+        ['db', 'log windows']
+        >>> [p.detectors for p in DetectionConfig.model_validate({"profiles": [{"name": "log windows"}]}).profiles]
+        [None]
+        """
+        named = {p.name for p in given}
+        return [*given, *(p for p in _default_profiles() if p.name not in named)]
 
     @field_validator("lstm_ae")
     @classmethod

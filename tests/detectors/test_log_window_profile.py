@@ -49,7 +49,7 @@ def _run(config: DetectionConfig | None, lines: float, *, seed: int, burst: bool
 @pytest.mark.parametrize(("lines", "bound"), [(3.0, 10.0), (20.0, 2.0)])
 def test_quiet_and_busy_log_series_rarely_page(lines: float, bound: float) -> None:
     rate, _ = _run(None, lines, seed=1)
-    with_joint = DetectionConfig(profiles=[])
+    with_joint = DetectionConfig.model_validate({"profiles": [{"name": "log windows"}]})  # the whole stack
     rate_joint, _ = _run(with_joint, lines, seed=1)
     print(f"{lines:g} lines a window: {rate:.1f} false-alarm episodes per 10k windows "
           f"({rate_joint:.1f} with the whole default stack)")
@@ -72,6 +72,19 @@ def test_metric_series_keep_the_joint_detectors() -> None:
     assert names["logs|host=h"] == {"zscore", "cusum", "ewma"}
 
 
-def test_a_profile_list_given_replaces_the_default() -> None:
+def test_profiles_given_come_first_and_keep_the_default() -> None:
+    """A user's own profile does not silently drop the log-window one; a profile of that name replaces it."""
     assert [p.name for p in DetectionConfig().profiles] == ["log windows"]
-    assert DetectionConfig.model_validate({"profiles": []}).profiles == []
+    assert [p.name for p in DetectionConfig.model_validate({"profiles": []}).profiles] == ["log windows"]
+    mine = {"name": "web", "match": {"series": r"http\|.*"}, "threshold": 0.999}
+    config = DetectionConfig.model_validate({"profiles": [mine]})
+    assert [p.name for p in config.profiles] == ["web", "log windows"]
+    assert DetectionConfig.model_validate(config.model_dump()).profiles == config.profiles  # a round trip adds none
+    features = {"a": 1.0, "b": 2.0}
+    events = [Event("metric", "logs|host=h", {"host": "h"}, 0.0, features),
+              Event("metric", "http|host=h", {"host": "h"}, 0.0, features)]
+    scores = {s.series_id: set(s.detectors) for s in build_engine(config).process(events)}
+    assert scores["logs|host=h"] == {"zscore", "cusum", "ewma"} and {"mahalanobis", "hst"} <= scores["http|host=h"]
+    whole = DetectionConfig.model_validate({"profiles": [{"name": "log windows", "match": {"series": r"logs\|.*"}}]})
+    assert [p.detectors for p in whole.profiles] == [None]  # the whole default stack for log windows
+    assert {"mahalanobis", "hst"} <= set(build_engine(whole).process(events[:1])[0].detectors)
