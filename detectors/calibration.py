@@ -266,14 +266,14 @@ def calibrate_ranked(order: np.ndarray, ring: np.ndarray, rows: np.ndarray, seen
     places, scores = order.reshape(-1), ring.reshape(-1)
     n = np.minimum(seen, size)
     starts = rows.astype(np.intp) * size
+    # entries below raw, and up to raw (below its next float64: the kept scores compare exactly), as keys
+    bounds = keys_at_least(np.concatenate((raw, np.nextafter(raw, np.inf))))
     if m <= _FEW_ROWS // 2:  # a few rows: compare them whole
-        hist, r, valid = from_keys(ring[rows]), raw[:, None], np.arange(size) < n[:, None]
-        below = np.count_nonzero((hist < r) & valid, axis=1)
-        equal = np.count_nonzero((hist <= r) & valid, axis=1) - below
-    else:  # entries below raw, and up to raw (below its next float64: the kept scores compare exactly)
-        both = np.concatenate((n, n))
-        counts = count_below(order, ring, both, np.concatenate((rows, rows)),
-                             keys_at_least(np.concatenate((raw, np.nextafter(raw, np.inf)))))
+        hist, valid = ring[rows], np.arange(size) < n[:, None]
+        below = np.count_nonzero((hist < bounds[:m, None]) & valid, axis=1)
+        equal = np.count_nonzero((hist < bounds[m:, None]) & valid, axis=1) - below
+    else:
+        counts = count_below(order, ring, np.concatenate((n, n)), np.concatenate((rows, rows)), bounds)
         below = counts[:m]
         equal = counts[m:] - below
 
