@@ -36,10 +36,9 @@ def to_keys(scores: np.ndarray) -> np.ndarray:
     """
     x = np.asarray(scores, dtype=np.float64)
     finite = np.clip(np.nan_to_num(x, nan=_BF16_MAX), -_BF16_MAX, _BF16_MAX)
-    x = np.where(np.isinf(x), x, finite) + 0.0  # +0.0: -0 keys as +0
-    bits = x.astype(np.float32).view(np.uint32)
+    bits = np.where(np.isinf(x), x, finite).astype(np.float32).view(np.uint32)
     top = ((bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)).astype(np.uint16)
-    top[top == 0x8000] = 0  # a tiny negative score rounds to -0: the key of 0
+    top[top == 0x8000] = 0  # -0, and a tiny negative score that rounds to it: the key of 0
     return np.where(top & 0x8000, ~top, top | 0x8000).astype(KEY_DTYPE)
 
 
@@ -60,8 +59,7 @@ def keys_at_least(values: np.ndarray) -> np.ndarray:
     """
     v = np.asarray(values, dtype=np.float64)
     near = to_keys(v)
-    out = near + (from_keys(near) < v)  # the nearest is the value's floor or ceiling
-    out = np.where(v > _BF16_MAX, KEY_INF, out)
+    out = near + (from_keys(near) < v)  # the nearest is the value's floor or ceiling (past the largest: +inf's)
     return np.where(v == v, out, 0).astype(KEY_DTYPE)
 
 
