@@ -288,7 +288,8 @@ class DetectionConfig(_Section):
                     "some features of a row); null: a flagged point teaches nothing")
     learn_only_older_than_s: float | None = Field(
         None, gt=0.0, description="an event this much older than its ingest time (replayed history) is scored and "
-                                  "learned but opens no episode (null: every event may)")
+                                  "learned but opens no episode; a flagged one is learned unless the surprise "
+                                  "track finds it surprising (null: every event may open one)")
     calibration: CalibrationConfig = CalibrationConfig()
     episodes: EpisodeConfig = EpisodeConfig()
     surprise: SurpriseConfig = SurpriseConfig()

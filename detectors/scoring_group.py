@@ -224,6 +224,11 @@ class SeriesGroup:
             # a flagged run longer than the history before it is the new normal: a young baseline that
             # flags everything after it (a level it never saw while warming up) must not lock itself in
             mask = learn[a:b] & (~flagged | (run >= np.minimum(adapt, count - run)))
+            surprise, evidence, alone = self.surprise.step(s, x, t)
+            if quiet is not None:
+                # replayed history is the series' past as it was: a flagged point of it that the surprise track
+                # finds ordinary (a joint detector's window that lags a moving load) is learned, an outlier is not
+                mask |= learn[a:b] & quiet[a:b] & (evidence < self.episodes.rules.open_surprise)
             if self._partial:
                 bystanders = learn[a:b] & flagged & ~mask
                 if bystanders.any():
@@ -239,7 +244,6 @@ class SeriesGroup:
                     self._remember(rows, keep, R, level, tail_rate)
             arrays["count"][rows] = count + 1
             arrays["run"][rows] = np.where(flagged, run + 1, 0)
-            surprise, evidence, alone = self.surprise.step(s, x, t)
             vouched = flagged & (P[:, self._joint] >= threshold[:, None]).any(axis=1) if self._joint.any() else None
             may_open = count >= warmup if quiet is None else (count >= warmup) & ~quiet[a:b]
             ep = self.episodes.step(arrays, rows, t, flagged, evidence, may_open, vouched, alone)

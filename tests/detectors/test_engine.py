@@ -400,6 +400,28 @@ class TestReplayedHistory:
         live = engine.process(self._events(400, 500, ingest_lag=0.5, spike_at=450))
         assert [s.time for s in live if s.alert] == [450.0]
 
+    def test_a_shift_inside_the_history_is_learned_so_live_traffic_at_its_level_pages_nobody(self):
+        """History is the past as it was: a level it moved to is the baseline live traffic is judged against.
+
+        Its flagged points are learned once the surprise track finds them ordinary. Were none learned, as in live
+        traffic, the joint detectors' baseline would stay at the old level: the first live point would open an
+        episode that lasts as long as the live traffic.
+        """
+        engine = build_engine(DetectionConfig(warmup=30, learn_only_older_than_s=10.0))
+        rng = np.random.default_rng(5)
+
+        def events(start: int, stop: int, lag: float) -> list[Event]:
+            return [Event("metric", "svc|host=a", {"host": "a"}, float(t),
+                          {"cpu": 10.0 + rng.normal() + (8.0 if t >= 300 else 0.0),
+                           "mem": 50.0 + rng.normal() + (5.0 if t >= 300 else 0.0)}, ingest_time=t + lag)
+                    for t in range(start, stop)]
+
+        history = engine.process(events(0, 400, lag=600.0))
+        unlearned = [int(s.time) for s in history if not s.learned]
+        assert unlearned and min(unlearned) >= 300 and max(unlearned) < 330  # only the shift's first points
+        live = engine.process(events(400, 500, lag=0.5))
+        assert not any(s.alert or s.is_anomaly for s in live)
+
     def test_without_the_setting_history_pages_as_live_traffic_does(self):
         engine = build_engine(DetectionConfig(warmup=30))
         history = engine.process(self._events(0, 400, ingest_lag=600.0, spike_at=300))
