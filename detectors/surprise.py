@@ -2,8 +2,8 @@
 
 Per feature, four forecasts of the next value compete: a slow robust level,
 a fast level, a daily profile (per 5 minutes of the day) and a weekly one
-(per hour of the week), each profile with an offset that follows level
-changes. The profiles take part once the series has spanned two days (a
+(per hour of the week), each profile a line through its buckets' values
+with an offset that follows level changes. The profiles take part once the series has spanned two days (a
 week). The forecast whose recent absolute errors are smallest is trusted;
 the point's standardised error against it becomes a tail probability ``p``
 under the series' own streamed tail of such errors (a generalised Pareto
@@ -99,6 +99,17 @@ def _recent_peak(peak: np.ndarray, value: np.ndarray, ok: np.ndarray, memory: in
     (3.996, 6.0)
     """
     return np.where(ok, np.maximum(peak * (1.0 - 1.0 / memory), value), peak)
+
+
+def _phases(times: np.ndarray, period: float, buckets: int, f: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each time's bucket of a profile of ``period``, the bucket after it, and how far it is towards that one."""
+    pos = np.mod(times, period) / period * buckets
+    low = np.floor(pos)
+    phase = low.astype(np.intp) % buckets
+    frac = pos - low if buckets > 1 else np.zeros_like(pos)
+    shape = (len(times), f)
+    return (np.broadcast_to(phase[:, None], shape), np.broadcast_to(((phase + 1) % buckets)[:, None], shape),
+            np.broadcast_to(frac[:, None], shape))
 
 
 class SurpriseTrack:
@@ -236,18 +247,22 @@ class SurpriseTrack:
         span = (times - first)[:, None]
         idx = np.arange(m)[:, None]
         feat = np.arange(f)[None, :]
-        dphase = np.broadcast_to(((np.mod(times, DAY_S) / DAY_S * self.daily_buckets).astype(np.intp)
-                                  % self.daily_buckets)[:, None], (m, f))
-        wphase = np.broadcast_to(((np.mod(times, WEEK_S) / WEEK_S * self.weekly_buckets).astype(np.intp)
-                                  % self.weekly_buckets)[:, None], (m, f))
+        dphase, dnext, dfrac = _phases(times, DAY_S, self.daily_buckets, f)
+        wphase, wnext, wfrac = _phases(times, WEEK_S, self.weekly_buckets, f)
         slow, fast, offset = a["slow"][rows], a["fast"][rows], a["offset"][rows]
         daily_all, weekly_all = a["daily"][rows], a["weekly"][rows]
         dvisits_all, wvisits_all = a["dvisits"][rows], a["wvisits"][rows]
         daily, weekly = daily_all[idx, feat, dphase], weekly_all[idx, feat, wphase]
         dvisits, wvisits = dvisits_all[idx, feat, dphase], wvisits_all[idx, feat, wphase]
+        # a profile is a line through its buckets' values: between two known buckets the forecast slides from one
+        # to the next, so a ramp inside a bucket (an hour of the week) is not a staircase of errors
+        dfrac = np.where((dvisits >= 1) & (dvisits_all[idx, feat, dnext] >= 1), dfrac, 0.0)
+        wfrac = np.where((wvisits >= 1) & (wvisits_all[idx, feat, wnext] >= 1), wfrac, 0.0)
+        daily_line = daily + dfrac * (daily_all[idx, feat, dnext] - daily)
+        weekly_line = weekly + wfrac * (weekly_all[idx, feat, wnext] - weekly)
         dev = a["dev"][rows]                                          # (m, f, k)
         floor = np.maximum(0.5 * a["step"][rows], self.rel_floor * np.abs(slow) + self.abs_floor)
-        pred = np.stack([slow, fast, daily + offset[..., 0], weekly + offset[..., 1]], axis=2)
+        pred = np.stack([slow, fast, daily_line + offset[..., 0], weekly_line + offset[..., 1]], axis=2)
         resid = x[..., None] - pred
         scale = np.maximum(1.25 * dev, floor[..., None])
         z = np.abs(resid) / scale
@@ -321,12 +336,15 @@ class SurpriseTrack:
         a["err"][rows] = a["err"][rows] + w_err * (np.abs(clipped) - a["err"][rows])
         a["judged"][rows] = judged
         # the profiles learn the value at their phase; their offsets follow level changes
-        for name, visits_name, phase, prof, visits, j in (("daily", "dvisits", dphase, daily, dvisits, 2),
-                                                           ("weekly", "wvisits", wphase, weekly, wvisits, 3)):
-            w = np.where(ok, np.maximum(self.alpha_season, 1.0 / (visits + 1.0)), 0.0)
-            target = np.where(visits == 0, x, prof + clipped[..., j])
+        # (each of the two buckets a forecast slid between learns its share of the error)
+        for name, visits_name, phase, nxt, frac, prof, visits, j in (
+                ("daily", "dvisits", dphase, dnext, dfrac, daily, dvisits, 2),
+                ("weekly", "wvisits", wphase, wnext, wfrac, weekly, wvisits, 3)):
             table, seen = (daily_all, dvisits_all) if j == 2 else (weekly_all, wvisits_all)
-            table[idx, feat, phase] = prof + w * (target - prof)
+            w_next = np.where(ok & (frac > 0), np.maximum(self.alpha_season, 1.0 / (seen[idx, feat, nxt] + 1.0)), 0.0)
+            table[idx, feat, nxt] = table[idx, feat, nxt] + w_next * frac * clipped[..., j]
+            w = np.where(ok, np.maximum(self.alpha_season, 1.0 / (visits + 1.0)), 0.0)
+            table[idx, feat, phase] = prof + w * np.where(visits == 0, x - prof, (1.0 - frac) * clipped[..., j])
             seen[idx, feat, phase] = np.minimum(visits + ok, VISITS_CAP)
             a[name][rows], a[visits_name][rows] = table, seen
         w_off = np.where(ok, self.alpha_offset, 0.0)[..., None]

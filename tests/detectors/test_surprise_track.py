@@ -229,3 +229,21 @@ def test_a_spike_into_the_range_of_a_slow_wave_is_news():
     x[700] += 8.0
     S, _ = _run(SurpriseTrack(), x)
     assert S[700] > 5.0 and S[100:700].max() < 3.0
+
+
+def test_a_weekly_ramp_inside_an_hour_is_not_a_sustained_shift():
+    """Logins at 5 minutes rise from 40 to 250 over a working morning, and a tenth of that at weekends.
+
+    The weekly profile keeps an hour per bucket. Read as a staircase, each hour of the ramp makes 12 errors of
+    one sign that add up to a "sustained shift" (evidence 10 decades on Monday mornings). Read as a line through
+    the buckets, the clean weeks after the first stay under the bar that opens an episode.
+    """
+    rng = np.random.default_rng(2)
+    t = np.arange(21 * 288) * 300.0
+    hours = (t % 86_400) / 3600
+    ramp = np.clip((hours - 6) / 4, 0, 1) * np.clip((21 - hours) / 4, 0, 1)
+    weekend = (t // 86_400).astype(int) % 7 >= 5
+    x = (40 + 210 * ramp * np.where(weekend, 0.15, 1.0)) * (1 + 0.04 * rng.normal(size=t.size))
+    track = SurpriseTrack()
+    evidence = np.array([track.step(["s"], np.array([[v]]), np.array([ti]))[1][0] for ti, v in zip(t, x)])
+    assert evidence[8 * 288:].max() < 4.0
