@@ -136,7 +136,7 @@ class SeriesGroup:
         fields.update(self.episodes.fields())
         self._rebased = ("count", "run", "seen", "ring", "order", "tail", *(self.lag.fields() if self.lag else ()))
         self.store = SlotStore(fields)
-        self.surprise = SurpriseTrack(**config.surprise.model_dump())
+        self.surprise = SurpriseTrack(**config.surprise.model_dump(), evidence_bar=config.episodes.open_surprise)
         self._joint = (np.array([m.bank.joint for m in self.members])
                        if len(features) > 1 else np.zeros(d, dtype=bool))
         self._ranged = next((j for j, m in enumerate(self.members) if m.bank.shows_expected_range), None)

@@ -18,7 +18,8 @@ Beside the point's own surprise, evidence accumulates for what no single
 point shows: a small sustained shift (a CUSUM of the errors), a stay in a
 state the series rarely visits, and recurring spikes coming more often than
 they do (a Bernoulli CUSUM of the spike rate). Each is judged against this
-series' own recent peaks, and opens episodes, not the score.
+series' own recent peaks and opens episodes; the score shows it only where
+it first reaches the bar that opens one (then halving a point).
 
 Everything learns from every point, anomalies included, with bounded weight
 (errors clipped at a few scales), so no baseline freezes: a level that
@@ -128,7 +129,8 @@ class SurpriseTrack:
                  alpha_select: float = 0.005, states: int = 8, state_width: float = 4.0,
                  state_k: float = 1.0, state_run: int = 6, cusum_clip: float = 3.0, spike_z: float = 4.0,
                  rate_ratio: float = 3.0, min_rate: float = 0.005, recent_rate: float = 0.01,
-                 state_dwell: float = 10.0, state_jumps: float = 2.0) -> None:
+                 state_dwell: float = 10.0, state_jumps: float = 2.0, evidence_bar: float = 4.0,
+                 pulse_decay: float = 0.5) -> None:
         self.alpha_slow, self.alpha_fast, self.alpha_dev = alpha_slow, alpha_fast, alpha_dev
         self.alpha_season, self.alpha_offset = alpha_season, alpha_offset
         self.daily_buckets, self.weekly_buckets = daily_buckets, weekly_buckets
@@ -138,6 +140,7 @@ class SurpriseTrack:
         self.cusum_k, self.peak_memory, self.cusum_clip = cusum_k, peak_memory, cusum_clip
         self.alpha_select = alpha_select
         self.states, self.state_width, self.state_k, self.state_run = states, state_width, state_k, state_run
+        self.evidence_bar, self.pulse_decay = evidence_bar, pulse_decay
         self.state_dwell, self.state_jumps = state_dwell, state_jumps
         self.spike_z, self.rate_ratio, self.min_rate, self.recent_rate = spike_z, rate_ratio, min_rate, recent_rate
         self.features: int | None = None
@@ -154,6 +157,8 @@ class SurpriseTrack:
                 "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0),
                 # the forecasts and their errors
                 "slow": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
+                # the row's evidence at its last point, and the surprise of its last crossing of the bar (decaying)
+                "eprev": ((), 0.0), "epulse": ((), 0.0),
                 "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "judged": ((f, k), 0), "offset": ((f, 2), 0.0),
                 "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int8(0)),
                 "weekly": ((f, w), np.float32(0.0)), "wvisits": ((f, w), np.int8(0)),
@@ -193,6 +198,8 @@ class SurpriseTrack:
             shape = np.shape(state["n"])
             state = dict(state, sover=np.zeros(shape, dtype=np.int64),
                          **{k: np.zeros(shape) for k in ("srate", "srecent", "scusum", "srun", "speak", "jumps")})
+        if "epulse" not in state and "n" in state:  # a record written before crossings of the bar were scored
+            state = dict(state, eprev=np.zeros(()), epulse=np.zeros(()))
         if set(state) != set(wanted):
             raise ValueError(f"surprise state lacks {sorted(set(wanted) - set(state))}")
         store.load(series_id, state)
@@ -227,7 +234,12 @@ class SurpriseTrack:
 
         The surprise is the point's own; the evidence is the larger of it and
         what a CUSUM of the recent errors has accumulated (a small shift or a
-        slow drift, which no single point shows). A row's surprise is its most
+        slow drift, which no single point shows). Where that evidence first
+        reaches ``evidence_bar`` (where it may open an episode on its own), the
+        surprise is at least the evidence, and that pulse decays by
+        ``pulse_decay`` a point: the score rises where a lasting change became
+        clear and falls after it, and a page never shows an ordinary score.
+        A row's surprise is its most
         surprising feature's, less ``log10`` of the number of features, so a
         many-sensor series is not more alarming for having more sensors. The
         evidence comes as it is (the most surprising feature's: what to ask of a
@@ -352,9 +364,17 @@ class SurpriseTrack:
         self._learn_tail(a, rows, zb, u, tail, ok & ~young, ok & young)
         a["slow"][rows], a["fast"][rows], a["n"][rows] = new_slow, new_fast, n1
         many = math.log10(f) if f > 1 else 0.0
-        return np.maximum(S.max(axis=1) - many, 0.0), evidence.max(axis=1), np.maximum(evidence.max(axis=1) - many, 0.0)
+        alone = np.maximum(evidence.max(axis=1) - many, 0.0)
+        return np.maximum(np.maximum(S.max(axis=1) - many, 0.0), self._pulse(a, rows, alone)), evidence.max(axis=1), alone
 
     # -- pieces --------------------------------------------------------------------------------------
+    def _pulse(self, a: dict[str, np.ndarray], rows: np.ndarray, alone: np.ndarray) -> np.ndarray:
+        """The surprise a row's evidence adds to its score: the evidence where it crosses the bar, then decaying."""
+        crossed = (alone >= self.evidence_bar) & (a["eprev"][rows] < self.evidence_bar)
+        pulse = np.where(crossed, alone, a["epulse"][rows] * self.pulse_decay)
+        a["eprev"][rows], a["epulse"][rows] = alone, pulse
+        return pulse
+
     def _tail_surprise(self, z: np.ndarray, u: np.ndarray, tail: np.ndarray) -> np.ndarray:
         """-log10 of the tail probability of ``z``: Gaussian-like below ``u``, the streamed Pareto above it."""
         q = 1.0 - self.tail_quantile

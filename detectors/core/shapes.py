@@ -87,7 +87,9 @@ class Score:
 
     ``anomaly_score`` in [0, 1) is how surprising the point is given the
     series' past (rises at an onset, decays as the model adapts; 0.5 is a
-    1-in-100 point, 0.75 1 in a million); ``is_anomaly`` says the series is
+    1-in-100 point, 0.75 1 in a million), or where lasting evidence that no
+    single point shows first reaches the bar that opens an episode, that
+    evidence, halving a point after; ``is_anomaly`` says the series is
     inside an anomaly episode, ``alert`` that this point opened it (what pages
     a person) and ``episode`` its number within the series (0: none);
     ``ended`` says an episode ended here and why.

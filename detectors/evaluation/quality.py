@@ -43,6 +43,7 @@ import numpy as np
 from aiops.detectors.config import DetectionConfig
 from aiops.detectors.engine import build_engine
 from aiops.detectors.evaluation.metrics import EventMetrics, event_metrics
+from aiops.detectors.evaluation.nab import NabFile, NabResult, format_nab, nab_corpus, nab_file, windows_from_labels
 from aiops.detectors.evaluation.scenarios import FAMILIES, Family, Scenario, family
 from aiops.detectors.stepwise import score_in_slices
 
@@ -254,6 +255,15 @@ def judge_family(fam: Family, runs: list[tuple[Scenario, np.ndarray, np.ndarray]
 class FamilyReport:
     results: list[FamilyResult]
     elapsed_s: float
+    nab: dict[str, NabResult] | None = None  # anomaly_score over every scenario, NAB windows around its onsets
+    nab_files: int = 0
+
+
+def onset_windows(sc: Scenario) -> list[tuple[int, int]]:
+    """NAB's windows of a scenario: each onset centred in one, together 10% of its rows."""
+    onsets = np.zeros(len(sc.times), dtype=bool)
+    onsets[list(sc.onsets)] = True
+    return windows_from_labels(onsets)
 
 
 def measure_families(config: DetectionConfig | None = None, *, seed: int = 0, names: list[str] | None = None,
@@ -272,10 +282,12 @@ def measure_families(config: DetectionConfig | None = None, *, seed: int = 0, na
     scored = score_in_slices(engine, [(f"quality|{sc.series_id}", sc.times, sc.X) for _, sc in scenarios], FEATURE,
                              on_rows=progress)
     runs: dict[str, list[tuple[Scenario, np.ndarray, np.ndarray]]] = {}
+    nab: list[NabFile] = []
     for (fam, sc), (_, res) in zip(scenarios, scored):
         runs.setdefault(fam.name, []).append((sc, res.alert, res.flagged))
+        nab.append(nab_file(sc.series_id, res.anomaly_score, onset_windows(sc)))
     results = [judge_family(fam, runs[fam.name]) for fam in families]
-    return FamilyReport(results, time.perf_counter() - start)
+    return FamilyReport(results, time.perf_counter() - start, nab_corpus(nab), len(nab))
 
 
 def _fmt(value: float, spec: str = ".0f") -> str:
@@ -296,6 +308,9 @@ def format_families(report: FamilyReport) -> str:
                      f"{fam.detect_within:>7}{_fmt(e.median_delay):>7}{_fmt(e.p90_delay):>6}{r.stuck:>6}  {verdict}")
     held = sum(r.holds for r in report.results)
     lines.append(f"{held}/{len(report.results)} families within their bounds ({report.elapsed_s:.1f} s)")
+    if report.nab is not None:
+        lines.append("anomaly_score of every family's series, NAB windows centred on the onsets:")
+        lines.append(format_nab(report.nab, report.nab_files))
     return "\n".join(lines)
 
 

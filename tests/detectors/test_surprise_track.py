@@ -67,13 +67,19 @@ def test_two_spikes_together_are_not_a_sustained_shift():
 
 
 def test_a_sustained_small_shift_adds_up():
-    """A shift of 2 sd, which no single point shows, reaches 4 decades of evidence within 40 points."""
+    """A shift of 2 sd, which no single point shows, reaches 4 decades of evidence within 40 points.
+
+    The score rises to that evidence at the point where it crosses the bar, then halves a point: the onset of
+    the change as the track saw it, not a plateau. No point before the crossing scores near it.
+    """
     rng = np.random.default_rng(5)
     x = 20 + rng.normal(size=2000)
     x[1500:] += 2.0
     S, evidence = _run(SurpriseTrack(), x)
-    assert S[1500:1540].max() < 4.0
-    assert evidence[1500:1540].max() >= 4.0
+    crossing = 1500 + int(np.argmax(evidence[1500:1540] >= 4.0))
+    assert evidence[crossing] >= 4.0 and evidence[1500:crossing].max() < 4.0
+    assert S[crossing] >= evidence[crossing]
+    assert S[1500:crossing].max() < 3.0 and S[crossing + 1] < S[crossing] and S[crossing + 3:1540].max() < 2.0
 
 
 def test_a_record_with_wide_visit_counts_loads_capped(series):
@@ -220,6 +226,19 @@ def test_a_record_from_before_spike_rates_were_followed_loads(series):
     assert restored.export("s")["srate"].tolist() == [0.0]
     S, _ = _run(restored, series[500:], t0=5000.0)
     assert S[100] > 4 and S[:100].max() < 4
+
+
+def test_a_record_from_before_crossings_were_scored_loads_and_scores_on(series):
+    """A record without the last evidence and its pulse loads as if nothing had crossed; then it scores as a whole."""
+    whole = SurpriseTrack()
+    expected, _ = _run(whole, series)
+    track = SurpriseTrack()
+    _run(track, series[:500])
+    old = {k: v for k, v in track.export("s").items() if k not in ("eprev", "epulse")}
+    restored = SurpriseTrack()
+    restored.load("s", old, 1)
+    S, _ = _run(restored, series[500:], t0=5000.0)
+    np.testing.assert_allclose(S, expected[500:])
 
 
 def test_a_spike_into_the_range_of_a_slow_wave_is_news():
