@@ -3,10 +3,11 @@
 Per feature, four forecasts of the next value compete: a slow robust level,
 a fast level, a daily profile (per 5 minutes of the day) and a weekly one
 (per hour of the week), each profile a line through its buckets' values
-with an offset that follows level changes. The profiles take part once the series has spanned two days (a
-week). The forecast whose recent absolute errors are smallest is trusted;
-the point's standardised error against it becomes a tail probability ``p``
-under the series' own streamed tail of such errors (a generalised Pareto
+with an offset that follows level changes. The profiles take part once the
+series has spanned two days (a week). The forecast whose recent absolute
+errors are smallest is trusted; the point's standardised error against it
+becomes a tail probability ``p`` under the series' own streamed tail of
+such errors (a generalised Pareto
 above their running 95th percentile, so a heavy-tailed, bursty series learns
 how wild it usually is), and the surprise is ``S = -log10 p`` decades. A
 point is only as surprising as its best explanation: a jump into one of the
@@ -157,7 +158,7 @@ class SurpriseTrack:
                 "same": ((f,), 0), "longest": ((f,), 0), "repeat": ((f,), 0.0),
                 # the forecasts and their errors
                 "slow": ((f,), 0.0), "fast": ((f,), 0.0), "run": ((f,), 0),
-                # the row's evidence at its last point, and the surprise of its last crossing of the bar (decaying)
+                # the row's accumulated evidence at its last point, and the surprise of its last crossing of the bar
                 "eprev": ((), 0.0), "epulse": ((), 0.0),
                 "dev": ((f, k), 0.0), "err": ((f, k), 0.0), "judged": ((f, k), 0), "offset": ((f, 2), 0.0),
                 "daily": ((f, d), np.float32(0.0)), "dvisits": ((f, d), np.int8(0)),
@@ -234,9 +235,9 @@ class SurpriseTrack:
 
         The surprise is the point's own; the evidence is the larger of it and
         what a CUSUM of the recent errors has accumulated (a small shift or a
-        slow drift, which no single point shows). Where that evidence first
-        reaches ``evidence_bar`` (where it may open an episode on its own), the
-        surprise is at least the evidence, and that pulse decays by
+        slow drift, which no single point shows). Where the accumulated part
+        first reaches ``evidence_bar`` (where it may open an episode on its
+        own), the surprise is at least that evidence, and the pulse decays by
         ``pulse_decay`` a point: the score rises where a lasting change became
         clear and falls after it, and a page never shows an ordinary score.
         A row's surprise is its most
@@ -315,7 +316,8 @@ class SurpriseTrack:
         novelty, npeak = self._state_novelty(a, rows, centers, weights, apart, x, ok, off, off | (steady < 2), spread)
         unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
         oftener = self._spike_rate(a, rows, zb, ok & ~young, n)
-        evidence = np.where(ok & ~young, np.maximum(np.maximum(S, sustained), np.maximum(unusual, oftener)), 0.0)
+        lasting = np.where(ok & ~young, np.maximum(sustained, np.maximum(unusual, oftener)), 0.0)
+        evidence = np.where(ok & ~young, np.maximum(S, lasting), 0.0)
         a["cpeak"][rows] = _recent_peak(peak, cusum.max(axis=2), ok, self.peak_memory)
         # -- learn (after scoring) ---------------------------------------------------------------
         n1 = n + ok
@@ -364,15 +366,21 @@ class SurpriseTrack:
         self._learn_tail(a, rows, zb, u, tail, ok & ~young, ok & young)
         a["slow"][rows], a["fast"][rows], a["n"][rows] = new_slow, new_fast, n1
         many = math.log10(f) if f > 1 else 0.0
+        pulse = self._pulse(a, rows, np.maximum(lasting.max(axis=1) - many, 0.0), ok.any(axis=1))
         alone = np.maximum(evidence.max(axis=1) - many, 0.0)
-        return np.maximum(np.maximum(S.max(axis=1) - many, 0.0), self._pulse(a, rows, alone)), evidence.max(axis=1), alone
+        return np.maximum(np.maximum(S.max(axis=1) - many, 0.0), pulse), evidence.max(axis=1), alone
 
     # -- pieces --------------------------------------------------------------------------------------
-    def _pulse(self, a: dict[str, np.ndarray], rows: np.ndarray, alone: np.ndarray) -> np.ndarray:
-        """The surprise a row's evidence adds to its score: the evidence where it crosses the bar, then decaying."""
-        crossed = (alone >= self.evidence_bar) & (a["eprev"][rows] < self.evidence_bar)
-        pulse = np.where(crossed, alone, a["epulse"][rows] * self.pulse_decay)
-        a["eprev"][rows], a["epulse"][rows] = alone, pulse
+    def _pulse(self, a: dict[str, np.ndarray], rows: np.ndarray, lasting: np.ndarray, seen: np.ndarray) -> np.ndarray:
+        """What a row's accumulated evidence adds to its score: itself where it crosses the bar, then decaying.
+
+        Only evidence that accumulates (a CUSUM, a stay, a spike rate) counts: a single spike's own surprise is
+        its score already and must not echo into the points after it. A row with no value keeps its last evidence.
+        """
+        prev = a["eprev"][rows]
+        crossed = seen & (lasting >= self.evidence_bar) & (prev < self.evidence_bar)
+        pulse = np.where(crossed, lasting, a["epulse"][rows] * self.pulse_decay)
+        a["eprev"][rows], a["epulse"][rows] = np.where(seen, lasting, prev), pulse
         return pulse
 
     def _tail_surprise(self, z: np.ndarray, u: np.ndarray, tail: np.ndarray) -> np.ndarray:

@@ -228,6 +228,15 @@ def test_a_record_from_before_spike_rates_were_followed_loads(series):
     assert S[100] > 4 and S[:100].max() < 4
 
 
+def test_a_single_spike_scores_alone_and_leaves_no_echo():
+    """A spike's surprise is its own point's: the points after it score as ordinary points do."""
+    rng = np.random.default_rng(6)
+    x = 20 + rng.normal(size=1200)
+    x[1000] += 12.0
+    S, _ = _run(SurpriseTrack(), x)
+    assert S[1000] > 6.0 and S[1001:1010].max() < 3.0
+
+
 def test_a_record_from_before_crossings_were_scored_loads_and_scores_on(series):
     """A record without the last evidence and its pulse loads as if nothing had crossed; then it scores as a whole."""
     whole = SurpriseTrack()
