@@ -307,7 +307,7 @@ class DetectionConfig(_Section):
     def _keep_default_profiles(cls, given: list[Profile]) -> list[Profile]:
         """The profiles given, then each default one none of them is named after (first match wins).
 
-        >>> mine = {"name": "db", "match": {"series": "db\\|.*"}, "threshold": 0.999}
+        >>> mine = {"name": "db", "match": {"series": "db[|].*"}, "threshold": 0.999}
         >>> [p.name for p in DetectionConfig.model_validate({"profiles": [mine]}).profiles]
         ['db', 'log windows']
         >>> [p.detectors for p in DetectionConfig.model_validate({"profiles": [{"name": "log windows"}]}).profiles]
