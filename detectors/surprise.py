@@ -269,10 +269,12 @@ class SurpriseTrack:
         dvisits, wvisits = dvisits_all[idx, feat, dphase], wvisits_all[idx, feat, wphase]
         # a profile is a line through its buckets' values: between two known buckets the forecast slides from one
         # to the next, so a ramp inside a bucket (an hour of the week) is not a staircase of errors
-        dfrac = np.where((dvisits >= 1) & (dvisits_all[idx, feat, dnext] >= 1), dfrac, 0.0)
-        wfrac = np.where((wvisits >= 1) & (wvisits_all[idx, feat, wnext] >= 1), wfrac, 0.0)
-        daily_line = daily + dfrac * (daily_all[idx, feat, dnext] - daily)
-        weekly_line = weekly + wfrac * (weekly_all[idx, feat, wnext] - weekly)
+        daily_next, dvisits_next = daily_all[idx, feat, dnext], dvisits_all[idx, feat, dnext]
+        weekly_next, wvisits_next = weekly_all[idx, feat, wnext], wvisits_all[idx, feat, wnext]
+        dfrac = np.where((dvisits >= 1) & (dvisits_next >= 1), dfrac, 0.0)
+        wfrac = np.where((wvisits >= 1) & (wvisits_next >= 1), wfrac, 0.0)
+        daily_line = daily + dfrac * (daily_next - daily)
+        weekly_line = weekly + wfrac * (weekly_next - weekly)
         dev = a["dev"][rows]                                          # (m, f, k)
         floor = np.maximum(0.5 * a["step"][rows], self.rel_floor * np.abs(slow) + self.abs_floor)
         pred = np.stack([slow, fast, daily_line + offset[..., 0], weekly_line + offset[..., 1]], axis=2)
@@ -351,12 +353,12 @@ class SurpriseTrack:
         a["judged"][rows] = judged
         # the profiles learn the value at their phase; their offsets follow level changes
         # (each of the two buckets a forecast slid between learns its share of the error)
-        for name, visits_name, phase, nxt, frac, prof, visits, j in (
-                ("daily", "dvisits", dphase, dnext, dfrac, daily, dvisits, 2),
-                ("weekly", "wvisits", wphase, wnext, wfrac, weekly, wvisits, 3)):
+        for name, visits_name, phase, nxt, frac, prof, visits, prof_next, visits_next, j in (
+                ("daily", "dvisits", dphase, dnext, dfrac, daily, dvisits, daily_next, dvisits_next, 2),
+                ("weekly", "wvisits", wphase, wnext, wfrac, weekly, wvisits, weekly_next, wvisits_next, 3)):
             table, seen = (daily_all, dvisits_all) if j == 2 else (weekly_all, wvisits_all)
-            w_next = np.where(ok & (frac > 0), np.maximum(self.alpha_season, 1.0 / (seen[idx, feat, nxt] + 1.0)), 0.0)
-            table[idx, feat, nxt] = table[idx, feat, nxt] + w_next * frac * clipped[..., j]
+            w_next = np.where(ok & (frac > 0), np.maximum(self.alpha_season, 1.0 / (visits_next + 1.0)), 0.0)
+            table[idx, feat, nxt] = prof_next + w_next * frac * clipped[..., j]
             w = np.where(ok, np.maximum(self.alpha_season, 1.0 / (visits + 1.0)), 0.0)
             table[idx, feat, phase] = prof + w * np.where(visits == 0, x - prof, (1.0 - frac) * clipped[..., j])
             seen[idx, feat, phase] = np.minimum(visits + ok, VISITS_CAP)
