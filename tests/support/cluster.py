@@ -7,7 +7,7 @@ import time
 import uuid
 from typing import Iterable
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 
 from aiops.detectors.core import state_codec
 
@@ -95,22 +95,30 @@ def wait_drained(bootstrap: str, group: str, topics: Iterable[str], *, timeout_s
     raise AssertionError(f"lag of {group} on {topics} still {lag} after {timeout_s}s")
 
 
-def latest_states(bootstrap: str, topic: str, *, prefix: str = "", quiet_s: float = 1.5,
-                  timeout_s: float = 30.0) -> dict[str, bytes]:
-    """The last state record per key (opened with ``state_codec.unseal``, unsigned) whose key starts with prefix."""
+def latest_states(bootstrap: str, topic: str, *, prefix: str = "", timeout_s: float = 30.0) -> dict[str, bytes]:
+    """The last state record per key (opened with ``state_codec.unseal``, unsigned) whose key starts with prefix.
+
+    Reads every partition to its end (the consumer's end-of-partition event, as the worker's restore does; Tansu's
+    high watermark lags the last batch), not until nothing new arrives: workers that snapshot every second never
+    let the topic go quiet.
+    """
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False})
+                         "enable.auto.commit": False, "enable.partition.eof": True})
     md = consumer.list_topics(topic, timeout=10)
-    consumer.assign([TopicPartition(topic, p, 0) for p in sorted(md.topics[topic].partitions)])
+    pending = set(md.topics[topic].partitions)
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
     states: dict[str, bytes] = {}
     deadline = time.monotonic() + timeout_s
-    last_news = time.monotonic()
     try:
-        while time.monotonic() < deadline and time.monotonic() - last_news < quiet_s:
+        while pending:
+            assert time.monotonic() < deadline, f"{topic} partitions {sorted(pending)} not read to their end"
             msg = consumer.poll(0.2)
-            if msg is None or msg.error():
+            if msg is None:
                 continue
-            last_news = time.monotonic()
+            if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    pending.discard(msg.partition())
+                continue
             key = (msg.key() or b"").decode()
             if key.startswith(prefix) and msg.value():
                 states[key] = state_codec.unseal(key, msg.value(), None)
