@@ -7,9 +7,11 @@ import time
 import uuid
 from typing import Iterable
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 
 from aiops.detectors.core import state_codec
+from aiops.pipeline.config import Settings
+from aiops.pipeline.state_store import read_state
 
 
 def log_events(worker, event: str) -> list[dict]:
@@ -98,33 +100,19 @@ def wait_drained(bootstrap: str, group: str, topics: Iterable[str], *, timeout_s
 def latest_states(bootstrap: str, topic: str, *, prefix: str = "", timeout_s: float = 30.0) -> dict[str, bytes]:
     """The last state record per key (opened with ``state_codec.unseal``, unsigned) whose key starts with prefix.
 
-    Reads every partition to its end (the consumer's end-of-partition event, as the worker's restore does; Tansu's
-    high watermark lags the last batch), not until nothing new arrives: workers that snapshot every second never
-    let the topic go quiet.
+    Read as the worker's restore reads it (``read_state``: every partition to its end, an empty value deleting
+    the key), not until nothing new arrives: workers that snapshot every second never let the topic go quiet.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}",
-                         "enable.auto.commit": False, "enable.partition.eof": True})
-    md = consumer.list_topics(topic, timeout=10)
-    pending = set(md.topics[topic].partitions)
-    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
-    states: dict[str, bytes] = {}
-    deadline = time.monotonic() + timeout_s
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}"})
     try:
-        while pending:
-            assert time.monotonic() < deadline, f"{topic} partitions {sorted(pending)} not read to their end"
-            msg = consumer.poll(0.2)
-            if msg is None:
-                continue
-            if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(msg.partition())
-                continue
-            key = (msg.key() or b"").decode()
-            if key.startswith(prefix) and msg.value():
-                states[key] = state_codec.unseal(key, msg.value(), None)
+        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
     finally:
         consumer.close()
-    return states
+    settings = Settings(kafka={"bootstrap_servers": bootstrap}, topics={"state": topic})
+    unfinished: set[int] = set()
+    records = read_state(settings, partitions, timeout_s=timeout_s, unfinished=unfinished)
+    assert not unfinished, f"{topic} partitions {sorted(unfinished)} not read to their end in {timeout_s}s"
+    return {key: state_codec.unseal(key, blob, None) for key, blob in records.items() if key.startswith(prefix)}
 
 
 def engine_count(blob: bytes) -> int:
