@@ -7,13 +7,12 @@ with an offset that follows level changes. The profiles take part once the
 series has spanned two days (a week). The forecast whose recent absolute
 errors are smallest is trusted; the point's standardised error against it
 becomes a tail probability ``p`` under the series' own streamed tail of
-such errors (a generalised Pareto
-above their running 95th percentile, so a heavy-tailed, bursty series learns
-how wild it usually is), and the surprise is ``S = -log10 p`` decades. A
-point is only as surprising as its best explanation: a jump into one of the
-states a switching series often sits in is not news, however large. A live
-series that goes flat for longer than it ever has is surprising once, at the
-point where the run becomes unusual.
+such errors (a generalised Pareto above their running 95th percentile, so a
+heavy-tailed, bursty series learns how wild it usually is), and the surprise
+is ``S = -log10 p`` decades. A point is only as surprising as its best
+explanation: a jump into one of the states a switching series often sits in
+is not news, however large. A live series that goes flat for longer than it
+ever has is surprising once, at the point where the run becomes unusual.
 
 Beside the point's own surprise, evidence accumulates for what no single
 point shows: a small sustained shift (a CUSUM of the errors), a stay in a
@@ -240,12 +239,12 @@ class SurpriseTrack:
         own), the surprise is at least that evidence, and the pulse decays by
         ``pulse_decay`` a point: the score rises where a lasting change became
         clear and falls after it, and a page never shows an ordinary score.
-        A row's surprise is its most
-        surprising feature's, less ``log10`` of the number of features, so a
-        many-sensor series is not more alarming for having more sensors. The
-        evidence comes as it is (the most surprising feature's: what to ask of a
-        point the detectors already flagged) and with that same correction
-        (what a point must show on its own).
+        A row's surprise is its most surprising feature's, less ``log10`` of
+        the number of features, so a many-sensor series is not more alarming
+        for having more sensors. The evidence comes as it is (the most
+        surprising feature's: what to ask of a point the detectors already
+        flagged) and with that same correction (what a point must show on its
+        own).
         """
         store = self._bind(X.shape[1])
         rows = store.rows(series)
@@ -319,7 +318,7 @@ class SurpriseTrack:
         unusual = np.maximum(novelty - np.maximum(npeak - np.log10(np.clip(n, 1, self.peak_memory)), 0.0), 0.0)
         oftener = self._spike_rate(a, rows, zb, ok & ~young, n)
         lasting = np.where(ok & ~young, np.maximum(sustained, np.maximum(unusual, oftener)), 0.0)
-        evidence = np.where(ok & ~young, np.maximum(S, lasting), 0.0)
+        evidence = np.maximum(S, lasting)  # both are 0 where the point is missing or the series young
         a["cpeak"][rows] = _recent_peak(peak, cusum.max(axis=2), ok, self.peak_memory)
         # -- learn (after scoring) ---------------------------------------------------------------
         n1 = n + ok
@@ -369,8 +368,8 @@ class SurpriseTrack:
         a["slow"][rows], a["fast"][rows], a["n"][rows] = new_slow, new_fast, n1
         many = math.log10(f) if f > 1 else 0.0
         pulse = self._pulse(a, rows, np.maximum(lasting.max(axis=1) - many, 0.0), ok.any(axis=1))
-        alone = np.maximum(evidence.max(axis=1) - many, 0.0)
-        return np.maximum(np.maximum(S.max(axis=1) - many, 0.0), pulse), evidence.max(axis=1), alone
+        strongest = evidence.max(axis=1)
+        return np.maximum(np.maximum(S.max(axis=1) - many, 0.0), pulse), strongest, np.maximum(strongest - many, 0.0)
 
     # -- pieces --------------------------------------------------------------------------------------
     def _pulse(self, a: dict[str, np.ndarray], rows: np.ndarray, lasting: np.ndarray, seen: np.ndarray) -> np.ndarray:
