@@ -71,7 +71,8 @@ def web_application(worker: Worker, alerting: AlertingRuntime | None = None) -> 
     def health() -> dict:
         extra = {"alerts_raised": alerting.alerts_raised, "notifications": alerting.notifications} if alerting else {}
         ingest = {f"ingest_{k}": v for k, v in worker.normaliser.guard.stats().items()}
-        return worker.stats.as_dict() | ingest | extra | {"owns_alerting": worker.owns_alerting}
+        return worker.stats.as_dict() | ingest | extra | {"owns_alerting": worker.owns_alerting,
+                                                          "partitions": sorted(worker.events_owned)}
 
     if alerting is not None:
         app = alerting.web_app(health=health)

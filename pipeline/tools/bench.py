@@ -155,6 +155,14 @@ class WorkerGroup:
                 return -1
         return total
 
+    def shares(self) -> list[tuple[list[int], int]]:
+        """Each worker's events partitions and the points it has scored (what a skewed group shows)."""
+        out = []
+        for port in self.ports:
+            health = fetch_health(port, timeout_s=5)
+            out.append((list(health.get("partitions", [])), int(health["points_scored"])))
+        return out
+
     def ready(self) -> bool:
         for port in self.ports:
             try:
@@ -206,6 +214,7 @@ class Figures:
     latency_rate: float
     legs: dict[str, tuple[float, float]]  # (p50, p99) seconds to the normaliser's batch, on to the scorer's, out to the reader
     memory: list[tuple[int, int]]
+    shares: list[tuple[list[int], int]]  # per worker: events partitions owned and points scored, at the end
 
 
 def start_worker(config_path: Path, logs: Path) -> subprocess.Popen:
@@ -281,10 +290,11 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
         sustained = sustained_rate(samples, points)
         say(f"{count} worker(s): {points:,} points, sustained {sustained:,.0f} points/s")
 
+        shares = group.shares()
         latencies, rate, legs = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
                                           sustained / 2, args, rng)
         return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, latencies, rate, legs,
-                       [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())])
+                       [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())], shares)
     finally:
         for proc in group.processes:
             stop_group(proc, grace_s=20)
@@ -339,6 +349,7 @@ def _leg(f: Figures, name: str) -> str:
 def report(f: Figures, args: argparse.Namespace) -> list[str]:
     per_worker = f.sustained / f.workers
     rss = ", ".join(f"{now / 1024:,.0f} MiB (peak {peak / 1024:,.0f})" for now, peak in f.memory)
+    shares = ", ".join(f"partitions {parts} scored {points:,}" for parts, points in f.shares)
     lat = (f"p50 {percentile(f.latencies, 50) * 1000:,.0f} ms, p99 {percentile(f.latencies, 99) * 1000:,.0f} ms"
            if f.latencies else "no anomaly read back")
     return [
@@ -350,6 +361,7 @@ def report(f: Figures, args: argparse.Namespace) -> list[str]:
         f"rate), {len(f.latencies)} anomalies: {lat} (p50 / p99 of each leg: to the normaliser {_leg(f, 'ingest')}, "
         f"on to the scorer {_leg(f, 'score')}, scored and read back {_leg(f, 'out')})",
         f"{f.workers} worker(s): RSS per worker {rss}",
+        f"{f.workers} worker(s): after the throughput phase, per worker: {shares}",
     ]
 
 

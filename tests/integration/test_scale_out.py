@@ -187,6 +187,11 @@ def alerting_owner(members: dict) -> str:
     raise AssertionError("no single alerting owner")
 
 
+def owned_partitions(members: dict) -> dict[str, set[int]]:
+    """Each member's events partitions as its /healthz reports them."""
+    return {name: set(w.health()["partitions"]) for name, w in members.items()}
+
+
 def silence(worker) -> str:
     return api(worker, "POST", "/api/silences", {"matchers": [f"host={SILENCED}"], "duration_s": 3600,
                                                  "comment": "maintenance"})["id"]
@@ -250,6 +255,7 @@ def test_pages_and_state_follow_partitions_through_join_leave_and_kill(broker, w
     members["c"] = workers.start(cfg)
     joined = wait_assignment(members, PARTS, marks=marks)
     assert all(joined.values()), f"a member without partitions after the join: {joined}"
+    assert owned_partitions(members) == joined, "/healthz names other partitions than the member restored"
     produce_metrics(broker, cfg, start, WARM, WARM + PHASE)
     drained(broker, cfg)
     first_pages = {series_id_for("app", {"host": h}) for k in (WARM + 20, WARM + 60) for h in SPIKES[k]}
@@ -293,6 +299,7 @@ def test_pages_and_state_follow_partitions_through_join_leave_and_kill(broker, w
     assert members.pop(victim).kill() == -9
     survivors = wait_assignment(members, PARTS, marks=marks)
     assert set(survivors) == set(members)
+    assert owned_partitions(members) == survivors
     produce_metrics(broker, cfg, start, half, end)
     produce_logs(broker, cfg, log_lines(log_host, 20, first=30), log_host)
     drained(broker, cfg)
