@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--partitions", type=int, default=2, help="partitions of the bench's topics")
     b.add_argument("--warm-steps", type=int, default=120, help="points per series before the throughput phase")
     b.add_argument("--latency-seconds", type=float, default=20.0, help="seconds of paced traffic for the latency")
+    b.add_argument("--latency-rate", type=float, nargs="+", metavar="POINTS_PER_S",
+                   help="measure the latency at these rates, all workers together (default: half the sustained rate)")
     b.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
     b.set_defaults(func=cmd_bench_pipeline)
     m = bsub.add_parser("memory", help="worker RSS per tracked series, read from the worker process")

@@ -15,7 +15,8 @@ worker processes in one consumer group, then:
    CPU-second (``/proc/PID/stat``) tell what a worker does with a core of
    its own on a machine shared with other work;
 3. latency: ``--latency-seconds`` of paced traffic at half the sustained rate
-   (event time = send time) with two spikes a second on random series; the
+   (or at each ``--latency-rate``, to see where latency bends) with event
+   time = send time and two spikes a second on random series; the
    latency of an anomaly is the time the bench reads its record from the
    anomalies topic minus the point's event time (what the alert policy gets
    to see, end to end). A worker's batch closes once its stream has been
@@ -204,15 +205,24 @@ def wait_scored(group: WorkerGroup, target: int, timeout_s: float,
 
 
 @dataclass
+class LatencyRun:
+    """One paced phase: what was asked and sent, the anomalies' latencies, each leg's (p50, p99) and the CPU used."""
+
+    asked: str  # "half the sustained rate", or the rate given
+    rate: float  # points/s sent
+    latencies: list[float]
+    legs: dict[str, tuple[float, float]]  # seconds to the normaliser's batch, on to the scorer's, out to the reader
+    cores: float  # the workers' CPU seconds per second over the phase, summed
+
+
+@dataclass
 class Figures:
     workers: int
     sustained: float  # points/s finished, all workers together
     overall: float  # points / (all scored - first produced)
     per_cpu_second: float  # points / CPU seconds the workers used meanwhile (what a core would do, shared or not)
     points: int
-    latencies: list[float]
-    latency_rate: float
-    legs: dict[str, tuple[float, float]]  # (p50, p99) seconds to the normaliser's batch, on to the scorer's, out to the reader
+    latency: list[LatencyRun]  # at half the sustained rate, or at each rate asked for
     memory: list[tuple[int, int]]
     shares: list[tuple[list[int], int]]  # per worker: events partitions owned and points scored, at the end
 
@@ -291,9 +301,16 @@ def run_once(bootstrap: str, count: int, args: argparse.Namespace, out: Path, sa
         say(f"{count} worker(s): {points:,} points, sustained {sustained:,.0f} points/s")
 
         shares = group.shares()
-        latencies, rate, legs = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
-                                          sustained / 2, args, rng)
-        return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, latencies, rate, legs,
+        rates = ([(f"{r:,.0f} points/s asked", r) for r in args.latency_rate] if args.latency_rate
+                 else [("half the sustained rate", sustained / 2)])
+        runs = []
+        for asked, target in rates:
+            began, cpu0 = time.monotonic(), group.cpu()
+            latencies, rate, legs = measure_latency(group, producer, topic, settings.topics.anomalies, bootstrap,
+                                                    target, args, rng)
+            cores = (group.cpu() - cpu0) / (time.monotonic() - began)
+            runs.append(LatencyRun(asked, rate, latencies, legs, cores))
+        return Figures(count, sustained, points / (t1 - t0), points / cpu if cpu else 0.0, points, runs,
                        [(max(a, c), max(b, d)) for (a, b), (c, d) in zip(memory, group.memory())], shares)
     finally:
         for proc in group.processes:
@@ -341,25 +358,31 @@ def measure_latency(group: WorkerGroup, producer: Producer, topic: str, anomalie
     return latencies, sent / elapsed, {k: (percentile(v, 50), percentile(v, 99)) for k, v in legs.items()}
 
 
-def _leg(f: Figures, name: str) -> str:
-    p50, p99 = f.legs[name]
+def _leg(run: LatencyRun, name: str) -> str:
+    p50, p99 = run.legs[name]
     return f"{p50 * 1000:,.0f} / {p99 * 1000:,.0f} ms"
+
+
+def latency_line(workers: int, run: LatencyRun) -> str:
+    """One paced phase's figures."""
+    lat = (f"p50 {percentile(run.latencies, 50) * 1000:,.0f} ms, p99 {percentile(run.latencies, 99) * 1000:,.0f} ms"
+           if run.latencies else "no anomaly read back")
+    return (f"{workers} worker(s): event-to-anomaly latency at {run.rate:,.0f} points/s ({run.asked}), "
+            f"{len(run.latencies)} anomalies: {lat} (p50 / p99 of each leg: to the normaliser {_leg(run, 'ingest')}, "
+            f"on to the scorer {_leg(run, 'score')}, scored and read back {_leg(run, 'out')}); "
+            f"workers' CPU {run.cores:.2f} cores")
 
 
 def report(f: Figures, args: argparse.Namespace) -> list[str]:
     per_worker = f.sustained / f.workers
     rss = ", ".join(f"{now / 1024:,.0f} MiB (peak {peak / 1024:,.0f})" for now, peak in f.memory)
     shares = ", ".join(f"partitions {parts} scored {points:,}" for parts, points in f.shares)
-    lat = (f"p50 {percentile(f.latencies, 50) * 1000:,.0f} ms, p99 {percentile(f.latencies, 99) * 1000:,.0f} ms"
-           if f.latencies else "no anomaly read back")
     return [
         f"{f.workers} worker(s): sustained {f.sustained:,.0f} points/s scored ({per_worker:,.0f} per worker); "
         f"{f.overall:,.0f} points/s first produced to last scored ({f.points:,} points, {args.series:,} series, "
         f"{args.per_message} points/message, {args.partitions} partitions); "
         f"{f.per_cpu_second:,.0f} points per worker CPU-second",
-        f"{f.workers} worker(s): event-to-anomaly latency at {f.latency_rate:,.0f} points/s (half the sustained "
-        f"rate), {len(f.latencies)} anomalies: {lat} (p50 / p99 of each leg: to the normaliser {_leg(f, 'ingest')}, "
-        f"on to the scorer {_leg(f, 'score')}, scored and read back {_leg(f, 'out')})",
+        *(latency_line(f.workers, run) for run in f.latency),
         f"{f.workers} worker(s): RSS per worker {rss}",
         f"{f.workers} worker(s): after the throughput phase, per worker: {shares}",
     ]
