@@ -157,10 +157,15 @@ class WorkerGroup:
         return total
 
     def shares(self) -> list[tuple[list[int], int]]:
-        """Each worker's events partitions and the points it has scored (what a skewed group shows)."""
-        out = []
+        """Each worker's events partitions and the points it has scored (what a skewed group shows); a worker that
+        does not answer in time is ``([], -1)``."""
+        out: list[tuple[list[int], int]] = []
         for port in self.ports:
-            health = fetch_health(port, timeout_s=5)
+            try:
+                health = fetch_health(port, timeout_s=5)
+            except OSError:
+                out.append(([], -1))
+                continue
             out.append((list(health.get("partitions", [])), int(health["points_scored"])))
         return out
 
@@ -376,7 +381,8 @@ def latency_line(workers: int, run: LatencyRun) -> str:
 def report(f: Figures, args: argparse.Namespace) -> list[str]:
     per_worker = f.sustained / f.workers
     rss = ", ".join(f"{now / 1024:,.0f} MiB (peak {peak / 1024:,.0f})" for now, peak in f.memory)
-    shares = ", ".join(f"partitions {parts} scored {points:,}" for parts, points in f.shares)
+    shares = ", ".join(f"partitions {parts} scored {points:,}" if points >= 0 else "no answer"
+                       for parts, points in f.shares)
     return [
         f"{f.workers} worker(s): sustained {f.sustained:,.0f} points/s scored ({per_worker:,.0f} per worker); "
         f"{f.overall:,.0f} points/s first produced to last scored ({f.points:,} points, {args.series:,} series, "
