@@ -146,28 +146,26 @@ class WorkerGroup:
     processes: list
     ports: list[int]
 
-    def scored(self) -> int:
-        """Points the workers have finished scoring, summed (-1: a worker is too busy to answer in time)."""
-        total = 0
+    def healths(self) -> list[dict | None]:
+        """Each worker's /healthz answer (None: too busy to answer in time)."""
+        out: list[dict | None] = []
         for port in self.ports:
             try:
-                total += int(fetch_health(port, timeout_s=5)["points_scored"])
+                out.append(fetch_health(port, timeout_s=5))
             except OSError:
-                return -1
-        return total
+                out.append(None)
+        return out
+
+    def scored(self) -> int:
+        """Points the workers have finished scoring, summed (-1: a worker is too busy to answer in time)."""
+        healths = self.healths()
+        return -1 if None in healths else sum(int(h["points_scored"]) for h in healths if h is not None)
 
     def shares(self) -> list[tuple[list[int], int]]:
         """Each worker's events partitions and the points it has scored (what a skewed group shows); a worker that
         does not answer in time is ``([], -1)``."""
-        out: list[tuple[list[int], int]] = []
-        for port in self.ports:
-            try:
-                health = fetch_health(port, timeout_s=5)
-            except OSError:
-                out.append(([], -1))
-                continue
-            out.append((list(health.get("partitions", [])), int(health["points_scored"])))
-        return out
+        return [([], -1) if h is None else (list(h.get("partitions", [])), int(h["points_scored"]))
+                for h in self.healths()]
 
     def ready(self) -> bool:
         for port in self.ports:

@@ -12,6 +12,12 @@ from confluent_kafka.admin import AdminClient
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker
 
 
+def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    """The topic's partition numbers (none when the topic does not exist)."""
+    md = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return sorted(md.topics[topic].partitions) if topic in md.topics else []
+
+
 @dataclass
 class BrokerHandle:
     process: EmbeddedBroker
@@ -33,8 +39,7 @@ class BrokerHandle:
         assert producer.flush(15) == 0, "messages left unsent"
 
     def partitions(self, topic: str) -> list[int]:
-        md = AdminClient({"bootstrap.servers": self.bootstrap}).list_topics(topic, timeout=10)
-        return sorted(md.topics[topic].partitions) if topic in md.topics else []
+        return topic_partitions(self.bootstrap, topic)
 
     def read_all(self, topic: str, *, timeout_s: float = 10.0, min_count: int = 0, quiet_s: float = 1.5) -> list:
         """Every record of the topic from the start: waits for min_count, then until quiet_s without news."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from typing import Iterable
 
 from confluent_kafka import Consumer, TopicPartition
@@ -12,6 +11,7 @@ from confluent_kafka import Consumer, TopicPartition
 from aiops.detectors.core import state_codec
 from aiops.pipeline.config import Settings
 from aiops.pipeline.state_store import read_state
+from tests.support.broker import topic_partitions
 
 
 def log_events(worker, event: str) -> list[dict]:
@@ -103,14 +103,9 @@ def latest_states(bootstrap: str, topic: str, *, prefix: str = "", timeout_s: fl
     Read as the worker's restore reads it (``read_state``: every partition to its end, an empty value deleting
     the key), not until nothing new arrives: workers that snapshot every second never let the topic go quiet.
     """
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"t-{uuid.uuid4().hex[:8]}"})
-    try:
-        partitions = sorted(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
-    finally:
-        consumer.close()
     settings = Settings(kafka={"bootstrap_servers": bootstrap}, topics={"state": topic})
     unfinished: set[int] = set()
-    records = read_state(settings, partitions, timeout_s=timeout_s, unfinished=unfinished)
+    records = read_state(settings, topic_partitions(bootstrap, topic), timeout_s=timeout_s, unfinished=unfinished)
     assert not unfinished, f"{topic} partitions {sorted(unfinished)} not read to their end in {timeout_s}s"
     return {key: state_codec.unseal(key, blob, None) for key, blob in records.items() if key.startswith(prefix)}
 
