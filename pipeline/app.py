@@ -51,6 +51,7 @@ from aiops.pipeline.self_metrics import WorkerMetrics
 from aiops.pipeline.stages import (
     NormaliseStage,
     RawMessage,
+    ScoredBatch,
     ScoreStage,
     export_series,
     forget_log_state,
@@ -302,9 +303,8 @@ class Worker:
     async def score_events(self, scorer: ScoreStage, events, *, now: float) -> None:
         """Score events in time order and send what comes out."""
         events.sort(key=attrgetter("time"))
-        # Scoring is CPU work: off the event loop, so heartbeats, timers and the API stay responsive.
         async with self._state_lock:
-            out = await asyncio.to_thread(scorer.process, events, now=now)
+            out = await self.scored(scorer, events, now=now)
         sent = 0
         for anomaly in out.anomalies:
             value = json.dumps(anomaly.to_dict()).encode()
@@ -316,6 +316,19 @@ class Worker:
         self.stats.points_scored += out.scored
         self.stats.anomalies += len(out.anomalies)
         self.count_scored(events)
+
+    async def scored(self, scorer: ScoreStage, events: list[Event], *, now: float) -> ScoredBatch:
+        """``scorer.process(events)``: on the event loop for a batch of up to ``worker.inline_score_max_events``
+        events, in a thread for a larger one.
+
+        At a steady rate batches are small, and a thread costs more than it saves: the loop's next batch and the
+        thread's scoring contend for the interpreter lock (and, where cores are hyperthreads, for one core), so
+        both run slower. A backlog comes in large batches: scored in a thread, it overlaps with the loop
+        normalising the next one, and the loop stays free for the API and timers.
+        """
+        if len(events) <= self.settings.worker.inline_score_max_events:
+            return scorer.process(events, now=now)
+        return await asyncio.to_thread(scorer.process, events, now=now)
 
     async def score_one_by_one(self, scorer: ScoreStage, decoded, *, now: float) -> None:
         """After a batch failed: each events record alone; one that still fails is a dead letter."""

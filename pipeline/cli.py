@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--latency-rate", type=float, nargs="+", metavar="POINTS_PER_S",
                    help="measure the latency at these rates, all workers together (default: half the sustained rate)")
     b.add_argument("--bootstrap", help="use this broker instead of starting the embedded one")
+    b.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="a setting of the workers' configuration, e.g. worker.inline_score_max_events=0 (repeatable)")
     b.set_defaults(func=cmd_bench_pipeline)
     m = bsub.add_parser("memory", help="worker RSS per tracked series, read from the worker process")
     m.add_argument("--series", type=int, default=100_000)

@@ -130,6 +130,10 @@ class WorkerSettings(_Section):
     batch_idle_s: float = Field(0.002, gt=0,
         description="a batch closes once no record came for this long (one fetch's records arrive together)")
     snapshot_interval_s: float = Field(30.0, gt=0, description="how often changed detector state is saved")
+    inline_score_max_events: int = Field(
+        5000, ge=0,
+        description="a batch of up to this many events is scored on the event loop (it holds the loop for about "
+                    "10 µs an event), a larger one (a backlog) in a thread; 0: always in a thread")
     events_per_record: int = Field(
         1000, ge=1, le=20_000,
         description="events per record on the events topic (keeps records well under Kafka's 1 MB default)")

@@ -237,6 +237,36 @@ def start_worker(config_path: Path, logs: Path) -> subprocess.Popen:
                            stdout=out, stderr=err, stdin=subprocess.DEVNULL)
 
 
+#: Settings the bench gives each worker itself: ``--set`` may not change them.
+_BENCH_OWNS = ("kafka.bootstrap_servers", "kafka.group_id", "topics.", "worker.web_port", "worker.data_dir")
+
+
+def with_settings(config: dict, assignments: list[str]) -> dict:
+    """``config`` with each ``SECTION.KEY=VALUE`` of ``assignments`` set (the value read as a YAML scalar).
+
+    >>> with_settings({"worker": {"web_port": 1}}, ["worker.inline_score_max_events=0", "detection.hst.enabled=false"])
+    {'worker': {'web_port': 1, 'inline_score_max_events': 0}, 'detection': {'hst': {'enabled': False}}}
+    >>> with_settings({}, ["topics.events=x"])
+    Traceback (most recent call last):
+    ...
+    aiops.detectors.core.errors.AiopsError: --set topics.events: the bench sets it itself
+    """
+    for assignment in assignments:
+        key, sep, raw = assignment.partition("=")
+        path = key.strip().split(".")
+        if not sep or len(path) < 2 or not all(path):
+            raise AiopsError(f"--set {assignment!r}: expected SECTION.KEY=VALUE")
+        if any(key == owned or (owned.endswith(".") and key.startswith(owned)) for owned in _BENCH_OWNS):
+            raise AiopsError(f"--set {key}: the bench sets it itself")
+        node = config
+        for name in path[:-1]:
+            node = node.setdefault(name, {})
+            if not isinstance(node, dict):
+                raise AiopsError(f"--set {key}: {name} is not a section")
+        node[path[-1]] = yaml.safe_load(raw)
+    return config
+
+
 def start_group(bootstrap: str, count: int, args: argparse.Namespace, out: Path) -> tuple[WorkerGroup, object]:
     tag = free_port()
     ports = [free_port() for _ in range(count)]
@@ -253,6 +283,7 @@ def start_group(bootstrap: str, count: int, args: argparse.Namespace, out: Path)
                        "data_dir": str(out / f"worker{i}")},
             "logging": {"level": "warning", "format": "json"},
         }
+        config = with_settings(config, args.set)
         path = out / f"bench-{count}w-{i}.yaml"
         path.write_text(yaml.safe_dump(config))
         if settings is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import pickle
+import threading
 import time
 
 import pytest
@@ -105,6 +106,34 @@ class TestScoringAndState:
         reference.process(series(values[:320]), now=0.0)
         expected = [(a.time, a.episode) for a in reference.process(series(values[320:], start=320), now=0.0).anomalies]
         assert scored(second) == expected and expected
+
+    async def test_a_small_batch_is_scored_on_the_event_loop_and_a_large_one_in_a_thread(self):
+        """Up to ``worker.inline_score_max_events`` events a batch are scored where the loop runs, more in another
+        thread; the anomalies are the same either way."""
+        settings = settings_for().model_copy(deep=True)
+        settings.worker.inline_score_max_events = 100
+        worker, _ = worker_with_alerting(settings)
+        MemoryKafka().install(worker)
+        await worker._on_assigned(worker.app, assignment(worker, alerting=False))
+        scorer = worker.ensure_scorer()
+        threads: list[tuple[int, int]] = []
+        process = scorer.process
+
+        def spied(events, *, now):
+            threads.append((len(events), threading.get_ident()))
+            return process(events, now=now)
+
+        scorer.process = spied  # type: ignore[method-assign]
+        values = two_spikes()
+        await worker.score_and_forward(events_batch(worker, series(values[:100])))
+        await worker.score_and_forward(events_batch(worker, series(values[100:], start=100), 1))
+        loop = threading.get_ident()
+        assert [(n, ident == loop) for n, ident in threads] == [(100, True), (300, False)]
+
+        reference = ScoreStage(settings)
+        reference.process(series(values[:100]), now=0.0)
+        expected = [(a.time, a.episode) for a in reference.process(series(values[100:], start=100), now=0.0).anomalies]
+        assert scored(worker) == expected and expected
 
     async def test_a_batch_of_a_partition_given_away_is_not_scored(self, node):
         kafka = MemoryKafka()
