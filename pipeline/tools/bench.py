@@ -244,8 +244,9 @@ _BENCH_OWNS = ("kafka.bootstrap_servers", "kafka.group_id", "topics.", "worker.w
 def with_settings(config: dict, assignments: list[str]) -> dict:
     """``config`` with each ``SECTION.KEY=VALUE`` of ``assignments`` set (the value read as a YAML scalar).
 
-    >>> with_settings({"worker": {"web_port": 1}}, ["worker.inline_score_max_events=0", "detection.hst.enabled=false"])
-    {'worker': {'web_port': 1, 'inline_score_max_events': 0}, 'detection': {'hst': {'enabled': False}}}
+    >>> with_settings({"worker": {"web_port": 1}}, ["worker.inline_score_max_events=0",
+    ...                                             "detection.episodes.strong_surprise=4.5"])
+    {'worker': {'web_port': 1, 'inline_score_max_events': 0}, 'detection': {'episodes': {'strong_surprise': 4.5}}}
     >>> with_settings({}, ["topics.events=x"])
     Traceback (most recent call last):
     ...
@@ -253,7 +254,8 @@ def with_settings(config: dict, assignments: list[str]) -> dict:
     """
     for assignment in assignments:
         key, sep, raw = assignment.partition("=")
-        path = key.strip().split(".")
+        key = key.strip()
+        path = key.split(".")
         if not sep or len(path) < 2 or not all(path):
             raise AiopsError(f"--set {assignment!r}: expected SECTION.KEY=VALUE")
         if any(key == owned or (owned.endswith(".") and key.startswith(owned)) for owned in _BENCH_OWNS):
