@@ -48,7 +48,7 @@ from aiops.detectors.core.errors import AiopsError
 from aiops.pipeline.config import load_settings
 from aiops.pipeline.tools.child_processes import start_group as start_child
 from aiops.pipeline.tools.child_processes import stop_group
-from aiops.pipeline.tools.demo import AnomalyCollector, fetch_health, percentile, wait_healthy
+from aiops.pipeline.tools.demo import AnomalyCollector, percentile, wait_healthy, worker_stats
 from aiops.pipeline.tools.embedded_broker import EmbeddedBroker, free_port
 from aiops.pipeline.topics import ensure_topics
 
@@ -148,13 +148,7 @@ class WorkerGroup:
 
     def healths(self) -> list[dict | None]:
         """Each worker's /healthz answer (None: too busy to answer in time)."""
-        out: list[dict | None] = []
-        for port in self.ports:
-            try:
-                out.append(fetch_health(port, timeout_s=5))
-            except OSError:
-                out.append(None)
-        return out
+        return [worker_stats(port, timeout_s=5) or None for port in self.ports]
 
     def scored(self) -> int:
         """Points the workers have finished scoring, summed (-1: a worker is too busy to answer in time)."""
